@@ -1,0 +1,1 @@
+"""Data preparation: corpora as Hugging Face datasets, the embedded eSpeak corpus, teacher features, VAE latents."""

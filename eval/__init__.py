@@ -1,0 +1,1 @@
+"""Evaluation: reconstruction and TTS metrics, the convergence comparison and the latent probe."""

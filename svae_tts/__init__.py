@@ -1,0 +1,12 @@
+"""svae-tts: speech synthesis on semantically aligned VAE latents.
+
+This package is the front door (the ``svae-tts`` CLI) and the small core every stage shares:
+audio I/O, configs, checkpoint I/O, atomic writes and the error type the CLI reports.
+It imports none of the stage packages (``vae``, ``data_prep``, ``tts_recipes``, ``eval``).
+"""
+
+from svae_tts.errors import SvaeError
+
+__version__ = "0.1.0"
+
+__all__ = ["SvaeError", "__version__"]

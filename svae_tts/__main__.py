@@ -1,0 +1,5 @@
+import sys
+
+from svae_tts.cli import main
+
+sys.exit(main())

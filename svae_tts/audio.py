@@ -1,0 +1,148 @@
+"""Audio I/O for every stage: soundfile in, float32 mono tensors in [-1, 1] out.
+
+torchaudio 2.11 cannot load or save without torchcodec, so files go through soundfile and only the
+resampling uses torchaudio. Every failure raises :class:`AudioError` naming the file and the
+problem, so a batch job can skip the item and report why.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from svae_tts.errors import AudioError
+from svae_tts.fileio import atomic_path, check_writable
+
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 2
+
+
+@dataclass
+class AudioInfo:
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def check_sample_rate(sample_rate: int, name: str = "audio") -> int:
+    if not isinstance(sample_rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{name}: sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    return int(sample_rate)
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Header-only look at a file (cheap: no samples are decoded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types for corrupt headers
+        raise AudioError(f"{path}: unreadable audio ({_short(exc)})") from None
+    check_sample_rate(info.samplerate, str(path))
+    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    max_channels: int = MAX_CHANNELS,
+) -> tuple[torch.Tensor, int]:
+    """Read a file as a float32 mono tensor ``(N,)`` in [-1, 1].
+
+    Multi-channel audio (up to ``max_channels``) is mixed down by averaging; ``sample_rate``
+    resamples when given. Returns ``(wav, sample_rate)``.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    if info.channels > max_channels:
+        raise AudioError(f"{path}: {info.channels} channels is not supported (at most {max_channels})")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: unreadable audio ({_short(exc)})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: zero-length audio (no samples)")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: audio has non-finite samples (NaN or Inf)")
+    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    wav = wav.clamp_(-1.0, 1.0)
+    if sample_rate is not None and sample_rate != sr:
+        wav = resample(wav, sr, sample_rate)
+        sr = sample_rate
+    return wav, int(sr)
+
+
+def resample(wav: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
+    """Band-limited resampling along the last axis (any leading shape)."""
+    check_sample_rate(orig_sr, "resample source")
+    check_sample_rate(target_sr, "resample target")
+    if orig_sr == target_sr:
+        return wav
+    return AF.resample(wav, orig_sr, target_sr)
+
+
+def validate_waveform(wav: torch.Tensor, name: str = "audio") -> torch.Tensor:
+    """Check an in-memory waveform: 1-D or (1, N), non-empty, finite. Returns it as (N,) float32."""
+    if not torch.is_tensor(wav):
+        wav = torch.as_tensor(np.asarray(wav))
+    if wav.dim() == 2 and wav.shape[0] == 1:
+        wav = wav[0]
+    if wav.dim() != 1:
+        raise AudioError(f"{name}: expected a mono waveform (N,), got shape {tuple(wav.shape)}")
+    if wav.numel() == 0:
+        raise AudioError(f"{name}: zero-length audio (no samples)")
+    wav = wav.float()
+    if not torch.isfinite(wav).all():
+        raise AudioError(f"{name}: audio has non-finite samples (NaN or Inf)")
+    return wav
+
+
+def save_audio(
+    path: str | os.PathLike,
+    wav: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    overwrite: bool = False,
+    subtype: str = "PCM_16",
+) -> Path:
+    """Write a mono waveform atomically; refuse to replace an existing file unless ``overwrite``."""
+    path = check_writable(path, overwrite)
+    check_sample_rate(sample_rate, str(path))
+    wav = validate_waveform(torch.as_tensor(wav).detach().cpu(), str(path))
+    data = wav.clamp(-1.0, 1.0).numpy()
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioError(f"{path}: unsupported output extension (use .wav, .flac or .ogg)")
+    if fmt == "OGG":
+        subtype = "VORBIS"
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sample_rate, subtype=subtype, format=fmt)
+    return path
+
+
+def list_audio_files(root: str | os.PathLike, exts: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")) -> list[Path]:
+    """A file, or every audio file below a folder, sorted for determinism."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise AudioError(f"{root}: no such file or folder")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,169 @@
+"""Model directories: ``config.json`` + ``model.safetensors``, the Hugging Face convention.
+
+``save_pretrained(dir)`` writes both atomically (a crash leaves the previous directory intact);
+``from_pretrained(dir_or_hub_id)`` takes a local directory or, for users online, a hub id.
+Foreign PyTorch pickles are only ever read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Type, TypeVar
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from svae_tts.config import from_dict, to_dict
+from svae_tts.errors import CheckpointError
+from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+
+M = TypeVar("M", bound="PretrainedMixin")
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def is_hub_id(ref: str) -> bool:
+    """``owner/name`` that is not also a local path."""
+    return bool(_HUB_ID.match(ref)) and not Path(ref).exists()
+
+
+def resolve_model_dir(ref: str | os.PathLike, files: tuple[str, ...] = (CONFIG_NAME, WEIGHTS_NAME),
+                      revision: str | None = None) -> Path:
+    """A local directory holding ``files``; hub ids (``owner/name``) are downloaded when online."""
+    ref_s = str(ref)
+    path = Path(ref_s).expanduser()
+    if path.is_dir():
+        missing = [f for f in files if not (path / f).is_file()]
+        if missing:
+            raise CheckpointError(f"{path}: not a model directory (missing {', '.join(missing)})")
+        return path
+    if not is_hub_id(ref_s):
+        raise CheckpointError(f"{ref_s}: no such model directory (and not a hub id of the form owner/name)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(ref_s, revision=revision, allow_patterns=list(files))
+    except Exception as exc:
+        raise CheckpointError(
+            f"{ref_s}: could not fetch this hub id ({type(exc).__name__}); offline machines need a local model directory"
+        ) from None
+    return resolve_model_dir(local, files)
+
+
+def read_config_json(directory: str | os.PathLike) -> dict:
+    path = Path(directory) / CONFIG_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def save_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """safetensors needs contiguous, unshared tensors: clone what aliases."""
+    seen: dict[int, str] = {}
+    clean = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        ptr = v.untyped_storage().data_ptr() if v.numel() else -1
+        if ptr in seen and ptr != -1:
+            v = v.clone()
+        seen.setdefault(ptr, k)
+        clean[k] = v.contiguous()
+    save_file(clean, str(path), metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: unreadable safetensors file ({str(exc).splitlines()[0][:160]})") from None
+
+
+def load_torch_weights(path: str | os.PathLike) -> Any:
+    """Read a foreign ``.pth``/``.pt`` without ever unpickling code (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path}: cannot be read as plain weights with weights_only=True ({str(exc).splitlines()[0][:160]})"
+        ) from None
+
+
+def compare_state_dicts(expected: Mapping[str, tuple], got: Mapping[str, Any], source: str) -> None:
+    """Strict key/shape check; the error lists missing, unexpected and mismatched keys."""
+    exp_keys, got_keys = set(expected), set(got)
+    missing = sorted(exp_keys - got_keys)
+    unexpected = sorted(got_keys - exp_keys)
+    mismatched = sorted(
+        f"{k} {tuple(got[k].shape)} != {tuple(expected[k])}"
+        for k in exp_keys & got_keys
+        if tuple(got[k].shape) != tuple(expected[k])
+    )
+    if missing or unexpected or mismatched:
+        parts = []
+        for name, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
+            if items:
+                shown = ", ".join(items[:6]) + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
+                parts.append(f"{name}: {shown}")
+        raise CheckpointError(f"{source}: weights do not fit the model; " + "; ".join(parts))
+
+
+class PretrainedMixin:
+    """``save_pretrained`` / ``from_pretrained`` for an ``nn.Module`` built from one dataclass config.
+
+    Subclasses set ``config_class`` and ``model_kind`` and take the config as their only
+    constructor argument. ``config.json`` holds ``{"model_kind", "format_version", **config}``.
+    """
+
+    config_class: ClassVar[Type]
+    model_kind: ClassVar[str]
+
+    def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False,
+                        extra: dict | None = None) -> Path:
+        directory = check_writable(directory, overwrite)
+        cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config)}
+        if extra:
+            cfg.update(extra)
+        with atomic_dir(directory) as tmp:
+            atomic_write_json(tmp / CONFIG_NAME, cfg)
+            save_state_dict(self.state_dict(), tmp / WEIGHTS_NAME, metadata={"model_kind": self.model_kind})
+        return Path(directory)
+
+    @classmethod
+    def config_from_json(cls, data: dict, source: str = "config.json"):
+        data = dict(data)
+        kind = data.pop("model_kind", None)
+        if kind is not None and kind != cls.model_kind:
+            raise CheckpointError(f"{source}: holds a {kind!r} model, not a {cls.model_kind!r} model")
+        data.pop("format_version", None)
+        names = {f.name for f in dataclasses.fields(cls.config_class)}
+        return from_dict(cls.config_class, {k: v for k, v in data.items() if k in names}, where=source)
+
+    @classmethod
+    def from_pretrained(cls: Type[M], ref: str | os.PathLike, map_location: str | torch.device = "cpu",
+                        revision: str | None = None) -> M:
+        directory = resolve_model_dir(ref, revision=revision)
+        cfg = cls.config_from_json(read_config_json(directory), str(directory / CONFIG_NAME))
+        model = cls(cfg)
+        state = load_state_dict(directory / WEIGHTS_NAME)
+        own = model.state_dict()
+        compare_state_dicts({k: tuple(v.shape) for k, v in own.items()}, state, str(directory / WEIGHTS_NAME))
+        model.load_state_dict(state, strict=True)
+        model.source = str(ref)
+        return model.to(map_location).eval()

@@ -1,0 +1,26 @@
+"""The one error family users can cause.
+
+Every stage raises a subclass of :class:`SvaeError` for problems in user input (a bad file, a
+wrong config value, a missing model). The CLI turns these into a one-line message and exit status
+2; anything else is a bug and keeps its traceback.
+"""
+
+
+class SvaeError(Exception):
+    """A problem the user can fix; the message names the input and the problem in one line."""
+
+
+class AudioError(SvaeError):
+    """An audio file that cannot be used (unreadable, empty, non-finite, bad sample rate...)."""
+
+
+class ConfigError(SvaeError):
+    """A config file or override that does not fit its dataclass."""
+
+
+class CheckpointError(SvaeError):
+    """A model directory or hub id that cannot be loaded, or weights that do not fit."""
+
+
+class OutputExistsError(SvaeError):
+    """An output the user owns would be overwritten without ``overwrite=True``."""

@@ -1,0 +1,1 @@
+"""The Semantic-VAE: model, presets, official-checkpoint import and GAN training."""
