@@ -68,6 +68,7 @@ class OnlineTeacher(nn.Module):
             raise TeacherError(f"teacher {ref}: layer {layer} out of range (hidden states 0..{n_layers}, or -1 for the last)")
         self.layer = layer
         self.model = model.eval().requires_grad_(False)
+        self.eval()
 
     @staticmethod
     def _feature_extractor_config(ref: str) -> dict:
