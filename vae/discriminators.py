@@ -54,7 +54,13 @@ def build_discriminator(cfg: DiscriminatorConfig) -> nn.Module:
             parts.append(mbd)
         if not parts:
             raise ValueError("discriminator config has neither periods nor fft_sizes")
-        return CombinedDiscriminator(parts)
+        disc = CombinedDiscriminator(parts)
+    # torch.hann_window(n) returns a view of an (n+1)-sample storage, which safetensors refuses to
+    # save (accelerate's save_state): give each STFT window its own storage.
+    for module in disc.modules():
+        if isinstance(getattr(module, "window", None), torch.Tensor) and "window" in module._buffers:
+            module.window = module.window.clone()
+    return disc
 
 
 def num_parameters(module: nn.Module) -> int:
