@@ -100,12 +100,35 @@ def test_alignment_off_runs_no_teacher(tmp_path, corpus, wavlm_dir, monkeypatch)
         raise AssertionError("teacher forward with alignment off")
 
     monkeypatch.setattr(WavLMModel, "forward", boom)
-    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=2, **{"teacher.model": str(wavlm_dir)})
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=2, grad_accum=2, **{
+        "teacher.model": str(wavlm_dir), "loss.disc_start_step": 0, "loss.adv_start_step": 1})
     assert cfg.teacher.enabled is False
     tr = Trainer(cfg)
     assert tr.teacher is None and tr.projector is None
     res = tr.run()
     assert res.step == 2 and "align" not in res.history[-1]
+    assert "disc" in res.history[0] and "gan" not in res.history[0] and "gan" in res.history[1]  # warm-up order
+
+
+def test_finetune_starts_from_imported_dir(tmp_path, corpus, wavlm_dir):
+    from svae_tts.checkpoint import save_state_dict
+    from vae.discriminators import build_discriminator
+    from vae.projector import AlignmentProjector
+
+    torch.manual_seed(1)
+    src = SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "official")
+    proj = AlignmentProjector(24, 16)
+    save_state_dict(proj.state_dict(), src / "projector.safetensors")
+    cfg = tiny_cfg(tmp_path / "run", corpus, teacher=wavlm_dir, init_from=str(src))
+    disc = build_discriminator(cfg.discriminator)
+    save_state_dict(disc.state_dict(), src / "discriminator.safetensors")
+    tr = Trainer(cfg)
+    want = SemanticVAE.from_pretrained(src).state_dict()
+    got = tr.acc.unwrap_model(tr.gen).state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert all(torch.equal(v, tr.projector.state_dict()[k]) for k, v in proj.state_dict().items())
+    dgot = tr.acc.unwrap_model(tr.disc).state_dict()
+    assert all(torch.equal(v, dgot[k]) for k, v in disc.state_dict().items())
 
 
 def test_resume_equals_uninterrupted(tmp_path, corpus, wavlm_dir):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from svae_tts.errors import ConfigError
 from vae.discriminators import DiscriminatorConfig
 
 
@@ -84,3 +85,12 @@ class TrainConfig:
     audio_every: int = 20_000
     resume: Optional[str] = None           # None | "auto" | a checkpoint dir
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # YAML reads a bare `no` as false: accept it (and none/off) as "no".
+        if str(self.mixed_precision).lower() in ("no", "false", "none", "off", ""):
+            self.mixed_precision = "no"
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not one of no, bf16, fp16")
+        if self.grad_accum < 1:
+            raise ConfigError(f"grad_accum: must be >= 1, got {self.grad_accum}")
