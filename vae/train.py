@@ -386,10 +386,11 @@ class Trainer:
         return value
 
     def _log(self, logs: dict[str, float]) -> None:
-        if self.writer is None:
-            return
+        """Mean over processes (a collective: every process calls it), written by the main one."""
         names = sorted(k for k in logs if k != "lr")
         vec = self.acc.reduce(torch.tensor([logs[k] for k in names], device=self.device), "mean")
+        if self.writer is None:
+            return
         for k, v in zip(names, vec.tolist()):
             group = "grad_norm" if k.startswith("grad_norm") else "loss"
             self.writer.add_scalar(f"{group}/{k.replace('grad_norm_', '')}", v, self.state.step)
