@@ -68,6 +68,10 @@ def test_mel_loss_falls(tmp_path, corpus):
     vae = SemanticVAE.from_pretrained(res.last_export)
     assert vae.config.semantic is False and vae.config.teacher is None
     assert (Path(cfg.run_dir) / "config.yaml").is_file() and any((Path(cfg.run_dir) / "tb").iterdir())
+    from svae_tts.errors import OutputExistsError
+
+    with pytest.raises(OutputExistsError, match="resume auto"):  # a fresh run never clobbers a run dir
+        train(cfg)
 
 
 def test_alignment_uses_teacher_and_reaches_encoder_and_projector(tmp_path, corpus, wavlm_dir):

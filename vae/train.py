@@ -9,7 +9,17 @@ generator seeded by (seed, step, micro-batch, rank)), so accumulation changes me
 
 Run dir: ``config.yaml`` (effective config), ``checkpoints/step_XXXXXXXX/`` (accelerate state,
 written to a temporary dir and renamed; last K kept), ``exports/step_XXXXXXXX/`` (EMA generator as a
-VAE model dir + ``projector.safetensors``), ``tb/`` (TensorBoard).
+VAE model dir + ``projector.safetensors`` + ``discriminator.safetensors``), ``tb/`` (TensorBoard).
+
+Usage::
+
+    accelerate launch -m vae.train --config vae/configs/semantic_vae.yaml data.train=CORPUS_DIR
+    accelerate launch -m vae.train --config vae/configs/semantic_vae.yaml data.train=CORPUS_DIR --resume auto
+    python -m vae.train --config vae/configs/tiny_semantic.yaml data.train=DIR teacher.model=TEACHER_DIR
+    # precomputed teacher features instead of the online teacher:  teacher.features=FEATURES_DIR
+    # fine-tune an imported official model:  init_from=IMPORTED_DIR (its projector/discriminator files too)
+
+From Python: ``vae.train.train(cfg: TrainConfig) -> TrainResult``.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from torch import nn
 
 from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.config import load_config, save_config
-from svae_tts.errors import SvaeError
+from svae_tts.errors import OutputExistsError, SvaeError
 from svae_tts.fileio import atomic_path
 from vae.config import load_preset
 from vae.data import CropDataset, collate, list_items, make_loader
@@ -399,6 +409,9 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg = self.cfg
+        if not cfg.resume and list_checkpoints(self.run_dir) and not cfg.overwrite:
+            raise OutputExistsError(f"{self.run_dir}: already holds checkpoints; pass --resume auto to continue "
+                                    "or overwrite=true to start afresh")
         resumed = self.resume(cfg.resume) if cfg.resume else None
         if self.acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,7 @@ class TrainConfig:
     valid_every: int = 5000
     audio_every: int = 20_000
     resume: Optional[str] = None           # None | "auto" | a checkpoint dir
+    overwrite: bool = False                # start afresh in a run_dir that already holds checkpoints
     progress: bool = True
 
     def __post_init__(self) -> None:
