@@ -47,7 +47,7 @@ def wavlm_dir(tmp_path_factory):
 def tiny_cfg(run_dir, corpus, teacher=None, **over) -> TrainConfig:
     name = "tiny_semantic.yaml" if teacher else "tiny_acoustic.yaml"
     items = [f"run_dir={run_dir}", f"data.train={corpus}", "data.num_workers=0", "data.batch_size=2",
-             "data.segment_seconds=0.4", "data.valid_items=1", "data.valid_seconds=0.4",
+             "data.segment_seconds=0.25", "data.valid_items=1", "data.valid_seconds=0.25",
              "discriminator.periods=[2,3]", "discriminator.fft_sizes=[512]", "progress=false",
              "log_every=1", "valid_every=0", "export_every=0", "checkpoint_every=0"]
     if teacher:
