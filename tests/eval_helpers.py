@@ -68,3 +68,48 @@ def tiny_xvector_dir(root: Path) -> Path:
     torch.manual_seed(0)
     WavLMForXVector(cfg).eval().save_pretrained(root)
     return root
+
+
+SENTENCES = ["the cat sat", "a bird is here", "we ride at dawn", "she sells shells", "lost and found",
+             "the wind blows", "red roses", "time will tell"]
+
+
+def tiny_corpus(root: Path, sr: int = 16_000, train_speakers=("s0", "s1"), test_speakers=("s2", "s3"),
+                per_speaker: int = 3, seconds: float = 1.0) -> Path:
+    """A corpus in the data_prep contract (DatasetDict saved to disk) over synthetic harmonic 'voices'."""
+    from datasets import Dataset, DatasetDict
+
+    from svae_tts.audio import save_audio
+
+    wav_dir = root / "wavs"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    k = 0
+    for split, speakers in (("train", train_speakers), ("test", test_speakers)):
+        rows = {c: [] for c in ("id", "audio", "text", "speaker", "duration", "sample_rate")}
+        for si, spk in enumerate(speakers):
+            f0 = 100 + 45 * (int(spk[1:]) if spk[1:].isdigit() else si)
+            for j in range(per_speaker):
+                uid = f"{spk}_{j}"
+                path = wav_dir / f"{uid}.wav"
+                save_audio(path, speechlike(sr, seconds + 0.25 * j, f0=f0, seed=k), sr, overwrite=True)
+                rows["id"].append(uid)
+                rows["audio"].append(str(path.resolve()))
+                rows["text"].append(SENTENCES[k % len(SENTENCES)])
+                rows["speaker"].append(spk)
+                rows["duration"].append(seconds + 0.25 * j)
+                rows["sample_rate"].append(sr)
+                k += 1
+        splits[split] = Dataset.from_dict(rows)
+    DatasetDict(splits).save_to_disk(str(root / "corpus"))
+    return root / "corpus"
+
+
+def tiny_vae_dir(root: Path, semantic: bool = True, seed: int = 0) -> Path:
+    """The tiny preset with random weights, saved as a VAE model dir."""
+    from vae import SemanticVAE
+
+    torch.manual_seed(seed)
+    model = SemanticVAE.from_preset("tiny", [f"semantic={str(semantic).lower()}"])
+    model.save_pretrained(root)
+    return root
