@@ -116,7 +116,7 @@ def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: 
         try:
             wav, sr = synth(item, seed + i)
             prompt = load_audio(item.prompt_audio)
-            row = scorer.score(wav, sr, text=item.text, sim_ref=prompt)
+            row = scorer.score(wav, sr, text=item.text, sim_ref=prompt, sim_ref_key=str(item.prompt_audio))
         except MemoryError:
             raise
         except Exception as exc:  # one bad item must not sink the checkpoint

@@ -27,6 +27,7 @@ class Scorer:
     _asr: object = field(default=None, init=False, repr=False)
     _sim: object = field(default=None, init=False, repr=False)
     _mos: object = field(default=None, init=False, repr=False)
+    _ref_embeddings: dict = field(default_factory=dict, init=False, repr=False)
 
     def load(self) -> "Scorer":
         """Load every judge now, so a missing model fails before any synthesis starts."""
@@ -46,8 +47,12 @@ class Scorer:
         return {"asr": self.asr, "sim": self.sim, "mos": self.mos}
 
     def score(self, wav: torch.Tensor, sr: int, text: str | None = None, sim_ref: tuple[torch.Tensor, int] | None = None,
-              target: tuple[torch.Tensor, int] | None = None) -> dict:
-        """Metrics of one generated/reconstructed waveform. Keys absent when their judge is absent."""
+              target: tuple[torch.Tensor, int] | None = None, sim_ref_key: str | None = None) -> dict:
+        """Metrics of one generated/reconstructed waveform. Keys absent when their judge is absent.
+
+        ``sim_ref_key`` (e.g. the prompt's path) caches the reference's speaker embedding: a test list
+        scored at many checkpoints embeds each prompt once.
+        """
         self.load()
         row: dict = {}
         if self._asr is not None and text is not None:
@@ -56,7 +61,15 @@ class Scorer:
             row.update(hyp=normalize_text(hyp), ref=normalize_text(text), wer=w.rate, cer=c.rate,
                        w_err=w.errors, w_n=w.ref_len, c_err=c.errors, c_n=c.ref_len)
         if self._sim is not None and sim_ref is not None:
-            row["sim"] = self._sim.similarity(wav, sr, sim_ref[0], sim_ref[1])
+            from eval.metrics.speaker import cosine
+
+            if sim_ref_key is None:
+                ref_emb = self._sim.embed(*sim_ref)
+            else:
+                if sim_ref_key not in self._ref_embeddings:
+                    self._ref_embeddings[sim_ref_key] = self._sim.embed(*sim_ref)
+                ref_emb = self._ref_embeddings[sim_ref_key]
+            row["sim"] = cosine(self._sim.embed(wav, sr), ref_emb)
         if self._mos is not None:
             for k, v in self._mos.score(wav, sr).items():
                 row[f"mos_{k}"] = v

@@ -56,7 +56,7 @@ def train_standin_run(run_dir: str | os.PathLike, audio_paths: list[str], export
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 
