@@ -272,13 +272,18 @@ def plot_convergence(results: dict, path: Path) -> None:
             pts = [(r["step"], r[key]) for r in rs if key and _finite(r.get(key))]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=name)
+        if not ax.lines:
+            ax.text(0.5, 0.5, f"no {metric.upper()} judge", ha="center", va="center", transform=ax.transAxes, color="grey")
         thr = results["thresholds"].get(f"{metric}_threshold")
         if thr is not None:
             ax.axhline(thr, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("training step")
         ax.set_title(f"{label} ({better} is better)")
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+            break
     fig.tight_layout()
     with _atomic_png(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
@@ -294,20 +299,27 @@ def plot_thresholds(results: dict, path: Path) -> None:
     names = list(results["runs"])
     th = results["thresholds"]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    width = 0.38
-    never = max([r["step"] for r in results["rows"]] or [1]) * 1.1
-    for j, metric in enumerate(("wer", "sim")):
+    metrics = [m for m in ("wer", "sim") if th.get(f"{m}_threshold") is not None]
+    width = 0.8 / max(1, len(metrics))
+    never = max([r["step"] for r in results["rows"]] or [1]) * 1.1 or 1.0
+    for j, metric in enumerate(metrics):
         vals = [th[metric].get(n) for n in names]
-        xs = [i + (j - 0.5) * width for i in range(len(names))]
+        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(names))]
         bars = ax.bar(xs, [never if v is None else v for v in vals], width,
-                      label=f"{metric.upper()} threshold {fmt(th.get(f'{metric}_threshold'))}")
+                      label=f"{metric.upper()} {'≤' if metric == 'wer' else '≥'} {fmt(th.get(f'{metric}_threshold'))}")
         for b, v in zip(bars, vals):
             if v is None:
                 b.set_hatch("//")
                 b.set_alpha(0.4)
+            ax.annotate("never" if v is None else str(v), (b.get_x() + b.get_width() / 2, b.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    if not metrics:
+        ax.text(0.5, 0.5, "no WER/SIM judge", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_title("steps to threshold (lower is faster; hatched = never)", fontsize=10)
     ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("first step reaching threshold (hatched = never)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("first step reaching it")
+    if metrics:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     with _atomic_png(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
