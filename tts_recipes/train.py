@@ -55,6 +55,7 @@ class DataConfig:
     max_samples: int = 64
     min_frames: int = 1
     max_frames: int = 0  # 0 = no limit
+    max_utterances: int = 0  # use only the first N training utterances (0 = all); e.g. 1 to overfit one
     num_workers: int = 0
 
 
@@ -153,6 +154,8 @@ def build_data(cfg: DataConfig):
     train = split_or_none(dsd, "train")
     if train is None:
         raise TTSError("the training data has no 'train' split")
+    if cfg.max_utterances:
+        train = train.select(range(min(cfg.max_utterances, len(train))))
     train_ds = make(train)
     if len(train_ds) == 0:
         raise TTSError("no usable training utterance (all dropped: see the warnings above)")
