@@ -61,35 +61,38 @@ def build_model(preset: str, space: FeatureSpace) -> TTSModel:
     return TTSModel(TTSConfig(dit=dit, cfm=CFMConfig(), feature=space.to_config(), vocab=VOCAB))
 
 
+def _median_time(fn, repeats: int, device) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+@torch.no_grad()
 def time_synthesis(synth: Synthesizer, args, device) -> dict:
-    sr = synth.sample_rate
+    """End to end through ``Synthesizer.synthesize``, and its three stages timed on their own."""
+    sr, space = synth.sample_rate, synth.space
     ref = (torch.randn(int(args.ref_seconds * sr)) * 0.1, sr)
     kw = dict(nfe=args.nfe, cfg_strength=2.0, sway=-1.0, seed=0, duration=args.seconds)
-    synth.synthesize(TEXT, ref, REF_TEXT, **kw)  # warm-up
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.repeats):
-        wav = synth.synthesize(TEXT, ref, REF_TEXT, **kw)
-    sync(device)
-    total = (time.perf_counter() - t0) / args.repeats
-    frames = round(args.seconds * synth.space.frame_rate)
-    feats = torch.randn(1, frames, synth.space.dim, device=device)
-    synth.space.decode(feats)
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.repeats):
-        synth.space.decode(feats)
-    sync(device)
-    dec = (time.perf_counter() - t0) / args.repeats
-    t0 = time.perf_counter()
-    for _ in range(args.repeats):
-        synth.space.encode(ref[0].to(device))
-    sync(device)
-    enc = (time.perf_counter() - t0) / args.repeats
-    audio_s = wav.numel() / sr
-    return {"rtf": total / audio_s, "dit_rtf": (total - dec - enc) / audio_s, "decoder_rtf": dec / audio_s,
-            "encoder_rtf": enc / audio_s,
-            "frames": frames + synth.space.num_frames(int(args.ref_seconds * sr))}
+    total = _median_time(lambda: synth.synthesize(TEXT, ref, REF_TEXT, **kw), args.repeats, device)
+    ref_wav = ref[0].to(device)
+    cond = space.encode(ref_wav)
+    gen = round(args.seconds * space.frame_rate)
+    n_total = cond.shape[1] + gen
+    text = synth.model.vocab.encode([f"{REF_TEXT} {TEXT}"], warn=False).to(device)
+    enc = _median_time(lambda: space.encode(ref_wav), args.repeats, device)
+    dit = _median_time(lambda: synth.model.cfm.sample(cond, text, n_total, steps=args.nfe, cfg_strength=2.0,
+                                                      sway_sampling_coef=-1.0, seed=0), args.repeats, device)
+    feats = torch.randn(1, gen, space.dim, device=device)
+    dec = _median_time(lambda: space.decode(feats), args.repeats, device)
+    audio_s = gen * space.hop_length / sr
+    return {"rtf": total / audio_s, "dit_rtf": dit / audio_s, "encoder_rtf": enc / audio_s,
+            "decoder_rtf": dec / audio_s, "frames": n_total}
 
 
 def time_training(model: TTSModel, space: FeatureSpace, args, device) -> dict:

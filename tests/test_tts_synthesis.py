@@ -198,3 +198,15 @@ def test_cli_batch(trained, tmp_path, capsys):
     lst.write_text("bad line without tabs\n")
     assert main(["synthesize", "--model", str(trained["model_dir"]), "--batch", str(lst), "-o", str(out)]) == 2
     _one_line_error(capsys, "list.tsv:1")
+
+
+def test_estimated_length_too_short_for_text_is_lengthened_with_a_warning(synth, trained, caplog):
+    text = "the cat sat on the mat"
+    ref = synth.prepare_reference(trained["ref_wav"])
+    ref_frames = synth.space.num_frames(ref.wav.numel())
+    ref_text = "a" * ref_frames  # as many characters as reference frames: the estimate leaves no room
+    n_tokens = len(f"{ref_text} {text}")
+    with caplog.at_level(logging.WARNING):
+        w = synth.synthesize(text, trained["ref_wav"], ref_text, nfe=2, seed=0, speed=50.0)
+    assert "do not fit" in caplog.text
+    assert w.numel() == (n_tokens + 1 - ref_frames) * synth.space.hop_length

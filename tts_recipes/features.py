@@ -271,7 +271,8 @@ class MelFeatureSpace(FeatureSpace):
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        mel = self.mel_spec(_as_batch(wav).to(self._device).float())
+        # Computed where the waveform is (MelSpec follows its input), so DataLoader workers stay on CPU.
+        mel = self.mel_spec(_as_batch(wav).float())
         return mel.transpose(1, 2)
 
     @torch.no_grad()

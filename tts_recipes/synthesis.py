@@ -163,7 +163,12 @@ class Synthesizer:
         for i, (chunk, n_gen) in enumerate(zip(chunks, gen_frames)):
             total = ref_frames + n_gen
             ids = self.model.vocab.encode([f"{ref_text} {chunk}"]).to(self.device)
-            check_fits(ids.shape[1], total, what=f"reference text + text chunk {i + 1}")
+            if duration is not None:
+                check_fits(ids.shape[1], total, what=f"reference text + text ({duration:g} s requested)")
+            elif ids.shape[1] > total:
+                log.warning("chunk %d: %d characters do not fit the %d frames estimated from the reference's "
+                            "rate; lengthened to %d frames", i + 1, ids.shape[1], total, ids.shape[1] + 1)
+                total = ids.shape[1] + 1
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 out, _ = self.model.cfm.sample(cond, ids, total, steps=nfe, cfg_strength=cfg_strength,
