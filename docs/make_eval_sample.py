@@ -1,10 +1,13 @@
-"""Regenerate docs/eval_sample_report.md: a real run of the convergence code on tiny models (CPU, minutes).
+"""Regenerate docs/eval_sample_report.md: a real run of the eval code on tiny models (CPU, a few minutes).
 
-What it runs (no downloads): a synthetic multi-voice corpus (harmonic "voices", not speech), two
-stand-in runs of tiny VAEs really trained a few dozen steps (``eval.standin``; the "synthesis" at
-each checkpoint is the VAE's reconstruction of the target), the convergence command over them with
-resemblyzer SIM and DNSMOS, then the linear probe over the final checkpoints. Without a trained
-ASR judge there is no WER here; the numbers test the machinery and say nothing about Semantic-VAE.
+What it runs (no downloads):
+1. tts_recipes' toy corpus (harmonic tones, one pitch per character, two "speakers");
+2. two tiny-preset VAEs (seeds 0 and 1, named semantic/acoustic, *no teacher*) trained 40 Adam steps
+   on multi-scale mel L1 (``eval.standin``), then the linear CTC probe and the reconstruction
+   metrics over both;
+3. one tiny TTS run per VAE (``tts_recipes.train``, latent feature space, 150 steps, exports every
+   50) and the convergence command over both runs with the default ``Synthesizer`` (NFE 8),
+   resemblyzer SIM and DNSMOS. No trained ASR judge exists offline here, so there is no WER.
 
     python docs/make_eval_sample.py /tmp/eval_sample
 """
@@ -18,30 +21,43 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 torch.set_num_threads(1)
 
-from datasets import load_from_disk  # noqa: E402
-
-from eval.convergence import run_convergence  # noqa: E402
+from eval.convergence import SynthesisSettings, run_convergence  # noqa: E402
 from eval.probe import ProbeConfig, run_probe  # noqa: E402
+from eval.recon import run_recon  # noqa: E402
 from eval.scoring import Scorer  # noqa: E402
-from eval.standin import train_standin_run, vae_reconstruction_factory  # noqa: E402
+from eval.standin import train_standin_run  # noqa: E402
 from eval.testlist import build_test_list, write_test_list  # noqa: E402
-from tests.eval_helpers import tiny_corpus  # noqa: E402
+from tts_recipes.testing import make_corpus, make_latent_set  # noqa: E402
+from tts_recipes.train import load_train_config, train  # noqa: E402
+from vae import SemanticVAE  # noqa: E402
 
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/eval_sample")
 shutil.rmtree(root, ignore_errors=True)
-corpus = tiny_corpus(root, train_speakers=("s0", "s1", "s2", "s3"), test_speakers=("s4", "s5"), per_speaker=3, seconds=1.0)
-train_audio = load_from_disk(str(corpus))["train"]["audio"]
-steps = [0, 10, 20, 30]
+corpus, dsd = make_corpus(root / "data", n_train=24, n_test=8)
+train_audio = list(dsd["train"]["audio"])
+vaes = {}
 for name, semantic, seed in (("semantic", True, 0), ("acoustic", False, 1)):
-    losses = train_standin_run(root / "runs" / name, train_audio, steps, semantic=semantic, seed=seed)
-    print(name, "mel-L1 loss", round(losses[0], 3), "->", round(losses[-1], 3))
-items = build_test_list(corpus, num_items=4)
-lst = write_test_list(items, root / "test.jsonl")
-res = run_convergence([("semantic", root / "runs" / "semantic"), ("acoustic", root / "runs" / "acoustic")], items,
-                      root / "convergence", Scorer(asr=None, sim="resemblyzer", mos="dnsmos"),
-                      synth_factory=vae_reconstruction_factory())
-probe = run_probe([("semantic", str(root / "runs/semantic/exports/step_00000030")),
-                   ("acoustic", str(root / "runs/acoustic/exports/step_00000030"))], corpus, root / "probe",
-                  ProbeConfig(steps=200))
-print((root / "convergence" / "report.md").read_text())
-print((root / "probe" / "probe.md").read_text())
+    losses = train_standin_run(root / "vae_runs" / name, train_audio, [40], semantic=semantic, seed=seed, segment=1.0)
+    vaes[name] = root / "vae_runs" / name / "exports" / "step_00000040"
+    print(f"VAE {name}: mel-L1 {losses[0]:.3f} -> {losses[-1]:.3f}")
+
+probe = run_probe([(n, str(d)) for n, d in vaes.items()], corpus, root / "probe", ProbeConfig(steps=300))
+recon = run_recon([(n, str(d)) for n, d in vaes.items()], corpus, root / "recon", Scorer(asr=None, sim="resemblyzer", mos="dnsmos"))
+
+runs = []
+for name, vdir in vaes.items():
+    vae = SemanticVAE.from_pretrained(vdir)
+    latents = make_latent_set(root / f"latents_{name}", dsd, vae, str(vdir))
+    cfg = load_train_config("tiny", [f"run_dir={root / 'tts_runs' / name}", f"data.latent_set={latents}", "log_every=0",
+                                     "steps=150", "save_every=50", "seed=0"])
+    r = train(cfg)
+    runs.append((name, root / "tts_runs" / name))
+    print(f"TTS {name}: exports {[Path(e).name for e in r['exports']]}")
+
+# the toy corpus reuses its two speakers in train and test: allow them (a real corpus is speaker-disjoint)
+items = build_test_list(corpus, num_items=4, allow_seen_speakers=True)
+write_test_list(items, root / "test.jsonl")
+res = run_convergence(runs, items, root / "convergence", Scorer(asr=None, sim="resemblyzer", mos="dnsmos"),
+                      settings=SynthesisSettings(nfe=8, seed=0))
+for sub in ("probe/probe.md", "recon/report.md", "convergence/report.md"):
+    print((root / sub).read_text())

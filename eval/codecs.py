@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 
 from eval.errors import EvalError
-from svae_tts.checkpoint import load_torch_weights, resolve_model_dir
-from svae_tts.errors import CheckpointError
+from svae_tts.errors import CheckpointError, SvaeError
 
 VOCOS_DEFAULT = "charactr/vocos-mel-24khz"
 
@@ -63,16 +62,15 @@ class MelVocosCodec(Codec):
     kind = "mel"
 
     def __init__(self, spec: str = VOCOS_DEFAULT, device: str = "cpu"):
-        from vocos import Vocos
+        # the TTS stage's loader: local dir (safetensors or weights_only .bin) or hub id, never unpickling code
+        from tts_recipes.features import load_vocos
 
         self.name = f"mel:{spec}"
         try:
-            d = resolve_model_dir(spec, files=("config.yaml", "pytorch_model.bin"))
-        except CheckpointError as exc:
-            raise EvalError(f"mel+Vocos reference needs a Vocos model dir (config.yaml + pytorch_model.bin) "
-                            f"or hub id such as {VOCOS_DEFAULT}: {exc}") from None
-        model = Vocos.from_hparams(str(d / "config.yaml"))
-        model.load_state_dict(load_torch_weights(d / "pytorch_model.bin"))
+            model = load_vocos(str(spec), source="mel+Vocos reference")
+        except SvaeError as exc:
+            raise EvalError(f"mel+Vocos reference needs a Vocos model dir (config.yaml + weights) or a hub id such as "
+                            f"{VOCOS_DEFAULT} (online): {exc}") from None
         self.model = model.to(device).eval()
         self.device = device
         self.sample_rate = int(self.model.feature_extractor.mel_spec.sample_rate)

@@ -203,3 +203,22 @@ def test_standin_training_lowers_the_loss(world):
     audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:1]
     losses = train_standin_run(world["root"] / "runs_loss", audio, [0, 4], seed=0, segment=0.5)
     assert len(losses) == 4 and losses[-1] < losses[0]
+
+
+def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
+    from eval.codecs import load_codec
+    from eval.probe import ProbeConfig, run_probe
+    from eval.recon import run_recon
+    from eval.scoring import Scorer
+    from tts_recipes.features import write_random_vocos
+
+    vocos = write_random_vocos(tmp_path / "vocos", dim=16, intermediate_dim=32, num_layers=1)
+    codec = load_codec(f"mel:{vocos}")
+    assert codec.sample_rate == 24_000 and codec.latent_dim == 100
+    s = run_recon([("mel", f"mel:{vocos}")], world["corpus"], tmp_path / "recon", Scorer(asr=None, sim=None, mos=None),
+                  limit=1, score_original=False)
+    assert s["models"]["mel"]["kind"] == "mel" and s["models"]["mel"]["n"] == 1 and "pesq" in s["models"]["mel"]
+    p = run_probe([("mel", f"mel:{vocos}")], world["corpus"], tmp_path / "probe", ProbeConfig(steps=3))
+    assert p["models"]["mel"]["frame_rate"] == pytest.approx(24_000 / 256)
+    with pytest.raises(EvalError, match="mel\\+Vocos reference needs a Vocos model dir"):
+        load_codec(f"mel:{tmp_path / 'missing'}")
