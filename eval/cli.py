@@ -108,7 +108,7 @@ def cmd_probe(a) -> int:
     from eval.probe import ProbeConfig, run_probe
 
     cfg = ProbeConfig(unit=a.unit, steps=a.steps, lr=a.lr, seed=a.seed)
-    run_probe(parse_named(a.vae), a.data, a.out, cfg, a.limit, a.overwrite, a.device)
+    run_probe(parse_named(a.vae), a.data, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
     print(open(f"{a.out}/probe.md").read())
     return 0
 
@@ -179,6 +179,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="at most N utterances per split")
+    p.add_argument("--allow-seen-speakers", action="store_true", help="keep test speakers that occur in train")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_probe)

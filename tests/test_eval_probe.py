@@ -65,3 +65,15 @@ def test_run_probe_compares_vaes_on_held_out_speakers(tmp_path):
     assert "| semantic |" in md and "| acoustic |" in md
     with pytest.raises(Exception, match="already exists"):
         run_probe([("semantic", str(a))], corpus, tmp_path / "probe", ProbeConfig(steps=2))
+
+
+def test_probe_refuses_without_held_out_speakers(tmp_path):
+    from eval.probe import run_probe
+    from tests.eval_helpers import tiny_corpus, tiny_vae_dir
+
+    corpus = tiny_corpus(tmp_path, train_speakers=("s2",), test_speakers=("s2",), per_speaker=2)
+    vae = tiny_vae_dir(tmp_path / "vae")
+    with pytest.raises(EvalError, match="no held-out speakers.*allow-seen-speakers"):
+        run_probe([("v", str(vae))], corpus, tmp_path / "p", ProbeConfig(steps=2))
+    res = run_probe([("v", str(vae))], corpus, tmp_path / "p", ProbeConfig(steps=2), allow_seen_speakers=True)
+    assert "NOT held out" in (tmp_path / "p" / "probe.md").read_text() and res["models"]["v"]["test_utts"] == 2
