@@ -13,7 +13,6 @@ offline; written by hand because no library offers a CTC linear probe over arbit
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.errors import EvalError
 from eval.metrics._models import check_local_or_hub, load_failed
 from svae_tts.audio import resample, validate_waveform
 
