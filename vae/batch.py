@@ -124,7 +124,8 @@ def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, str]]
             meta = f.metadata() or {}
             if LATENT_KEY not in f.keys():
                 raise VAEError(f"{path}: no {LATENT_KEY!r} tensor (not a latent file)")
-            latents = f.get_tensor(LATENT_KEY)
+            # own the memory: the returned tensor must not change if the file is later replaced
+            latents = f.get_tensor(LATENT_KEY).to(torch.float32, copy=True)
     except VAEError:
         raise
     except Exception as exc:
@@ -133,7 +134,7 @@ def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, str]]
         raise VAEError(f"{path}: latents must be (T, D) with T > 0, got {tuple(latents.shape)}")
     if not torch.isfinite(latents).all():
         raise VAEError(f"{path}: latents have non-finite values")
-    return latents.float(), meta
+    return latents, meta
 
 
 def _check_latents_fit(path: Path, latents: torch.Tensor, meta: dict, vae: SemanticVAE) -> None:
