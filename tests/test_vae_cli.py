@@ -140,3 +140,10 @@ def test_bad_input_is_one_line_exit_2(tiny_dir, tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(SvaeError, match="no input files"):
         encode_files(load_vae("preset:tiny"), [empty], tmp_path / "o2", progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_is_a_user_error(tiny_dir, audio_dir, tmp_path, capsys):
+    assert cli_main(["vae", "encode", str(audio_dir), "-o", str(tmp_path / "o"), "-m", str(tiny_dir),
+                     "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

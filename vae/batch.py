@@ -80,7 +80,13 @@ def load_vae(ref: str, device: str | torch.device = "cpu", seed: int = 0) -> Sem
 def resolve_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise VAEError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:1 ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VAEError(f"--device {device!r}: CUDA is not available on this machine")
+    return dev
 
 
 def _pairs(inputs: Iterable[str | os.PathLike], out_dir: Path, suffix: str,

@@ -218,6 +218,8 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
     as ``official_metainfo.json`` for provenance. Nothing is written unless every key fits."""
     out_dir = check_writable(out_dir, overwrite)
     src = resolve_official_dir(official_dir, ema)
+    if Path(out_dir).resolve() == src.resolve():
+        raise CheckpointError(f"{out_dir}: the output folder must differ from the release folder")
     meta = read_metainfo(src)
     config = config_from_metainfo(meta, name or src.name or "official", str(src / METAINFO_NAME))
     state, weights_path = read_official_weights(src, ema)
