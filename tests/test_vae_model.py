@@ -7,7 +7,7 @@ import torch
 from svae_tts.errors import ConfigError
 from vae import SemanticVAE, VAEError, load_preset
 
-MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "reference" / "semantic_vae_official_state_dict.json"
+MANIFEST = Path(__file__).resolve().parent / "data" / "semantic_vae_official_state_dict.json"
 
 
 @pytest.fixture(scope="module")
