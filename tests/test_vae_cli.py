@@ -16,15 +16,6 @@ from vae.batch import decode_files, encode_files, load_latents, load_vae, recons
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The CI box's two cores are shared: a second intra-op thread makes these small convs
-    several times slower under contention, never faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     torch.manual_seed(0)

@@ -16,15 +16,6 @@ from vae.official import config_from_metainfo, import_official
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The CI box's two cores are shared: a second intra-op thread makes these small convs
-    several times slower under contention, never faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _find_manifest() -> Path:
     """The shared contract file: $SVAE_SHARED_DIR, else ``shared/`` in the checkout or any parent
