@@ -8,14 +8,6 @@ from eval.metrics.text import aggregate_error_rates, cer, char_errors, normalize
 from tests.eval_helpers import speechlike, tiny_ctc_dir, tiny_xvector_dir
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Two threads on a loaded two-core machine make the tiny conv nets 10-100x slower; restore after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # ---- text ---------------------------------------------------------------------------------------
 

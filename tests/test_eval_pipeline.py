@@ -5,21 +5,12 @@ import json
 import shutil
 
 import pytest
-import torch
 
 from eval.errors import EvalError
 from svae_tts.cli import main
 from svae_tts.errors import SvaeError
 from tests.eval_helpers import tiny_corpus, tiny_ctc_dir, tiny_vae_dir
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Two threads on a loaded two-core machine make the tiny conv nets 10-100x slower; restore after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,6 @@ TEXTS = ["the cat sat", "a bird is here", "we ride at dawn", "she sells shells",
          "time will tell", "the wind blows", "sea and sand", "hello there"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Two threads on a loaded two-core machine make the tiny conv nets 10-100x slower; restore after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _frames(text: str, dim: int, g: torch.Generator, informative: bool) -> torch.Tensor:
     """Each symbol held for 3 frames. Informative: a fixed random code per symbol + noise; else pure noise."""
