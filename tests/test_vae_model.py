@@ -7,7 +7,7 @@ import torch
 from svae_tts.errors import ConfigError
 from vae import SemanticVAE, VAEError, load_preset
 
-MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "reference" / "semantic_vae_official_state_dict.json"
+MANIFEST = Path(__file__).resolve().parent / "data" / "semantic_vae_official_state_dict.json"
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,6 @@ def tiny():
     return SemanticVAE.from_preset("tiny").eval()
 
 
-@pytest.mark.skipif(not MANIFEST.is_file(), reason="shared/reference manifest not beside the checkout")
 @pytest.mark.parametrize("preset, key", [("semantic_vae", "vae_dim_64"), ("acoustic_vae_dim64", "vae_dim_64"),
                                          ("acoustic_vae_dim16", "vae_dim_16")])
 def test_state_dict_matches_release_manifest(preset, key):

@@ -1,0 +1,99 @@
+"""Encode / decode real-time factor of a VAE (default: the full-size ``semantic_vae`` preset).
+
+RTF = compute seconds / seconds of audio processed (batch x duration); below 1 is faster than
+real time. Weights are random (speed does not depend on them). Each figure is the median of
+``--repeats`` timed runs after one warm-up run.
+
+    python benchmarks/vae_speed.py                       # CPU (+ CUDA when available), batch 1 and 8, 3 s
+    python benchmarks/vae_speed.py --duration 2 --batches 1 8 --devices cpu --threads 2
+    python benchmarks/vae_speed.py --model /path/to/model_dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vae.batch import load_vae  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn, device: torch.device, repeats: int) -> float:
+    fn()  # warm-up (allocator, cuDNN autotune, lazy inits)
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench(model: str, devices: list[str], batches: list[int], duration: float, repeats: int,
+          dtype: str = "float32") -> list[dict]:
+    rows = []
+    for dev_name in devices:
+        device = torch.device(dev_name)
+        vae = load_vae(model, device)
+        if dtype != "float32":
+            vae = vae.to(getattr(torch, dtype))
+        n = int(round(duration * vae.sample_rate))
+        for batch in batches:
+            g = torch.Generator().manual_seed(0)
+            wav = (0.1 * torch.randn(batch, n, generator=g)).to(device, next(vae.parameters()).dtype)
+            with torch.inference_mode():
+                z = vae.encode_stats(wav)[0]
+                t_enc = _time(lambda: vae.encode_stats(wav), device, repeats)
+                t_dec = _time(lambda: vae.decode(z, n), device, repeats)
+            audio_s = batch * duration
+            rows.append({"device": dev_name, "dtype": dtype, "batch": batch, "audio_s": audio_s,
+                         "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / audio_s, "dec_rtf": t_dec / audio_s})
+        del vae
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'device':<8} {'dtype':<8} {'batch':>5} {'audio s':>8} {'enc s':>8} {'enc RTF':>8} {'dec s':>8} {'dec RTF':>8}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['device']:<8} {r['dtype']:<8} {r['batch']:>5} {r['audio_s']:>8.1f} {r['enc_s']:>8.3f} "
+                     f"{r['enc_rtf']:>8.4f} {r['dec_s']:>8.3f} {r['dec_rtf']:>8.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="preset:semantic_vae", help="model dir, hub id or preset:NAME")
+    p.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    p.add_argument("--duration", type=float, default=3.0, help="seconds of audio per item")
+    p.add_argument("--repeats", type=int, default=1, help="timed runs after the warm-up (median)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    rows = bench(args.model, devices, args.batches, args.duration, args.repeats, args.dtype)
+    gpu = f", {torch.cuda.get_device_name(0)}" if any(d.startswith("cuda") for d in devices) else ""
+    print(f"VAE speed: {args.model}, {args.duration:g} s per item, median of {args.repeats} after 1 warm-up, "
+          f"{torch.get_num_threads()} CPU threads{gpu}, torch {torch.__version__}")
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""``svae-tts eval {recon,tts,testlist,convergence,probe}``: thin argument parsing over the eval functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _none(v: str | None) -> str | None:
+    return None if v is None or str(v).lower() in ("", "none", "off") else v
+
+
+def _judges(p: argparse.ArgumentParser, asr_help: str) -> None:
+    g = p.add_argument_group("judges")
+    g.add_argument("--asr", default=None, help=asr_help + " (hub id or dir; prefix ctc: or pipeline: to force; default none)")
+    g.add_argument("--sim", default="resemblyzer", help="speaker model: resemblyzer (offline), a WavLM-SV hub id/dir "
+                   "such as microsoft/wavlm-base-plus-sv, or none")
+    g.add_argument("--mos", default="dnsmos", help="dnsmos (offline), dnsmos_personalized, utmos, utmos:/local/SpeechMOS, or none")
+    g.add_argument("--device", default="cpu")
+
+
+def _scorer(a):
+    from eval.scoring import Scorer
+
+    return Scorer(asr=_none(a.asr), sim=_none(a.sim), mos=_none(a.mos), device=a.device)
+
+
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("synthesis")
+    g.add_argument("--nfe", type=int, default=32)
+    g.add_argument("--cfg-strength", type=float, default=2.0)
+    g.add_argument("--sway", type=float, default=-1.0)
+    g.add_argument("--speed", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0, help="item i is synthesised with seed SEED+i")
+    g.add_argument("--use-target-duration", action="store_true", help="give the synthesiser the ground-truth duration")
+
+
+def _settings(a):
+    from eval.convergence import SynthesisSettings
+
+    return SynthesisSettings(nfe=a.nfe, cfg_strength=a.cfg_strength, sway=a.sway, speed=a.speed, seed=a.seed,
+                             use_target_duration=a.use_target_duration)
+
+
+def _test_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test", required=True, help="test list: LibriSpeech-PC cross-sentence .lst or our .jsonl")
+    p.add_argument("--librispeech-root", default=None, help="LibriSpeech test-clean folder (for a .lst list)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N items")
+
+
+def _items(a):
+    from eval.testlist import load_test_list
+
+    return load_test_list(a.test, a.librispeech_root, a.limit)
+
+
+def _print(obj) -> int:
+    print(json.dumps(obj, indent=2, default=str))
+    return 0
+
+
+def cmd_recon(a) -> int:
+    from eval.codecs import parse_named
+    from eval.recon import run_recon
+
+    s = run_recon(parse_named(a.vae), a.data, a.out, _scorer(a), a.split, a.limit, not a.no_original, a.overwrite, a.device)
+    print(open(f"{a.out}/report.md").read())
+    return 0 if s["models"] else 1
+
+
+def cmd_testlist(a) -> int:
+    from eval.testlist import build_test_list, write_test_list
+
+    items = build_test_list(a.data, a.num, a.seed, a.min_duration, a.max_duration, a.split, a.allow_seen_speakers)
+    write_test_list(items, a.out, a.overwrite)
+    print(f"wrote {len(items)} items ({len({i.speaker for i in items})} speakers) to {a.out}")
+    return 0
+
+
+def cmd_tts(a) -> int:
+    from eval.tts import run_tts_eval
+
+    s = run_tts_eval(_items(a), a.out, a.model, a.generated, a.ground_truth, _scorer(a), _settings(a),
+                     not a.no_audio, a.overwrite, a.device)
+    print(open(f"{a.out}/report.md").read())
+    return 0 if s.get("n") else 1
+
+
+def cmd_convergence(a) -> int:
+    from eval.codecs import parse_named
+    from eval.convergence import run_convergence
+
+    steps = [int(s) for s in a.steps.split(",")] if a.steps else None
+    factory = None
+    if a.synth == "vae-recon":
+        from eval.standin import vae_reconstruction_factory
+
+        factory = vae_reconstruction_factory(a.device)
+    r = run_convergence(parse_named(a.run), _items(a), a.out, _scorer(a), factory, _settings(a), steps, not a.no_audio,
+                        a.wer_threshold, a.sim_threshold, a.device)
+    print(open(f"{a.out}/report.md").read())
+    print(f"{r['scored_now']} checkpoint(s) scored now, {r['reused_from_cache']} from cache, {len(r['failures'])} failed")
+    return 0 if r["rows"] else 1
+
+
+def cmd_probe(a) -> int:
+    from eval.codecs import parse_named
+    from eval.probe import ProbeConfig, run_probe
+
+    cfg = ProbeConfig(unit=a.unit, steps=a.steps, lr=a.lr, seed=a.seed)
+    run_probe(parse_named(a.vae), a.data, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
+    print(open(f"{a.out}/probe.md").read())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p_eval = sub.add_parser("eval", help="evaluate VAEs and TTS models (recon, tts, testlist, convergence, probe)")
+    es = p_eval.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
+    p_eval.set_defaults(func=lambda a: p_eval.print_help() or 1)
+
+    p = es.add_parser("recon", help="reconstruction metrics of VAEs (and mel+Vocos) on a corpus split")
+    p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR",
+                   help="VAE dir or hub id, or mel[:VOCOS_DIR_OR_ID] for the mel+Vocos reference; repeatable")
+    p.add_argument("--data", required=True, help="corpus dir (data_prep)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--no-original", action="store_true", help="do not score the original audio as a reference row")
+    p.add_argument("--overwrite", action="store_true")
+    _judges(p, "ASR judge for resynthesis WER/CER")
+    p.set_defaults(func=cmd_recon)
+
+    p = es.add_parser("testlist", help="build a zero-shot test list from a corpus' test split")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="output .jsonl")
+    p.add_argument("--num", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-duration", type=float, default=0.0)
+    p.add_argument("--max-duration", type=float, default=float("inf"))
+    p.add_argument("--split", default="test")
+    p.add_argument("--allow-seen-speakers", action="store_true")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_testlist)
+
+    p = es.add_parser("tts", help="zero-shot TTS metrics of one model dir (or generated audio) on a test list")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="TTS model dir (e.g. RUN/exports/step_XXXXXXXX)")
+    src.add_argument("--generated", help="folder of already generated <id>.wav files")
+    src.add_argument("--ground-truth", action="store_true", help="score the test list's target audio")
+    p.add_argument("--out", required=True)
+    p.add_argument("--no-audio", action="store_true", help="do not keep the synthesised audio")
+    p.add_argument("--overwrite", action="store_true")
+    _test_args(p)
+    _judges(p, "ASR judge for WER/CER")
+    _synth_args(p)
+    p.set_defaults(func=cmd_tts)
+
+    p = es.add_parser("convergence", help="WER/SIM/MOS against training steps for several TTS runs")
+    p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR", help="repeatable")
+    p.add_argument("--out", required=True, help="results folder (re-running reuses its cache)")
+    p.add_argument("--steps", default=None, help="only these steps, comma-separated")
+    p.add_argument("--wer-threshold", type=float, default=None)
+    p.add_argument("--sim-threshold", type=float, default=None)
+    p.add_argument("--no-audio", action="store_true", help="do not keep the synthesised audio")
+    p.add_argument("--synth", choices=("tts", "vae-recon"), default="tts",
+                   help="tts: Synthesizer over each exported TTS model (default); vae-recon: the exports are VAE dirs "
+                        "and 'synthesis' is their reconstruction of each target (a stand-in to exercise the pipeline)")
+    _test_args(p)
+    _judges(p, "ASR judge for WER/CER")
+    _synth_args(p)
+    p.set_defaults(func=cmd_convergence)
+
+    p = es.add_parser("probe", help="linear CTC probe of linguistic content in VAE latents (held-out speakers)")
+    p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR", help="repeatable; mel[:VOCOS] too")
+    p.add_argument("--data", required=True, help="corpus dir with train/test splits")
+    p.add_argument("--out", required=True)
+    p.add_argument("--unit", choices=("char", "phoneme"), default="char")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="at most N utterances per split")
+    p.add_argument("--allow-seen-speakers", action="store_true", help="keep test speakers that occur in train")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_probe)

@@ -1,0 +1,355 @@
+"""``svae-tts eval convergence``: which feature space gets a TTS model to good WER/SIM/MOS in fewer steps.
+
+For every run dir and every exported checkpoint (``run_dir/exports/step_XXXXXXXX/``) the test list
+is synthesised with fixed per-item seeds (item ``i`` always gets ``seed + i``, so checkpoints and
+runs differ only by their weights), scored by one :class:`~eval.scoring.Scorer`, and the result is
+cached as ``<out>/cache/<run>/step_XXXXXXXX.json``. A cache entry is reused when its fingerprint
+(test list, judges, synthesis settings, checkpoint file size and mtime) still matches, so re-running
+after more training only scores the new checkpoints. A checkpoint that fails is reported and
+skipped (not cached: the next run retries it).
+
+Outputs: ``results.csv`` (one row per run and step), ``results.json`` (rows, per-utterance cache
+paths, thresholds, failures), ``report.md`` and ``convergence.png`` (WER, SIM, MOS against steps,
+one line per run) plus ``steps_to_threshold.png``.
+
+Synthesis is a parameter (``synth_factory(model_dir) -> synth(item, seed) -> (wav, sr)``); the
+default wraps ``tts_recipes.synthesis.Synthesizer``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from eval.errors import EvalError
+from eval.report import fmt, markdown_table
+from eval.scoring import Scorer, aggregate
+from eval.testlist import TestItem
+from svae_tts.audio import load_audio, save_audio
+from svae_tts.fileio import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+STEP_DIR = re.compile(r"^step_(\d+)$")
+SynthFn = Callable[[TestItem, int], tuple[torch.Tensor, int]]
+SynthFactory = Callable[[Path], SynthFn]
+RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "sim",
+                  "mos_ovrl", "mos_sig", "mos_bak", "mos_p808", "mos_utmos", "seconds")
+PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker similarity", "higher"),
+                ("mos", "predicted MOS", "higher"))
+
+
+@dataclass
+class SynthesisSettings:
+    nfe: int = 32
+    cfg_strength: float = 2.0
+    sway: float = -1.0
+    speed: float = 1.0
+    seed: int = 0
+    use_target_duration: bool = False  # pass the ground-truth duration (F5-TTS eval uses the ratio of texts)
+
+
+def find_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, model_dir)`` for each ``exports/step_XXXXXXXX/`` holding a ``config.json``, by step."""
+    run_dir = Path(run_dir)
+    exports = run_dir / "exports"
+    if not exports.is_dir():
+        raise EvalError(f"{run_dir}: not a TTS run dir (no exports/ folder with step_XXXXXXXX model dirs)")
+    found = []
+    for d in exports.iterdir():
+        m = STEP_DIR.match(d.name)
+        if m and d.is_dir() and (d / "config.json").is_file():
+            found.append((int(m.group(1)), d))
+    return sorted(found)
+
+
+def tts_synth_factory(device: str = "cpu", settings: SynthesisSettings | None = None) -> SynthFactory:
+    """The default: load an exported TTS model dir with ``Synthesizer`` and synthesise each item."""
+    settings = settings or SynthesisSettings()
+
+    def factory(model_dir: Path) -> SynthFn:
+        try:
+            from tts_recipes.synthesis import Synthesizer
+        except ImportError as exc:
+            raise EvalError(f"synthesis needs tts_recipes.synthesis.Synthesizer, which is not installed ({exc})") from None
+        synth = Synthesizer.from_pretrained(str(model_dir), device=device)
+
+        def run(item: TestItem, seed: int) -> tuple[torch.Tensor, int]:
+            duration = item.target_duration if settings.use_target_duration else None
+            wav = synth.synthesize(item.text, item.prompt_audio, item.prompt_text, nfe=settings.nfe,
+                                   cfg_strength=settings.cfg_strength, sway=settings.sway, seed=seed,
+                                   speed=settings.speed, duration=duration)
+            return wav.detach().float().cpu().reshape(-1), int(synth.sample_rate)
+
+        return run
+
+    return factory
+
+
+def _fingerprint(items: list[TestItem], scorer: Scorer, settings: SynthesisSettings, model_dir: Path) -> str:
+    weights = sorted(p for p in model_dir.iterdir() if p.is_file())
+    stamp = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in weights]
+    blob = json.dumps({"items": [asdict(i) for i in items], "judges": scorer.describe(),
+                       "synthesis": asdict(settings), "weights": stamp}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: int = 0,
+                   audio_dir: Path | None = None, desc: str = "synthesise+score") -> tuple[list[dict], list[dict]]:
+    """Synthesise and score every item; returns (rows, failed items). Prompt audio is read per item."""
+    rows, failed = [], []
+    for i, item in enumerate(tqdm(items, desc=desc, unit="utt", leave=False)):
+        try:
+            wav, sr = synth(item, seed + i)
+            prompt = load_audio(item.prompt_audio)
+            row = scorer.score(wav, sr, text=item.text, sim_ref=prompt, sim_ref_key=str(item.prompt_audio))
+        except MemoryError:
+            raise
+        except Exception as exc:  # one bad item must not sink the checkpoint
+            failed.append({"id": item.id, "reason": f"{type(exc).__name__}: {str(exc).strip()[:200]}"})
+            continue
+        if audio_dir is not None:
+            save_audio(audio_dir / f"{item.id}.wav", wav, sr, overwrite=True)
+        rows.append({"id": item.id, "seed": seed + i, "duration": wav.numel() / sr, **row})
+    return rows, failed
+
+
+def run_convergence(
+    runs: list[tuple[str, str | os.PathLike]],
+    items: list[TestItem],
+    out_dir: str | os.PathLike,
+    scorer: Scorer | None = None,
+    synth_factory: SynthFactory | None = None,
+    settings: SynthesisSettings | None = None,
+    steps: list[int] | None = None,
+    keep_audio: bool = True,
+    wer_threshold: float | None = None,
+    sim_threshold: float | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Score every checkpoint of every run (cached), then write the CSV/JSON/report/plots. Returns results."""
+    if not runs:
+        raise EvalError("no runs given (use NAME=RUN_DIR)")
+    if not items:
+        raise EvalError("the test list is empty")
+    out_dir = Path(out_dir)
+    settings = settings or SynthesisSettings()
+    scorer = (scorer or Scorer(device=device)).load()  # a missing judge fails before any synthesis
+    synth_factory = synth_factory or tts_synth_factory(device, settings)
+    plan = []
+    for name, run_dir in runs:
+        ckpts = find_checkpoints(run_dir)
+        if steps:
+            ckpts = [c for c in ckpts if c[0] in set(steps)]
+        if not ckpts:
+            log.warning("%s: no exported checkpoints in %s/exports", name, run_dir)
+        plan += [(name, Path(run_dir), step, mdir) for step, mdir in ckpts]
+
+    rows, failures, reused = [], [], 0
+    for name, run_dir, step, mdir in tqdm(plan, desc="checkpoints", unit="ckpt"):
+        cache = out_dir / "cache" / name / f"step_{step:08d}.json"
+        fp = _fingerprint(items, scorer, settings, mdir)
+        if cache.is_file():
+            try:
+                entry = json.loads(cache.read_text())
+            except json.JSONDecodeError:
+                entry = {}
+            if entry.get("fingerprint") == fp:
+                rows.append(entry["summary"])
+                reused += 1
+                continue
+        t0 = time.time()
+        try:
+            synth = synth_factory(mdir)
+            audio_dir = out_dir / "audio" / name / f"step_{step:08d}" if keep_audio else None
+            utt_rows, failed = evaluate_model(synth, items, scorer, settings.seed, audio_dir, desc=f"{name} step {step}")
+            if not utt_rows:
+                raise EvalError(f"every item failed (first: {failed[0]['reason'] if failed else '?'})")
+        except MemoryError:
+            raise
+        except Exception as exc:  # a broken checkpoint is reported and skipped, never cached
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+            log.error("%s step %d (%s) failed and is skipped: %s", name, step, mdir, reason)
+            log.debug("%s", traceback.format_exc())
+            failures.append({"run": name, "step": step, "model_dir": str(mdir), "reason": reason})
+            continue
+        summary = {"run": name, "step": step, **aggregate(utt_rows), "failed_items": len(failed),
+                   "seconds": time.time() - t0}
+        atomic_write_json(cache, {"fingerprint": fp, "model_dir": str(mdir), "summary": summary,
+                                  "utterances": utt_rows, "failed_items": failed})
+        rows.append(summary)
+
+    rows.sort(key=lambda r: ([n for n, _ in runs].index(r["run"]), r["step"]))
+    thresholds = steps_to_threshold(rows, [n for n, _ in runs], wer_threshold, sim_threshold)
+    results = {"runs": {n: str(d) for n, d in runs}, "judges": scorer.describe(), "synthesis": asdict(settings),
+               "num_items": len(items), "rows": rows, "thresholds": thresholds, "failures": failures,
+               "reused_from_cache": reused, "scored_now": len(rows) - reused}
+    write_outputs(results, out_dir)
+    return results
+
+
+def _mos_key(row: dict) -> str | None:
+    for k in ("mos_utmos", "mos_ovrl"):
+        if k in row:
+            return k
+    return None
+
+
+def steps_to_threshold(rows: list[dict], names: list[str], wer_threshold: float | None, sim_threshold: float | None) -> dict:
+    """First step at which each run reaches the WER / SIM threshold (None = never).
+
+    Default thresholds are the level every run reaches: the worst of the runs' best WERs and the
+    lowest of the runs' best SIMs, so the comparison is always defined and asks "who got there first".
+    """
+    by_run = {n: [r for r in rows if r["run"] == n] for n in names}
+
+    def best(metric, fn):
+        vals = [fn(r[metric] for r in rs if _finite(r.get(metric))) for rs in by_run.values()
+                if any(_finite(r.get(metric)) for r in rs)]
+        return vals
+
+    out: dict = {"wer": {}, "sim": {}}
+    if wer_threshold is None:
+        bests = best("wer", min)
+        wer_threshold = max(bests) if bests else None
+    if sim_threshold is None:
+        bests = best("sim", max)
+        sim_threshold = min(bests) if bests else None
+    out["wer_threshold"], out["sim_threshold"] = wer_threshold, sim_threshold
+    for n, rs in by_run.items():
+        out["wer"][n] = next((r["step"] for r in rs if wer_threshold is not None and _finite(r.get("wer"))
+                              and r["wer"] <= wer_threshold + 1e-12), None)
+        out["sim"][n] = next((r["step"] for r in rs if sim_threshold is not None and _finite(r.get("sim"))
+                              and r["sim"] >= sim_threshold - 1e-12), None)
+    return out
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not math.isnan(float(v))
+
+
+def write_outputs(results: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = results["rows"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(RESULT_COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r.get(k, "") for k in RESULT_COLUMNS})
+    atomic_write_text(out_dir / "results.csv", buf.getvalue())
+    atomic_write_json(out_dir / "results.json", results)
+    plot_convergence(results, out_dir / "convergence.png")
+    plot_thresholds(results, out_dir / "steps_to_threshold.png")
+    atomic_write_text(out_dir / "report.md", convergence_report(results))
+
+
+def plot_convergence(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (metric, label, better) in zip(axes, PLOT_METRICS):
+        for name in results["runs"]:
+            rs = [r for r in rows if r["run"] == name]
+            key = _mos_key(rs[0]) if metric == "mos" and rs else metric
+            pts = [(r["step"], r[key]) for r in rs if key and _finite(r.get(key))]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=name)
+        if not ax.lines:
+            ax.text(0.5, 0.5, f"no {metric.upper()} judge", ha="center", va="center", transform=ax.transAxes, color="grey")
+        thr = results["thresholds"].get(f"{metric}_threshold")
+        if thr is not None:
+            ax.axhline(thr, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("training step")
+        ax.set_title(f"{label} ({better} is better)")
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+            break
+    fig.tight_layout()
+    with _atomic_png(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_thresholds(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["runs"])
+    th = results["thresholds"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    metrics = [m for m in ("wer", "sim") if th.get(f"{m}_threshold") is not None]
+    width = 0.8 / max(1, len(metrics))
+    never = max([r["step"] for r in results["rows"]] or [1]) * 1.1 or 1.0
+    for j, metric in enumerate(metrics):
+        vals = [th[metric].get(n) for n in names]
+        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, [never if v is None else v for v in vals], width,
+                      label=f"{metric.upper()} {'≤' if metric == 'wer' else '≥'} {fmt(th.get(f'{metric}_threshold'))}")
+        for b, v in zip(bars, vals):
+            if v is None:
+                b.set_hatch("//")
+                b.set_alpha(0.4)
+            ax.annotate("never" if v is None else str(v), (b.get_x() + b.get_width() / 2, b.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    if not metrics:
+        ax.text(0.5, 0.5, "no WER/SIM judge", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_title("steps to threshold (lower is faster; hatched = never)", fontsize=10)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("first step reaching it")
+    if metrics:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with _atomic_png(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _atomic_png(path: Path):
+    from svae_tts.fileio import atomic_path
+
+    return atomic_path(path)
+
+
+def convergence_report(results: dict) -> str:
+    rows = results["rows"]
+    cols = [c for c in RESULT_COLUMNS if c != "seconds" and any(c in r for r in rows)]
+    th = results["thresholds"]
+    lines = ["# Convergence comparison", "",
+             f"{results['num_items']} test items, fixed seeds (item i gets seed {results['synthesis']['seed']} + i); "
+             "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
+             "WER = mean of per-utterance WER, wer_corpus = corpus-level; SIM = speaker cosine to the prompt; "
+             "mos_* = predicted MOS.", "",
+             "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
+             "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",
+             "## Steps to threshold", "",
+             f"WER ≤ {fmt(th.get('wer_threshold'))}, SIM ≥ {fmt(th.get('sim_threshold'))} "
+             "(defaults: the level every run reaches).", "",
+             markdown_table([{"run": n, "steps to WER": th["wer"].get(n), "steps to SIM": th["sim"].get(n)}
+                             for n in results["runs"]], ["run", "steps to WER", "steps to SIM"]), "",
+             "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
+    if results["failures"]:
+        lines += ["## Failed checkpoints (skipped)", ""] + [
+            f"- {f['run']} step {f['step']} (`{f['model_dir']}`): {f['reason']}" for f in results["failures"]] + [""]
+    return "\n".join(lines)

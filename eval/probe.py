@@ -1,0 +1,220 @@
+"""``svae-tts eval probe``: how much linguistic content a latent space carries, read by a linear CTC probe.
+
+A single linear layer (latent dim -> units + blank) is trained with CTC on frozen, per-channel
+standardised latents of the corpus' train split and scored (greedy decoding) on the test split,
+whose speakers are held out (test speakers that also occur in train are dropped). Units are
+characters of the normalised transcript (CER) or, with ``unit="phoneme"``, the symbols of the
+``phonemes`` column (PER; stress marks dropped, spaces kept as word boundaries). A linear read-out
+is deliberate: it measures what is *explicitly* in each frame, which is what the Semantic-VAE's
+alignment to an SSL teacher is meant to add. Nothing here needs a pretrained model, so it runs
+offline; written by hand because no library offers a CTC linear probe over arbitrary latents.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from eval.errors import EvalError
+from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
+from eval.report import markdown_table
+from svae_tts.audio import load_audio
+from svae_tts.errors import AudioError
+from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
+
+log = logging.getLogger(__name__)
+STRESS = set("ˈˌ")
+
+
+@dataclass
+class ProbeConfig:
+    unit: str = "char"  # "char" or "phoneme"
+    steps: int = 400
+    lr: float = 1e-2
+    batch_size: int = 16
+    weight_decay: float = 0.0
+    seed: int = 0
+
+
+def tokenize(text: str, unit: str) -> list[str]:
+    """Characters of the normalised text, or phoneme symbols (stress dropped, '|' = word boundary)."""
+    if unit == "char":
+        return list(normalize_text(text).replace(" ", "|"))
+    if unit == "phoneme":
+        return ["|" if ch.isspace() else ch for ch in " ".join(str(text).split()) if ch not in STRESS]
+    raise EvalError(f"unknown probe unit {unit!r} (choose char or phoneme)")
+
+
+class Vocab:
+    def __init__(self, sequences: list[list[str]]):
+        self.symbols = sorted({s for seq in sequences for s in seq})
+        self.index = {s: i + 1 for i, s in enumerate(self.symbols)}  # 0 = CTC blank
+
+    def encode(self, seq: list[str]) -> list[int]:
+        return [self.index[s] for s in seq if s in self.index]  # unseen test symbols count as deletions
+
+    def decode(self, ids: list[int]) -> list[str]:
+        out, prev = [], 0
+        for i in ids:
+            if i != prev and i != 0:
+                out.append(self.symbols[i - 1])
+            prev = i
+        return out
+
+    def __len__(self) -> int:
+        return len(self.symbols) + 1
+
+
+def train_probe(feats: list[torch.Tensor], targets: list[list[int]], num_classes: int, cfg: ProbeConfig
+                ) -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor, list[float]]:
+    """Fit the linear CTC read-out; returns (layer, mean, std, losses). ``feats`` are (T, D) each."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    cat = torch.cat(feats)
+    mean, std = cat.mean(0), cat.std(0).clamp_min(1e-5)
+    dim = cat.shape[1]
+    layer = torch.nn.Linear(dim, num_classes)
+    opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    usable = [i for i, (f, t) in enumerate(zip(feats, targets)) if t and f.shape[0] >= len(t)]
+    if not usable:
+        raise EvalError("no training utterance has at least as many latent frames as units: the frame rate is too low "
+                        "for CTC on these transcripts")
+    losses = []
+    for _ in tqdm(range(cfg.steps), desc="probe", unit="step", leave=False):
+        idx = [usable[int(j)] for j in torch.randint(len(usable), (min(cfg.batch_size, len(usable)),), generator=g)]
+        x = torch.nn.utils.rnn.pad_sequence([(feats[i] - mean) / std for i in idx], batch_first=True)
+        logp = layer(x).log_softmax(-1).transpose(0, 1)  # (T, B, C)
+        tgt = torch.cat([torch.tensor(targets[i]) for i in idx])
+        loss = F.ctc_loss(logp, tgt, torch.tensor([feats[i].shape[0] for i in idx]),
+                          torch.tensor([len(targets[i]) for i in idx]), blank=0, zero_infinity=True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return layer, mean, std, losses
+
+
+@torch.no_grad()
+def decode_probe(layer, mean, std, feats: list[torch.Tensor], vocab: Vocab) -> list[list[str]]:
+    return [vocab.decode(layer((f - mean) / std).argmax(-1).tolist()) for f in feats]
+
+
+def unit_error_rate(refs: list[list[str]], hyps: list[list[str]]) -> dict:
+    """PER/CER over symbol sequences (word boundaries count as symbols); mean and corpus-level."""
+    import jiwer
+
+    counts = []
+    for r, h in zip(refs, hyps):
+        if not r:
+            continue
+        if not h:
+            counts.append(ErrorCounts(0, len(r), 0, len(r)))
+            continue
+        o = jiwer.process_words(" ".join(r), " ".join(h))
+        counts.append(ErrorCounts(o.substitutions, o.deletions, o.insertions, o.hits + o.substitutions + o.deletions))
+    return aggregate_error_rates(counts)
+
+
+def probe_features(feats_train, texts_train, feats_test, texts_test, cfg: ProbeConfig) -> dict:
+    """Train on one set of (features, transcripts) and score on another: the probe's core."""
+    seq_train = [tokenize(t, cfg.unit) for t in texts_train]
+    seq_test = [tokenize(t, cfg.unit) for t in texts_test]
+    vocab = Vocab(seq_train)
+    layer, mean, std, losses = train_probe(feats_train, [vocab.encode(s) for s in seq_train], len(vocab), cfg)
+    hyps = decode_probe(layer, mean, std, feats_test, vocab)
+    err = unit_error_rate(seq_test, hyps)
+    tail = losses[-max(1, len(losses) // 10):]
+    return {"error_rate": err["mean"], "error_rate_corpus": err["corpus"], "loss_first": losses[0],
+            "loss_last": sum(tail) / len(tail), "num_units": len(vocab) - 1,
+            "examples": [{"ref": "".join(r).replace("|", " "), "hyp": "".join(h).replace("|", " ")}
+                         for r, h in list(zip(seq_test, hyps))[:3]]}
+
+
+def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], list[dict]]:
+    feats, texts, skipped = [], [], []
+    for r in tqdm(rows, desc=desc, unit="utt", leave=False):
+        try:
+            wav, _ = load_audio(r["audio"], codec.sample_rate)
+        except AudioError as exc:
+            skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+            continue
+        feats.append(codec.encode(wav).float())
+        texts.append(r["text"] if r.get("text") is not None else "")
+    return feats, texts, skipped
+
+
+def run_probe(
+    codecs: list[tuple[str, str]],
+    corpus_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cfg: ProbeConfig | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    device: str = "cpu",
+    allow_seen_speakers: bool = False,
+) -> dict:
+    """Probe each VAE (or ``mel:`` reference) on the corpus; writes ``probe.json`` and ``probe.md``."""
+    from eval.codecs import load_codec
+    from eval.testlist import _load_corpus
+
+    cfg = cfg or ProbeConfig()
+    out_dir = Path(out_dir)
+    check_writable(out_dir / "probe.json", overwrite)
+    ds = _load_corpus(corpus_dir)
+    for split in ("train", "test"):
+        if split not in ds:
+            raise EvalError(f"{corpus_dir}: the probe needs train and test splits (has {sorted(ds)})")
+    text_col = "phonemes" if cfg.unit == "phoneme" else "text"
+    if text_col not in ds["train"].column_names:
+        raise EvalError(f"{corpus_dir}: unit={cfg.unit!r} needs a {text_col!r} column in the corpus")
+    train_spk = set() if allow_seen_speakers else set(ds["train"]["speaker"])
+    test_rows = [r for r in ds["test"] if r["speaker"] not in train_spk]
+    dropped = len(ds["test"]) - len(test_rows)
+    if not test_rows:
+        raise EvalError(f"{corpus_dir}: every test speaker also occurs in train: no held-out speakers to probe on "
+                        "(allow_seen_speakers=True / --allow-seen-speakers to probe anyway)")
+    train_rows = list(ds["train"])
+    if limit:
+        train_rows, test_rows = train_rows[:limit], test_rows[:limit]
+    sel = lambda rows: [{"id": r["id"], "audio": r["audio"], "text": r[text_col]} for r in rows]  # noqa: E731
+    results = {"corpus": str(corpus_dir), "config": cfg.__dict__, "seen_speakers_allowed": allow_seen_speakers, "dropped_seen_speaker_test_items": dropped,
+               "test_speakers": sorted({r["speaker"] for r in test_rows}), "models": {}, "skipped": []}
+    for name, spec in codecs:
+        codec = load_codec(spec, device)
+        ftr, ttr, sk1 = _encode_split(codec, sel(train_rows), f"encode train {name}")
+        fte, tte, sk2 = _encode_split(codec, sel(test_rows), f"encode test {name}")
+        results["skipped"] += [{"model": name, **s} for s in sk1 + sk2]
+        res = probe_features(ftr, ttr, fte, tte, cfg)
+        frame_rate = getattr(getattr(codec, "model", None), "frame_rate", None)
+        if codec.kind == "mel":
+            fe = codec.model.feature_extractor.mel_spec
+            frame_rate = codec.sample_rate / fe.hop_length
+        results["models"][name] = {"spec": spec, "kind": codec.kind, "semantic": codec.semantic,
+                                   "latent_dim": codec.latent_dim, "frame_rate": frame_rate,
+                                   "train_utts": len(ftr), "test_utts": len(fte), **res}
+    atomic_write_json(out_dir / "probe.json", results)
+    atomic_write_text(out_dir / "probe.md", probe_report(results))
+    return results
+
+
+def probe_report(results: dict) -> str:
+    unit = results["config"]["unit"]
+    name = "PER" if unit == "phoneme" else "CER"
+    rows = [{"model": n, **m, name: m["error_rate"], f"{name} corpus": m["error_rate_corpus"]} for n, m in results["models"].items()]
+    cols = ["model", "semantic", "latent_dim", "frame_rate", "train_utts", "test_utts", name, f"{name} corpus", "loss_first", "loss_last"]
+    lines = ["# Linear CTC probe", "",
+             f"Corpus `{results['corpus']}`; unit {unit}; {results['config']['steps']} Adam steps (lr {results['config']['lr']}); "
+             f"{'test speakers (also in train: NOT held out)' if results.get('seen_speakers_allowed') else 'held-out test speakers'}: "
+             f"{', '.join(map(str, results['test_speakers']))}"
+             + (f" ({results['dropped_seen_speaker_test_items']} test items of seen speakers dropped)" if results["dropped_seen_speaker_test_items"] else ""),
+             "", "Lower error = more linguistic content linearly readable from each frame.", "",
+             markdown_table(rows, cols), ""]
+    for n, m in results["models"].items():
+        lines += [f"Examples ({n}):", ""] + [f"- ref `{e['ref']}` / hyp `{e['hyp']}`" for e in m["examples"]] + [""]
+    return "\n".join(lines)

@@ -1,0 +1,181 @@
+"""Zero-shot TTS test lists: prompt (audio + text) from one utterance, target text from another.
+
+Two sources, one in-memory form (:class:`TestItem`):
+
+* the LibriSpeech-PC cross-sentence list used by F5-TTS (``*.lst``; tab-separated
+  ``prompt_id, prompt_dur, prompt_text, target_id, target_dur, target_text``; ids like
+  ``1089-134686-0000`` resolve to ``<librispeech_root>/1089/134686/1089-134686-0000.flac``);
+* our own JSON-lines list (``*.jsonl``, one :class:`TestItem` a line) built from a corpus test
+  split by :func:`build_test_list`: prompt and target are different utterances of the same
+  speaker, and speakers seen in the train split are left out so the test is zero-shot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import defaultdict
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from eval.errors import EvalError
+from svae_tts.fileio import atomic_write_text, check_writable
+
+
+@dataclass
+class TestItem:
+    id: str  # the target utterance id; names the generated file
+    prompt_audio: str
+    prompt_text: str
+    text: str  # what to synthesise
+    target_audio: str | None = None  # ground truth of ``text`` when it exists
+    speaker: str | None = None
+    prompt_id: str | None = None
+    target_duration: float | None = None  # seconds of the ground truth (a duration hint for synthesis)
+
+    __test__ = False  # not a pytest class
+
+
+def read_librispeech_pc(path: str | os.PathLike, librispeech_root: str | os.PathLike | None = None) -> list[TestItem]:
+    """Read the LibriSpeech-PC cross-sentence list; audio paths resolve under ``librispeech_root``."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"{path}: no such test list")
+    root = Path(librispeech_root) if librispeech_root else None
+    if root is not None and not root.is_dir():
+        raise EvalError(f"{root}: LibriSpeech test-clean folder not found (needed to resolve {path.name})")
+    items = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        cols = line.rstrip("\n").split("\t")
+        if len(cols) != 6:
+            raise EvalError(f"{path}:{n}: expected 6 tab-separated columns "
+                            "(prompt_id, prompt_dur, prompt_text, target_id, target_dur, target_text), got {len(cols)}")
+        p_id, _p_dur, p_txt, t_id, t_dur, t_txt = cols
+        try:
+            spk, chap, _ = t_id.split("-")
+            p_spk, p_chap, _ = p_id.split("-")
+            duration = float(t_dur)
+        except ValueError:
+            raise EvalError(f"{path}:{n}: ids must look like SPEAKER-CHAPTER-UTT and durations be numbers") from None
+        def wav(s, c, u):
+            return str(root / s / c / f"{u}.flac") if root else f"{s}/{c}/{u}.flac"
+        items.append(TestItem(id=t_id, prompt_audio=wav(p_spk, p_chap, p_id), prompt_text=p_txt, text=t_txt,
+                              target_audio=wav(spk, chap, t_id), speaker=spk, prompt_id=p_id, target_duration=duration))
+    if not items:
+        raise EvalError(f"{path}: the test list is empty")
+    return items
+
+
+def read_jsonl(path: str | os.PathLike) -> list[TestItem]:
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"{path}: no such test list")
+    names = {f.name for f in fields(TestItem)}
+    items = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            items.append(TestItem(**{k: v for k, v in row.items() if k in names}))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise EvalError(f"{path}:{n}: not a test-list record ({exc})") from None
+    if not items:
+        raise EvalError(f"{path}: the test list is empty")
+    ids = [it.id for it in items]
+    if len(set(ids)) != len(ids):
+        raise EvalError(f"{path}: duplicate item ids (each target id names one generated file)")
+    return items
+
+
+def load_test_list(path: str | os.PathLike, librispeech_root: str | os.PathLike | None = None,
+                   limit: int | None = None) -> list[TestItem]:
+    """A ``.lst`` (LibriSpeech-PC) or ``.jsonl`` (ours) test list, optionally its first ``limit`` items."""
+    p = Path(path)
+    items = read_librispeech_pc(p, librispeech_root) if p.suffix == ".lst" else read_jsonl(p)
+    return items[:limit] if limit else items
+
+
+def write_test_list(items: list[TestItem], path: str | os.PathLike, overwrite: bool = False) -> Path:
+    path = check_writable(path, overwrite)
+    atomic_write_text(path, "".join(json.dumps(asdict(it), ensure_ascii=False) + "\n" for it in items))
+    return path
+
+
+def _load_corpus(corpus_dir):
+    try:
+        from data_prep.corpus import load_corpus
+    except ImportError:  # data_prep not installed: read the saved DatasetDict directly
+        load_corpus = None
+    if load_corpus is not None:
+        return load_corpus(corpus_dir)
+    from datasets import load_from_disk
+
+    try:
+        return load_from_disk(str(corpus_dir))
+    except (FileNotFoundError, ValueError) as exc:
+        raise EvalError(f"{corpus_dir}: not a corpus saved with save_to_disk ({exc})") from None
+
+
+def build_test_list(
+    corpus_dir: str | os.PathLike,
+    num_items: int | None = None,
+    seed: int = 0,
+    min_duration: float = 0.0,
+    max_duration: float = float("inf"),
+    split: str = "test",
+    allow_seen_speakers: bool = False,
+) -> list[TestItem]:
+    """Pair each target utterance with a prompt: another utterance of the same speaker.
+
+    Targets outside ``[min_duration, max_duration]`` are skipped; speakers that also occur in the
+    train split are dropped unless ``allow_seen_speakers``. With ``num_items`` the pairs are taken
+    round-robin over speakers so no speaker dominates. Deterministic for a given ``seed``.
+    """
+    ds = _load_corpus(corpus_dir)
+    if split not in ds:
+        raise EvalError(f"{corpus_dir}: corpus has no {split!r} split (has {sorted(ds)})")
+    test = ds[split]
+    for col in ("id", "audio", "text", "speaker"):
+        if col not in test.column_names:
+            raise EvalError(f"{corpus_dir}: split {split!r} lacks column {col!r}")
+    seen = set(ds["train"]["speaker"]) if "train" in ds and not allow_seen_speakers else set()
+    by_spk: dict[str, list[dict]] = defaultdict(list)
+    durations = test["duration"] if "duration" in test.column_names else [None] * len(test)
+    for i, (uid, audio, text, spk) in enumerate(zip(test["id"], test["audio"], test["text"], test["speaker"])):
+        if spk in seen:
+            continue
+        by_spk[str(spk)].append({"id": uid, "audio": audio, "text": text, "duration": durations[i]})
+    rng = random.Random(seed)
+    per_speaker: dict[str, list[TestItem]] = {}
+    for spk in sorted(by_spk):
+        utts = by_spk[spk]
+        if len(utts) < 2:
+            continue
+        pairs = []
+        for j, tgt in enumerate(utts):
+            dur = tgt["duration"]
+            if dur is not None and not (min_duration <= dur <= max_duration):
+                continue
+            others = [u for k, u in enumerate(utts) if k != j]
+            prm = others[rng.randrange(len(others))]
+            pairs.append(TestItem(id=str(tgt["id"]), prompt_audio=str(prm["audio"]), prompt_text=prm["text"], text=tgt["text"],
+                                  target_audio=str(tgt["audio"]), speaker=spk, prompt_id=str(prm["id"]),
+                                  target_duration=None if dur is None else float(dur)))
+        rng.shuffle(pairs)
+        if pairs:
+            per_speaker[spk] = pairs
+    items: list[TestItem] = []
+    queues = [per_speaker[s] for s in sorted(per_speaker)]
+    while any(queues) and (num_items is None or len(items) < num_items):
+        for q in queues:
+            if q and (num_items is None or len(items) < num_items):
+                items.append(q.pop(0))
+    if not items:
+        why = " (every test speaker also occurs in train; pass allow_seen_speakers=True)" if seen and not by_spk else ""
+        raise EvalError(f"{corpus_dir}: no prompt/target pairs could be built from split {split!r}{why}: "
+                        "need speakers with at least two utterances within the duration range")
+    return items

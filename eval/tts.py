@@ -1,0 +1,81 @@
+"""``svae-tts eval tts``: zero-shot TTS metrics of one model (or of already generated audio) on a test list.
+
+WER/CER of the ASR judge against the target text (mean per utterance and corpus-level), speaker
+similarity to the prompt, predicted MOS. With ``generated_dir`` the audio is read from
+``<generated_dir>/<item id>.wav`` instead of synthesised (e.g. to score another system's output or
+the ground truth). Writes ``utterances.jsonl``, ``summary.json`` and ``report.md`` into ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from eval.convergence import SynthesisSettings, evaluate_model, tts_synth_factory
+from eval.errors import EvalError
+from eval.report import markdown_table
+from eval.scoring import Scorer, aggregate
+from eval.testlist import TestItem
+from svae_tts.audio import load_audio
+from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
+
+TTS_COLUMNS = ("n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "sim", "mos_ovrl", "mos_utmos")
+
+
+def generated_audio_synth(generated_dir: str | os.PathLike):
+    """A synth function that reads ``<dir>/<id>.wav`` (missing files fail that item only)."""
+    root = Path(generated_dir)
+    if not root.is_dir():
+        raise EvalError(f"{root}: no such folder of generated audio")
+
+    def run(item: TestItem, seed: int):
+        return load_audio(root / f"{item.id}.wav")
+
+    return run
+
+
+def ground_truth_synth(item: TestItem, seed: int):
+    if not item.target_audio:
+        raise EvalError(f"test item {item.id}: no target audio to score as ground truth")
+    return load_audio(item.target_audio)
+
+
+def run_tts_eval(
+    items: list[TestItem],
+    out_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | None = None,
+    generated_dir: str | os.PathLike | None = None,
+    ground_truth: bool = False,
+    scorer: Scorer | None = None,
+    settings: SynthesisSettings | None = None,
+    keep_audio: bool = True,
+    overwrite: bool = False,
+    device: str = "cpu",
+) -> dict:
+    if sum(x is not None and x is not False for x in (model_dir, generated_dir, ground_truth)) != 1:
+        raise EvalError("give exactly one of a TTS model dir, a folder of generated audio, or ground_truth")
+    out_dir = Path(out_dir)
+    check_writable(out_dir / "summary.json", overwrite)
+    settings = settings or SynthesisSettings()
+    scorer = (scorer or Scorer(device=device)).load()
+    if model_dir is not None:
+        synth = tts_synth_factory(device, settings)(Path(model_dir))
+        source = str(model_dir)
+    elif generated_dir is not None:
+        synth, source, keep_audio = generated_audio_synth(generated_dir), str(generated_dir), False
+    else:
+        synth, source, keep_audio = ground_truth_synth, "ground truth", False
+    rows, failed = evaluate_model(synth, items, scorer, settings.seed, out_dir / "audio" if keep_audio else None)
+    summary = {"source": source, "judges": scorer.describe(), "synthesis": settings.__dict__,
+               **aggregate(rows), "failed_items": len(failed), "failures": failed}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_json(out_dir / "summary.json", summary)
+    cols = [c for c in TTS_COLUMNS if c in summary]
+    md = ["# Zero-shot TTS evaluation", "", f"Source: `{source}`; judges: "
+          + ", ".join(f"{k}={v}" for k, v in summary["judges"].items()), "", markdown_table([summary], cols), ""]
+    if failed:
+        md += ["Failed items:", ""] + [f"- {f['id']}: {f['reason']}" for f in failed]
+    atomic_write_text(out_dir / "report.md", "\n".join(md) + "\n")
+    return summary

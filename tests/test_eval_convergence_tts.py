@@ -1,0 +1,58 @@
+"""End to end: the convergence command over two real tiny TTS runs (tts_recipes.train), default Synthesizer."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+
+
+@pytest.fixture(scope="module")
+def tts_runs(tmp_path_factory):
+    """Two latent TTS runs on two different tiny VAEs, 4 steps each, exported at steps 2 and 4."""
+    from tts_recipes.testing import make_corpus, make_latent_set
+    from tts_recipes.train import load_train_config, train
+    from vae import SemanticVAE
+
+    root = tmp_path_factory.mktemp("eval_tts")
+    corpus_dir, dsd = make_corpus(root / "data", n_train=4, n_test=4)
+    runs = {}
+    for name, seed, semantic in (("semantic", 0, True), ("acoustic", 1, False)):
+        torch.manual_seed(seed)
+        vae = SemanticVAE.from_preset("tiny", [f"semantic={str(semantic).lower()}"])
+        vae_dir = vae.save_pretrained(root / f"vae_{name}")
+        latents = make_latent_set(root / f"latents_{name}", dsd, vae, str(vae_dir))
+        cfg = load_train_config("tiny", [f"run_dir={root / name}", f"data.latent_set={latents}", "log_every=0",
+                                         "steps=4", "save_every=2", f"seed={seed}"])
+        train(cfg)
+        runs[name] = root / name
+    return {"root": root, "corpus": corpus_dir, "runs": runs}
+
+
+def test_convergence_over_real_tts_checkpoints(tts_runs, tmp_path):
+    from eval.testlist import build_test_list, write_test_list
+    from svae_tts.cli import main
+    from tests.eval_helpers import tiny_ctc_dir
+
+    # tts_recipes' toy corpus reuses its two speakers in train and test: allow them explicitly
+    items = build_test_list(tts_runs["corpus"], allow_seen_speakers=True)
+    lst = write_test_list(items, tmp_path / "test.jsonl")
+    ctc = tiny_ctc_dir(tmp_path / "ctc")
+    out = tmp_path / "conv"
+    argv = ["eval", "convergence", "--test", str(lst), "--out", str(out), "--asr", str(ctc), "--mos", "none",
+            "--nfe", "2", "--seed", "7"]
+    for name, run in tts_runs["runs"].items():
+        argv += ["--run", f"{name}={run}"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["run"], int(r["step"])) for r in rows] == [(n, s) for n in ("semantic", "acoustic") for s in (2, 4)]
+    assert all(r["failed_items"] == "0" and r["wer"] != "" and r["sim"] != "" for r in rows)
+    res = json.loads((out / "results.json").read_text())
+    assert res["scored_now"] == 4 and res["synthesis"]["nfe"] == 2
+    # fixed seeds: the cached per-utterance records carry seed 7 + i
+    cached = json.loads((out / "cache" / "semantic" / "step_00000002.json").read_text())
+    assert [u["seed"] for u in cached["utterances"]] == [7 + i for i in range(len(items))]
+    assert (out / "convergence.png").stat().st_size > 0 and (out / "report.md").is_file()
+    assert main(argv) == 0
+    assert json.loads((out / "results.json").read_text())["reused_from_cache"] == 4

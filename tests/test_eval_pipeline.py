@@ -1,0 +1,215 @@
+"""Test lists, recon, tts and the convergence command over real (tiny, briefly trained) models."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from eval.errors import EvalError
+from svae_tts.cli import main
+from svae_tts.errors import SvaeError
+from tests.eval_helpers import tiny_corpus, tiny_ctc_dir, tiny_vae_dir
+
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalworld")
+    corpus = tiny_corpus(root, per_speaker=2, seconds=1.0)
+    ctc = tiny_ctc_dir(root / "ctc")
+    return {"root": root, "corpus": corpus, "ctc": ctc}
+
+
+# ---- test lists ---------------------------------------------------------------------------------
+
+def test_build_test_list_same_speaker_other_utterance_held_out(world, tmp_path):
+    from eval.testlist import build_test_list, load_test_list, write_test_list
+
+    items = build_test_list(world["corpus"], seed=0)
+    assert len(items) == 4
+    for it in items:
+        assert it.speaker in ("s2", "s3")  # s0/s1 are train speakers
+        assert it.prompt_id != it.id and it.prompt_id.split("_")[0] == it.id.split("_")[0]
+    two = build_test_list(world["corpus"], num_items=2)
+    assert {i.speaker for i in two} == {"s2", "s3"}  # round-robin over speakers
+    p = write_test_list(items, tmp_path / "list.jsonl")
+    assert load_test_list(p) == items
+    with pytest.raises(SvaeError, match="already exists"):
+        write_test_list(items, p)
+    assert build_test_list(world["corpus"], seed=0) == items  # deterministic
+
+
+def test_seen_speakers_only_is_an_error(tmp_path):
+    from eval.testlist import build_test_list
+
+    corpus = tiny_corpus(tmp_path, train_speakers=("s2",), test_speakers=("s2",), per_speaker=2)
+    with pytest.raises(EvalError, match="allow_seen_speakers"):
+        build_test_list(corpus)
+    assert len(build_test_list(corpus, allow_seen_speakers=True)) == 2
+
+
+def test_librispeech_pc_list(tmp_path):
+    from eval.testlist import load_test_list
+
+    lst = tmp_path / "cross.lst"
+    lst.write_text("1089-134686-0000\t10.4\tHe hoped there would be stew.\t1089-134686-0004\t4.2\tHello, Bertie.\n")
+    (tmp_path / "ls").mkdir()
+    [it] = load_test_list(lst, tmp_path / "ls")
+    assert it.id == "1089-134686-0004" and it.text == "Hello, Bertie." and it.target_duration == 4.2
+    assert it.prompt_audio == str(tmp_path / "ls" / "1089" / "134686" / "1089-134686-0000.flac")
+    bad = tmp_path / "bad.lst"
+    bad.write_text("a\tb\tc\n")
+    with pytest.raises(EvalError, match=r"bad.lst:1: expected 6 tab-separated columns"):
+        load_test_list(bad)
+
+
+# ---- recon and tts ------------------------------------------------------------------------------
+
+def test_recon_ranks_identity_above_random_vae(world, tmp_path):
+    from eval.recon import run_recon
+    from eval.scoring import Scorer
+
+    vae = tiny_vae_dir(tmp_path / "vae")
+    s = run_recon([("tiny", str(vae))], world["corpus"], tmp_path / "out", Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None),
+                  limit=2)
+    m = s["models"]["tiny"]
+    assert m["n"] == 2 and m["pesq"] < 2.5 and m["stoi"] < 0.9 and m["sim"] < 0.99
+    assert {"wer", "wer_corpus", "cer", "mel_dist", "si_sdr"} <= set(m)
+    rows = [json.loads(l) for l in (tmp_path / "out" / "tiny" / "utterances.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["s2_0", "s2_1"]
+    assert "| tiny |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_tts_eval_ground_truth_and_missing_generated_audio(world, tmp_path):
+    from eval.scoring import Scorer
+    from eval.testlist import build_test_list
+    from eval.tts import run_tts_eval
+
+    items = build_test_list(world["corpus"], num_items=2)
+    sc = Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None)
+    s = run_tts_eval(items, tmp_path / "gt", ground_truth=True, scorer=sc)
+    assert s["n"] == 2 and 0.3 < s["sim"] <= 1.0  # same synthetic voice as the prompt
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    shutil.copy(items[0].target_audio, gen / f"{items[0].id}.wav")
+    s = run_tts_eval(items, tmp_path / "gen_out", generated_dir=gen, scorer=sc)
+    assert s["n"] == 1 and s["failed_items"] == 1 and items[1].id in s["failures"][0]["id"]
+
+
+# ---- convergence --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs(world):
+    """Two tiny VAE 'runs' really trained two Adam steps (different seeds), exported at steps 0, 1 and 2."""
+    from datasets import load_from_disk
+
+    from eval.standin import train_standin_run
+
+    train_audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:2]
+    out = {}
+    for name, sem, seed in (("semantic", True, 0), ("acoustic", False, 1)):
+        losses = train_standin_run(world["root"] / "runs" / name, train_audio, [0, 1, 2], semantic=sem, seed=seed,
+                                   segment=0.5)
+        assert len(losses) == 2
+        out[name] = world["root"] / "runs" / name
+    return out
+
+
+def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
+    from eval.testlist import build_test_list, write_test_list
+
+    lst = write_test_list(build_test_list(world["corpus"], num_items=2), tmp_path / "test.jsonl")
+    # a broken checkpoint in one run: reported and skipped
+    broken = runs["acoustic"] / "exports" / "step_00000009"
+    broken.mkdir(exist_ok=True)
+    (broken / "config.json").write_text("{not json")
+    out = tmp_path / "conv"
+    argv = ["eval", "convergence", "--run", f"semantic={runs['semantic']}", "--run", f"acoustic={runs['acoustic']}",
+            "--test", str(lst), "--out", str(out), "--synth", "vae-recon", "--asr", str(world["ctc"]),
+            "--sim", "resemblyzer", "--mos", "dnsmos"]
+    assert main(argv) == 0
+    for f in ("results.csv", "results.json", "report.md", "convergence.png", "steps_to_threshold.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    assert (out / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["run"], int(r["step"])) for r in rows] == [(n, s) for n in ("semantic", "acoustic") for s in (0, 1, 2)]
+    for r in rows:
+        assert r["wer"] != "" and r["sim"] != "" and r["mos_ovrl"] != ""
+    res = json.loads((out / "results.json").read_text())
+    assert res["scored_now"] == 6 and res["reused_from_cache"] == 0
+    assert [(f["run"], f["step"]) for f in res["failures"]] == [("acoustic", 9)]
+    assert "step 9" in (out / "report.md").read_text()
+    # a run's checkpoints differ (training changed the weights), and so do the two runs (other seeds)
+    sims = {(r["run"], int(r["step"])): float(r["sim"]) for r in rows}
+    assert sims[("semantic", 0)] != sims[("semantic", 1)] and sims[("semantic", 0)] != sims[("acoustic", 0)]
+    assert len(list((out / "audio" / "semantic" / "step_00000001").glob("*.wav"))) == 2
+
+    # second invocation: everything from the cache, identical table
+    before = (out / "results.csv").read_text()
+    shutil.rmtree(broken)
+    assert main(argv) == 0
+    res2 = json.loads((out / "results.json").read_text())
+    assert res2["reused_from_cache"] == 6 and res2["scored_now"] == 0 and res2["failures"] == []
+    assert (out / "results.csv").read_text() == before
+
+    # a new checkpoint: only it is scored
+    from vae import SemanticVAE
+
+    SemanticVAE.from_pretrained(runs["semantic"] / "exports" / "step_00000001").save_pretrained(
+        runs["semantic"] / "exports" / "step_00000003")
+    assert main(argv) == 0
+    res3 = json.loads((out / "results.json").read_text())
+    assert res3["reused_from_cache"] == 6 and res3["scored_now"] == 1 and len(res3["rows"]) == 7
+
+
+def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path):
+    from eval.convergence import run_convergence
+    from eval.scoring import Scorer
+    from eval.testlist import build_test_list
+
+    calls = []
+    with pytest.raises(EvalError, match=r"ASR.*no such directory.*whisper"):
+        run_convergence([("semantic", runs["semantic"])], build_test_list(world["corpus"], num_items=1), tmp_path / "c",
+                        scorer=Scorer(asr=str(tmp_path / "no_judge"), sim=None, mos=None),
+                        synth_factory=lambda d: calls.append(d))
+    assert calls == []
+    with pytest.raises(EvalError, match="not a TTS run dir"):
+        run_convergence([("x", tmp_path)], build_test_list(world["corpus"], num_items=1), tmp_path / "c",
+                        scorer=Scorer(asr=None, sim=None, mos=None))
+
+
+def test_utmos_unavailable_names_what_is_needed(tmp_path):
+    from eval.metrics.quality import get_quality_backend
+
+    with pytest.raises(EvalError, match=r"utmos.*unavailable.*SpeechMOS.*dnsmos"):
+        get_quality_backend(f"utmos:{tmp_path / 'no_clone'}")
+
+
+def test_standin_training_lowers_the_loss(world):
+    from datasets import load_from_disk
+
+    from eval.standin import train_standin_run
+
+    audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:1]
+    losses = train_standin_run(world["root"] / "runs_loss", audio, [0, 4], seed=0, segment=0.5)
+    assert len(losses) == 4 and losses[-1] < losses[0]
+
+
+def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
+    from eval.codecs import load_codec
+    from eval.probe import ProbeConfig, run_probe
+    from eval.recon import run_recon
+    from eval.scoring import Scorer
+    from tts_recipes.features import write_random_vocos
+
+    vocos = write_random_vocos(tmp_path / "vocos", dim=16, intermediate_dim=32, num_layers=1)
+    codec = load_codec(f"mel:{vocos}")
+    assert codec.sample_rate == 24_000 and codec.latent_dim == 100
+    s = run_recon([("mel", f"mel:{vocos}")], world["corpus"], tmp_path / "recon", Scorer(asr=None, sim=None, mos=None),
+                  limit=1, score_original=False)
+    assert s["models"]["mel"]["kind"] == "mel" and s["models"]["mel"]["n"] == 1 and "pesq" in s["models"]["mel"]
+    p = run_probe([("mel", f"mel:{vocos}")], world["corpus"], tmp_path / "probe", ProbeConfig(steps=3))
+    assert p["models"]["mel"]["frame_rate"] == pytest.approx(24_000 / 256)
+    with pytest.raises(EvalError, match="mel\\+Vocos reference needs a Vocos model dir"):
+        load_codec(f"mel:{tmp_path / 'missing'}")

@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from eval.errors import EvalError
+from eval.probe import ProbeConfig, probe_features, tokenize
+
+TEXTS = ["the cat sat", "a bird is here", "we ride at dawn", "she sells shells", "lost and found", "red roses",
+         "time will tell", "the wind blows", "sea and sand", "hello there"]
+
+
+
+def _frames(text: str, dim: int, g: torch.Generator, informative: bool) -> torch.Tensor:
+    """Each symbol held for 3 frames. Informative: a fixed random code per symbol + noise; else pure noise."""
+    codes = torch.randn(64, dim, generator=torch.Generator().manual_seed(123))
+    syms = tokenize(text, "char")
+    rows = []
+    for s in syms:
+        base = codes[ord(s) % 64] if informative else torch.zeros(dim)
+        rows += [base + 0.1 * torch.randn(dim, generator=g) for _ in range(3)]
+    return torch.stack(rows) if informative else torch.randn(len(rows), dim, generator=g)
+
+
+@pytest.mark.parametrize("informative", [True, False])
+def test_linear_probe_reads_linearly_encoded_content_only(informative):
+    g = torch.Generator().manual_seed(0)
+    tr = [(_frames(t, 16, g, informative), t) for t in TEXTS * 3]
+    te = [(_frames(t, 16, g, informative), t) for t in TEXTS[:4]]
+    res = probe_features([f for f, _ in tr], [t for _, t in tr], [f for f, _ in te], [t for _, t in te],
+                         ProbeConfig(steps=100, lr=5e-2))
+    assert res["loss_last"] < res["loss_first"]
+    if informative:
+        assert res["error_rate"] < 0.1
+    else:
+        assert res["error_rate"] > 0.6
+
+
+def test_tokenize_units():
+    assert tokenize("Hi, you!", "char") == list("hi|you")
+    assert tokenize("hˈaɪ ju", "phoneme") == ["h", "a", "ɪ", "|", "j", "u"]
+    with pytest.raises(EvalError, match="unknown probe unit"):
+        tokenize("x", "word")
+
+
+def test_run_probe_compares_vaes_on_held_out_speakers(tmp_path):
+    from eval.probe import run_probe
+    from tests.eval_helpers import tiny_corpus, tiny_vae_dir
+
+    corpus = tiny_corpus(tmp_path, per_speaker=2, seconds=1.0)
+    a = tiny_vae_dir(tmp_path / "semantic", semantic=True, seed=0)
+    b = tiny_vae_dir(tmp_path / "acoustic", semantic=False, seed=1)
+    res = run_probe([("semantic", str(a)), ("acoustic", str(b))], corpus, tmp_path / "probe", ProbeConfig(steps=10))
+    assert set(res["models"]) == {"semantic", "acoustic"}
+    assert res["models"]["semantic"]["semantic"] is True and res["models"]["acoustic"]["semantic"] is False
+    assert res["test_speakers"] == ["s2", "s3"]
+    assert all(0 <= m["error_rate"] for m in res["models"].values())
+    md = (tmp_path / "probe" / "probe.md").read_text()
+    assert "| semantic |" in md and "| acoustic |" in md
+    with pytest.raises(Exception, match="already exists"):
+        run_probe([("semantic", str(a))], corpus, tmp_path / "probe", ProbeConfig(steps=2))
+
+
+def test_probe_refuses_without_held_out_speakers(tmp_path):
+    from eval.probe import run_probe
+    from tests.eval_helpers import tiny_corpus, tiny_vae_dir
+
+    corpus = tiny_corpus(tmp_path, train_speakers=("s2",), test_speakers=("s2",), per_speaker=2)
+    vae = tiny_vae_dir(tmp_path / "vae")
+    with pytest.raises(EvalError, match="no held-out speakers.*allow-seen-speakers"):
+        run_probe([("v", str(vae))], corpus, tmp_path / "p", ProbeConfig(steps=2))
+    res = run_probe([("v", str(vae))], corpus, tmp_path / "p", ProbeConfig(steps=2), allow_seen_speakers=True)
+    assert "NOT held out" in (tmp_path / "p" / "probe.md").read_text() and res["models"]["v"]["test_utts"] == 2

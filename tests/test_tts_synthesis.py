@@ -1,0 +1,212 @@
+"""Synthesis: lengths, determinism, chunking, the mel path, and every user error as a one-line message."""
+
+import json
+import logging
+import math
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from svae_tts.audio import save_audio
+from svae_tts.cli import main
+from svae_tts.errors import AudioError
+from tests.tts_fixtures import build_assets, one_torch_thread, tiny_cfg  # noqa: F401
+from tts_recipes.errors import TTSError
+from tts_recipes.features import MelFeatureSpace, write_random_vocos
+from tts_recipes.synthesis import MAX_TEXT_CHARS, Synthesizer
+from tts_recipes.text import UNK_ID, Vocabulary, check_fits
+from tts_recipes.train import load_train_config, train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tts_syn")
+    assets = build_assets(root)
+    r = train(tiny_cfg(root / "run", assets["latents"], "steps=4", "save_every=0"))
+    assets["model_dir"] = root / "run" / "exports" / "step_00000004"
+    assets["root"] = root
+    assert r["step"] == 4
+    return assets
+
+
+@pytest.fixture(scope="module")
+def synth(trained):
+    return Synthesizer.from_pretrained(trained["model_dir"])
+
+
+def test_duration_gives_expected_length_and_seed_determinism(synth, trained):
+    ref = trained["ref_wav"]
+    w1 = synth.synthesize("the cat sat", ref, trained["ref_text"], nfe=4, seed=3, duration=1.5)
+    assert w1.dtype == torch.float32 and w1.dim() == 1
+    assert w1.numel() == round(1.5 * synth.space.frame_rate) * synth.space.hop_length == 24000
+    w2 = synth.synthesize("the cat sat", ref, trained["ref_text"], nfe=4, seed=3, duration=1.5)
+    w3 = synth.synthesize("the cat sat", ref, trained["ref_text"], nfe=4, seed=4, duration=1.5)
+    assert torch.equal(w1, w2) and not torch.equal(w1, w3)
+    assert synth.sample_rate == 16000 and torch.isfinite(w1).all() and w1.abs().max() <= 1
+
+
+def test_length_follows_reference_rate_and_speed(synth, trained):
+    ref_wav, _ = sf.read(trained["ref_wav"])
+    ref = synth.prepare_reference(trained["ref_wav"])
+    ref_frames = synth.space.num_frames(ref.wav.numel())
+    fpb = ref_frames / (len(trained["ref_text"].encode()) + 1)
+    text = "a dog ran far away"
+    for speed in (1.0, 2.0):
+        w = synth.synthesize(text, trained["ref_wav"], trained["ref_text"], nfe=2, seed=0, speed=speed)
+        assert w.numel() == math.ceil(fpb * len(text) / speed) * synth.space.hop_length
+    # Tuple input (wav, sr) at another rate gives the same reference after resampling.
+    w = synth.synthesize(text, (torch.from_numpy(ref_wav).float(), 16000), trained["ref_text"], nfe=2, seed=0)
+    assert w.numel() == math.ceil(fpb * len(text)) * synth.space.hop_length
+
+
+def test_long_text_is_split_and_cross_faded(trained):
+    s = Synthesizer.from_pretrained(trained["model_dir"], max_total_seconds=4.0, cross_fade_seconds=0.1)
+    text = "the cat sat on the mat. a dog ran far away. the sun is hot and big."
+    chunks = s.split_text(text, 30)
+    assert chunks == ["the cat sat on the mat.", "a dog ran far away.", "the sun is hot and big."]
+    ref = s.prepare_reference(trained["ref_wav"])
+    ref_frames = s.space.num_frames(ref.wav.numel())
+    fpb = ref_frames / (len(trained["ref_text"].encode()) + 1)
+    room = int(4.0 * 40) - ref_frames
+    pieces = s.split_text(text, max(8, int(room / fpb)))
+    assert len(pieces) > 1 and " ".join(pieces) == text
+    w = s.synthesize(text, trained["ref_wav"], trained["ref_text"], nfe=2, seed=0)
+    expected = sum(math.ceil(fpb * len(p.encode())) * 400 for p in pieces) - (len(pieces) - 1) * 1600
+    assert w.numel() == expected
+
+
+def test_quiet_reference_is_normalised_and_restored(synth, trained, tmp_path):
+    wav, sr = sf.read(trained["ref_wav"], dtype="float32")
+    quiet = tmp_path / "quiet.wav"
+    save_audio(quiet, torch.from_numpy(wav) * 0.05, sr)
+    ref = synth.prepare_reference(quiet)
+    assert ref.gain > 1 and ref.wav.pow(2).mean().sqrt().item() == pytest.approx(0.1, rel=1e-3)
+    loud = synth.synthesize("the cat", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0, duration=1.0)
+    soft = synth.synthesize("the cat", quiet, trained["ref_text"], nfe=2, seed=0, duration=1.0)
+    assert soft.abs().max() < loud.abs().max()
+
+
+def test_vocabulary_unknown_id_and_too_long_text(caplog):
+    v = Vocabulary.build(["ab c", "cab"])
+    assert v.chars == ["<unk>", " ", "a", "b", "c"] and UNK_ID == 0
+    with caplog.at_level(logging.WARNING):
+        ids = v.encode(["abz", "c"])
+    assert ids.tolist() == [[2, 3, 0], [4, -1, -1]]
+    assert "z" in caplog.text and "unknown id 0" in caplog.text
+    with pytest.raises(TTSError, match="5 characters but the target has only 4 frames"):
+        check_fits(5, 4)
+
+
+def test_text_longer_than_frames_is_refused(synth, trained):
+    with pytest.raises(TTSError, match="frames"):
+        synth.synthesize("the cat sat on the mat and the dog ran far away", trained["ref_wav"], trained["ref_text"],
+                         nfe=2, seed=0, duration=0.05)
+
+
+def test_mel_path_with_random_vocos(trained, tmp_path):
+    vocos_dir = write_random_vocos(tmp_path / "vocos")
+    space = MelFeatureSpace(str(vocos_dir))
+    from f5_tts.model.modules import MelSpec
+
+    wav = torch.randn(24000) * 0.1
+    ref_mel = MelSpec()(wav[None]).transpose(1, 2)
+    assert torch.allclose(space.encode(wav), ref_mel) and space.encode(wav).shape == (1, 94, 100)
+    cfg = load_train_config("tiny", [f"run_dir={tmp_path / 'run'}", f"data.corpus={trained['corpus']}",
+                                     "data.feature=mel", f"data.vocos={vocos_dir}", "steps=3", "save_every=0",
+                                     "data.frames_per_batch=1000", "log_every=0"])
+    r = train(cfg)
+    assert r["step"] == 3 and all(math.isfinite(v) for v in r["losses"].values())
+    s = Synthesizer.from_pretrained(tmp_path / "run" / "exports" / "step_00000003")
+    assert s.sample_rate == 24000 and s.space.dim == 100
+    w = s.synthesize("the cat", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0, duration=1.0)
+    assert w.numel() == round(1.0 * 24000 / 256) * 256
+    assert torch.equal(w, s.synthesize("the cat", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0, duration=1.0))
+
+
+# -- errors --------------------------------------------------------------------------------------
+def _cli(trained, tmp_path, *extra, ref=None, text="the cat"):
+    args = ["synthesize", "--model", str(trained["model_dir"]), "--ref-audio", str(ref or trained["ref_wav"]),
+            "--ref-text", trained["ref_text"], "-o", str(tmp_path / "out.wav"), "--nfe", "2", *extra]
+    if text is not None:
+        args += ["--text", text]
+    return main(args)
+
+
+def _one_line_error(capsys, *needles):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("svae-tts: error:"), err
+    for n in needles:
+        assert n in err, err
+
+
+def test_cli_writes_a_wav(trained, tmp_path, capsys):
+    assert _cli(trained, tmp_path, "--seed", "1", "--duration", "0.5") == 0
+    data, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 16000 and len(data) == 8000
+    assert _cli(trained, tmp_path, "--seed", "1") == 2  # exists, no --overwrite
+    _one_line_error(capsys, "already exists")
+
+
+def test_cli_missing_corrupt_and_silent_reference(trained, tmp_path, capsys):
+    assert _cli(trained, tmp_path, ref=tmp_path / "nope.wav") == 2
+    _one_line_error(capsys, "nope.wav", "no such file")
+    bad = tmp_path / "corrupt.wav"
+    bad.write_bytes(b"RIFF\x00\x00garbage" * 10)
+    assert _cli(trained, tmp_path, ref=bad) == 2
+    _one_line_error(capsys, "corrupt.wav")
+    silent = tmp_path / "silent.wav"
+    save_audio(silent, torch.zeros(16000), 16000)
+    assert _cli(trained, tmp_path, ref=silent) == 2
+    _one_line_error(capsys, "silent.wav", "silent")
+
+
+def test_cli_empty_and_too_long_text(trained, tmp_path, capsys):
+    assert _cli(trained, tmp_path, text="   ") == 2
+    _one_line_error(capsys, "text is empty")
+    assert _cli(trained, tmp_path, text="a" * (MAX_TEXT_CHARS + 1)) == 2
+    _one_line_error(capsys, "over the limit")
+
+
+def test_cli_model_dir_without_its_vae(trained, tmp_path, capsys):
+    moved = tmp_path / "model"
+    shutil.copytree(trained["model_dir"], moved)
+    cfg = json.loads((moved / "config.json").read_text())
+    cfg["feature"]["vae"] = str(tmp_path / "gone_vae")
+    (moved / "config.json").write_text(json.dumps(cfg))
+    rc = main(["synthesize", "--model", str(moved), "--ref-audio", str(trained["ref_wav"]), "--ref-text", "a",
+               "--text", "b", "-o", str(tmp_path / "o.wav")])
+    assert rc == 2
+    _one_line_error(capsys, f"model dir {moved} needs its VAE {tmp_path / 'gone_vae'}, which is not found")
+    with pytest.raises(TTSError):
+        Synthesizer.from_pretrained(moved)
+
+
+def test_cli_batch(trained, tmp_path, capsys):
+    lst = tmp_path / "list.tsv"
+    lst.write_text(f"one\tthe cat\n# comment\ntwo\t{trained['ref_wav']}\t{trained['ref_text']}\ta dog\n"
+                   f"three\t{tmp_path / 'missing.wav'}\tx\tthe sun\n")
+    out = tmp_path / "out"
+    rc = main(["synthesize", "--model", str(trained["model_dir"]), "--ref-audio", str(trained["ref_wav"]),
+               "--ref-text", trained["ref_text"], "--batch", str(lst), "-o", str(out), "--nfe", "2", "--seed", "0"])
+    assert rc == 0
+    assert sorted(p.name for p in out.glob("*.wav")) == ["one.wav", "two.wav"]
+    assert "three\t" in (out / "skipped.tsv").read_text() and "missing.wav" in (out / "skipped.tsv").read_text()
+    capsys.readouterr()
+    lst.write_text("bad line without tabs\n")
+    assert main(["synthesize", "--model", str(trained["model_dir"]), "--batch", str(lst), "-o", str(out)]) == 2
+    _one_line_error(capsys, "list.tsv:1")
+
+
+def test_estimated_length_too_short_for_text_is_lengthened_with_a_warning(synth, trained, caplog):
+    text = "the cat sat on the mat"
+    ref = synth.prepare_reference(trained["ref_wav"])
+    ref_frames = synth.space.num_frames(ref.wav.numel())
+    ref_text = "a" * ref_frames  # as many characters as reference frames: the estimate leaves no room
+    n_tokens = len(f"{ref_text} {text}")
+    with caplog.at_level(logging.WARNING):
+        w = synth.synthesize(text, trained["ref_wav"], ref_text, nfe=2, seed=0, speed=50.0)
+    assert "do not fit" in caplog.text
+    assert w.numel() == (n_tokens + 1 - ref_frames) * synth.space.hop_length

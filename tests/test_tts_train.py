@@ -1,0 +1,79 @@
+"""Training: loss falls, one utterance overfits, resume == uninterrupted, the run dir follows the contract."""
+
+import json
+import statistics
+
+import pytest
+import torch
+
+from svae_tts.errors import OutputExistsError
+from tests.tts_fixtures import build_assets, loss_list, one_torch_thread, tiny_cfg  # noqa: F401
+from tts_recipes.model import TTSModel
+from tts_recipes.train import train
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return build_assets(tmp_path_factory.mktemp("tts_train"))
+
+
+def test_loss_falls_on_a_handful_of_utterances(assets, tmp_path):
+    r = train(tiny_cfg(tmp_path / "run", assets["latents"], "steps=48", "save_every=0"))
+    losses = loss_list(r)
+    assert len(losses) == 48 and all(l > 0 for l in losses)
+    assert statistics.mean(losses[-12:]) < 0.85 * statistics.mean(losses[:12])
+
+
+def test_overfits_one_utterance(assets, tmp_path):
+    r = train(tiny_cfg(tmp_path / "run", assets["latents"], "steps=100", "save_every=0", "data.max_utterances=1",
+                       "optim.lr=2e-3", "optim.warmup_steps=10", "optim.decay_steps=100000"))
+    losses = loss_list(r)
+    assert statistics.mean(losses[-20:]) < 0.4 * statistics.mean(losses[:10])
+
+
+def test_resume_equals_uninterrupted(assets, tmp_path):
+    k = 6
+    common = ["save_every=6", f"optim.decay_steps={2 * k}", "optim.warmup_steps=3", "optim.ema_update_after_step=2"]
+    full = train(tiny_cfg(tmp_path / "a", assets["latents"], f"steps={2 * k}", *common))
+    first = train(tiny_cfg(tmp_path / "b", assets["latents"], f"steps={k}", *common))
+    assert sorted(first["losses"]) == list(range(1, k + 1))
+    second = train(tiny_cfg(tmp_path / "b", assets["latents"], f"steps={2 * k}", *common))
+    assert sorted(second["losses"]) == list(range(k + 1, 2 * k + 1))
+    for step in range(k + 1, 2 * k + 1):
+        assert second["losses"][step] == pytest.approx(full["losses"][step], abs=1e-5), step
+    a = TTSModel.from_pretrained(tmp_path / "a" / "exports" / "step_00000012").state_dict()
+    b = TTSModel.from_pretrained(tmp_path / "b" / "exports" / "step_00000012").state_dict()
+    assert all(torch.allclose(a[key], b[key], atol=1e-6) for key in a)
+
+
+def test_run_dir_layout_and_exports(assets, tmp_path):
+    run = tmp_path / "run"
+    r = train(tiny_cfg(run, assets["latents"], "steps=6", "save_every=2", "keep_last=2", "sample_every=6",
+                       "num_samples=1", "sample_nfe=2"))
+    assert r["step"] == 6
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000004", "step_00000006"]
+    assert sorted(p.name for p in (run / "exports").iterdir()) == ["step_00000002", "step_00000004", "step_00000006"]
+    assert (run / "config.yaml").is_file() and list((run / "tb").iterdir())
+    assert len(list((run / "samples" / "step_00000006").glob("*.wav"))) == 1
+    cfg = json.loads((run / "exports" / "step_00000006" / "config.json").read_text())
+    assert cfg["feature"]["kind"] == "latent" and cfg["feature"]["vae"] == str(assets["vae_dir"])
+    assert len(cfg["feature"]["mean"]) == 16 and cfg["feature"]["frame_rate"] == 40.0
+    assert cfg["vocab"][0] == "<unk>" and cfg["dit"]["dim"] == 64
+    model = TTSModel.from_pretrained(run / "exports" / "step_00000006")
+    assert model.feature_dim == 16
+    # A finished run resumes to a no-op; a run dir without checkpoints is never overwritten silently.
+    again = train(tiny_cfg(run, assets["latents"], "steps=6"))
+    assert again["losses"] == {}
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError):
+        train(tiny_cfg(tmp_path / "other", assets["latents"], "steps=2"))
+
+
+def test_train_cli_in_process(assets, tmp_path):
+    from svae_tts.cli import main
+
+    rc = main(["tts", "train", "--config", "tiny", f"run_dir={tmp_path / 'run'}",
+               f"data.latent_set={assets['latents']}", "steps=2", "save_every=0"])
+    assert rc == 0 and (tmp_path / "run" / "exports" / "step_00000002" / "model.safetensors").is_file()
+    assert main(["tts", "train", "--config", "tiny", "data.nope=1"]) == 2

@@ -1,0 +1,67 @@
+"""``svae-tts synthesize`` and ``svae-tts tts train``: argument parsing only, the work is in Python functions."""
+
+from __future__ import annotations
+
+import argparse
+
+from tts_recipes.errors import TTSError
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    from svae_tts.audio import save_audio
+    from svae_tts.fileio import check_writable
+    from tts_recipes.synthesis import Synthesizer, read_batch_tsv
+
+    opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
+                duration=args.duration)
+    if args.batch:
+        rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text)
+        synth = Synthesizer.from_pretrained(args.model, device=args.device)
+        written, skipped = synth.synthesize_batch(rows, args.output, overwrite=args.overwrite, **opts)
+        print(f"wrote {len(written)} file(s) to {args.output}" + (f"; skipped {len(skipped)} (see skipped.tsv)" if skipped else ""))
+        return 0 if written else 2
+    if not args.text or args.ref_audio is None or args.ref_text is None:
+        raise TTSError("give --text, --ref-audio and --ref-text (or --batch list.tsv)")
+    check_writable(args.output, args.overwrite)
+    synth = Synthesizer.from_pretrained(args.model, device=args.device)
+    wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)
+    save_audio(args.output, wav, synth.sample_rate, overwrite=args.overwrite)
+    print(f"wrote {args.output} ({wav.numel() / synth.sample_rate:.2f} s at {synth.sample_rate} Hz, seed {synth.last_seed})")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tts_recipes.train import load_train_config, train
+
+    result = train(load_train_config(args.config, args.overrides))
+    print(f"trained to step {result['step']} in {result['run_dir']} ({result['s_per_step']:.3f} s/step)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synthesize", help="zero-shot TTS with a trained model (latent or mel)",
+                       description="Speech for --text in the voice of --ref-audio, whose transcript is --ref-text.")
+    p.add_argument("--model", required=True, help="TTS model dir (e.g. RUN/exports/step_00010000) or hub id")
+    p.add_argument("--ref-audio", help="reference speech (wav/flac/ogg)")
+    p.add_argument("--ref-text", help="transcript of the reference")
+    p.add_argument("--text", help="text to speak")
+    p.add_argument("--batch", help="TSV: name<TAB>text, or name<TAB>ref_audio<TAB>ref_text<TAB>text; -o is then a folder")
+    p.add_argument("-o", "--output", required=True, help="output wav (or folder with --batch)")
+    p.add_argument("--nfe", type=int, default=32, help="ODE steps (default 32)")
+    p.add_argument("--cfg", type=float, default=2.0, help="classifier-free guidance strength (default 2)")
+    p.add_argument("--sway", type=float, default=-1.0, help="sway sampling coefficient (default -1)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
+    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor vs the reference (default 1)")
+    p.add_argument("--duration", type=float, default=None, help="seconds of generated speech (overrides --speed)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_synthesize)
+
+    t = sub.add_parser("tts", help="TTS training")
+    tsub = t.add_subparsers(dest="tts_command", metavar="SUBCOMMAND")
+    tr = tsub.add_parser("train", help="train a flow-matching DiT on latents or mel (in-process; use "
+                                       "`accelerate launch -m tts_recipes.train` for several GPUs)")
+    tr.add_argument("--config", required=True, help="preset name (tiny, small, base) or YAML path")
+    tr.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR run_dir=runs/x")
+    tr.set_defaults(func=_train)
+    t.set_defaults(func=lambda args: (t.print_help(), 1)[1])

@@ -1,0 +1,312 @@
+"""Feature spaces the DiT is trained on: VAE latents (the paper's point) or F5-TTS's mel (the baseline).
+
+Trainer and synthesis only see :class:`FeatureSpace`: dim, frame rate, sample rate, ``encode``
+(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform). A
+space is rebuilt from the plain dict it writes with ``to_config`` (stored in the TTS model dir's
+config.json), which holds a *reference* to its decoder (a VAE dir / hub id, or a Vocos dir / hub id)
+rather than a copy, so model dirs stay small and one VAE serves many TTS models.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights
+from svae_tts.errors import SvaeError
+from tts_recipes.errors import TTSError
+
+log = logging.getLogger(__name__)
+
+
+class FeatureSpace(ABC):
+    kind: str = ""
+
+    # -- what the trainer and synthesis need ---------------------------------------------------
+    @property
+    @abstractmethod
+    def dim(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def hop_length(self) -> int: ...
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @abstractmethod
+    def num_frames(self, num_samples: int) -> int:
+        """Frames ``encode`` gives for ``num_samples`` samples."""
+
+    @abstractmethod
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(B, N)`` or ``(N,)`` at ``sample_rate`` -> normalised features ``(B, T, D)``."""
+
+    @abstractmethod
+    def decode(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Normalised features ``(B, T, D)`` -> waveform ``(B, T * hop)`` (trimmed to ``length``)."""
+
+    @abstractmethod
+    def to_config(self) -> dict[str, Any]: ...
+
+    def to(self, device: str | torch.device) -> "FeatureSpace":
+        return self
+
+    @staticmethod
+    def from_config(cfg: dict[str, Any], source: str = "feature space") -> "FeatureSpace":
+        kind = cfg.get("kind")
+        if kind == LatentFeatureSpace.kind:
+            return LatentFeatureSpace.from_config(cfg, source)
+        if kind == MelFeatureSpace.kind:
+            return MelFeatureSpace.from_config(cfg, source)
+        raise TTSError(f"{source}: unknown feature space kind {kind!r} (expected 'latent' or 'mel')")
+
+
+def _as_batch(wav: torch.Tensor) -> torch.Tensor:
+    if wav.dim() == 1:
+        wav = wav.unsqueeze(0)
+    if wav.dim() != 2:
+        raise TTSError(f"expected a waveform (B, N) or (N,), got shape {tuple(wav.shape)}")
+    return wav
+
+
+class LatentFeatureSpace(FeatureSpace):
+    """Latents of one of our VAEs, normalised per channel with the latent set's statistics.
+
+    The DiT learns a unit-variance target much more easily than raw latents whose channels differ
+    in scale by orders of magnitude (the release ships no normalisation: one of its weaknesses),
+    so ``encode`` standardises with ``mean``/``std`` and ``decode`` undoes it before the VAE.
+    """
+
+    kind = "latent"
+
+    def __init__(self, vae: str, mean: torch.Tensor | list[float], std: torch.Tensor | list[float],
+                 vae_model: torch.nn.Module | None = None, source: str = "feature space"):
+        self.vae_ref = str(vae)
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        self.std = torch.as_tensor(std, dtype=torch.float32).flatten()
+        if self.mean.shape != self.std.shape:
+            raise TTSError(f"{source}: latent mean {tuple(self.mean.shape)} and std {tuple(self.std.shape)} differ in shape")
+        if (self.std <= 0).any() or not torch.isfinite(self.std).all():
+            raise TTSError(f"{source}: latent std must be finite and positive")
+        self.vae = vae_model if vae_model is not None else self._load_vae(self.vae_ref, source)
+        if self.vae.latent_dim != self.mean.numel():
+            raise TTSError(
+                f"{source}: VAE {self.vae_ref} has latent dim {self.vae.latent_dim} but the statistics have {self.mean.numel()}"
+            )
+        self.vae.eval()
+        self._device = next(self.vae.parameters()).device
+
+    @staticmethod
+    def _load_vae(ref: str, source: str):
+        from vae import SemanticVAE
+
+        if not Path(ref).expanduser().is_dir() and not is_hub_id(ref):
+            raise TTSError(f"{source} needs its VAE {ref}, which is not found")
+        try:
+            return SemanticVAE.from_pretrained(ref)
+        except SvaeError as exc:
+            raise TTSError(f"{source} needs its VAE {ref}, which cannot be loaded ({exc})") from None
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], source: str = "feature space") -> "LatentFeatureSpace":
+        for key in ("vae", "mean", "std"):
+            if key not in cfg:
+                raise TTSError(f"{source}: latent feature space config lacks {key!r}")
+        return cls(cfg["vae"], cfg["mean"], cfg["std"], source=source)
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "vae": self.vae_ref,
+            "dim": self.dim,
+            "frame_rate": self.frame_rate,
+            "sample_rate": self.sample_rate,
+            "hop_length": self.hop_length,
+            "mean": [float(x) for x in self.mean],
+            "std": [float(x) for x in self.std],
+        }
+
+    @property
+    def dim(self) -> int:
+        return int(self.vae.latent_dim)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.vae.sample_rate)
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.vae.hop_length)
+
+    def num_frames(self, num_samples: int) -> int:
+        return math.ceil(num_samples / self.hop_length)
+
+    def to(self, device):
+        self.vae.to(device)
+        self._device = torch.device(device)
+        return self
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.mean.to(z)) / self.std.to(z)
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std.to(z) + self.mean.to(z)
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        _, mu, _ = self.vae.encode(_as_batch(wav).to(self._device).float())
+        return self.normalize(mu)
+
+    @torch.no_grad()
+    def decode(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        z = self.denormalize(feats.to(self._device).float())
+        return self.vae.decode(z, length)
+
+
+# F5-TTS's mel front end (and the Vocos it was trained with): 24 kHz, 100 bins, hop 256.
+DEFAULT_MEL = {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "win_length": 1024, "n_mels": 100}
+DEFAULT_VOCOS = "charactr/vocos-mel-24khz"
+
+
+def load_vocos(ref: str, source: str = "mel feature space"):
+    """A Vocos from a local dir (``config.yaml`` + ``model.safetensors`` or ``pytorch_model.bin``) or a hub id.
+
+    ``vocos.Vocos.from_pretrained`` unpickles with ``torch.load`` defaults and always goes online,
+    so both paths are handled here: weights are read as safetensors or with ``weights_only=True``.
+    """
+    from vocos import Vocos
+
+    path = Path(str(ref)).expanduser()
+    if path.is_dir():
+        config = path / "config.yaml"
+    elif is_hub_id(str(ref)):
+        try:
+            from huggingface_hub import hf_hub_download
+
+            config = Path(hf_hub_download(str(ref), "config.yaml"))
+            path = config.parent
+            hf_hub_download(str(ref), "pytorch_model.bin")
+        except Exception as exc:
+            raise TTSError(f"{source}: cannot fetch Vocos {ref} ({type(exc).__name__}); offline machines need a local Vocos dir") from None
+    else:
+        raise TTSError(f"{source} needs its Vocos vocoder {ref}, which is not found")
+    if not config.is_file():
+        raise TTSError(f"{path}: not a Vocos dir (missing config.yaml)")
+    try:
+        vocos = Vocos.from_hparams(str(config))
+    except Exception as exc:
+        raise TTSError(f"{config}: cannot build Vocos from it ({str(exc).splitlines()[0][:160]})") from None
+    if (path / "model.safetensors").is_file():
+        state = load_state_dict(path / "model.safetensors")
+    elif (path / "pytorch_model.bin").is_file():
+        state = load_torch_weights(path / "pytorch_model.bin")
+    else:
+        raise TTSError(f"{path}: Vocos dir has no weights (model.safetensors or pytorch_model.bin)")
+    try:
+        vocos.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise TTSError(f"{path}: Vocos weights do not fit its config ({str(exc).splitlines()[0][:160]})") from None
+    return vocos.eval()
+
+
+class MelFeatureSpace(FeatureSpace):
+    """F5-TTS's log-mel (``f5_tts.model.modules.MelSpec``, Vocos flavour) with a Vocos vocoder.
+
+    No normalisation (``mean`` 0, ``std`` 1 by default), as F5-TTS trains on the raw log-mel: the
+    baseline stays the published recipe.
+    """
+
+    kind = "mel"
+
+    def __init__(self, vocos: str = DEFAULT_VOCOS, mel: dict[str, int] | None = None,
+                 vocos_model: torch.nn.Module | None = None, source: str = "feature space"):
+        from f5_tts.model.modules import MelSpec
+
+        self.vocos_ref = str(vocos)
+        self.mel = {**DEFAULT_MEL, **(mel or {})}
+        self.mel_spec = MelSpec(n_fft=self.mel["n_fft"], hop_length=self.mel["hop_length"], win_length=self.mel["win_length"],
+                                n_mel_channels=self.mel["n_mels"], target_sample_rate=self.mel["sample_rate"], mel_spec_type="vocos")
+        self.vocos = vocos_model if vocos_model is not None else load_vocos(self.vocos_ref, source)
+        self._device = next(self.vocos.parameters()).device
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], source: str = "feature space") -> "MelFeatureSpace":
+        return cls(cfg.get("vocos", DEFAULT_VOCOS), cfg.get("mel"), source=source)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "vocos": self.vocos_ref, "mel": dict(self.mel), "dim": self.dim,
+                "frame_rate": self.frame_rate, "sample_rate": self.sample_rate, "hop_length": self.hop_length}
+
+    @property
+    def dim(self) -> int:
+        return int(self.mel["n_mels"])
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.mel["sample_rate"])
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.mel["hop_length"])
+
+    def num_frames(self, num_samples: int) -> int:
+        return num_samples // self.hop_length + 1  # centred STFT
+
+    def to(self, device):
+        self.vocos.to(device)
+        self._device = torch.device(device)
+        return self
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        # Computed where the waveform is (MelSpec follows its input), so DataLoader workers stay on CPU.
+        mel = self.mel_spec(_as_batch(wav).float())
+        return mel.transpose(1, 2)
+
+    @torch.no_grad()
+    def decode(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        wav = self.vocos.decode(feats.to(self._device).float().transpose(1, 2))
+        return wav[:, :length] if length is not None else wav
+
+
+def write_random_vocos(directory: str | os.PathLike, dim: int = 64, intermediate_dim: int = 128, num_layers: int = 2,
+                       mel: dict[str, int] | None = None, seed: int = 0) -> Path:
+    """A random-init Vocos dir (config.yaml + model.safetensors) for tests and speed benchmarks.
+
+    Pass the real sizes (512/1536/8) to time a full-size vocoder without downloading one.
+    """
+    import yaml
+    from vocos import Vocos
+
+    from svae_tts.checkpoint import save_state_dict
+
+    m = {**DEFAULT_MEL, **(mel or {})}
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+                              "init_args": {"sample_rate": m["sample_rate"], "n_fft": m["n_fft"],
+                                            "hop_length": m["hop_length"], "n_mels": m["n_mels"], "padding": "center"}},
+        "backbone": {"class_path": "vocos.models.VocosBackbone",
+                     "init_args": {"input_channels": m["n_mels"], "dim": dim, "intermediate_dim": intermediate_dim,
+                                   "num_layers": num_layers}},
+        "head": {"class_path": "vocos.heads.ISTFTHead",
+                 "init_args": {"dim": dim, "n_fft": m["n_fft"], "hop_length": m["hop_length"], "padding": "same"}},
+    }
+    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    torch.manual_seed(seed)
+    vocos = Vocos.from_hparams(str(directory / "config.yaml"))
+    save_state_dict(vocos.state_dict(), directory / "model.safetensors")
+    return directory

@@ -1,0 +1,102 @@
+"""The TTS model: F5-TTS's ``CFM`` flow-matching wrapper around its ``DiT``, on any feature space.
+
+Only ``mel_dim`` (= the feature space's dim) and ``text_num_embeds`` (= the vocabulary size) depend
+on the data; everything else is the DiT size from a preset. A TTS model dir is the usual
+config.json + model.safetensors (EMA weights); config.json also holds the feature space config
+(with the VAE or Vocos *reference*, not a copy, and the latent normalisation statistics) and the
+vocabulary, so a dir is all synthesis needs besides that decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from svae_tts.checkpoint import PretrainedMixin
+from tts_recipes.errors import TTSError
+from tts_recipes.features import FeatureSpace
+from tts_recipes.text import Vocabulary
+
+
+@dataclass
+class DiTConfig:
+    """``f5_tts.model.DiT`` sizes. v1 Base: 1024/22/16, ff 2, text 512, conv 4; v1 Small: 768/18/12."""
+
+    dim: int = 1024
+    depth: int = 22
+    heads: int = 16
+    dim_head: int = 64
+    ff_mult: int = 2
+    text_dim: int = 512
+    conv_layers: int = 4
+    dropout: float = 0.1
+    qk_norm: Optional[str] = None
+    pe_attn_head: Optional[int] = None
+
+
+@dataclass
+class CFMConfig:
+    """Flow-matching training knobs of ``f5_tts.model.CFM`` (F5-TTS defaults)."""
+
+    audio_drop_prob: float = 0.3
+    cond_drop_prob: float = 0.2
+    frac_lengths_mask: tuple[float, float] = (0.7, 1.0)
+    sigma: float = 0.0
+
+
+@dataclass
+class TTSConfig:
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    cfm: CFMConfig = field(default_factory=CFMConfig)
+    feature: dict[str, Any] = field(default_factory=dict)
+    vocab: list[str] = field(default_factory=list)
+
+    @property
+    def feature_dim(self) -> int:
+        if "dim" not in self.feature:
+            raise TTSError("TTS config: feature space config lacks 'dim'")
+        return int(self.feature["dim"])
+
+
+def build_cfm(dit: DiTConfig, cfm: CFMConfig, feature_dim: int, vocab_size: int) -> nn.Module:
+    from f5_tts.model import CFM, DiT
+
+    transformer = DiT(dim=dit.dim, depth=dit.depth, heads=dit.heads, dim_head=dit.dim_head, ff_mult=dit.ff_mult,
+                      dropout=dit.dropout, mel_dim=feature_dim, text_num_embeds=vocab_size, text_dim=dit.text_dim,
+                      conv_layers=dit.conv_layers, qk_norm=dit.qk_norm, pe_attn_head=dit.pe_attn_head)
+    # Text arrives already tokenised (our Vocabulary, with its own unknown id), and features arrive
+    # already extracted (features are 3-D, so CFM never calls its mel front end, which holds no weights).
+    return CFM(transformer, sigma=cfm.sigma, audio_drop_prob=cfm.audio_drop_prob, cond_drop_prob=cfm.cond_drop_prob,
+               num_channels=feature_dim, mel_spec_kwargs={"n_mel_channels": feature_dim},
+               frac_lengths_mask=tuple(cfm.frac_lengths_mask), vocab_char_map=None)
+
+
+class TTSModel(nn.Module, PretrainedMixin):
+    config_class = TTSConfig
+    model_kind = "svae_tts.tts"
+
+    def __init__(self, config: TTSConfig):
+        super().__init__()
+        if not config.vocab:
+            raise TTSError("TTS config: empty vocabulary")
+        self.config = config
+        self.vocab = Vocabulary(config.vocab)
+        self.cfm = build_cfm(config.dit, config.cfm, config.feature_dim, len(self.vocab))
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.feature_dim
+
+    def forward(self, feats: torch.Tensor, text: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """Flow-matching loss on normalised features ``(B, T, D)`` and token ids ``(B, L)``."""
+        loss, _, _ = self.cfm(feats, text, lens=lens)
+        return loss
+
+    def load_feature_space(self, source: str = "TTS model") -> FeatureSpace:
+        return FeatureSpace.from_config(self.config.feature, source)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

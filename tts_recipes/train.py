@@ -1,0 +1,361 @@
+"""Train F5-TTS's flow-matching DiT on a feature space: ``accelerate launch -m tts_recipes.train --config ...``.
+
+Run dir (contract with ``eval``): ``config.yaml`` (effective config), ``vocab.json``,
+``checkpoints/step_XXXXXXXX/`` (accelerate state incl. EMA, scheduler, sampler position and RNG;
+written under a temporary name then renamed; the last ``keep_last`` kept), ``exports/step_XXXXXXXX/``
+(TTS model dirs with EMA weights), ``tb/`` (TensorBoard loss/lr/audio), ``samples/step_XXXXXXXX/``.
+
+Exact resume: everything random is seeded, the DataLoader gets its own generator (so building it
+does not draw from the global RNG), the sampler's epoch and position are checkpointed, and
+accelerate restores the Python/NumPy/torch RNG states, so a resumed run repeats the losses of an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal, Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from svae_tts.config import load_config, save_config
+from svae_tts.errors import ConfigError, OutputExistsError, SvaeError
+from svae_tts.fileio import atomic_write_json
+from tts_recipes.data import (AudioTTSDataset, Collator, LatentTTSDataset, load_corpus, load_latent_set,
+                              make_batches, split_or_none)
+from tts_recipes.errors import TTSError
+from tts_recipes.features import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
+from tts_recipes.model import CFMConfig, DiTConfig, TTSConfig, TTSModel
+from tts_recipes.text import Vocabulary
+
+log = logging.getLogger(__name__)
+
+PRESETS_DIR = Path(str(resources.files("tts_recipes") / "presets"))
+
+
+@dataclass
+class DataConfig:
+    feature: Literal["latent", "mel"] = "latent"
+    latent_set: Optional[str] = None  # data_prep latent set dir (latent space)
+    corpus: Optional[str] = None  # data_prep corpus dir (mel space, or latent space encoded on the fly)
+    vae: Optional[str] = None  # VAE dir/hub id: overrides the latent set's record (e.g. after moving it)
+    vocos: str = DEFAULT_VOCOS  # Vocos dir or hub id for the mel space
+    frames_per_batch: int = 38400
+    max_samples: int = 64
+    min_frames: int = 1
+    max_frames: int = 0  # 0 = no limit
+    max_utterances: int = 0  # use only the first N training utterances (0 = all); e.g. 1 to overfit one
+    num_workers: int = 0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 7.5e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    warmup_steps: int = 20000
+    decay_steps: Optional[int] = None  # LR reaches 0 here; None = ``steps``
+    grad_clip: float = 1.0
+    ema_beta: float = 0.9999
+    ema_update_after_step: int = 100
+    ema_update_every: int = 10
+
+
+@dataclass
+class TrainConfig:
+    name: str = "tts"
+    run_dir: str = "runs/tts"
+    seed: int = 0
+    model: DiTConfig = field(default_factory=DiTConfig)
+    cfm: CFMConfig = field(default_factory=CFMConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: int = 1000
+    log_every: int = 100
+    save_every: int = 1000  # checkpoint + export; 0 = only at the end
+    keep_last: int = 3  # checkpoints kept (exports are all kept: eval walks them)
+    sample_every: int = 0  # 0 = never
+    num_samples: int = 2
+    sample_nfe: int = 16
+    sample_cfg: float = 2.0
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    resume: bool = True  # continue from the newest checkpoint in run_dir when there is one
+    overwrite: bool = False  # wipe an existing run_dir instead
+
+
+def load_train_config(config: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    """A preset name (``tiny``, ``small``, ``base``) or a YAML path, with ``key=value`` overrides."""
+    path = Path(config)
+    if not path.is_file() and (PRESETS_DIR / f"{config}.yaml").is_file():
+        path = PRESETS_DIR / f"{config}.yaml"
+    return load_config(TrainConfig, path, overrides)
+
+
+# -- pieces ---------------------------------------------------------------------------------------
+class TrainState:
+    """Step and sampler position, checkpointed through ``accelerator.register_for_checkpointing``."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up to the peak, then linear decay to 0 at ``total`` (F5-TTS's schedule)."""
+
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return f
+
+
+def build_data(cfg: DataConfig):
+    """-> (feature space, train dataset, held-out dataset or None)."""
+    if cfg.latent_set:
+        if cfg.feature != "latent":
+            raise ConfigError(f"data.latent_set is given but data.feature is {cfg.feature!r}; use feature=latent")
+        ls = load_latent_set(cfg.latent_set)
+        vae_ref = cfg.vae or ls.info.get("vae")
+        if not vae_ref:
+            raise TTSError(f"{cfg.latent_set}: latent_info.json does not name its VAE; set data.vae")
+        space = LatentFeatureSpace(vae_ref, ls.mean, ls.std, source=f"latent set {cfg.latent_set}")
+        make = lambda split: LatentTTSDataset.from_split(split, space, cfg.min_frames, cfg.max_frames)  # noqa: E731
+        dsd = ls.dataset
+    elif cfg.corpus:
+        dsd = load_corpus(cfg.corpus)
+        if cfg.feature == "mel":
+            space = MelFeatureSpace(cfg.vocos, source="data.vocos")
+        else:
+            raise ConfigError("a latent feature space needs data.latent_set (its normalisation statistics); "
+                              "make one with data_prep, or use data.feature=mel with a corpus")
+        make = lambda split: AudioTTSDataset(split, space, cfg.min_frames, cfg.max_frames)  # noqa: E731
+    else:
+        raise ConfigError("set data.latent_set (latent space) or data.corpus (mel space)")
+    train = split_or_none(dsd, "train")
+    if train is None:
+        raise TTSError("the training data has no 'train' split")
+    if cfg.max_utterances:
+        train = train.select(range(min(cfg.max_utterances, len(train))))
+    train_ds = make(train)
+    if len(train_ds) == 0:
+        raise TTSError("no usable training utterance (all dropped: see the warnings above)")
+    test = split_or_none(dsd, "test")
+    test_ds = make(test) if test is not None and len(test) else None
+    return space, train_ds, test_ds
+
+
+def _step_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    ckpts = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir())
+    return ckpts[-1] if ckpts else None
+
+
+def _prepare_run_dir(cfg: TrainConfig) -> tuple[Path, Path | None]:
+    run_dir = Path(cfg.run_dir)
+    resume_from = latest_checkpoint(run_dir) if cfg.resume and not cfg.overwrite else None
+    if run_dir.exists() and any(run_dir.iterdir()) and resume_from is None:
+        if not cfg.overwrite:
+            raise OutputExistsError(f"{run_dir}: run dir exists without a checkpoint to resume; pass overwrite=true to replace it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, resume_from
+
+
+def _save_checkpoint(accelerator, run_dir: Path, step: int, keep_last: int) -> Path:
+    final = run_dir / "checkpoints" / _step_name(step)
+    tmp = run_dir / "checkpoints" / f".{_step_name(step)}.tmp"
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp), safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        ckpts = sorted(p for p in final.parent.glob("step_*") if p.is_dir())
+        for old in ckpts[: max(0, len(ckpts) - max(1, keep_last))]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+@torch.no_grad()
+def _log_samples(ema_model: TTSModel, space: FeatureSpace, dataset, cfg: TrainConfig, run_dir: Path, step: int,
+                 writer, device) -> None:
+    """Infill held-out utterances from their first 30 %: audio in TensorBoard and under samples/."""
+    from svae_tts.audio import save_audio
+
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        ema_model.eval()
+        out_dir = run_dir / "samples" / _step_name(step)
+        for i in range(min(cfg.num_samples, len(dataset))):
+            item = dataset[i]
+            feats = item["feats"].to(device)
+            total = feats.shape[0]
+            prompt = max(1, int(total * 0.3))
+            text = ema_model.vocab.encode([item["text"]], warn=False).to(device)
+            out, _ = ema_model.cfm.sample(feats[None, :prompt], text, total, steps=cfg.sample_nfe,
+                                          cfg_strength=cfg.sample_cfg, sway_sampling_coef=-1.0, seed=i)
+            wav = space.decode(out[:, prompt:total])[0].float().cpu().clamp(-1, 1)
+            save_audio(out_dir / f"{item['id']}.wav", wav, space.sample_rate, overwrite=True)
+            if writer is not None:
+                writer.add_audio(f"sample/{item['id']}", wav[None], step, sample_rate=space.sample_rate)
+    random.setstate(py_state)
+
+
+# -- the loop -------------------------------------------------------------------------------------
+def train(cfg: TrainConfig) -> dict:
+    """Train (or resume) a TTS model; returns ``{"run_dir", "step", "losses": {step: loss}, "s_per_step", ...}``."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from ema_pytorch import EMA
+
+    if cfg.steps <= 0:
+        raise ConfigError(f"steps must be positive, got {cfg.steps}")
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    run_dir, resume_from = _prepare_run_dir(cfg)
+    set_seed(cfg.seed)
+
+    space, train_ds, test_ds = build_data(cfg.data)
+    space.to(accelerator.device)
+    vocab_path = run_dir / "vocab.json"
+    if resume_from is not None and vocab_path.is_file():
+        import json
+
+        vocab = Vocabulary(json.loads(vocab_path.read_text())["chars"])
+    else:
+        vocab = Vocabulary.build(train_ds.texts)
+    if accelerator.is_main_process:
+        save_config(cfg, run_dir / "config.yaml")
+        atomic_write_json(vocab_path, {"chars": vocab.chars, "unk_id": 0})
+
+    model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=space.to_config(), vocab=vocab.chars))
+    log.info("TTS model: %.2f M parameters on %s features (dim %d, %.2f Hz), %d training utterances",
+             model.num_parameters() / 1e6, space.kind, space.dim, space.frame_rate, len(train_ds))
+    ema = EMA(model, beta=cfg.optim.ema_beta, update_after_step=cfg.optim.ema_update_after_step,
+              update_every=cfg.optim.ema_update_every, include_online_model=False)
+    ema.to(accelerator.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                  weight_decay=cfg.optim.weight_decay)
+    decay = cfg.optim.decay_steps or cfg.steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, decay))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    state = TrainState()
+    for obj in (scheduler, ema, state):
+        accelerator.register_for_checkpointing(obj)
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        log.info("resumed from %s (step %d)", resume_from, state.step)
+
+    sampler = make_batches(train_ds, cfg.data.frames_per_batch, cfg.data.max_samples, cfg.seed)
+    collate = Collator(vocab)
+    writer = None
+    if accelerator.is_main_process:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tb"))
+
+    from tqdm import tqdm
+
+    losses: dict[int, float] = {}
+    exports: list[str] = []
+    start_step, t0 = state.step, time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=state.step, desc="tts train", disable=not accelerator.is_main_process,
+               dynamic_ncols=True)
+    n_proc, rank = accelerator.num_processes, accelerator.process_index
+    while state.step < cfg.steps:
+        sampler.set_epoch(state.epoch)
+        batches = list(sampler)
+        batches = batches[: len(batches) - len(batches) % n_proc] if n_proc > 1 else batches
+        mine = batches[rank::n_proc][state.batch_in_epoch:]
+        loader = DataLoader(train_ds, batch_sampler=mine, collate_fn=collate, num_workers=cfg.data.num_workers,
+                            generator=torch.Generator().manual_seed(cfg.seed))
+        for batch in loader:
+            model.train()
+            loss = model(batch["feats"].to(accelerator.device), batch["text_ids"].to(accelerator.device),
+                         batch["lens"].to(accelerator.device))
+            accelerator.backward(loss)
+            if cfg.optim.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            ema.update()
+            state.step += 1
+            state.batch_in_epoch += 1
+            loss_v = accelerator.reduce(loss.detach(), reduction="mean").item()
+            if not math.isfinite(loss_v):
+                raise TTSError(f"loss became {loss_v} at step {state.step}; lower optim.lr or check the data")
+            losses[state.step] = loss_v
+            bar.update(1)
+            if writer is not None:
+                writer.add_scalar("train/loss", loss_v, state.step)
+                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], state.step)
+            if cfg.log_every and state.step % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{loss_v:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            last = state.step >= cfg.steps
+            if (cfg.save_every and state.step % cfg.save_every == 0) or last:
+                _save_checkpoint(accelerator, run_dir, state.step, cfg.keep_last)
+                if accelerator.is_main_process:
+                    exports.append(str(ema.ema_model.save_pretrained(run_dir / "exports" / _step_name(state.step),
+                                                                     overwrite=True)))
+            if cfg.sample_every and (state.step % cfg.sample_every == 0) and accelerator.is_main_process:
+                _log_samples(ema.ema_model, space, test_ds or train_ds, cfg, run_dir, state.step, writer,
+                             accelerator.device)
+            if last:
+                break
+        else:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    bar.close()
+    if writer is not None:
+        writer.close()
+    elapsed = time.perf_counter() - t0
+    done = state.step - start_step
+    return {"run_dir": str(run_dir), "step": state.step, "losses": losses, "exports": exports,
+            "s_per_step": elapsed / done if done else float("nan"), "vocab_size": len(vocab),
+            "num_parameters": accelerator.unwrap_model(model).num_parameters()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tts_recipes.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="preset name (tiny, small, base) or YAML path")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR steps=500")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = train(load_train_config(args.config, args.overrides))
+    except SvaeError as exc:
+        print(f"tts_recipes.train: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"trained to step {result['step']} in {result['run_dir']} ({result['s_per_step']:.3f} s/step)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Encode / decode / reconstruct many files with one VAE: the functions behind ``svae-tts vae ...``.
+
+Each job walks its inputs one file at a time (lengths differ and padding a batch would change
+the last frames), skips a bad file with its reason and keeps going, never replaces an existing
+output unless ``overwrite=True``, and writes ``<command>_report.json`` beside its outputs.
+
+Latent files are safetensors with one tensor ``latents`` ``(T, D)`` float32 and string metadata:
+``model`` (dir or hub id), ``frame_rate``, ``sample_rate``, ``latent_dim``, ``num_samples``
+(length of the source audio at the model rate, so decoding restores the exact length),
+``mode`` (``mean`` or ``sample``) and ``source`` (the audio path).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from safetensors import safe_open
+from tqdm import tqdm
+
+from svae_tts.audio import list_audio_files, load_audio, save_audio
+from svae_tts.checkpoint import save_state_dict
+from svae_tts.errors import SvaeError
+from svae_tts.fileio import atomic_path, atomic_write_json
+from vae.model import SemanticVAE, VAEError
+
+log = logging.getLogger(__name__)
+
+LATENT_KEY = "latents"
+LATENT_SUFFIX = ".safetensors"
+PRESET_PREFIX = "preset:"
+
+
+@dataclass
+class BatchReport:
+    """What a batch job did. ``failed``/``existing`` entries are ``{"path", "reason"}``."""
+
+    command: str
+    model: str
+    out_dir: str
+    written: list[str] = field(default_factory=list)
+    existing: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[dict]:
+        return self.existing + self.failed
+
+    def summary(self) -> str:
+        line = (f"{self.command}: {len(self.written)} written, {len(self.existing)} already present "
+                f"(kept; --overwrite replaces), {len(self.failed)} failed")
+        if self.failed:
+            line += "".join(f"\n  skipped {f['path']}: {f['reason']}" for f in self.failed)
+        return line
+
+    def write(self) -> Path:
+        path = Path(self.out_dir) / f"{self.command}_report.json"
+        atomic_write_json(path, {**asdict(self), "skipped": self.skipped})
+        return path
+
+
+# -- model and file helpers -------------------------------------------------------------------------
+def load_vae(ref: str, device: str | torch.device = "cpu", seed: int = 0) -> SemanticVAE:
+    """A model dir, a hub id, or ``preset:NAME`` (random init from ``seed``: tests and demos)."""
+    ref = str(ref)
+    if ref.startswith(PRESET_PREFIX):
+        torch.manual_seed(seed)
+        vae = SemanticVAE.from_preset(ref[len(PRESET_PREFIX):])
+        vae.source = ref
+    else:
+        vae = SemanticVAE.from_pretrained(ref)
+    return vae.to(device).eval()
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise VAEError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:1 ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VAEError(f"--device {device!r}: CUDA is not available on this machine")
+    return dev
+
+
+def _pairs(inputs: Iterable[str | os.PathLike], out_dir: Path, suffix: str,
+           exts: tuple[str, ...] | None) -> list[tuple[Path, Path]]:
+    """(input file, output file); a folder's files keep their relative paths under ``out_dir``."""
+    pairs = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            files = list_audio_files(item, exts) if exts else list_audio_files(item)
+            pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in files]
+        elif item.is_file():
+            pairs.append((item, out_dir / (item.stem + suffix)))
+        else:
+            raise SvaeError(f"{item}: no such file or folder")
+    if not pairs:
+        raise SvaeError(f"no input files found in {', '.join(map(str, inputs))}")
+    clash = [str(i) for i, o in pairs if o.resolve() == i.resolve()]
+    if clash:
+        raise SvaeError(f"output would replace its own input: {', '.join(clash[:4])} (choose another output folder)")
+    counts = Counter(o for _, o in pairs)
+    dupes = sorted(str(o) for o, n in counts.items() if n > 1)
+    if dupes:
+        raise SvaeError(f"several inputs would write the same output: {', '.join(dupes[:4])}")
+    return pairs
+
+
+def save_latents(path: str | os.PathLike, latents: torch.Tensor, vae: SemanticVAE, num_samples: int,
+                 mode: str, source: str = "") -> None:
+    meta = {"model": getattr(vae, "source", vae.config.name), "frame_rate": vae.frame_rate,
+            "sample_rate": vae.sample_rate, "latent_dim": vae.latent_dim, "num_samples": num_samples,
+            "mode": mode, "source": source}
+    with atomic_path(path) as tmp:
+        save_state_dict({LATENT_KEY: latents.float().cpu()}, tmp, metadata=meta)
+
+
+def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, str]]:
+    """``(latents (T, D), metadata)``; raises :class:`VAEError` naming the file."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if LATENT_KEY not in f.keys():
+                raise VAEError(f"{path}: no {LATENT_KEY!r} tensor (not a latent file)")
+            # own the memory: the returned tensor must not change if the file is later replaced
+            latents = f.get_tensor(LATENT_KEY).to(torch.float32, copy=True)
+    except VAEError:
+        raise
+    except Exception as exc:
+        raise VAEError(f"{path}: unreadable latent file ({str(exc).splitlines()[0][:160]})") from None
+    if latents.dim() != 2 or latents.shape[0] == 0:
+        raise VAEError(f"{path}: latents must be (T, D) with T > 0, got {tuple(latents.shape)}")
+    if not torch.isfinite(latents).all():
+        raise VAEError(f"{path}: latents have non-finite values")
+    return latents, meta
+
+
+def _check_latents_fit(path: Path, latents: torch.Tensor, meta: dict, vae: SemanticVAE) -> None:
+    if latents.shape[1] != vae.latent_dim:
+        raise VAEError(f"{path}: latent dim {latents.shape[1]} != model latent dim {vae.latent_dim}")
+    if "frame_rate" in meta and abs(float(meta["frame_rate"]) - vae.frame_rate) > 1e-6:
+        raise VAEError(f"{path}: latents at {meta['frame_rate']} frames/s, model at {vae.frame_rate}")
+    model = getattr(vae, "source", None)
+    if meta.get("model") and model and meta["model"] != model:
+        log.warning("%s: encoded with %s, decoding with %s", path, meta["model"], model)
+
+
+# -- the jobs ----------------------------------------------------------------------------------------
+def _run(command: str, vae: SemanticVAE, inputs, out_dir, suffix: str, exts, overwrite: bool, progress: bool,
+         work: Callable[[Path, Path], None]) -> BatchReport:
+    out_dir = Path(out_dir)
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    pairs = _pairs(inputs, out_dir, suffix, exts)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = BatchReport(command, str(getattr(vae, "source", vae.config.name)), str(out_dir))
+    for src, dst in tqdm(pairs, desc=f"vae {command}", unit="file", disable=not progress):
+        if dst.exists() and not overwrite:
+            report.existing.append({"path": str(src), "reason": f"output {dst} exists"})
+            continue
+        try:
+            with torch.inference_mode():
+                work(src, dst)
+        except SvaeError as exc:
+            report.failed.append({"path": str(src), "reason": str(exc)})
+            log.warning("skipped %s", exc)
+            continue
+        report.written.append(str(dst))
+    report.write()
+    return report
+
+
+def _device(vae: SemanticVAE) -> torch.device:
+    return next(vae.parameters()).device
+
+
+def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None):
+    wav, _ = load_audio(src, vae.sample_rate)
+    mu, logvar = vae.encode_stats(wav[None].to(_device(vae)))
+    latents = mu if use_mean else vae.reparameterize(mu, logvar, generator)
+    return wav, latents[0]
+
+
+def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
+                 overwrite: bool = False, progress: bool = True) -> BatchReport:
+    """Audio files/folders -> latent safetensors files (posterior mean, or a sample when
+    ``use_mean=False``; ``seed`` makes sampling repeatable)."""
+    generator = None
+    if not use_mean:
+        generator = torch.Generator(device=_device(vae))
+        generator.manual_seed(seed if seed is not None else torch.seed())
+
+    def work(src: Path, dst: Path) -> None:
+        wav, latents = _encode_one(vae, src, use_mean, generator)
+        save_latents(dst, latents, vae, wav.shape[-1], "mean" if use_mean else "sample", str(src))
+
+    return _run("encode", vae, inputs, out_dir, LATENT_SUFFIX, None, overwrite, progress, work)
+
+
+def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, progress: bool = True) -> BatchReport:
+    """Latent files/folders -> wav files at the model rate, trimmed to the encoded length."""
+    def work(src: Path, dst: Path) -> None:
+        latents, meta = load_latents(src)
+        _check_latents_fit(src, latents, meta, vae)
+        length = int(meta["num_samples"]) if meta.get("num_samples", "").isdigit() else None
+        wav = vae.decode(latents[None].to(_device(vae)), length)[0]
+        save_audio(dst, wav.cpu(), vae.sample_rate, overwrite=True)
+
+    return _run("decode", vae, inputs, out_dir, ".wav", (LATENT_SUFFIX,), overwrite, progress, work)
+
+
+def reconstruct_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
+                      overwrite: bool = False, progress: bool = True) -> BatchReport:
+    """Audio -> latents -> audio (at the model rate, same length): hear what the VAE keeps."""
+    generator = None
+    if not use_mean:
+        generator = torch.Generator(device=_device(vae))
+        generator.manual_seed(seed if seed is not None else torch.seed())
+
+    def work(src: Path, dst: Path) -> None:
+        wav, latents = _encode_one(vae, src, use_mean, generator)
+        out = vae.decode(latents[None], wav.shape[-1])[0]
+        save_audio(dst, out.cpu(), vae.sample_rate, overwrite=True)
+
+    return _run("reconstruct", vae, inputs, out_dir, ".wav", None, overwrite, progress, work)
+
+
+__all__ = ["BatchReport", "load_vae", "resolve_device", "save_latents", "load_latents", "encode_files",
+           "decode_files", "reconstruct_files"]

@@ -1,0 +1,77 @@
+"""``svae-tts vae import|encode|decode|reconstruct``: argument parsing only (see vae.official, vae.batch)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", required=True,
+                   help="VAE model dir, hub id, or preset:NAME (random init, e.g. preset:tiny for demos)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _sampling_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--use-mean", dest="use_mean", action="store_true", default=True,
+                   help="deterministic latents: the posterior mean (default)")
+    g.add_argument("--sample", dest="use_mean", action="store_false", help="sample z ~ q(z|x) instead")
+    p.add_argument("--seed", type=int, default=None, help="seed for --sample")
+
+
+def _batch(kind: str):
+    def run(args: argparse.Namespace) -> int:
+        from vae import batch
+
+        vae = batch.load_vae(args.model, batch.resolve_device(args.device))
+        kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
+        if kind != "decode":
+            kwargs.update(use_mean=args.use_mean, seed=args.seed)
+        job = {"encode": batch.encode_files, "decode": batch.decode_files, "reconstruct": batch.reconstruct_files}[kind]
+        report = job(vae, args.inputs, args.out_dir, **kwargs)
+        print(report.summary())
+        print(f"report: {report.out_dir}/{report.command}_report.json")
+        return 1 if report.failed else 0
+
+    return run
+
+
+def _import(args: argparse.Namespace) -> int:
+    from vae.official import import_official
+
+    out = import_official(args.official_dir, args.out_dir, ema=args.ema, keep_projector=args.projector,
+                          overwrite=args.overwrite, name=args.name)
+    print(f"imported {args.official_dir} ({'EMA' if args.ema else 'raw'} weights) -> {out}")
+    return 0
+
+
+def register(sub) -> None:
+    vae = sub.add_parser("vae", help="Semantic-VAE: import released weights, encode, decode, reconstruct")
+    cmds = vae.add_subparsers(dest="vae_command", metavar="VAE_COMMAND")
+    vae.set_defaults(func=lambda args: vae.print_help() or 1)
+
+    p = cmds.add_parser("import", help="convert a released Semantic-VAE folder into a model dir")
+    p.add_argument("official_dir", help="release folder (metainfo.json, dac/*.pth) or owner/repo/subfolder on the hub")
+    p.add_argument("out_dir", help="model dir to write (config.json + model.safetensors)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="use dac/ema_state_dict.pth (default) or dac/weights.pth (--no-ema)")
+    p.add_argument("--projector", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write the alignment projector to projector.safetensors (default)")
+    p.add_argument("--name", default=None, help="model name in config.json (default: the folder name)")
+    p.add_argument("--overwrite", action="store_true", help="replace out_dir if it exists")
+    p.set_defaults(func=_import)
+
+    for kind, help_, in_help, out_help in (
+        ("encode", "audio -> latent safetensors (T, D)", "audio files or folders", "folder for latent files"),
+        ("decode", "latent safetensors -> wav", "latent .safetensors files or folders", "folder for wav files"),
+        ("reconstruct", "audio -> latents -> wav", "audio files or folders", "folder for wav files"),
+    ):
+        p = cmds.add_parser(kind, help=help_)
+        p.add_argument("inputs", nargs="+", help=in_help)
+        p.add_argument("-o", "--out-dir", required=True, help=out_help)
+        _model_args(p)
+        if kind != "decode":
+            _sampling_args(p)
+        p.set_defaults(func=_batch(kind))
