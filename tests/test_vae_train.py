@@ -205,3 +205,29 @@ def test_nan_stops_with_message_and_keeps_checkpoint(tmp_path, corpus):
     with pytest.raises(TrainingDivergedError, match=r"step 3: non-finite generator loss.*step_00000002"):
         tr.run()
     assert [p.name for p in list_checkpoints(cfg.run_dir)][-1] == "step_00000002"
+
+
+def test_release_discriminator_layout_maps_onto_bigvgan(tmp_path):
+    """DAC-layout keys (Sequential-wrapped convs, parametrized weight norm) load into our discriminator."""
+    import re
+
+    from vae.discriminators import DiscriminatorConfig, build_discriminator, load_discriminator_file
+
+    cfg = DiscriminatorConfig(periods=[2, 3], mpd_channel_mult=0.0625, fft_sizes=[512], mbd_channels=4)
+    torch.manual_seed(3)
+    src = build_discriminator(cfg)
+    release, n = {}, 0
+    for prefix in ("discrimiantor.0.discriminators.0.", "discrimiantor.0.discriminators.1.", "discrimiantor.1.discriminators.0."):
+        for k, v in src.state_dict().items():
+            if k.startswith(prefix) and not k.endswith("window"):
+                name = k[len(prefix):]
+                name = re.sub(r"^(convs|band_convs\.\d+)\.(\d+)\.", r"\1.\2.0.", name)
+                name = name.replace("weight_g", "parametrizations.weight.original0").replace("weight_v", "parametrizations.weight.original1")
+                release[f"discriminators.{n}.{name}"] = v.clone()
+        n += 1
+    torch.save({"state_dict": release, "metadata": {}}, tmp_path / "weights.pth")
+    dst = build_discriminator(cfg)
+    load_discriminator_file(dst, tmp_path)
+    assert all(torch.equal(v, dst.state_dict()[k]) for k, v in src.state_dict().items())
+    with pytest.raises(Exception, match="sub-discriminators"):
+        load_discriminator_file(build_discriminator(DiscriminatorConfig(periods=[2], mpd_channel_mult=0.0625, fft_sizes=[512], mbd_channels=4)), tmp_path)
