@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import math
 import os
 import re
 import shutil
@@ -46,7 +45,7 @@ from svae_tts.config import load_config, save_config
 from svae_tts.errors import OutputExistsError, SvaeError
 from svae_tts.fileio import atomic_path
 from vae.config import load_preset
-from vae.data import CropDataset, collate, list_items, make_loader
+from vae.data import CropDataset, list_items, make_loader
 from vae.discriminators import build_discriminator, load_discriminator_file, num_parameters
 from vae.losses import (MultiScaleMelLoss, alignment_loss, discriminator_adv_loss, feature_matching_loss,
                         frame_mask, generator_adv_loss, interpolate_features, kl_divergence)
