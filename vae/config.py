@@ -1,0 +1,85 @@
+"""Typed configs for the Semantic-VAE model and its named presets (``vae/presets/*.yaml``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+from svae_tts.config import load_config
+from svae_tts.errors import ConfigError
+
+
+@dataclass
+class DecoderConfig:
+    """BigVGAN-v2 generator hyper-parameters (``num_mels`` is the latent dim, set by the VAE)."""
+
+    upsample_rates: list[int] = field(default_factory=lambda: [5, 5, 2, 2, 2, 2])
+    upsample_kernel_sizes: list[int] = field(default_factory=lambda: [9, 9, 4, 4, 4, 4])
+    upsample_initial_channel: int = 1024
+    resblock: str = "1"
+    resblock_kernel_sizes: list[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: list[list[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
+    activation: str = "snakebeta"
+    snake_logscale: bool = True
+    use_tanh_at_final: bool = False
+    use_bias_at_final: bool = False
+
+
+@dataclass
+class VAEConfig:
+    """Architecture of one VAE. ``semantic``/``teacher``/``teacher_layer`` record how it was trained."""
+
+    name: str = "semantic_vae"
+    sample_rate: int = 16000
+    encoder_dim: int = 64
+    encoder_rates: list[int] = field(default_factory=lambda: [4, 4, 5, 5])
+    encoder_out_dim: int = 1024
+    latent_dim: int = 64
+    attn_heads: int = 8
+    mlp_ratio: int = 2
+    logvar_clamp: float = 12.0
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    semantic: bool = True
+    teacher: Optional[str] = "microsoft/wavlm-large"
+    teacher_layer: Optional[int] = -1
+
+    def __post_init__(self) -> None:
+        enc_hop = math.prod(self.encoder_rates)
+        dec_hop = math.prod(self.decoder.upsample_rates)
+        if enc_hop != dec_hop:
+            raise ConfigError(
+                f"VAE config {self.name!r}: encoder hop {enc_hop} (rates {self.encoder_rates}) != "
+                f"decoder hop {dec_hop} (upsample rates {self.decoder.upsample_rates})"
+            )
+        if self.sample_rate % enc_hop:
+            raise ConfigError(f"VAE config {self.name!r}: sample rate {self.sample_rate} is not a multiple of hop {enc_hop}")
+        if self.encoder_out_dim % self.attn_heads:
+            raise ConfigError(f"VAE config {self.name!r}: encoder_out_dim {self.encoder_out_dim} not divisible by {self.attn_heads} heads")
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.encoder_rates)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+PRESETS_DIR = Path(str(resources.files("vae") / "presets"))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_preset(name_or_path: str, overrides: list[str] | None = None) -> VAEConfig:
+    """A preset name (``tiny``, ``semantic_vae`` ...) or a YAML path, with ``key=value`` overrides."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESETS_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown VAE preset {name_or_path!r} (known: {', '.join(preset_names())})")
+    return load_config(VAEConfig, path, overrides)

@@ -1,0 +1,129 @@
+"""The Semantic-VAE: DAC-style encoder -> attention projection -> Gaussian latent -> BigVGAN-v2.
+
+Latents are time-major ``(B, T, D)`` at ``sample_rate / hop_length`` frames per second (40 Hz for
+the released models). The module tree and parameter names match the released checkpoints
+(minus the training-only alignment projector, which lives with the trainer), so
+``vae.official.import_official`` loads them strictly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from svae_tts.checkpoint import PretrainedMixin
+from svae_tts.errors import SvaeError
+from vae.bottleneck import AttentionProjection
+from vae.config import VAEConfig, load_preset
+from vae.decoder import build_bigvgan
+from vae.layers import Encoder
+
+
+class VAEError(SvaeError):
+    """Bad input to a VAE (wrong shape, wrong sample rate, mismatched weights)."""
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) summed over D, averaged over (valid) frames, as in the release."""
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - (logvar.exp() + 1e-6), dim=-1)
+    if mask is None:
+        return kl.mean()
+    mask = mask.to(kl.dtype)
+    return (kl * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class SemanticVAE(nn.Module, PretrainedMixin):
+    config_class = VAEConfig
+    model_kind = "svae_tts.vae"
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config.encoder_dim, list(config.encoder_rates), config.encoder_out_dim)
+        self.pre_block = AttentionProjection(config.encoder_out_dim, config.latent_dim, config.attn_heads, config.mlp_ratio)
+        self.fc_mu = nn.Linear(config.latent_dim, config.latent_dim)
+        self.fc_var = nn.Linear(config.latent_dim, config.latent_dim)
+        self.decoder = build_bigvgan({**asdict(config.decoder), "num_mels": config.latent_dim})
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name_or_path: str, overrides: list[str] | None = None) -> "SemanticVAE":
+        return cls(load_preset(name_or_path, overrides))
+
+    # -- properties users need to line things up ----------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def frame_rate(self) -> float:
+        return self.config.frame_rate
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def num_frames(self, num_samples: int) -> int:
+        return math.ceil(num_samples / self.hop_length)
+
+    # -- encode / decode ------------------------------------------------------------------------
+    def _as_batch(self, wav: torch.Tensor) -> torch.Tensor:
+        if wav.dim() == 1:
+            wav = wav.unsqueeze(0)
+        if wav.dim() == 3 and wav.shape[1] == 1:
+            wav = wav[:, 0]
+        if wav.dim() != 2:
+            raise VAEError(f"encode expects a waveform (B, N) or (N,), got shape {tuple(wav.shape)}")
+        if wav.shape[-1] == 0:
+            raise VAEError("encode got zero-length audio")
+        return wav
+
+    def pad_to_hop(self, wav: torch.Tensor) -> torch.Tensor:
+        right = self.num_frames(wav.shape[-1]) * self.hop_length - wav.shape[-1]
+        return F.pad(wav, (0, right)) if right else wav
+
+    def encode_stats(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and clamped log-variance, each ``(B, T, D)``."""
+        wav = self.pad_to_hop(self._as_batch(wav))
+        h = self.encoder(wav.unsqueeze(1)).transpose(1, 2)
+        h = self.pre_block(h)
+        mu = self.fc_mu(h)
+        c = self.config.logvar_clamp
+        logvar = self.fc_var(h).clamp(-c, c)
+        return mu, logvar
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    def encode(self, wav: torch.Tensor, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Waveform ``(B, N)`` at ``sample_rate`` -> ``(z, mu, logvar)``, each ``(B, ceil(N/hop), D)``.
+
+        ``z`` is a posterior sample; use ``mu`` for deterministic latents (the TTS default)."""
+        mu, logvar = self.encode_stats(wav)
+        return self.reparameterize(mu, logvar, generator), mu, logvar
+
+    def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Latents ``(B, T, D)`` -> waveform ``(B, T*hop)``, trimmed to ``length`` samples if given."""
+        if z.dim() == 2:
+            z = z.unsqueeze(0)
+        if z.dim() != 3 or z.shape[-1] != self.latent_dim:
+            raise VAEError(f"decode expects latents (B, T, {self.latent_dim}), got shape {tuple(z.shape)}")
+        wav = self.decoder(z.transpose(1, 2))[:, 0]
+        return wav[:, :length] if length is not None else wav
+
+    def forward(self, wav: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Training-style pass: sample z, decode, trim to the input length."""
+        wav = self._as_batch(wav)
+        z, mu, logvar = self.encode(wav, generator)
+        return {"audio": self.decode(z, wav.shape[-1]), "z": z, "mu": mu, "logvar": logvar}
