@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import soxr
 
 from data_prep.errors import DataError
+
+# this module stays light (no torch/datasets imports): corpus workers are spawned processes
 
 ESPEAK_RATE = 22_050  # what eSpeak NG synthesises at; we resample afterwards
 
@@ -74,6 +78,12 @@ class ESpeak:
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        # eSpeak draws random numbers (flutter, noise, timing jitter) from its own generator and
+        # from libc rand(): both are reseeded before every utterance so synthesis is reproducible
+        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is not None:
+            self._set_seed.argtypes = [ctypes.c_long]
+        self._libc = ctypes.CDLL(None)
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), 0)
         if rate <= 0:
             raise DataError(f"espeak: initialisation failed with data at {data}")
@@ -98,12 +108,21 @@ class ESpeak:
             if self.lib.espeak_SetParameter(key, int(value), 0) != _EE_OK:
                 raise DataError(f"espeak: cannot set parameter {key} to {value}")
 
-    def synth(self, text: str, params: VoiceParams) -> np.ndarray:
-        """Speak ``text``; returns float32 samples in [-1, 1] at :attr:`sample_rate` (22,050 Hz)."""
+    def seed(self, seed: int) -> None:
+        seed = int(seed) & 0x7FFFFFFF
+        if self._set_seed is not None:
+            self._set_seed(seed)
+        self._libc.srand(ctypes.c_uint(seed))
+
+    def synth(self, text: str, params: VoiceParams, seed: int = 0) -> np.ndarray:
+        """Speak ``text``; returns float32 samples in [-1, 1] at :attr:`sample_rate` (22,050 Hz).
+
+        Same text, voice and ``seed`` give the same samples."""
         if not text.strip():
             raise DataError("espeak: empty text")
         with self._lock:
             self.set_voice(params)
+            self.seed(seed)
             self._chunks = []
             buf = ctypes.create_string_buffer(text.encode("utf-8"))
             err = self.lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -144,3 +163,31 @@ def get_engine() -> ESpeak:
     if _ENGINE is None:
         _ENGINE = ESpeak()
     return _ENGINE
+
+
+def synth_utterance(text: str, speaker: VoiceParams, sample_rate: int, seed: int = 0) -> np.ndarray:
+    engine = get_engine()
+    wav = engine.synth(text, speaker, seed)
+    if sample_rate != engine.sample_rate and wav.size:
+        wav = soxr.resample(wav, engine.sample_rate, sample_rate, quality="HQ").astype(np.float32)
+    return np.clip(wav, -1.0, 1.0)
+
+
+def synth_chunk(job: dict) -> list[dict]:
+    """Synthesise one chunk of utterances; runs in a fresh process (see ``espeak_corpus.generate_items``)."""
+    engine = get_engine()
+    wav_dir = Path(job["wav_dir"])
+    sr = job["sample_rate"]
+    out = []
+    for i, text, spk_idx, params, seed in job["utts"]:
+        spk = VoiceParams(**params)
+        wav = synth_utterance(text, spk, sr, seed)
+        uid = f"spk{spk_idx:03d}_{i:06d}"
+        path = wav_dir / f"{uid}.wav"
+        sf.write(str(path), wav, sr, subtype="PCM_16")
+        item = {"id": uid, "audio": str(path.resolve()), "text": text, "speaker": f"spk{spk_idx:03d}",
+                "duration": wav.shape[0] / sr, "sample_rate": sr}
+        if job["with_phonemes"]:
+            item["phonemes"] = engine.phonemes(text, spk.voice.split("+")[0])
+        out.append(item)
+    return out

@@ -21,7 +21,7 @@ import soxr
 from tqdm.auto import tqdm
 
 from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir
-from data_prep.espeak import VoiceParams, get_engine
+from data_prep.espeak import VoiceParams, synth_chunk, synth_utterance
 from data_prep.sentences import SentenceGenerator
 
 log = logging.getLogger(__name__)
@@ -68,40 +68,48 @@ def make_speakers(n: int, seed: int) -> list[VoiceParams]:
     return out
 
 
-def synth_utterance(text: str, speaker: VoiceParams, sample_rate: int) -> np.ndarray:
-    engine = get_engine()
-    wav = engine.synth(text, speaker)
-    if sample_rate != engine.sample_rate and wav.size:
-        wav = soxr.resample(wav, engine.sample_rate, sample_rate, quality="HQ").astype(np.float32)
-    return np.clip(wav, -1.0, 1.0)
+def generate_items(cfg: ESpeakCorpusConfig, wav_dir: Path, num_proc: int = 1, chunk_size: int = 120) -> list[dict]:
+    """Synthesise utterances round-robin over speakers until ``cfg.hours`` of audio exist.
 
+    eSpeak NG keeps process-wide synthesis state between utterances (pitch-flutter phase, echo
+    buffer, AGC), which its API cannot reset, so an utterance depends on everything synthesised
+    before it in the process. For results that depend on the seed alone, every chunk of
+    ``chunk_size`` utterances is made in a fresh worker process (``maxtasksperchild=1``); chunks
+    are fixed by index, so ``num_proc`` changes speed, not output.
+    """
+    import multiprocessing as mp
 
-def generate_items(cfg: ESpeakCorpusConfig, wav_dir: Path) -> list[dict]:
-    """Synthesise utterances round-robin over speakers until ``cfg.hours`` of audio exist."""
     wav_dir.mkdir(parents=True, exist_ok=True)
-    engine = get_engine()
     speakers = make_speakers(cfg.voices, cfg.seed)
     gen = SentenceGenerator(cfg.seed, cfg.min_words, cfg.max_words)
     target = cfg.hours * 3600.0
-    total, items, i = 0.0, [], 0
+    limit = cfg.max_utterances if cfg.max_utterances is not None else 10**9
+    total, items, next_idx = 0.0, [], 0
     bar = tqdm(total=round(target), desc="eSpeak corpus", unit="audio-s")
-    while total < target and (cfg.max_utterances is None or i < cfg.max_utterances):
-        spk_idx = i % len(speakers)
-        spk = speakers[spk_idx]
-        text = gen.sentence()
-        wav = synth_utterance(text, spk, cfg.sample_rate)
-        uid = f"spk{spk_idx:03d}_{i:06d}"
-        path = wav_dir / f"{uid}.wav"
-        sf.write(str(path), wav, cfg.sample_rate, subtype="PCM_16")
-        dur = wav.shape[0] / cfg.sample_rate
-        item = {"id": uid, "audio": str(path.resolve()), "text": text, "speaker": f"spk{spk_idx:03d}",
-                "duration": float(dur), "sample_rate": cfg.sample_rate}
-        if cfg.with_phonemes:
-            item["phonemes"] = engine.phonemes(text, spk.voice.split("+")[0])
-        items.append(item)
-        total += dur
-        bar.update(round(dur))
-        i += 1
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(max(1, num_proc), maxtasksperchild=1) as pool:
+        while total < target and next_idx < limit:
+            # enough chunks for the remaining time at ~2.5 s an utterance, at least one per worker
+            need = min(limit - next_idx, max(int((target - total) / 2.5 * 1.1) + 1, 1))
+            n_chunks = max(1, min(max(1, num_proc), -(-need // chunk_size)))
+            jobs = []
+            for _ in range(n_chunks):
+                utts = []
+                for _ in range(min(chunk_size, limit - next_idx)):
+                    k = next_idx % len(speakers)
+                    utts.append((next_idx, gen.sentence(), k, asdict(speakers[k]), cfg.seed * 1_000_003 + next_idx))
+                    next_idx += 1
+                if utts:
+                    jobs.append({"utts": utts, "wav_dir": str(wav_dir), "sample_rate": cfg.sample_rate,
+                                 "with_phonemes": cfg.with_phonemes})
+            for chunk in pool.imap(synth_chunk, jobs):
+                for item in chunk:
+                    if total >= target:  # past the target: drop (deterministically) what is not needed
+                        Path(item["audio"]).unlink(missing_ok=True)
+                        continue
+                    items.append(item)
+                    total += item["duration"]
+                    bar.update(round(item["duration"]))
     bar.close()
     return items
 
@@ -110,13 +118,16 @@ def build_espeak_corpus(
     out_dir: str | os.PathLike,
     cfg: ESpeakCorpusConfig | None = None,
     overwrite: bool = False,
+    num_proc: int = 1,
     **overrides,
 ) -> datasets.DatasetDict:
-    """Build (or reuse, when the same config already built ``out_dir``) the eSpeak corpus."""
+    """Build (or reuse, when the same config already built ``out_dir``) the eSpeak corpus.
+
+    ``num_proc`` worker processes synthesise in parallel; the output does not depend on it."""
     cfg = cfg or ESpeakCorpusConfig(**overrides)
     params = {"source": "espeak-ng", "kind": "espeak", "config": asdict(cfg)}
     split = SplitSpec(test_size=cfg.test_size, test_speakers=cfg.test_speakers, seed=cfg.seed)
     limits = ValidationLimits(min_duration=0.1, max_duration=60.0)
     # generated audio is checked as it is made (finite by construction): skip re-reading it
-    return build_corpus_dir(out_dir, lambda tmp: (generate_items(cfg, tmp / "wavs"), []), params,
+    return build_corpus_dir(out_dir, lambda tmp: (generate_items(cfg, tmp / "wavs", num_proc), []), params,
                             split=split, limits=limits, overwrite=overwrite, validate=False)
