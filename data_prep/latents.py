@@ -69,17 +69,24 @@ def load_vae(ref: str | os.PathLike, device="cpu"):
     return SemanticVAE.from_pretrained(ref).eval().to(device)
 
 
-@torch.no_grad()
-def encode_batch(vae, wavs: list[torch.Tensor], sample: bool = False, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Latents ``(ceil(N_i/hop), D)`` for each wav; right-padded batch, each output trimmed.
+PAD_MARGIN_SECONDS = 0.5
 
-    The encoder's attention is causal, so right padding leaves earlier frames' attention alone;
-    only the last frames of shorter items see padded conv context (encode one at a time,
-    ``batch_size=1``, when bit-exactness against single-item encoding matters).
+
+@torch.no_grad()
+def encode_batch(vae, wavs: list[torch.Tensor], sample: bool = False, generator: torch.Generator | None = None,
+                 margin_seconds: float = PAD_MARGIN_SECONDS) -> list[torch.Tensor]:
+    """Latents ``(ceil(N_i/hop), D)`` for each wav, independent of what it is batched with.
+
+    Every wav gets at least ``margin_seconds`` of trailing zeros (more than the encoder's
+    one-sided receptive field, about 0.3 s for the released architecture) before encoding, and
+    the output is trimmed to its own ``ceil(N/hop)`` frames. Since the attention is causal and
+    the convolutions see no further than the margin, extra padding from longer batch-mates cannot
+    change a kept frame: batch size and process count do not change the latents.
     """
     device = next(vae.parameters()).device
     lengths = [int(w.shape[0]) for w in wavs]
-    batch = torch.zeros(len(wavs), max(lengths))
+    margin = int(round(margin_seconds * vae.sample_rate))
+    batch = torch.zeros(len(wavs), max(lengths) + margin)
     for i, w in enumerate(wavs):
         batch[i, : lengths[i]] = w
     z, mu, _ = vae.encode(batch.to(device), generator=generator)
