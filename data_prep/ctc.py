@@ -28,7 +28,6 @@ from tqdm.auto import tqdm
 from data_prep.corpus import load_corpus
 from data_prep.errors import DataError
 from svae_tts.audio import load_audio, validate_waveform, resample
-from svae_tts.errors import AudioError
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 
 log = logging.getLogger(__name__)

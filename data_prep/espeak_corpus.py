@@ -15,13 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
-import numpy as np
-import soundfile as sf
-import soxr
 from tqdm.auto import tqdm
 
 from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir
-from data_prep.espeak import VoiceParams, synth_chunk, synth_utterance
+from data_prep.espeak import VoiceParams, synth_chunk
 from data_prep.sentences import SentenceGenerator
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
