@@ -115,10 +115,10 @@ def extract_latents(
     out_dir = Path(out_dir)
     recover_dir(out_dir)
     info_path = out_dir / INFO_FILE
-    if info_path.is_file():
-        if not overwrite:
-            log.info("%s already holds a complete latent set; nothing to do", out_dir)
-            return out_dir
+    if info_path.is_file() and not overwrite:
+        log.info("%s already holds a complete latent set; nothing to do", out_dir)
+        return out_dir
+    if overwrite and out_dir.exists():  # complete or not: start afresh
         if acc.is_main_process:
             shutil.rmtree(out_dir)
         acc.wait_for_everyone()
