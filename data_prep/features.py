@@ -20,9 +20,7 @@ from tqdm.auto import tqdm
 
 from data_prep.corpus import load_corpus
 from data_prep.errors import DataError
-from data_prep.shards import ShardWriter, batches_by_length, my_share, shard_index
-from svae_tts.audio import load_audio
-from svae_tts.errors import AudioError
+from data_prep.shards import ShardWriter, batches_by_length, load_batch_audio, my_share, shard_index
 from svae_tts.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -185,13 +183,7 @@ def extract_features(
     with ShardWriter(out_dir, acc.process_index, shard_size, {"teacher": teacher, "layer": layer}) as writer:
         bar = tqdm(total=len(mine), desc=f"features[{acc.process_index}]", unit="utt", disable=not acc.is_local_main_process)
         for batch in batches_by_length(mine, batch_size, max_batch_seconds):
-            wavs, ok = [], []
-            for r in batch:
-                try:
-                    wavs.append(load_audio(r["audio"], sample_rate=t.sample_rate)[0])
-                    ok.append(r)
-                except AudioError as exc:
-                    skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+            wavs, ok = load_batch_audio(batch, t.sample_rate, skipped)
             if ok:
                 for r, h in zip(ok, teacher_forward(t, wavs, layer)):
                     writer.add(r["id"], h.to(torch_dtype))

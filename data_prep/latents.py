@@ -24,9 +24,7 @@ from tqdm.auto import tqdm
 
 from data_prep.errors import DataError
 from data_prep.features import _accelerator, corpus_rows
-from data_prep.shards import ShardWriter, batches_by_length, my_share, shard_index
-from svae_tts.audio import load_audio
-from svae_tts.errors import AudioError
+from data_prep.shards import ShardWriter, batches_by_length, load_batch_audio, my_share, shard_index
 from svae_tts.fileio import atomic_path, atomic_write_json, recover_dir
 
 log = logging.getLogger(__name__)
@@ -143,13 +141,7 @@ def extract_latents(
     with ShardWriter(shard_dir, acc.process_index, shard_size) as writer:
         bar = tqdm(total=len(mine), desc=f"latents[{acc.process_index}]", unit="utt", disable=not acc.is_local_main_process)
         for batch in batches_by_length(mine, batch_size, max_batch_seconds):
-            wavs, ok = [], []
-            for r in batch:
-                try:
-                    wavs.append(load_audio(r["audio"], sample_rate=model.sample_rate)[0])
-                    ok.append(r)
-                except AudioError as exc:
-                    skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+            wavs, ok = load_batch_audio(batch, model.sample_rate, skipped)
             if ok:
                 for r, z in zip(ok, encode_batch(model, wavs, sample, gen)):
                     writer.add(r["id"], z)

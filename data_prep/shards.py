@@ -93,3 +93,19 @@ def batches_by_length(items: list[dict], batch_size: int, max_batch_seconds: flo
         batch.append(it)
     if batch:
         yield batch
+
+
+def load_batch_audio(batch: list[dict], sample_rate: int, skipped: list[dict]) -> tuple[list[torch.Tensor], list[dict]]:
+    """Read a batch of corpus rows at ``sample_rate``; unreadable items go to ``skipped`` (id, path,
+    reason) instead of sinking the batch. Returns the waveforms and the rows they belong to."""
+    from svae_tts.audio import load_audio
+    from svae_tts.errors import AudioError
+
+    wavs, ok = [], []
+    for r in batch:
+        try:
+            wavs.append(load_audio(r["audio"], sample_rate=sample_rate)[0])
+            ok.append(r)
+        except AudioError as exc:
+            skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+    return wavs, ok
