@@ -1,0 +1,159 @@
+"""``svae-tts data {build,espeak,features,train-ctc,latents}``: argument parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _split_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("splits and validation")
+    g.add_argument("--test-size", type=float, default=0.05, help="test fraction (<1) or count (>=1) of utterances")
+    g.add_argument("--test-speakers", type=int, default=0, help="hold out this many whole speakers as the test split")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--min-duration", type=float, default=0.2)
+    g.add_argument("--max-duration", type=float, default=30.0)
+    g.add_argument("--num-proc", type=int, default=None, help="processes for validation")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing corpus built from other inputs")
+
+
+def _split_specs(args):
+    from data_prep.corpus import SplitSpec, ValidationLimits
+
+    return (SplitSpec(test_size=args.test_size, test_speakers=args.test_speakers, seed=args.seed),
+            ValidationLimits(min_duration=args.min_duration, max_duration=args.max_duration))
+
+
+def _summary(dd, out) -> int:
+    print(json.dumps({"out": str(out), **{k: len(v) for k, v in dd.items()}}))
+    return 0
+
+
+def _build(args) -> int:
+    from data_prep import builders
+
+    split, limits = _split_specs(args)
+    common = dict(split=split, limits=limits, num_proc=args.num_proc, overwrite=args.overwrite)
+    if args.kind == "libritts":
+        dd = builders.build_libritts(args.source, args.out, transcript_suffix=args.transcript_suffix, **common)
+    elif args.kind == "csv":
+        dd = builders.build_csv(args.source, args.out, args.path_col, args.text_col, args.speaker_col or None,
+                                args.id_col, args.delimiter, **common)
+    else:
+        dd = builders.build_hf(args.source, args.out, args.config, args.hf_split, args.audio_col, args.text_col,
+                               args.speaker_col or None, args.id_col or None, args.data_dir, **common)
+    return _summary(dd, args.out)
+
+
+def _espeak(args) -> int:
+    from data_prep.espeak_corpus import ESpeakCorpusConfig, build_espeak_corpus
+
+    cfg = ESpeakCorpusConfig(hours=args.hours, voices=args.voices, seed=args.seed, sample_rate=args.sample_rate,
+                             test_speakers=args.test_speakers, test_size=args.test_size,
+                             min_words=args.min_words, max_words=args.max_words)
+    return _summary(build_espeak_corpus(args.out, cfg, overwrite=args.overwrite), args.out)
+
+
+def _features(args) -> int:
+    from data_prep.features import extract_features
+
+    out = extract_features(args.corpus, args.out, args.teacher, args.layer, args.batch_size,
+                           shard_size=args.shard_size, splits=args.splits, dtype=args.dtype)
+    print(json.dumps({"out": str(out)}))
+    return 0
+
+
+def _train_ctc(args) -> int:
+    from data_prep.ctc import CTCTrainConfig, train_ctc
+    from svae_tts.config import load_config
+
+    overrides = list(args.overrides)
+    for key in ("targets", "seed", "max_steps", "max_minutes", "batch_size", "lr"):
+        v = getattr(args, key)
+        if v is not None:
+            overrides.append(f"{key}={v}")
+    cfg = load_config(CTCTrainConfig, args.config, overrides)
+    info = train_ctc(args.corpus, args.out, cfg, overwrite=args.overwrite, device=args.device)
+    print(json.dumps({k: info[k] for k in ("targets", "steps", "minutes", "params", "final_loss", "cer", "per", "eval_items") if k in info}))
+    return 0
+
+
+def _latents(args) -> int:
+    from data_prep.latents import extract_latents
+
+    out = extract_latents(args.corpus, args.out, args.vae, args.batch_size, shard_size=args.shard_size,
+                          sample=args.sample, seed=args.seed, overwrite=args.overwrite)
+    print(json.dumps({"out": str(out)}))
+    return 0
+
+
+def register(sub) -> None:
+    data = sub.add_parser("data", help="corpora, the embedded eSpeak corpus, teacher features, CTC judge, VAE latents")
+    dsub = data.add_subparsers(dest="data_command", metavar="STEP", required=True)
+
+    b = dsub.add_parser("build", help="build a corpus from a LibriTTS tree, a CSV/TSV or a Hugging Face dataset")
+    b.add_argument("kind", choices=["libritts", "csv", "hf"])
+    b.add_argument("source", help="folder (libritts), CSV/TSV file (csv), hub name or local folder (hf)")
+    b.add_argument("--out", required=True)
+    b.add_argument("--transcript-suffix", default=".normalized.txt", help="libritts: transcript file suffix")
+    b.add_argument("--path-col", default="path", help="csv: audio path column")
+    b.add_argument("--text-col", default="text")
+    b.add_argument("--speaker-col", default="speaker", help="'' for none")
+    b.add_argument("--id-col", default=None)
+    b.add_argument("--delimiter", default=None, help="csv: field delimiter (default: tab for .tsv, else comma)")
+    b.add_argument("--audio-col", default="audio", help="hf: audio column (paths or the Audio feature)")
+    b.add_argument("--config", default=None, help="hf: dataset config name")
+    b.add_argument("--hf-split", default=None, help="hf: split to read (default: all, concatenated)")
+    b.add_argument("--data-dir", default=None, help="hf: data_dir for load_dataset")
+    _split_args(b)
+    b.set_defaults(func=_build)
+
+    e = dsub.add_parser("espeak", help="synthesise the embedded offline English corpus with eSpeak NG")
+    e.add_argument("--out", required=True)
+    e.add_argument("--hours", type=float, default=1.0)
+    e.add_argument("--voices", type=int, default=24, help="number of speakers")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--sample-rate", type=int, default=16000)
+    e.add_argument("--test-speakers", type=int, default=0)
+    e.add_argument("--test-size", type=float, default=0.05)
+    e.add_argument("--min-words", type=int, default=3)
+    e.add_argument("--max-words", type=int, default=24)
+    e.add_argument("--overwrite", action="store_true")
+    e.set_defaults(func=_espeak)
+
+    f = dsub.add_parser("features", help="teacher hidden states (any transformers speech encoder) as safetensors shards")
+    f.add_argument("--corpus", required=True)
+    f.add_argument("--teacher", required=True, help="model dir or hub id (e.g. microsoft/wavlm-large)")
+    f.add_argument("--layer", type=int, default=-1, help="index into hidden_states (0 = before the first layer)")
+    f.add_argument("--out", required=True)
+    f.add_argument("--batch-size", type=int, default=8)
+    f.add_argument("--shard-size", type=int, default=256)
+    f.add_argument("--splits", nargs="*", default=None)
+    f.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    f.set_defaults(func=_features)
+
+    c = dsub.add_parser("train-ctc", help="train a small Wav2Vec2ForCTC (offline teacher / ASR judge)")
+    c.add_argument("--corpus", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--config", default=None, help="YAML of CTCTrainConfig")
+    c.add_argument("--targets", choices=["char", "phoneme"], default=None)
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--max-steps", dest="max_steps", type=int, default=None)
+    c.add_argument("--max-minutes", dest="max_minutes", type=float, default=None)
+    c.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    c.add_argument("--lr", type=float, default=None)
+    c.add_argument("--device", default=None)
+    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("overrides", nargs="*", help="key=value config overrides")
+    c.set_defaults(func=_train_ctc)
+
+    lt = dsub.add_parser("latents", help="encode a corpus with a VAE into a latent set (+ normalisation stats)")
+    lt.add_argument("--corpus", required=True)
+    lt.add_argument("--vae", required=True, help="VAE model dir or hub id")
+    lt.add_argument("--out", required=True)
+    lt.add_argument("--batch-size", type=int, default=8)
+    lt.add_argument("--shard-size", type=int, default=256)
+    lt.add_argument("--sample", action="store_true", help="store posterior samples instead of the mean")
+    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--overwrite", action="store_true")
+    lt.set_defaults(func=_latents)

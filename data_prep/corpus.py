@@ -1,0 +1,324 @@
+"""The corpus artefact: schema, per-item validation, splitting, the skipped-items report, loading.
+
+A corpus is a ``datasets.DatasetDict`` saved with ``save_to_disk(dir)`` (splits ``train`` and
+``test``), columns ``id``, ``audio`` (absolute path), ``text``, ``speaker``, ``duration``,
+``sample_rate`` and optionally ``phonemes``. Beside it in ``dir``: ``skipped.jsonl`` (one
+``{"id", "path", "reason"}`` per bad item), ``corpus_info.json`` (what built it, a fingerprint of
+the inputs so a re-run with the same inputs is a no-op) and, for corpora whose audio we wrote
+ourselves, ``wavs/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import datasets
+import numpy as np
+import soundfile as sf
+
+from data_prep.errors import DataError
+from svae_tts.audio import audio_info
+from svae_tts.errors import AudioError, OutputExistsError
+from svae_tts.fileio import atomic_dir, atomic_write_json, recover_dir
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id", "audio", "text", "speaker", "duration", "sample_rate")
+SPLITS = ("train", "test")
+INFO_FILE = "corpus_info.json"
+REPORT_FILE = "skipped.jsonl"
+
+FEATURES = datasets.Features({
+    "id": datasets.Value("string"),
+    "audio": datasets.Value("string"),
+    "text": datasets.Value("string"),
+    "speaker": datasets.Value("string"),
+    "duration": datasets.Value("float64"),
+    "sample_rate": datasets.Value("int64"),
+})
+FEATURES_WITH_PHONEMES = datasets.Features({**FEATURES, "phonemes": datasets.Value("string")})
+
+
+@dataclass
+class ValidationLimits:
+    """Bounds an item must meet; outside them it is skipped (and reported), never fatal."""
+
+    min_duration: float = 0.2
+    max_duration: float = 30.0
+    max_channels: int = 2
+
+
+@dataclass
+class SplitSpec:
+    """How to make the test split.
+
+    ``test_speakers`` > 0 holds out that many whole speakers (speaker-disjoint test, for zero-shot
+    evaluation); otherwise ``test_size`` (fraction < 1, or a count) of utterances go to test.
+    """
+
+    test_size: float = 0.05
+    test_speakers: int = 0
+    seed: int = 0
+
+
+def check_item(item: dict, limits: ValidationLimits) -> tuple[dict, str | None]:
+    """Validate one item ``{id, audio, text, speaker, ...}``.
+
+    Returns ``(item with duration/sample_rate filled in, None)`` or ``(item, reason)``. Reads the
+    samples, because a valid header can hide NaNs or a truncated body.
+    """
+    text = item.get("text")
+    path = item.get("audio")
+    if text is None or not str(text).strip():
+        return item, "missing or empty transcript"
+    if not path:
+        return item, "no audio path"
+    try:
+        info = audio_info(path)
+    except AudioError as exc:
+        return item, _reason(exc, path)
+    if info.channels > limits.max_channels:
+        return item, f"{info.channels} channels is not supported (at most {limits.max_channels})"
+    if info.frames == 0:
+        return item, "zero-length audio (no samples)"
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # corrupt body behind a valid header
+        return item, f"unreadable audio ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+    if data.shape[0] == 0:
+        return item, "zero-length audio (no samples)"
+    if not np.isfinite(data).all():
+        return item, "audio has non-finite samples (NaN or Inf)"
+    duration = data.shape[0] / sr
+    if duration < limits.min_duration:
+        return item, f"duration {duration:.3f} s is below the minimum {limits.min_duration} s"
+    if duration > limits.max_duration:
+        return item, f"duration {duration:.3f} s is above the maximum {limits.max_duration} s"
+    out = dict(item)
+    out["text"] = " ".join(str(text).split())
+    out["duration"] = float(duration)
+    out["sample_rate"] = int(sr)
+    out["audio"] = str(Path(path).resolve())
+    return out, None
+
+
+def _reason(exc: Exception, path: Any) -> str:
+    msg = str(exc)
+    prefix = f"{path}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+def validate_items(
+    items: list[dict],
+    limits: ValidationLimits | None = None,
+    num_proc: int | None = None,
+    pre_skipped: Iterable[dict] = (),
+) -> tuple[list[dict], list[dict]]:
+    """Check every item (in parallel with ``num_proc``); return ``(good, skipped)``.
+
+    Skipped entries are ``{"id", "path", "reason"}``. Items whose id repeats an earlier one are
+    skipped too (ids must be unique).
+    """
+    limits = limits or ValidationLimits()
+    skipped = list(pre_skipped)
+    if not items:
+        return [], skipped
+    ds = datasets.Dataset.from_list([{k: _plain(v) for k, v in it.items()} for it in items])
+    nproc = num_proc if num_proc and num_proc > 1 and len(items) >= 2 * num_proc else None
+
+    def _check(example):
+        out, reason = check_item(dict(example), limits)
+        out = dict(out)
+        out.setdefault("duration", 0.0)
+        out.setdefault("sample_rate", 0)
+        out["duration"] = float(out["duration"] or 0.0)
+        out["sample_rate"] = int(out["sample_rate"] or 0)
+        out["_reason"] = reason or ""
+        return out
+
+    checked = ds.map(_check, num_proc=nproc, desc="validating audio", load_from_cache_file=False)
+    good, seen = [], set()
+    for row in checked:
+        reason = row.pop("_reason")
+        if not reason and row["id"] in seen:
+            reason = "duplicate id"
+        if reason:
+            skipped.append({"id": row["id"], "path": row.get("audio"), "reason": reason})
+            continue
+        seen.add(row["id"])
+        good.append(row)
+    if skipped:
+        log.warning("%d item(s) skipped; see %s", len(skipped), REPORT_FILE)
+    return good, skipped
+
+
+def _plain(v: Any) -> Any:
+    return str(v) if isinstance(v, Path) else v
+
+
+def split_items(rows: list[dict], spec: SplitSpec) -> dict[str, list[dict]]:
+    """Deterministic train/test split (speaker-disjoint when ``spec.test_speakers`` > 0)."""
+    rng = random.Random(spec.seed)
+    if spec.test_speakers > 0:
+        speakers = sorted({r["speaker"] for r in rows})
+        if spec.test_speakers >= len(speakers):
+            raise DataError(f"cannot hold out {spec.test_speakers} speakers: the corpus has only {len(speakers)}")
+        held = set(rng.sample(speakers, spec.test_speakers))
+        return {"train": [r for r in rows if r["speaker"] not in held], "test": [r for r in rows if r["speaker"] in held]}
+    n_test = int(round(spec.test_size * len(rows))) if spec.test_size < 1 else int(spec.test_size)
+    n_test = min(max(n_test, 1 if len(rows) > 1 and spec.test_size > 0 else 0), max(len(rows) - 1, 0))
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    test_idx = set(order[:n_test])
+    return {"train": [r for i, r in enumerate(rows) if i not in test_idx], "test": [r for i, r in enumerate(rows) if i in test_idx]}
+
+
+def to_dataset_dict(splits: dict[str, list[dict]]) -> datasets.DatasetDict:
+    with_ph = any("phonemes" in r for rows in splits.values() for r in rows)
+    feats = FEATURES_WITH_PHONEMES if with_ph else FEATURES
+    cols = list(feats)
+    out = {}
+    for name in SPLITS:
+        rows = splits.get(name, [])
+        out[name] = datasets.Dataset.from_dict({c: [r.get(c, "") if c == "phonemes" else r[c] for r in rows] for c in cols}, features=feats)
+    return datasets.DatasetDict(out)
+
+
+def fingerprint(params: dict, files: Iterable[str | os.PathLike] = ()) -> str:
+    """Hash of the build parameters and the inputs' (path, size, mtime): same inputs → same hash."""
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for f in sorted(str(x) for x in files):
+        try:
+            st = os.stat(f)
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{f}\0missing\n".encode())
+    return h.hexdigest()[:16]
+
+
+def up_to_date(out_dir: str | os.PathLike, fp: str, overwrite: bool) -> bool:
+    """True when ``out_dir`` already holds a corpus built from the same inputs (re-runs are no-ops).
+
+    A different corpus at ``out_dir`` is only replaced with ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    recover_dir(out_dir)
+    if not out_dir.exists():
+        return False
+    info_path = out_dir / INFO_FILE
+    if info_path.is_file() and not overwrite:
+        try:
+            if json.loads(info_path.read_text()).get("fingerprint") == fp:
+                log.info("%s is up to date (same inputs); nothing to do", out_dir)
+                return True
+        except json.JSONDecodeError:
+            pass
+    if not overwrite:
+        raise OutputExistsError(f"{out_dir}: already exists and was built from other inputs (pass --overwrite to replace it)")
+    return False
+
+
+def write_corpus(tmp_dir: Path, splits: dict[str, list[dict]], skipped: list[dict], info: dict) -> datasets.DatasetDict:
+    """Save splits, report and info into ``tmp_dir`` (the caller's ``atomic_dir``)."""
+    dd = to_dataset_dict(splits)
+    dd.save_to_disk(str(tmp_dir))
+    write_report(tmp_dir / REPORT_FILE, skipped)
+    info = dict(info)
+    info.update({"splits": {k: len(v) for k, v in dd.items()},
+                 "hours": {k: round(sum(v["duration"]) / 3600, 4) for k, v in dd.items()},
+                 "speakers": {k: len(set(v["speaker"])) for k, v in dd.items()},
+                 "skipped": len(skipped)})
+    atomic_write_json(tmp_dir / INFO_FILE, info)
+    return dd
+
+
+def write_report(path: Path, skipped: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for s in skipped:
+            f.write(json.dumps({"id": s.get("id"), "path": _plain(s.get("path")), "reason": s.get("reason")}) + "\n")
+
+
+def read_report(corpus_dir: str | os.PathLike) -> list[dict]:
+    path = Path(corpus_dir) / REPORT_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def relocate(rows: list[dict], old_root: Path, new_root: Path) -> list[dict]:
+    """Point audio paths written under a temporary build dir at their final location."""
+    old, new = str(old_root.resolve()), str(new_root.resolve())
+    for r in rows:
+        if r["audio"].startswith(old + os.sep):
+            r["audio"] = new + r["audio"][len(old):]
+    return rows
+
+
+def build_corpus_dir(
+    out_dir: str | os.PathLike,
+    make_items: Callable[[Path], tuple[list[dict], list[dict]]],
+    params: dict,
+    input_files: Iterable[str] = (),
+    split: SplitSpec | None = None,
+    limits: ValidationLimits | None = None,
+    num_proc: int | None = None,
+    overwrite: bool = False,
+    validate: bool = True,
+) -> datasets.DatasetDict:
+    """The shared tail of every builder: collect items, validate, split, write atomically.
+
+    ``make_items(tmp_dir)`` returns ``(items, skipped)``; audio it writes must go under
+    ``tmp_dir`` (its paths are rewritten to ``out_dir`` when the build completes).
+    """
+    out_dir = Path(out_dir).resolve()
+    split = split or SplitSpec()
+    limits = limits or ValidationLimits()
+    fp = fingerprint({**params, "split": asdict(split), "limits": asdict(limits)}, input_files)
+    if up_to_date(out_dir, fp, overwrite):
+        return load_corpus(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        items, pre_skipped = make_items(tmp)
+        if validate:
+            good, skipped = validate_items(items, limits, num_proc, pre_skipped)
+        else:
+            good, skipped = items, list(pre_skipped)
+        if not good:
+            raise DataError(f"{params.get('source', out_dir)}: no usable items ({len(skipped)} skipped; first reason: "
+                            f"{skipped[0]['reason'] if skipped else 'no items found'})")
+        good.sort(key=lambda r: r["id"])
+        relocate(good, tmp, out_dir)
+        splits = split_items(good, split)
+        write_corpus(tmp, splits, skipped, {"fingerprint": fp, **{k: _plain(v) for k, v in params.items()},
+                                            "split": asdict(split), "limits": asdict(limits)})
+    log.info("corpus written to %s", out_dir)
+    return load_corpus(out_dir)
+
+
+def load_corpus(corpus_dir: str | os.PathLike) -> datasets.DatasetDict:
+    """Load a corpus saved by a builder; raises :class:`DataError` naming the dir when it is not one."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise DataError(f"{corpus_dir}: no such corpus directory")
+    try:
+        dd = datasets.load_from_disk(str(corpus_dir))
+    except Exception as exc:
+        raise DataError(f"{corpus_dir}: not a saved corpus ({str(exc).splitlines()[0][:160]})") from None
+    if isinstance(dd, datasets.Dataset):
+        dd = datasets.DatasetDict({"train": dd})
+    for name, ds in dd.items():
+        missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
+        if missing:
+            raise DataError(f"{corpus_dir}: split {name!r} lacks column(s) {missing}")
+    return dd
+
+
+def corpus_info(corpus_dir: str | os.PathLike) -> dict:
+    path = Path(corpus_dir) / INFO_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}

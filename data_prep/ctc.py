@@ -1,0 +1,308 @@
+"""A small ``Wav2Vec2ForCTC`` trained from scratch: the offline teacher stand-in and ASR judge.
+
+When no pretrained WavLM/Whisper can be downloaded, a 1 M-parameter CTC model trained on the
+corpus itself gives (a) hidden states to align a Semantic-VAE with, and (b), trained with another
+seed, an intelligibility judge (CER/PER) for evaluation. Targets are characters of the transcript
+or the eSpeak IPA (``phonemes`` column; computed with eSpeak when absent). The vocabulary is
+saved with the model (``vocab.json`` + a ``Wav2Vec2Processor``) so :func:`transcribe` and
+``transformers`` users can decode it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from data_prep.corpus import load_corpus
+from data_prep.errors import DataError
+from svae_tts.audio import load_audio, validate_waveform, resample
+from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+
+log = logging.getLogger(__name__)
+
+PAD, UNK, SEP = "<pad>", "<unk>", "|"
+INFO_FILE = "ctc_info.json"
+
+
+@dataclass
+class CTCTrainConfig:
+    targets: Literal["char", "phoneme"] = "char"
+    seed: int = 0
+    max_steps: int = 700
+    max_minutes: float = 5.0
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    max_seconds: float = 12.0  # longer training utterances are left out (memory, speed)
+    eval_items: int = 200  # held-out utterances scored at the end
+    sample_rate: int = 16_000
+    hidden_size: int = 144
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 288
+    conv_dim: list[int] = field(default_factory=lambda: [64] * 7)
+    conv_stride: list[int] = field(default_factory=lambda: [5, 2, 2, 2, 2, 2, 2])
+    conv_kernel: list[int] = field(default_factory=lambda: [10, 3, 3, 3, 3, 2, 2])
+    dropout: float = 0.05
+    mask_time_prob: float = 0.05
+
+
+# ---------------------------------------------------------------- targets and vocabulary
+def normalize_text(text: str) -> str:
+    """Lower-case letters, apostrophes and single spaces: what a character judge is scored on."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w' ]+|_|\d", " ", text)
+    return " ".join(text.split())
+
+
+def normalize_phonemes(ph: str) -> str:
+    return " ".join(ph.split())
+
+
+def target_text(row: dict, targets: str) -> str:
+    if targets == "char":
+        return normalize_text(row["text"])
+    ph = row.get("phonemes")
+    if not ph:
+        from data_prep.espeak import get_engine
+
+        ph = get_engine().phonemes(row["text"])
+    return normalize_phonemes(ph)
+
+
+def build_vocab(texts: Sequence[str]) -> dict[str, int]:
+    chars = sorted({c for t in texts for c in t if c != " "})
+    vocab = {PAD: 0, UNK: 1, SEP: 2}
+    for c in chars:
+        if c not in vocab:
+            vocab[c] = len(vocab)
+    return vocab
+
+
+def encode_text(text: str, vocab: dict[str, int]) -> list[int]:
+    return [vocab[SEP] if c == " " else vocab.get(c, vocab[UNK]) for c in text]
+
+
+def greedy_decode(logits: torch.Tensor, lengths: Sequence[int], vocab: dict[str, int]) -> list[str]:
+    """Best path per item: argmax, merge repeats, drop blanks (the pad id), ``|`` → space."""
+    inv = {i: t for t, i in vocab.items()}
+    blank = vocab[PAD]
+    ids = logits.argmax(-1).cpu()
+    out = []
+    for row, n in zip(ids, lengths):
+        prev, chars = None, []
+        for i in row[: int(n)].tolist():
+            if i != prev and i != blank:
+                tok = inv.get(i, "")
+                chars.append(" " if tok == SEP else ("" if tok == UNK else tok))
+            prev = i
+        out.append(" ".join("".join(chars).split()))
+    return out
+
+
+def error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Character-level error rate (edit distance over reference length), spaces included."""
+    import jiwer
+
+    pairs = [(r, h) for r, h in zip(refs, hyps) if r]
+    if not pairs:
+        return float("nan")
+    return float(jiwer.cer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
+# ---------------------------------------------------------------- model
+def make_model(cfg: CTCTrainConfig, vocab_size: int):
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    config = Wav2Vec2Config(
+        vocab_size=vocab_size, hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
+        conv_dim=tuple(cfg.conv_dim), conv_stride=tuple(cfg.conv_stride), conv_kernel=tuple(cfg.conv_kernel),
+        feat_extract_norm="layer", do_stable_layer_norm=True, num_conv_pos_embeddings=32,
+        num_conv_pos_embedding_groups=4, hidden_dropout=cfg.dropout, attention_dropout=cfg.dropout,
+        activation_dropout=cfg.dropout, feat_proj_dropout=cfg.dropout, layerdrop=0.0,
+        mask_time_prob=cfg.mask_time_prob, mask_time_length=5, pad_token_id=0, ctc_loss_reduction="mean",
+        ctc_zero_infinity=True, final_dropout=0.0,
+    )
+    return Wav2Vec2ForCTC(config)
+
+
+def _batch_inputs(wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-utterance normalised, right-padded batch and its attention mask."""
+    n = max(int(w.shape[0]) for w in wavs)
+    x = torch.zeros(len(wavs), n)
+    mask = torch.zeros(len(wavs), n, dtype=torch.long)
+    for i, w in enumerate(wavs):
+        w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
+        x[i, : w.shape[0]] = w
+        mask[i, : w.shape[0]] = 1
+    return x, mask
+
+
+def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info: dict) -> None:
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+    model.save_pretrained(str(folder))
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=1), encoding="utf-8")
+    tok = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token=UNK, pad_token=PAD, word_delimiter_token=SEP)
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=cfg.sample_rate, padding_value=0.0,
+                                  do_normalize=True, return_attention_mask=True)
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(str(folder))
+    atomic_write_json(folder / INFO_FILE, info)
+
+
+# ---------------------------------------------------------------- training
+def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CTCTrainConfig | None = None,
+              overwrite: bool = False, device: str | None = None) -> dict:
+    """Train on the corpus' ``train`` split, score its ``test`` split, save to ``out_dir``.
+
+    Stops at ``max_steps`` or ``max_minutes``, whichever comes first. Returns the info dict
+    (also saved as ``ctc_info.json``): steps, losses, CER (char) or PER (phoneme).
+    """
+    cfg = cfg or CTCTrainConfig()
+    out_dir = check_writable(out_dir, overwrite)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dd = load_corpus(corpus_dir)
+    if "train" not in dd or len(dd["train"]) == 0:
+        raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    cols = [c for c in ("id", "audio", "text", "duration", "phonemes") if c in dd["train"].column_names]
+    train = [r for r in dd["train"].select_columns(cols) if r["duration"] <= cfg.max_seconds]
+    test = list(dd["test"].select_columns(cols)) if "test" in dd else []
+    if not train:
+        raise DataError(f"{corpus_dir}: no training utterance is shorter than max_seconds={cfg.max_seconds}")
+    for r in train + test:
+        r["target"] = target_text(r, cfg.targets)
+    vocab = build_vocab([r["target"] for r in train])
+    model = make_model(cfg, len(vocab)).to(dev)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("CTC model: %.2f M parameters, %d tokens (%s targets)", n_params / 1e6, len(vocab), cfg.targets)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps))
+        * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.max_steps))))))
+    rng = random.Random(cfg.seed)
+    order = sorted(train, key=lambda r: r["duration"])
+    batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    cache: dict[str, torch.Tensor] = {}
+
+    def wav_of(r):
+        w = cache.get(r["id"])
+        if w is None:
+            w = cache[r["id"]] = load_audio(r["audio"], sample_rate=cfg.sample_rate)[0]
+        return w
+
+    losses: list[float] = []
+    start = time.time()
+    step = 0
+    model.train()
+    bar = tqdm(total=cfg.max_steps, desc="train-ctc", unit="step")
+    while step < cfg.max_steps and (time.time() - start) < cfg.max_minutes * 60:
+        batch = rng.choice(batches)
+        x, mask = _batch_inputs([wav_of(r) for r in batch])
+        labels = [torch.tensor(encode_text(r["target"], vocab)) for r in batch]
+        lab = torch.full((len(batch), max(len(t) for t in labels)), -100, dtype=torch.long)
+        for i, t in enumerate(labels):
+            lab[i, : len(t)] = t
+        out = model(x.to(dev), attention_mask=mask.to(dev), labels=lab.to(dev))
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        losses.append(float(out.loss))
+        step += 1
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-20:]) / 20:.3f}")
+    bar.close()
+    minutes = (time.time() - start) / 60
+    model.eval()
+    info = {"targets": cfg.targets, "steps": step, "minutes": round(minutes, 2), "params": n_params,
+            "vocab_size": len(vocab), "first_loss": losses[0], "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+            "losses": [round(l, 4) for l in losses], "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
+    if test:
+        ev = test[: cfg.eval_items]
+        hyps = _transcribe_loaded(model, vocab, [wav_of(r) for r in ev], cfg.batch_size)
+        refs = [r["target"] for r in ev]
+        rate = error_rate(refs, hyps)
+        info["cer" if cfg.targets == "char" else "per"] = rate
+        info["eval_items"] = len(ev)
+        info["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps))[:5]]
+        log.info("held-out %s: %.4f on %d utterances", "CER" if cfg.targets == "char" else "PER", rate, len(ev))
+    with atomic_dir(out_dir) as tmp:
+        _save(model.cpu(), vocab, cfg, tmp, info)
+    return info
+
+
+# ---------------------------------------------------------------- inference
+@lru_cache(maxsize=4)
+def _load(model_dir: str, device: str):
+    from transformers import Wav2Vec2ForCTC
+
+    try:
+        folder = Path(model_dir)
+        if not folder.is_dir():  # a hub id (users online)
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model_dir, allow_patterns=["*.json", "*.safetensors", "*.txt"]))
+        model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
+        vocab = json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise DataError(f"CTC model {model_dir}: cannot load ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+    info_path = Path(folder) / INFO_FILE
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    sr = int(info.get("config", {}).get("sample_rate", 16000))
+    return model, vocab, sr, info
+
+
+@torch.no_grad()
+def _transcribe_loaded(model, vocab, wavs: list[torch.Tensor], batch_size: int = 8) -> list[str]:
+    device = next(model.parameters()).device
+    order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[0])
+    out: list[str] = [""] * len(wavs)
+    for s in range(0, len(order), batch_size):
+        idx = order[s: s + batch_size]
+        x, mask = _batch_inputs([wavs[i] for i in idx])
+        logits = model(x.to(device), attention_mask=mask.to(device)).logits
+        lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
+        for i, text in zip(idx, greedy_decode(logits, lengths, vocab)):
+            out[i] = text
+    return out
+
+
+def transcribe(model_dir: str | os.PathLike, wavs, sample_rate: int | None = None, batch_size: int = 8,
+               device: str = "cpu") -> list[str]:
+    """Greedy CTC transcripts of ``wavs`` (paths, or tensors at ``sample_rate``) with a saved model.
+
+    Returns characters (normalised text) or IPA, whichever the model was trained on
+    (``ctc_info(model_dir)["targets"]``).
+    """
+    model, vocab, sr, _ = _load(str(model_dir), device)
+    ready = []
+    for i, w in enumerate(wavs):
+        if isinstance(w, (str, os.PathLike)):
+            ready.append(load_audio(w, sample_rate=sr)[0])
+        else:
+            if sample_rate is None:
+                raise DataError("transcribe: give sample_rate for in-memory waveforms")
+            ready.append(resample(validate_waveform(torch.as_tensor(w).detach().cpu(), f"wav[{i}]"), sample_rate, sr))
+    return _transcribe_loaded(model, vocab, ready, batch_size)
+
+
+def ctc_info(model_dir: str | os.PathLike) -> dict:
+    return _load(str(model_dir), "cpu")[3]

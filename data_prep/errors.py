@@ -1,0 +1,7 @@
+"""The error family of the data stage."""
+
+from svae_tts.errors import SvaeError
+
+
+class DataError(SvaeError):
+    """A corpus, dataset, teacher or latent input that cannot be used; the message names it."""

@@ -1,0 +1,130 @@
+"""The embedded offline corpus: English speech synthesised in-process with eSpeak NG.
+
+A "speaker" is an English accent + voice variant + fixed pitch, pitch range, rate and word gap,
+all drawn from ``seed``; every utterance of a speaker uses the same settings, so speaker identity
+is consistent and held-out speakers are genuinely unseen voices. Text comes from
+:class:`data_prep.sentences.SentenceGenerator`; the eSpeak IPA is stored as ``phonemes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import datasets
+from tqdm.auto import tqdm
+
+from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir
+from data_prep.espeak import VoiceParams, synth_chunk
+from data_prep.sentences import SentenceGenerator
+
+log = logging.getLogger(__name__)
+
+ACCENTS = ("en-us", "en-us", "en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc")
+# variants that sound like plausible human voices (the robotic/whisper/croak ones are left out)
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
+            "Andy", "Annie", "Alex", "Alicia", "Andrea", "Denis", "Gene", "Jacky", "Lee", "Michael",
+            "Mike", "Reed", "adam", "anika", "belinda", "benjamin", "caleb", "david", "ed", "edward",
+            "iven", "john", "linda", "max", "norbert", "paul", "robert", "steph", "travis", "victor", "zac")
+
+
+@dataclass
+class ESpeakCorpusConfig:
+    hours: float = 1.0
+    voices: int = 24  # number of speakers
+    seed: int = 0
+    sample_rate: int = 16_000
+    min_words: int = 3
+    max_words: int = 24
+    test_speakers: int = 0  # > 0: hold out that many speakers as the test split
+    test_size: float = 0.05  # otherwise: this fraction of utterances
+    max_utterances: int | None = None  # stop early (tests)
+    with_phonemes: bool = True
+
+
+def make_speakers(n: int, seed: int) -> list[VoiceParams]:
+    """``n`` distinct speakers (accent+variant pairs are unique until all are used)."""
+    rng = random.Random(seed * 7919 + 17)
+    pairs = [(a, v) for a in sorted(set(ACCENTS)) for v in VARIANTS]
+    rng.shuffle(pairs)
+    # favour en-us so most of the corpus shares one phoneme inventory
+    pairs.sort(key=lambda p: 0 if p[0] == "en-us" and rng.random() < 0.5 else 1)
+    out = []
+    for i in range(n):
+        accent, variant = pairs[i % len(pairs)]
+        out.append(VoiceParams(
+            voice=f"{accent}+{variant}",
+            rate=rng.randint(140, 210),
+            pitch=rng.randint(25, 75),
+            range=rng.randint(30, 80),
+            wordgap=rng.choice((0, 0, 0, 1)),
+        ))
+    return out
+
+
+def generate_items(cfg: ESpeakCorpusConfig, wav_dir: Path, num_proc: int = 1, chunk_size: int = 120) -> list[dict]:
+    """Synthesise utterances round-robin over speakers until ``cfg.hours`` of audio exist.
+
+    eSpeak NG keeps process-wide synthesis state between utterances (pitch-flutter phase, echo
+    buffer, AGC), which its API cannot reset, so an utterance depends on everything synthesised
+    before it in the process. For results that depend on the seed alone, every chunk of
+    ``chunk_size`` utterances is made in a fresh worker process (``maxtasksperchild=1``); chunks
+    are fixed by index, so ``num_proc`` changes speed, not output.
+    """
+    import multiprocessing as mp
+
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    speakers = make_speakers(cfg.voices, cfg.seed)
+    gen = SentenceGenerator(cfg.seed, cfg.min_words, cfg.max_words)
+    target = cfg.hours * 3600.0
+    limit = cfg.max_utterances if cfg.max_utterances is not None else 10**9
+    total, items, next_idx = 0.0, [], 0
+    bar = tqdm(total=round(target), desc="eSpeak corpus", unit="audio-s")
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(max(1, num_proc), maxtasksperchild=1) as pool:
+        while total < target and next_idx < limit:
+            # enough chunks for the remaining time at ~2.5 s an utterance, at least one per worker
+            need = min(limit - next_idx, max(int((target - total) / 2.5 * 1.1) + 1, 1))
+            n_chunks = max(1, min(max(1, num_proc), -(-need // chunk_size)))
+            jobs = []
+            for _ in range(n_chunks):
+                utts = []
+                for _ in range(min(chunk_size, limit - next_idx)):
+                    k = next_idx % len(speakers)
+                    utts.append((next_idx, gen.sentence(), k, asdict(speakers[k]), cfg.seed * 1_000_003 + next_idx))
+                    next_idx += 1
+                if utts:
+                    jobs.append({"utts": utts, "wav_dir": str(wav_dir), "sample_rate": cfg.sample_rate,
+                                 "with_phonemes": cfg.with_phonemes})
+            for chunk in pool.imap(synth_chunk, jobs):
+                for item in chunk:
+                    if total >= target:  # past the target: drop (deterministically) what is not needed
+                        Path(item["audio"]).unlink(missing_ok=True)
+                        continue
+                    items.append(item)
+                    total += item["duration"]
+                    bar.update(round(item["duration"]))
+    bar.close()
+    return items
+
+
+def build_espeak_corpus(
+    out_dir: str | os.PathLike,
+    cfg: ESpeakCorpusConfig | None = None,
+    overwrite: bool = False,
+    num_proc: int = 1,
+    **overrides,
+) -> datasets.DatasetDict:
+    """Build (or reuse, when the same config already built ``out_dir``) the eSpeak corpus.
+
+    ``num_proc`` worker processes synthesise in parallel; the output does not depend on it."""
+    cfg = cfg or ESpeakCorpusConfig(**overrides)
+    params = {"source": "espeak-ng", "kind": "espeak", "config": asdict(cfg)}
+    split = SplitSpec(test_size=cfg.test_size, test_speakers=cfg.test_speakers, seed=cfg.seed)
+    limits = ValidationLimits(min_duration=0.1, max_duration=60.0)
+    # generated audio is checked as it is made (finite by construction): skip re-reading it
+    return build_corpus_dir(out_dir, lambda tmp: (generate_items(cfg, tmp / "wavs", num_proc), []), params,
+                            split=split, limits=limits, overwrite=overwrite, validate=False)

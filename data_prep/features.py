@@ -1,0 +1,242 @@
+"""Teacher features: hidden states of a ``transformers`` speech encoder, per utterance, on disk.
+
+Output (the contract read by VAE training): a folder of ``shard-*.safetensors`` holding one
+``(T, C)`` tensor per utterance id, and ``features.json`` = {teacher, layer, frame_rate, width,
+sample_rate, dtype}. Frame rate and width come from the teacher's config (conv strides, hidden
+size), never assumed. Resumable and shardable across ``accelerate launch`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from data_prep.corpus import load_corpus
+from data_prep.errors import DataError
+from data_prep.shards import ShardWriter, batches_by_length, my_share, shard_index
+from svae_tts.audio import load_audio
+from svae_tts.errors import AudioError
+from svae_tts.fileio import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+META_FILE = "features.json"
+
+
+def conv_output_length(n: int | torch.Tensor, kernels, strides):
+    """Frames out of a wav2vec2-style conv stack (no padding) for ``n`` samples."""
+    for k, s in zip(kernels, strides):
+        n = (n - k) // s + 1
+    return n
+
+
+@dataclass
+class Teacher:
+    """A loaded teacher with the numbers needed to line its frames up with audio."""
+
+    model: torch.nn.Module
+    ref: str
+    sample_rate: int
+    frame_rate: float
+    width: int
+    use_attention_mask: bool
+    do_normalize: bool
+    kernels: tuple
+    strides: tuple
+
+    def num_frames(self, num_samples: int) -> int:
+        return int(conv_output_length(int(num_samples), self.kernels, self.strides))
+
+
+def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> Teacher:
+    """Any ``transformers`` audio encoder with a wav2vec2-style conv front end (WavLM, HuBERT...)."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    ref = str(ref)
+    try:
+        config = AutoConfig.from_pretrained(ref)
+        model = AutoModel.from_pretrained(ref)
+    except Exception as exc:
+        raise DataError(f"teacher {ref}: cannot load ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                        "give a local model directory or, when online, a hub id such as microsoft/wavlm-large") from None
+    strides = tuple(getattr(config, "conv_stride", ()) or ())
+    kernels = tuple(getattr(config, "conv_kernel", ()) or ())
+    if not strides or len(strides) != len(kernels):
+        raise DataError(f"teacher {ref}: config has no conv_stride/conv_kernel (not a wav2vec2-style speech encoder)")
+    try:
+        fe = AutoFeatureExtractor.from_pretrained(ref)
+        sample_rate = int(getattr(fe, "sampling_rate", 16000))
+        use_mask = bool(getattr(fe, "return_attention_mask", True))
+        do_norm = bool(getattr(fe, "do_normalize", True))
+    except Exception:
+        # no preprocessor_config.json: the wav2vec2 family's defaults, and the config tells us the
+        # normalisation (layer-norm front ends take masks; group-norm ones do not)
+        sample_rate = 16000
+        use_mask = getattr(config, "feat_extract_norm", "layer") == "layer"
+        do_norm = True
+    model.eval().to(device)
+    return Teacher(model, ref, sample_rate, sample_rate / math.prod(strides), int(config.hidden_size),
+                   use_mask, do_norm, kernels, strides)
+
+
+@torch.no_grad()
+def teacher_forward(teacher: Teacher, wavs: list[torch.Tensor], layer: int) -> list[torch.Tensor]:
+    """Hidden states ``(T_i, C)`` of ``layer`` (an index into ``hidden_states``) for each wav.
+
+    Padding is masked (``attention_mask``) and each output trimmed to the frames its own samples
+    make. Teachers without mask support (group-norm front ends) see one utterance at a time,
+    because padding would change their outputs.
+    """
+    if not teacher.use_attention_mask and len(wavs) > 1:
+        return [t for w in wavs for t in teacher_forward(teacher, [w], layer)]
+    device = next(teacher.model.parameters()).device
+    lengths = [int(w.shape[0]) for w in wavs]
+    n = max(lengths)
+    batch = torch.zeros(len(wavs), n)
+    mask = torch.zeros(len(wavs), n, dtype=torch.long)
+    for i, w in enumerate(wavs):
+        w = w.float()
+        if teacher.do_normalize:
+            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
+        batch[i, : lengths[i]] = w
+        mask[i, : lengths[i]] = 1
+    kwargs = {"attention_mask": mask.to(device)} if teacher.use_attention_mask else {}
+    out = teacher.model(batch.to(device), output_hidden_states=True, **kwargs)
+    hs = out.hidden_states
+    try:
+        h = hs[layer]
+    except IndexError:
+        raise DataError(f"teacher {teacher.ref}: layer {layer} out of range ({len(hs)} hidden states, "
+                        f"valid -{len(hs)}..{len(hs) - 1})") from None
+    return [h[i, : min(teacher.num_frames(lengths[i]), h.shape[1])].float().cpu() for i in range(len(wavs))]
+
+
+def corpus_rows(corpus_dir: str | os.PathLike, splits: list[str] | None = None) -> list[dict]:
+    dd = load_corpus(corpus_dir)
+    names = splits or list(dd)
+    rows = []
+    for name in names:
+        if name not in dd:
+            raise DataError(f"{corpus_dir}: no split {name!r} (has {list(dd)})")
+        keep = [c for c in ("id", "audio", "text", "speaker", "duration", "phonemes") if c in dd[name].column_names]
+        for r in dd[name].select_columns(keep):
+            r["split"] = name
+            rows.append(r)
+    return rows
+
+
+def _accelerator(accelerator):
+    if accelerator is not None:
+        return accelerator
+    from accelerate import Accelerator
+
+    return Accelerator()
+
+
+def extract_features(
+    corpus_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    teacher: str,
+    layer: int = -1,
+    batch_size: int = 8,
+    max_batch_seconds: float | None = 160.0,
+    shard_size: int = 256,
+    splits: list[str] | None = None,
+    dtype: str = "float32",
+    accelerator=None,
+) -> Path:
+    """Extract ``layer`` of ``teacher`` for every utterance of the corpus into ``out_dir``.
+
+    Re-running continues where a previous run stopped; under ``accelerate launch`` every process
+    takes its own share. Unreadable audio is skipped and listed in ``skipped.jsonl``.
+    """
+    if dtype not in ("float32", "float16"):
+        raise DataError(f"features dtype {dtype!r}: use float32 or float16")
+    acc = _accelerator(accelerator)
+    out_dir = Path(out_dir)
+    rows = corpus_rows(corpus_dir, splits)
+    t = load_teacher(teacher, acc.device)
+    meta = {"teacher": str(teacher), "layer": layer, "frame_rate": t.frame_rate, "width": t.width,
+            "sample_rate": t.sample_rate, "dtype": dtype, "corpus": str(Path(corpus_dir).resolve())}
+    meta_path = out_dir / META_FILE
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text())
+        for k in ("teacher", "layer", "width"):
+            if old.get(k) != meta[k]:
+                raise DataError(f"{out_dir}: holds features of {k}={old.get(k)!r}, not {meta[k]!r}; use another folder")
+    done = set(shard_index(out_dir))
+    todo = [r for r in rows if r["id"] not in done]
+    mine = my_share(todo, acc.process_index, acc.num_processes)
+    if acc.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(meta_path, meta)
+        log.info("features: %d utterances, %d already done, %d to do over %d process(es)",
+                 len(rows), len(rows) - len(todo), len(todo), acc.num_processes)
+    acc.wait_for_everyone()
+    skipped = []
+    torch_dtype = getattr(torch, dtype)
+    with ShardWriter(out_dir, acc.process_index, shard_size, {"teacher": teacher, "layer": layer}) as writer:
+        bar = tqdm(total=len(mine), desc=f"features[{acc.process_index}]", unit="utt", disable=not acc.is_local_main_process)
+        for batch in batches_by_length(mine, batch_size, max_batch_seconds):
+            wavs, ok = [], []
+            for r in batch:
+                try:
+                    wavs.append(load_audio(r["audio"], sample_rate=t.sample_rate)[0])
+                    ok.append(r)
+                except AudioError as exc:
+                    skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+            if ok:
+                for r, h in zip(ok, teacher_forward(t, wavs, layer)):
+                    writer.add(r["id"], h.to(torch_dtype))
+            bar.update(len(batch))
+        bar.close()
+    if skipped:
+        with open(out_dir / f"skipped-r{acc.process_index:03d}.jsonl", "a", encoding="utf-8") as f:
+            for s in skipped:
+                f.write(json.dumps(s) + "\n")
+    acc.wait_for_everyone()
+    return out_dir
+
+
+class FeatureStore:
+    """Read access to a features folder: ``store.get(id) -> (T, C)`` float32 tensor."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        meta = self.folder / META_FILE
+        if not meta.is_file():
+            raise DataError(f"{self.folder}: not a teacher-features folder (no {META_FILE})")
+        self.info = json.loads(meta.read_text())
+        self.frame_rate = float(self.info["frame_rate"])
+        self.width = int(self.info["width"])
+        self.teacher = self.info.get("teacher")
+        self.layer = self.info.get("layer")
+        self._index = shard_index(self.folder)
+        self._open: dict[Path, object] = {}
+
+    def __contains__(self, uid: str) -> bool:
+        return uid in self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def ids(self) -> list[str]:
+        return sorted(self._index)
+
+    def get(self, uid: str) -> torch.Tensor:
+        path = self._index.get(uid)
+        if path is None:
+            raise DataError(f"{self.folder}: no teacher features for utterance {uid!r} (re-run `svae-tts data features`)")
+        from safetensors import safe_open
+
+        handle = self._open.get(path)
+        if handle is None:
+            handle = self._open[path] = safe_open(str(path), framework="pt")
+        return handle.get_tensor(uid).float()

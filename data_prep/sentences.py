@@ -1,0 +1,217 @@
+"""A seeded generator of varied, grammatical English sentences (our own grammar and word lists).
+
+Why: the embedded corpus must need no downloaded or third-party text, yet a TTS model and a CTC
+judge trained on it should see a realistic spread of words, lengths and sentence shapes. A small
+phrase-structure grammar with agreement (a/an, singular/plural verbs, tenses) gives that; every
+choice comes from one ``random.Random(seed)`` so a seed always yields the same sentences.
+"""
+
+from __future__ import annotations
+
+import random
+
+ADJ = """old young small large quiet noisy bright dark warm cold gentle clever careful busy lazy
+happy tired curious honest patient brave shy proud calm strange simple heavy light narrow wide
+empty famous ancient modern wooden golden silver green blue red yellow purple hungry sleepy
+friendly distant rusty dusty fresh crisp sudden steady rapid slow loud soft polite eager
+humble swift tiny enormous hidden open broken silent rainy sunny windy frozen thin thick""".split()
+
+# (singular, plural); grouped loosely so verbs and objects stay plausible
+PEOPLE = [("teacher", "teachers"), ("farmer", "farmers"), ("doctor", "doctors"), ("child", "children"),
+          ("sailor", "sailors"), ("painter", "painters"), ("baker", "bakers"), ("student", "students"),
+          ("driver", "drivers"), ("neighbour", "neighbours"), ("woman", "women"), ("man", "men"),
+          ("captain", "captains"), ("musician", "musicians"), ("gardener", "gardeners"), ("nurse", "nurses"),
+          ("writer", "writers"), ("soldier", "soldiers"), ("merchant", "merchants"), ("engineer", "engineers"),
+          ("grandmother", "grandmothers"), ("stranger", "strangers"), ("officer", "officers"), ("actor", "actors")]
+ANIMALS = [("dog", "dogs"), ("cat", "cats"), ("horse", "horses"), ("fox", "foxes"), ("owl", "owls"),
+           ("rabbit", "rabbits"), ("goat", "goats"), ("bird", "birds"), ("mouse", "mice"), ("wolf", "wolves"),
+           ("duck", "ducks"), ("bear", "bears"), ("sheep", "sheep"), ("eagle", "eagles")]
+THINGS = [("book", "books"), ("letter", "letters"), ("basket", "baskets"), ("lamp", "lamps"), ("box", "boxes"),
+          ("key", "keys"), ("map", "maps"), ("coat", "coats"), ("cup", "cups"), ("bottle", "bottles"),
+          ("chair", "chairs"), ("window", "windows"), ("apple", "apples"), ("bicycle", "bicycles"),
+          ("picture", "pictures"), ("ticket", "tickets"), ("candle", "candles"), ("blanket", "blankets"),
+          ("engine", "engines"), ("umbrella", "umbrellas"), ("bell", "bells"), ("ring", "rings"),
+          ("newspaper", "newspapers"), ("radio", "radios"), ("loaf of bread", "loaves of bread")]
+PLACES = ["the market", "the river", "the village", "the station", "the harbour", "the old bridge",
+          "the library", "the garden", "the hill", "the forest", "the kitchen", "the school", "the farm",
+          "the museum", "the city", "the beach", "the valley", "the church", "the hospital", "the castle",
+          "the square", "the mountain", "the lake", "the island", "the office", "the bakery"]
+NAMES = ["Anna", "Thomas", "Maria", "Peter", "Helen", "David", "Clara", "Samuel", "Lucy", "Oliver", "Grace",
+         "Henry", "Emma", "Daniel", "Rose", "Arthur", "Julia", "Martin", "Alice", "Victor", "Nora", "Edward",
+         "Sophie", "Jacob", "Laura", "Simon", "Ruth", "George"]
+TIMES = ["in the morning", "at noon", "in the evening", "at night", "on Monday", "on Sunday", "last week",
+         "every day", "after dinner", "before dawn", "in the spring", "in the winter", "this afternoon",
+         "at the end of the day", "once a year", "early on Friday", "late last summer"]
+ADVERBS = ["quickly", "slowly", "carefully", "quietly", "happily", "suddenly", "patiently", "gently", "loudly",
+           "eagerly", "rarely", "often", "always", "never", "proudly", "calmly", "nervously", "politely"]
+
+# verbs: (base, third person, past, participle, ing)
+V_TRANS = [("carry", "carries", "carried", "carried", "carrying"), ("find", "finds", "found", "found", "finding"),
+           ("open", "opens", "opened", "opened", "opening"), ("paint", "paints", "painted", "painted", "painting"),
+           ("read", "reads", "read", "read", "reading"), ("sell", "sells", "sold", "sold", "selling"),
+           ("buy", "buys", "bought", "bought", "buying"), ("hide", "hides", "hid", "hidden", "hiding"),
+           ("clean", "cleans", "cleaned", "cleaned", "cleaning"), ("borrow", "borrows", "borrowed", "borrowed", "borrowing"),
+           ("lose", "loses", "lost", "lost", "losing"), ("mend", "mends", "mended", "mended", "mending"),
+           ("watch", "watches", "watched", "watched", "watching"), ("bring", "brings", "brought", "brought", "bringing"),
+           ("keep", "keeps", "kept", "kept", "keeping"), ("drop", "drops", "dropped", "dropped", "dropping"),
+           ("wrap", "wraps", "wrapped", "wrapped", "wrapping"), ("send", "sends", "sent", "sent", "sending"),
+           ("take", "takes", "took", "taken", "taking"), ("give away", "gives away", "gave away", "given away", "giving away"),
+           ("describe", "describes", "described", "described", "describing"), ("notice", "notices", "noticed", "noticed", "noticing")]
+V_INTRANS = [("sleep", "sleeps", "slept", "slept", "sleeping"), ("laugh", "laughs", "laughed", "laughed", "laughing"),
+             ("wait", "waits", "waited", "waited", "waiting"), ("sing", "sings", "sang", "sung", "singing"),
+             ("work", "works", "worked", "worked", "working"), ("rest", "rests", "rested", "rested", "resting"),
+             ("run", "runs", "ran", "run", "running"), ("walk", "walks", "walked", "walked", "walking"),
+             ("arrive", "arrives", "arrived", "arrived", "arriving"), ("listen", "listens", "listened", "listened", "listening"),
+             ("travel", "travels", "travelled", "travelled", "travelling"), ("whisper", "whispers", "whispered", "whispered", "whispering"),
+             ("dance", "dances", "danced", "danced", "dancing"), ("smile", "smiles", "smiled", "smiled", "smiling"),
+             ("swim", "swims", "swam", "swum", "swimming"), ("climb", "climbs", "climbed", "climbed", "climbing")]
+V_MOTION = [("go", "goes", "went", "gone", "going"), ("walk", "walks", "walked", "walked", "walking"),
+            ("drive", "drives", "drove", "driven", "driving"), ("hurry", "hurries", "hurried", "hurried", "hurrying"),
+            ("return", "returns", "returned", "returned", "returning"), ("ride", "rides", "rode", "ridden", "riding")]
+V_SAY = ["said", "thought", "believed", "explained", "noticed", "remembered", "whispered", "promised", "hoped"]
+SUBORD = ["because", "although", "while", "when", "after", "before", "until", "since"]
+COORD = ["and", "but", "so", "yet"]
+DETS_SG = ["the", "a", "this", "that", "every", "one", "my", "our", "her", "his", "their"]
+DETS_PL = ["the", "some", "these", "those", "many", "a few", "two", "three", "several", "our", "their", "my"]
+QUANT = ["two", "three", "four", "five", "six", "seven", "eight", "ten", "twelve", "twenty"]
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+class SentenceGenerator:
+    """``SentenceGenerator(seed).sentence()`` → one sentence; same seed → same sequence.
+
+    ``min_words``/``max_words`` bound the length (sentences are redrawn until they fit), giving the
+    4–30 word spread of read speech.
+    """
+
+    def __init__(self, seed: int = 0, min_words: int = 4, max_words: int = 30) -> None:
+        self.rng = random.Random(seed)
+        self.min_words = min_words
+        self.max_words = max_words
+
+    # ---- noun phrases: return (text, plural)
+    def _noun(self, pool=None):
+        r = self.rng
+        pool = pool or r.choice([PEOPLE, PEOPLE, ANIMALS, THINGS])
+        sg, pl = r.choice(pool)
+        return sg, pl
+
+    def np(self, pool=None, allow_name=True) -> tuple[str, bool]:
+        r = self.rng
+        if allow_name and pool is None and r.random() < 0.15:
+            return r.choice(NAMES), False
+        sg, pl = self._noun(pool)
+        plural = r.random() < 0.35
+        noun = pl if plural else sg
+        if r.random() < 0.45:
+            adj = r.choice(ADJ)
+            if r.random() < 0.15:
+                adj = f"{r.choice(['very', 'rather', 'quite'])} {adj}"
+            noun = f"{adj} {noun}"
+        det = r.choice(DETS_PL if plural else DETS_SG)
+        if det == "a":
+            det = _a(noun)
+        phrase = f"{det} {noun}"
+        if r.random() < 0.12:
+            phrase += f" {r.choice(['from', 'near', 'by'])} {r.choice(PLACES)}"
+        return phrase, plural
+
+    def object_np(self) -> str:
+        r = self.rng
+        if r.random() < 0.7:
+            return self.np(r.choice([THINGS, THINGS, ANIMALS]))[0]
+        return self.np()[0]
+
+    # ---- verb phrases
+    def verb(self, entry, plural: bool, tense: str) -> str:
+        base, third, past, part, ing = entry
+        if tense == "past":
+            return past
+        if tense == "present":
+            return base if plural else third
+        if tense == "future":
+            return f"will {base}"
+        if tense == "perfect":
+            return f"{'have' if plural else 'has'} {part}"
+        if tense == "progressive":
+            return f"{'were' if plural else 'was'} {ing}"
+        if tense == "modal":
+            return f"{self.rng.choice(['can', 'should', 'might', 'must', 'could'])} {base}"
+        raise ValueError(tense)
+
+    def vp(self, plural: bool, tense: str) -> str:
+        r = self.rng
+        kind = r.random()
+        copula = False
+        if kind < 0.45:
+            v = self.verb(r.choice(V_TRANS), plural, tense)
+            out = f"{v} {self.object_np()}"
+        elif kind < 0.7:
+            out = self.verb(r.choice(V_INTRANS), plural, tense)
+        elif kind < 0.88:
+            out = f"{self.verb(r.choice(V_MOTION), plural, tense)} to {r.choice(PLACES)}"
+        else:
+            be = {"past": "were" if plural else "was", "present": "are" if plural else "is",
+                  "future": "will be", "perfect": "have been" if plural else "has been",
+                  "progressive": "were" if plural else "was", "modal": "might be"}[tense]
+            out = f"{be} {r.choice(['very', 'rather', 'quite', 'not', ''])} {r.choice(ADJ)}".replace("  ", " ")
+            copula = True
+        if not copula and r.random() < 0.25:
+            out = f"{out} {r.choice(ADVERBS)}"
+        if r.random() < 0.3:
+            out += f" {r.choice(['in', 'near', 'behind', 'beside', 'across', 'outside'])} {r.choice(PLACES)}"
+        if r.random() < 0.25:
+            out += f" {r.choice(TIMES)}"
+        return out
+
+    def clause(self, tense: str | None = None) -> str:
+        r = self.rng
+        tense = tense or r.choice(["past", "past", "present", "future", "perfect", "progressive", "modal"])
+        subj, plural = self.np()
+        if r.random() < 0.12:
+            rel_tense = r.choice(["past", "present"])
+            subj += f" who {self.vp(plural, rel_tense)}" if subj.split()[-1] in {p for pair in PEOPLE for p in pair} else ""
+        return f"{subj} {self.vp(plural, tense)}"
+
+    def _raw(self) -> str:
+        r = self.rng
+        shape = r.random()
+        if shape < 0.35:
+            s = self.clause() + "."
+        elif shape < 0.5:
+            s = f"{self.clause()}, {r.choice(COORD)} {self.clause()}."
+        elif shape < 0.63:
+            s = f"{self.clause('past')} {r.choice(SUBORD)} {self.clause('past')}."
+        elif shape < 0.72:
+            s = f"{r.choice(TIMES).capitalize()}, {self.clause()}."
+        elif shape < 0.82:
+            subj, plural = self.np()
+            aux = r.choice(["Did", "Will", "Can", "Should"])
+            if r.random() < 0.5:
+                base, tail = r.choice(V_TRANS)[0], f" {self.object_np()}"
+            else:
+                base, tail = r.choice(V_INTRANS)[0], ""
+            s = f"{aux} {subj} {base}{tail}?"
+        elif shape < 0.9:
+            s = f"{r.choice(NAMES)} {r.choice(V_SAY)} that {self.clause('past')}."
+        elif shape < 0.95:
+            n = r.choice(QUANT)
+            thing = r.choice(THINGS)[1]
+            s = f"There were {n} {thing} {r.choice(['on the table', 'in the box', 'by the door', 'under the bed'])}."
+        else:
+            s = f"{r.choice(['Please', 'Quickly,', 'Now'])} {r.choice(V_TRANS)[0]} {self.object_np()}."
+        s = " ".join(s.split())
+        return s[0].upper() + s[1:]
+
+    def sentence(self) -> str:
+        for _ in range(100):
+            s = self._raw()
+            if self.min_words <= len(s.split()) <= self.max_words:
+                return s
+        return s
+
+    def sentences(self, n: int) -> list[str]:
+        return [self.sentence() for _ in range(n)]

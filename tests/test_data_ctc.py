@@ -1,0 +1,59 @@
+"""The small CTC model: vocabulary, greedy decoding, a few training steps, save/load/transcribe."""
+
+import json
+
+import pytest
+import torch
+
+from data_prep.ctc import (PAD, SEP, CTCTrainConfig, build_vocab, ctc_info, encode_text, error_rate,
+                           greedy_decode, normalize_text, train_ctc, transcribe)
+from data_prep.espeak_corpus import build_espeak_corpus
+
+
+def test_vocab_and_greedy_decode():
+    vocab = build_vocab(["ab ba", "cab"])
+    assert vocab[PAD] == 0 and set("abc") < set(vocab)
+    assert encode_text("ab c", vocab) == [vocab["a"], vocab["b"], vocab[SEP], vocab["c"]]
+    # frames: a a <blank> a b | | c  (+ two padded frames that must be ignored)
+    seq = ["a", "a", PAD, "a", "b", SEP, SEP, "c", "a", "a"]
+    logits = torch.full((1, len(seq), len(vocab)), -5.0)
+    for t, tok in enumerate(seq):
+        logits[0, t, vocab[tok]] = 5.0
+    assert greedy_decode(logits, [8], vocab) == ["aab c"]
+    assert normalize_text("Hello, World!  It's 3 o'clock.") == "hello world it's o'clock"
+    assert error_rate(["abcd"], ["abcd"]) == 0.0 and error_rate(["abcd"], ["abed"]) == pytest.approx(0.25)
+
+
+def test_train_few_steps_save_load_transcribe(tmp_path):
+    corpus = tmp_path / "corpus"
+    build_espeak_corpus(corpus, hours=1.0, voices=3, seed=2, max_utterances=10, max_words=6, test_size=0.2)
+    cfg = CTCTrainConfig(targets="phoneme", max_steps=12, batch_size=4, lr=1e-2, warmup_steps=2, eval_items=2,
+                         hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                         conv_dim=[16] * 7, mask_time_prob=0.0, dropout=0.0)
+    info = train_ctc(corpus, tmp_path / "ctc", cfg)
+    losses = info["losses"]
+    assert len(losses) == 12 and info["steps"] == 12
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses  # it learns
+    assert 0.0 <= info["per"] <= 1.5 and info["eval_items"] == 2
+    # saved with its vocabulary: transformers can load it, and so can transcribe()
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+    model = Wav2Vec2ForCTC.from_pretrained(str(tmp_path / "ctc"))
+    vocab = json.loads((tmp_path / "ctc" / "vocab.json").read_text())
+    assert model.config.vocab_size == len(vocab)
+    proc = Wav2Vec2Processor.from_pretrained(str(tmp_path / "ctc"))
+    assert proc.tokenizer.pad_token_id == 0
+    from data_prep.corpus import load_corpus
+
+    rows = load_corpus(corpus)["test"]
+    hyps = transcribe(tmp_path / "ctc", [r["audio"] for r in rows])
+    assert len(hyps) == len(rows) and all(isinstance(h, str) for h in hyps)
+    assert set("".join(hyps)) <= set(vocab) | {" "}
+    wav = torch.zeros(8000)
+    assert transcribe(tmp_path / "ctc", [wav], sample_rate=8000)[0] == transcribe(tmp_path / "ctc", [torch.zeros(16000)], sample_rate=16000)[0]
+    assert ctc_info(tmp_path / "ctc")["targets"] == "phoneme"
+    # never clobbers an existing model
+    from svae_tts.errors import OutputExistsError
+
+    with pytest.raises(OutputExistsError):
+        train_ctc(corpus, tmp_path / "ctc", cfg)
