@@ -1,0 +1,207 @@
+"""VAE training on CPU with the tiny preset and a tiny random-init WavLM teacher saved to a temp dir."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from svae_tts.config import load_config
+from vae.model import SemanticVAE
+from vae.train import Trainer, TrainingDivergedError, list_checkpoints, train
+from vae.train_config import TrainConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "vae" / "configs"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A folder of 10 short synthetic voiced clips (some shorter than the crop) at 16 kHz."""
+    root = tmp_path_factory.mktemp("audio")
+    g = np.random.default_rng(0)
+    for i in range(10):
+        n = int(16000 * (0.3 + 0.8 * g.random()))
+        t = np.arange(n) / 16000
+        f0 = 100 + 150 * g.random()
+        x = sum(0.25 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 5)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        sf.write(root / f"u{i:02d}.wav", (x + 0.003 * g.standard_normal(n)).astype(np.float32), 16000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def wavlm_dir(tmp_path_factory):
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
+
+    d = tmp_path_factory.mktemp("wavlm")
+    cfg = WavLMConfig(hidden_size=24, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+                      conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                      feat_extract_norm="layer", do_stable_layer_norm=True)
+    torch.manual_seed(0)
+    WavLMModel(cfg).save_pretrained(d)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=True).save_pretrained(d)
+    return d
+
+
+def tiny_cfg(run_dir, corpus, teacher=None, **over) -> TrainConfig:
+    name = "tiny_semantic.yaml" if teacher else "tiny_acoustic.yaml"
+    items = [f"run_dir={run_dir}", f"data.train={corpus}", "data.num_workers=0", "data.batch_size=2",
+             "data.segment_seconds=0.25", "data.valid_items=1", "data.valid_seconds=0.25",
+             "discriminator.periods=[2,3]", "discriminator.fft_sizes=[512]", "progress=false",
+             "log_every=1", "valid_every=0", "export_every=0", "checkpoint_every=0"]
+    if teacher:
+        items.append(f"teacher.model={teacher}")
+    items += [f"{k}={v}" for k, v in over.items()]
+    return load_config(TrainConfig, CONFIGS / name, items)
+
+
+def test_mel_loss_falls(tmp_path, corpus):
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=16, **{"optim.lr": 3e-3, "loss.disc_start_step": 1000,
+                                                               "loss.adv_start_step": 1000})
+    res = train(cfg)
+    mel = [h["mel"] for h in res.history]
+    assert len(mel) == 16 and all(np.isfinite(mel))
+    assert np.mean(mel[-4:]) < 0.9 * np.mean(mel[:4]), mel
+    # end of run: a checkpoint and an EMA export that loads as a VAE model dir, recorded as acoustic
+    assert list_checkpoints(cfg.run_dir)[-1].name == "step_00000016"
+    vae = SemanticVAE.from_pretrained(res.last_export)
+    assert vae.config.semantic is False and vae.config.teacher is None
+    assert (Path(cfg.run_dir) / "config.yaml").is_file() and any((Path(cfg.run_dir) / "tb").iterdir())
+    from svae_tts.errors import OutputExistsError
+
+    with pytest.raises(OutputExistsError, match="resume auto"):  # a fresh run never clobbers a run dir
+        train(cfg)
+
+
+def test_alignment_uses_teacher_and_reaches_encoder_and_projector(tmp_path, corpus, wavlm_dir):
+    tr = Trainer(tiny_cfg(tmp_path / "run", corpus, teacher=wavlm_dir))
+    assert tr.teacher is not None and tr.projector is not None
+    assert tr.teacher.width == 24 and tr.teacher.frame_rate == 50.0 and not tr.teacher.training
+    calls = []
+    tr.teacher.model.register_forward_hook(lambda *a: calls.append(1))
+    from vae.data import collate
+
+    batch = tr._to_device(collate([tr.dataset[(i, i)] for i in range(2)]))
+    out = tr.generate(batch, 0, 0)
+    losses = tr.generator_losses(batch, out, 0, adversarial=False)
+    assert calls and torch.isfinite(losses["align"]) and -1.0 <= losses["align"].item() <= 1.0
+    losses["align"].backward()
+    gen = tr.acc.unwrap_model(tr.gen)
+    enc_grad = sum(float(p.grad.abs().sum()) for p in gen.encoder.parameters() if p.grad is not None)
+    proj_grad = sum(float(p.grad.abs().sum()) for p in tr.projector.parameters() if p.grad is not None)
+    assert enc_grad > 0 and proj_grad > 0
+    assert all(p.grad is None for p in tr.teacher.parameters())
+    assert all(p.grad is None for p in gen.decoder.parameters())  # alignment touches the encoder side only
+    # the projector keys are the release's
+    assert set(tr.projector.state_dict()) >= {"model.0.weight", "model.3.weight", "model.6.weight", "model.1.weight"}
+
+
+def test_alignment_off_runs_no_teacher(tmp_path, corpus, wavlm_dir, monkeypatch):
+    from transformers import WavLMModel
+
+    def boom(*a, **k):
+        raise AssertionError("teacher forward with alignment off")
+
+    monkeypatch.setattr(WavLMModel, "forward", boom)
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=2, grad_accum=2, **{
+        "teacher.model": str(wavlm_dir), "loss.disc_start_step": 0, "loss.adv_start_step": 1})
+    assert cfg.teacher.enabled is False
+    tr = Trainer(cfg)
+    assert tr.teacher is None and tr.projector is None
+    res = tr.run()
+    assert res.step == 2 and "align" not in res.history[-1]
+    assert "disc" in res.history[0] and "gan" not in res.history[0] and "gan" in res.history[1]  # warm-up order
+
+
+def test_finetune_starts_from_imported_dir(tmp_path, corpus, wavlm_dir):
+    from svae_tts.checkpoint import save_state_dict
+    from vae.discriminators import build_discriminator
+    from vae.projector import AlignmentProjector
+
+    torch.manual_seed(1)
+    src = SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "official")
+    proj = AlignmentProjector(24, 16)
+    save_state_dict(proj.state_dict(), src / "projector.safetensors")
+    cfg = tiny_cfg(tmp_path / "run", corpus, teacher=wavlm_dir, init_from=str(src))
+    disc = build_discriminator(cfg.discriminator)
+    save_state_dict(disc.state_dict(), src / "discriminator.safetensors")
+    tr = Trainer(cfg)
+    want = SemanticVAE.from_pretrained(src).state_dict()
+    got = tr.acc.unwrap_model(tr.gen).state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert all(torch.equal(v, tr.projector.state_dict()[k]) for k, v in proj.state_dict().items())
+    dgot = tr.acc.unwrap_model(tr.disc).state_dict()
+    assert all(torch.equal(v, dgot[k]) for k, v in disc.state_dict().items())
+
+
+def test_resume_equals_uninterrupted(tmp_path, corpus, wavlm_dir):
+    k = 2
+    common = {"loss.disc_start_step": 1, "loss.adv_start_step": 2, "optim.ema_update_after_step": 0,
+              "optim.ema_update_every": 1, "checkpoint_every": k}
+    full = train(tiny_cfg(tmp_path / "full", corpus, teacher=wavlm_dir, max_steps=2 * k, **common))
+    first = train(tiny_cfg(tmp_path / "split", corpus, teacher=wavlm_dir, max_steps=k, **common))
+    assert first.last_checkpoint.name == f"step_{k:08d}"
+    resumed = train(tiny_cfg(tmp_path / "split", corpus, teacher=wavlm_dir, max_steps=2 * k, resume="auto", **common))
+    assert resumed.step == 2 * k and len(resumed.history) == k
+    for a, b in zip(full.history[k:], resumed.history):
+        assert set(a) == set(b) and {"gan", "fm", "disc", "align"} <= set(a)
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-5), key
+    ea = SemanticVAE.from_pretrained(full.last_export).state_dict()
+    eb = SemanticVAE.from_pretrained(resumed.last_export).state_dict()
+    assert max(float((ea[n] - eb[n]).abs().max()) for n in ea) < 1e-5  # EMA restored too
+
+
+def test_missing_precomputed_feature_names_utterance(tmp_path, corpus):
+    from safetensors.torch import save_file
+
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    ids = sorted(p.stem for p in corpus.glob("*.wav"))
+    save_file({i: torch.randn(60, 12) for i in ids if i != "u03"}, str(feats / "shard-00000.safetensors"))
+    (feats / "features.json").write_text(json.dumps({"teacher": "tiny-teacher", "layer": -1, "frame_rate": 50.0, "width": 12}))
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=1, **{"teacher.enabled": True, "teacher.features": str(feats)})
+    tr = Trainer(cfg)
+    assert tr.teacher is None and tr.projector is not None and tr.projector.teacher_dim == 12
+    idx = [it.id for it in tr.dataset.items].index("u03")
+    with pytest.raises(Exception, match="u03"):
+        tr.dataset[(idx, 0)]
+    ok = tr.dataset[(idx + 1, 0)]
+    assert ok["feats"].shape[1] == 12 and ok["feats"].shape[0] == round(ok["length"] / 16000 * 50)
+
+
+def test_interrupted_checkpoint_keeps_previous(tmp_path, corpus, monkeypatch):
+    from accelerate import Accelerator
+
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=2, checkpoint_every=2)
+    train(cfg)
+    real_save = Accelerator.save_state
+
+    def crash(self, output_dir=None, **kw):
+        real_save(self, output_dir, **kw)
+        (Path(output_dir) / "model.safetensors").write_bytes(b"truncated")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(Accelerator, "save_state", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg(tmp_path / "run", corpus, max_steps=3, checkpoint_every=1, resume="auto"))
+    monkeypatch.setattr(Accelerator, "save_state", real_save)
+    assert [p.name for p in list_checkpoints(cfg.run_dir)] == ["step_00000002"]
+    tr = Trainer(tiny_cfg(tmp_path / "run", corpus, max_steps=3, resume="auto"))
+    assert tr.resume("auto").name == "step_00000002" and tr.state.step == 2
+
+
+def test_nan_stops_with_message_and_keeps_checkpoint(tmp_path, corpus):
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=4, checkpoint_every=1)
+    tr = Trainer(cfg)
+    real = tr.mel_loss.forward
+
+    def poisoned(y_hat, y):
+        v = real(y_hat, y)
+        return v * float("nan") if tr.state.step == 2 else v
+
+    tr.mel_loss.forward = poisoned
+    with pytest.raises(TrainingDivergedError, match=r"step 3: non-finite generator loss.*step_00000002"):
+        tr.run()
+    assert [p.name for p in list_checkpoints(cfg.run_dir)][-1] == "step_00000002"

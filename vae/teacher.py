@@ -1,0 +1,181 @@
+"""The frozen speech teacher whose hidden states the semantic VAE's latents are aligned to.
+
+Two sources with one interface (``width``, ``frame_rate``):
+
+* :class:`OnlineTeacher`: any wav2vec2-style encoder ``transformers.AutoModel`` loads (WavLM,
+  HuBERT, Wav2Vec2 ...) from a hub id or a local directory, run inside the training step on the
+  training device, frozen and in eval mode. Its sample rate, width and frame rate are read from its
+  configs (``preprocessor_config.json`` / ``config.json``), never assumed. We do the feature
+  extractor's work on-device ourselves (resampling, optional per-utterance normalisation over the
+  true length, attention mask) because ``AutoFeatureExtractor`` only takes host arrays.
+* :class:`PrecomputedFeatures`: the ``data_prep`` teacher-feature store, read per utterance id. A
+  missing utterance is an error naming it (the release silently zero-filled).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vae.model import VAEError
+
+
+class TeacherError(VAEError):
+    """A teacher (model or precomputed features) that cannot be used."""
+
+
+class OnlineTeacher(nn.Module):
+    def __init__(self, ref: str | os.PathLike, layer: int = -1, sample_rate: int | None = None):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        ref = str(ref)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                config = AutoConfig.from_pretrained(ref)
+                model = AutoModel.from_pretrained(ref)
+        except Exception as exc:
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise TeacherError(
+                f"teacher {ref}: cannot load it with transformers.AutoModel ({type(exc).__name__}: {first}); give a "
+                "local model directory or, when online, a hub id such as microsoft/wavlm-large") from None
+        strides = list(getattr(config, "conv_stride", None) or [])
+        if not strides or not hasattr(config, "hidden_size"):
+            raise TeacherError(f"teacher {ref}: config has no conv_stride/hidden_size (not a wav2vec2-style speech encoder)")
+        fe = self._feature_extractor_config(ref)
+        sr = fe.get("sampling_rate") or getattr(config, "sampling_rate", None) or sample_rate
+        if not sr:
+            raise TeacherError(f"teacher {ref}: no sampling_rate in its preprocessor_config.json or config.json; "
+                               "set teacher.sample_rate in the training config")
+        self.ref = ref
+        self.sample_rate = int(sr)
+        self.width = int(config.hidden_size)
+        self.hop = int(math.prod(strides))
+        self.frame_rate = self.sample_rate / self.hop
+        self.do_normalize = bool(fe.get("do_normalize", False))
+        # Models with group-norm feature encoders (base WavLM/wav2vec2) are trained on zero-padded
+        # input without a mask; layer-norm ones (large models) expect the attention mask.
+        self.use_attention_mask = bool(fe.get("return_attention_mask", getattr(config, "feat_extract_norm", "layer") == "layer"))
+        n_layers = int(config.num_hidden_layers)
+        if not -(n_layers + 1) <= layer <= n_layers:
+            raise TeacherError(f"teacher {ref}: layer {layer} out of range (hidden states 0..{n_layers}, or -1 for the last)")
+        self.layer = layer
+        self.model = model.eval().requires_grad_(False)
+        self.eval()
+
+    @staticmethod
+    def _feature_extractor_config(ref: str) -> dict:
+        path = Path(ref) / "preprocessor_config.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+        if Path(ref).exists():
+            return {}
+        try:  # hub id: the feature extractor config is a separate small file
+            from transformers import AutoFeatureExtractor
+
+            return AutoFeatureExtractor.from_pretrained(ref).to_dict()
+        except Exception:
+            return {}
+
+    def train(self, mode: bool = True) -> "OnlineTeacher":
+        """Always stays in eval mode (no dropout, no feature masking) whatever the trainer asks."""
+        return super().train(False)
+
+    def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model._get_feat_extract_output_lengths(lengths)
+
+    @torch.no_grad()
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor, input_sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``wav (B, N)`` at ``input_sample_rate`` with true ``lengths`` -> features ``(B, T, C)`` float32
+        and their valid frame counts ``(B,)``. Padding beyond each length is zeroed and masked."""
+        if input_sample_rate != self.sample_rate:
+            import torchaudio.functional as AF
+
+            wav = AF.resample(wav.float(), input_sample_rate, self.sample_rate)
+            lengths = torch.div(lengths * self.sample_rate + input_sample_rate - 1, input_sample_rate, rounding_mode="floor")
+            lengths = lengths.clamp(max=wav.shape[-1])
+        wav = wav.float()
+        mask = torch.arange(wav.shape[-1], device=wav.device)[None, :] < lengths[:, None]
+        wav = wav * mask
+        if self.do_normalize:
+            n = lengths.clamp_min(1).to(wav.dtype)[:, None]
+            mean = wav.sum(-1, keepdim=True) / n
+            var = ((wav - mean) * mask).pow(2).sum(-1, keepdim=True) / n
+            wav = (wav - mean) / torch.sqrt(var + 1e-7) * mask
+        out = self.model(wav, attention_mask=mask.long() if self.use_attention_mask else None, output_hidden_states=True)
+        feats = out.hidden_states[self.layer].float()
+        return feats, self.num_frames(lengths).clamp(max=feats.shape[1])
+
+
+class _SafetensorsStore:
+    """Reader for the teacher-feature contract (COMMON.md) used until ``data_prep.features`` is importable."""
+
+    def __init__(self, folder: str | os.PathLike):
+        from safetensors import safe_open
+
+        self.folder = Path(folder)
+        meta_path = self.folder / "features.json"
+        if not meta_path.is_file():
+            raise TeacherError(f"{self.folder}: not a teacher-feature folder (missing features.json)")
+        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        self.frame_rate = float(self.meta["frame_rate"])
+        self.width = int(self.meta["width"])
+        self.teacher = self.meta.get("teacher")
+        self._where: dict[str, Path] = {}
+        for shard in sorted(self.folder.glob("*.safetensors")):
+            with safe_open(str(shard), framework="pt") as f:
+                for key in f.keys():
+                    self._where[key] = shard
+
+    def __contains__(self, uid: str) -> bool:
+        return uid in self._where
+
+    def get(self, uid: str) -> torch.Tensor:
+        from safetensors import safe_open
+
+        if uid not in self._where:
+            raise TeacherError(f"teacher features {self.folder}: no features for utterance {uid!r}")
+        with safe_open(str(self._where[uid]), framework="pt") as f:
+            return f.get_tensor(uid)
+
+
+class PrecomputedFeatures:
+    """Precomputed teacher features keyed by utterance id; ``crop`` cuts the frames of an audio crop."""
+
+    def __init__(self, folder: str | os.PathLike):
+        try:
+            from data_prep.features import FeatureStore
+        except ImportError:
+            FeatureStore = _SafetensorsStore
+        if not Path(folder).is_dir():
+            raise TeacherError(f"teacher features {folder}: no such directory")
+        self.folder = str(folder)
+        self.store = FeatureStore(folder)
+        self.frame_rate = float(self.store.frame_rate)
+        self.width = int(self.store.width)
+
+    def __contains__(self, uid: str) -> bool:
+        return uid in self.store
+
+    def get(self, uid: str) -> torch.Tensor:
+        if uid not in self.store:  # checked here too, so the message is ours whatever the store raises
+            raise TeacherError(f"teacher features {self.folder}: no features for utterance {uid!r} (refusing to zero-fill)")
+        return self.store.get(uid)
+
+    def crop(self, uid: str, start_s: float, duration_s: float) -> torch.Tensor:
+        """Frames covering ``[start_s, start_s + duration_s)`` of utterance ``uid``, ``(T, C)`` float32."""
+        feats = self.get(uid)
+        if feats.dim() != 2 or feats.shape[1] != self.width:
+            raise TeacherError(f"teacher features {self.folder}: utterance {uid!r} has shape {tuple(feats.shape)}, "
+                               f"expected (T, {self.width})")
+        a = int(round(start_s * self.frame_rate))
+        b = a + max(1, int(round(duration_s * self.frame_rate)))
+        a = min(a, max(feats.shape[0] - 1, 0))
+        return feats[a:b].float()

@@ -1,0 +1,491 @@
+"""GAN training of the (semantic) VAE with ``accelerate``: ``accelerate launch -m vae.train --config X.yaml``.
+
+One step, as in the release's DAC-style trainer: the generator (VAE) reconstructs the batch; the
+discriminator is updated on (real, generated.detach()); then the generator is updated with
+mel ×15 + LSGAN ×1 + feature matching ×2 + KL ×0.01 + alignment ×1, the adversarial terms computed
+with the freshly updated discriminator. With gradient accumulation the generator output of each
+micro-batch is recomputed for the generator phase (same latent noise: it is drawn from a
+generator seeded by (seed, step, micro-batch, rank)), so accumulation changes memory, not maths.
+
+Run dir: ``config.yaml`` (effective config), ``checkpoints/step_XXXXXXXX/`` (accelerate state,
+written to a temporary dir and renamed; last K kept), ``exports/step_XXXXXXXX/`` (EMA generator as a
+VAE model dir + ``projector.safetensors`` + ``discriminator.safetensors``), ``tb/`` (TensorBoard).
+
+Usage::
+
+    accelerate launch -m vae.train --config vae/configs/semantic_vae.yaml data.train=CORPUS_DIR
+    accelerate launch -m vae.train --config vae/configs/semantic_vae.yaml data.train=CORPUS_DIR --resume auto
+    python -m vae.train --config vae/configs/tiny_semantic.yaml data.train=DIR teacher.model=TEACHER_DIR
+    # precomputed teacher features instead of the online teacher:  teacher.features=FEATURES_DIR
+    # fine-tune an imported official model:  init_from=IMPORTED_DIR (its projector/discriminator files too)
+
+From Python: ``vae.train.train(cfg: TrainConfig) -> TrainResult``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from svae_tts.checkpoint import load_state_dict, save_state_dict
+from svae_tts.config import load_config, save_config
+from svae_tts.errors import OutputExistsError, SvaeError
+from svae_tts.fileio import atomic_path
+from vae.config import load_preset
+from vae.data import CropDataset, collate, list_items, make_loader
+from vae.discriminators import build_discriminator, load_discriminator_state, num_parameters
+from vae.losses import (MultiScaleMelLoss, alignment_loss, discriminator_adv_loss, feature_matching_loss,
+                        frame_mask, generator_adv_loss, interpolate_features, kl_divergence)
+from vae.model import SemanticVAE, VAEError
+from vae.projector import AlignmentProjector
+from vae.teacher import OnlineTeacher, PrecomputedFeatures
+from vae.train_config import TrainConfig
+
+CKPT_RE = re.compile(r"^step_(\d{8})$")
+PROJECTOR_FILE = "projector.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+
+
+class TrainingDivergedError(VAEError):
+    """A loss or gradient went NaN/Inf: training stopped before the bad update was applied."""
+
+
+class TrainState:
+    """The small counters accelerate checkpoints with the models (step = optimiser steps done)."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    history: list[dict] = field(default_factory=list)      # per-step float losses of this process
+    last_checkpoint: Optional[Path] = None
+    last_export: Optional[Path] = None
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints, oldest first (temporary ``.tmp-*`` dirs of an interrupted save are ignored)."""
+    ck = Path(run_dir) / "checkpoints"
+    if not ck.is_dir():
+        return []
+    return sorted((p for p in ck.iterdir() if p.is_dir() and CKPT_RE.match(p.name)), key=lambda p: p.name)
+
+
+def _seed_for(*parts: int) -> int:
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p & 0xFFFFFFFF)) * 1099511628211) % (1 << 63)
+    return h
+
+
+class Trainer:
+    """Builds everything from a :class:`TrainConfig`; :meth:`run` trains to ``cfg.max_steps``."""
+
+    def __init__(self, cfg: TrainConfig, accelerator=None):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.cfg = cfg
+        self.acc = accelerator or Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
+        set_seed(cfg.seed)
+        self.device = self.acc.device
+        self.run_dir = Path(cfg.run_dir)
+        if cfg.loss.adv_start_step < cfg.loss.disc_start_step:
+            raise VAEError(f"loss.adv_start_step ({cfg.loss.adv_start_step}) < loss.disc_start_step ({cfg.loss.disc_start_step})")
+        if not cfg.data.train:
+            raise VAEError("data.train is empty: give a corpus dir or a folder of audio files")
+
+        # -- models -------------------------------------------------------------------------------
+        if cfg.init_from:
+            gen = SemanticVAE.from_pretrained(cfg.init_from)
+        else:
+            gen = SemanticVAE(load_preset(cfg.vae, cfg.vae_overrides))
+        gen.train()
+        self.sample_rate = gen.sample_rate
+        self.hop = gen.hop_length
+
+        self.teacher: Optional[OnlineTeacher] = None
+        self.features: Optional[PrecomputedFeatures] = None
+        projector = None
+        if cfg.teacher.enabled:
+            if cfg.teacher.features:
+                self.features = PrecomputedFeatures(cfg.teacher.features)
+                width = self.features.width
+            else:
+                if not cfg.teacher.model:
+                    raise VAEError("teacher.enabled is true but neither teacher.model nor teacher.features is set")
+                self.teacher = OnlineTeacher(cfg.teacher.model, cfg.teacher.layer, cfg.teacher.sample_rate).to(self.device)
+                width = self.teacher.width
+            projector = AlignmentProjector(width, gen.latent_dim)
+            if cfg.init_from and (Path(cfg.init_from) / PROJECTOR_FILE).is_file():
+                state = load_state_dict(Path(cfg.init_from) / PROJECTOR_FILE)
+                if all(k in state and state[k].shape == v.shape for k, v in projector.state_dict().items()):
+                    projector.load_state_dict(state)
+        disc = build_discriminator(cfg.discriminator)
+        disc_init = cfg.init_discriminator
+        if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
+            disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
+        if disc_init:
+            load_discriminator_state(disc, load_state_dict(disc_init), disc_init)
+        self.mel_loss = MultiScaleMelLoss(self.sample_rate, cfg.loss.mel_n_mels, cfg.loss.mel_windows).to(self.device)
+
+        o = cfg.optim
+        g_params = list(gen.parameters()) + (list(projector.parameters()) if projector is not None else [])
+        opt_g = torch.optim.AdamW(g_params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        opt_d = torch.optim.AdamW(disc.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=o.lr_decay)
+        sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=o.lr_decay)
+        if projector is not None:
+            gen, projector, disc, opt_g, opt_d, sched_g, sched_d = self.acc.prepare(gen, projector, disc, opt_g, opt_d, sched_g, sched_d)
+        else:
+            gen, disc, opt_g, opt_d, sched_g, sched_d = self.acc.prepare(gen, disc, opt_g, opt_d, sched_g, sched_d)
+        self.gen, self.projector, self.disc = gen, projector, disc
+        self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
+
+        from ema_pytorch import EMA
+
+        self.ema = EMA(self.acc.unwrap_model(gen), beta=o.ema_beta, update_after_step=o.ema_update_after_step,
+                       update_every=o.ema_update_every, include_online_model=False).to(self.device)
+        self.state = TrainState()
+        self.acc.register_for_checkpointing(self.ema, self.state)
+
+        # -- data ---------------------------------------------------------------------------------
+        d = cfg.data
+        self.segment = int(round(d.segment_seconds * self.sample_rate))
+        items = list_items(d.train, d.train_split)
+        self.dataset = CropDataset(items, self.sample_rate, self.segment, cfg.seed, self.features)
+        self.valid_batch = self._valid_batch()
+        self.writer = None
+        self.history: list[dict] = []
+
+    # -- data helpers -------------------------------------------------------------------------------
+    def _valid_batch(self) -> list[dict]:
+        d = self.cfg.data
+        if d.valid_items <= 0:
+            return []
+        src = d.valid or d.train
+        try:
+            items = list_items(src, d.valid_split)
+        except VAEError:
+            items = list_items(src, d.train_split)  # a folder of audio, or a corpus without that split
+        ds = CropDataset(items[:d.valid_items], self.sample_rate, int(d.valid_seconds * self.sample_rate))
+        return [ds[i] for i in range(len(ds))]
+
+    def _to_device(self, batch: dict) -> dict:
+        return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+    # -- loss pieces -------------------------------------------------------------------------------
+    def generate(self, batch: dict, step: int, micro: int) -> dict:
+        """VAE forward with latent noise seeded by (seed, step, micro-batch, rank); output masked to lengths."""
+        g = torch.Generator(device=self.device).manual_seed(_seed_for(self.cfg.seed, step, micro, self.acc.process_index))
+        out = self.gen(batch["wav"], generator=g)
+        smask = (torch.arange(batch["wav"].shape[-1], device=self.device)[None, :] < batch["lengths"][:, None])
+        out["audio"] = out["audio"].float() * smask  # padding is silent in the target: make it silent here too
+        out["frame_mask"] = frame_mask(batch["lengths"], self.hop, out["z"].shape[1])
+        return out
+
+    def teacher_features(self, batch: dict) -> torch.Tensor:
+        """Teacher features ``(B, Tt, C)`` covering the whole (padded) crop."""
+        if self.teacher is not None:
+            with self.acc.autocast():
+                feats, _ = self.teacher(batch["wav"], batch["lengths"], self.sample_rate)
+            return feats.float()
+        feats = batch["feats"]
+        want = max(1, int(round(batch["wav"].shape[-1] / self.sample_rate * self.features.frame_rate)))
+        if feats.shape[1] < want:
+            feats = nn.functional.pad(feats, (0, 0, 0, want - feats.shape[1]))
+        return feats[:, :want]
+
+    def kl_weight(self, step: int) -> float:
+        w, warm = self.cfg.loss.kl_weight, self.cfg.loss.kl_warmup_steps
+        return w * min(1.0, (step + 1) / warm) if warm > 0 else w
+
+    def generator_losses(self, batch: dict, out: dict, step: int, adversarial: bool) -> dict[str, torch.Tensor]:
+        L = self.cfg.loss
+        y, y_hat = batch["wav"].float(), out["audio"]
+        fmask = out["frame_mask"]
+        losses = {"mel": self.mel_loss(y_hat, y),
+                  "kl": kl_divergence(out["mu"].float(), out["logvar"].float(), fmask)}
+        total = L.mel_weight * losses["mel"] + self.kl_weight(step) * losses["kl"]
+        if self.projector is not None:
+            feats = interpolate_features(self.teacher_features(batch), out["z"].shape[1])
+            with self.acc.autocast():
+                proj = self.projector(feats)
+            losses["align"] = alignment_loss(out["z"], proj, fmask)
+            total = total + L.align_weight * losses["align"]
+        if adversarial:
+            disc = self.acc.unwrap_model(self.disc)  # not through DDP: D is not updated by this backward
+            with self.acc.autocast():
+                _, fake, fmap_r, fmap_f = disc(y.unsqueeze(1), y_hat.unsqueeze(1))
+            losses["gan"] = generator_adv_loss(fake)
+            losses["fm"] = feature_matching_loss(fmap_r, fmap_f)
+            total = total + L.gan_weight * losses["gan"] + L.fm_weight * losses["fm"]
+        losses["total"] = total
+        return losses
+
+    # -- one optimiser step --------------------------------------------------------------------------
+    def _check_finite(self, values: dict[str, torch.Tensor], step: int) -> None:
+        names = list(values)
+        vec = torch.stack([values[k].detach().float().reshape(()) for k in names]).to(self.device)
+        bad = ~torch.isfinite(self.acc.gather(vec.unsqueeze(0))).all(0)
+        if bool(bad.any()):
+            which = ", ".join(n for n, b in zip(names, bad.tolist()) if b)
+            last = list_checkpoints(self.run_dir)
+            raise TrainingDivergedError(
+                f"step {step + 1}: non-finite {which}; stopped before applying the update. Last good checkpoint: "
+                f"{last[-1] if last else 'none'} (resume from it with a lower lr or more warm-up)")
+
+    def train_step(self, batches: list[dict]) -> dict[str, float]:
+        step, cfg = self.state.step, self.cfg
+        accum = len(batches)
+        d_on = step >= cfg.loss.disc_start_step and (cfg.loss.gan_weight > 0 or cfg.loss.fm_weight > 0)
+        adv_on = d_on and step >= cfg.loss.adv_start_step
+        check_grads = cfg.mixed_precision != "fp16"  # fp16 overflows are the scaler's business
+        logs: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
+        cached = None
+        if d_on:
+            for i, b in enumerate(batches):
+                with contextlib.ExitStack() as stack:
+                    if i < accum - 1:
+                        stack.enter_context(self.acc.no_sync(self.disc))
+                    with torch.no_grad() if accum > 1 else contextlib.nullcontext():
+                        out = self.generate(b, step, i)
+                    if accum == 1:
+                        cached = out
+                    with self.acc.autocast():
+                        real, fake, _, _ = self.disc(b["wav"].unsqueeze(1), out["audio"].detach().unsqueeze(1))
+                    d_loss = discriminator_adv_loss(real, fake)
+                    self.acc.backward(d_loss / accum)
+                logs["disc"] += d_loss.detach() / accum
+            logs["grad_norm_disc"] = torch.as_tensor(self.acc.clip_grad_norm_(self.disc.parameters(), cfg.optim.grad_clip))
+            self._check_finite({"discriminator loss": logs["disc"], **({"discriminator grad norm": logs["grad_norm_disc"]} if check_grads else {})}, step)
+            self.opt_d.step()
+            self.sched_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+
+        disc_raw = self.acc.unwrap_model(self.disc)
+        disc_raw.requires_grad_(False)
+        try:
+            g_models = [self.gen] + ([self.projector] if self.projector is not None else [])
+            for i, b in enumerate(batches):
+                with contextlib.ExitStack() as stack:
+                    if i < accum - 1:
+                        for m in g_models:
+                            stack.enter_context(self.acc.no_sync(m))
+                    out = cached if cached is not None else self.generate(b, step, i)
+                    losses = self.generator_losses(b, out, step, adv_on)
+                    self.acc.backward(losses["total"] / accum)
+                for k, v in losses.items():
+                    logs[k] += v.detach() / accum
+        finally:
+            disc_raw.requires_grad_(True)
+        g_params = [p for m in g_models for p in m.parameters()]
+        logs["grad_norm_gen"] = torch.as_tensor(self.acc.clip_grad_norm_(g_params, cfg.optim.grad_clip))
+        self._check_finite({"generator loss": logs["total"], **({"generator grad norm": logs["grad_norm_gen"]} if check_grads else {})}, step)
+        self.opt_g.step()
+        self.sched_g.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.ema.update()
+        self.state.step += 1
+        result = {k: float(v) for k, v in logs.items()}
+        result["lr"] = self.sched_g.get_last_lr()[0]
+        return result
+
+    # -- checkpoints and exports ------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        """``accelerator.save_state`` into ``checkpoints/.tmp-step_X`` then an atomic rename; keep the last K."""
+        ck = self.run_dir / "checkpoints"
+        name = f"step_{self.state.step:08d}"
+        final, tmp = ck / name, ck / f".tmp-{name}"
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.acc.wait_for_everyone()
+        self.acc.save_state(str(tmp))
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            for old in list_checkpoints(self.run_dir)[:-max(1, self.cfg.keep_checkpoints)]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+        return final
+
+    def resume(self, ref: str) -> Optional[Path]:
+        if ref == "auto":
+            found = list_checkpoints(self.run_dir)
+            if not found:
+                return None
+            path = found[-1]
+        else:
+            path = Path(ref)
+            if not path.is_dir():
+                raise VAEError(f"resume: {path} is not a checkpoint directory")
+        self.acc.load_state(str(path))
+        return path
+
+    def export(self) -> Path:
+        """The EMA generator as a VAE model dir (config records semantic/teacher) + the projector weights."""
+        out = self.run_dir / "exports" / f"step_{self.state.step:08d}"
+        if self.acc.is_main_process:
+            model = copy.deepcopy(self.ema.ema_model).cpu().eval()
+            tc = self.cfg.teacher
+            model.config.semantic = bool(tc.enabled)
+            if tc.enabled:
+                if self.features is not None:
+                    model.config.teacher = getattr(self.features.store, "teacher", None) or tc.features
+                else:
+                    model.config.teacher = tc.model
+                model.config.teacher_layer = tc.layer
+            else:
+                model.config.teacher, model.config.teacher_layer = None, None
+            model.save_pretrained(out, overwrite=True)
+            if self.projector is not None:
+                with atomic_path(out / PROJECTOR_FILE) as tmp:
+                    save_state_dict(self.acc.unwrap_model(self.projector).state_dict(), tmp)
+            with atomic_path(out / DISCRIMINATOR_FILE) as tmp:
+                save_state_dict(self.acc.unwrap_model(self.disc).state_dict(), tmp)
+        self.acc.wait_for_everyone()
+        return out
+
+    # -- validation and logging ------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, audio: bool = False) -> Optional[float]:
+        if not self.valid_batch or not self.acc.is_main_process:
+            return None
+        model = self.ema.ema_model.eval()
+        dists = []
+        for i, item in enumerate(self.valid_batch):
+            wav = item["wav"][:item["length"]].to(self.device)[None]
+            mu, _ = model.encode_stats(wav)
+            rec = model.decode(mu, wav.shape[-1]).float()
+            dists.append(float(self.mel_loss(rec, wav)))
+            if audio and self.writer is not None and i < 2:
+                self.writer.add_audio(f"valid/{i}_reconstruction", rec[0].clamp(-1, 1).cpu(), self.state.step, self.sample_rate)
+                if self.state.step == 0 or not getattr(self, "_logged_refs", False):
+                    self.writer.add_audio(f"valid/{i}_original", wav[0].cpu(), self.state.step, self.sample_rate)
+        self._logged_refs = True
+        value = sum(dists) / len(dists)
+        if self.writer is not None:
+            self.writer.add_scalar("valid/mel_distance", value, self.state.step)
+        return value
+
+    def _log(self, logs: dict[str, float]) -> None:
+        """Mean over processes (a collective: every process calls it), written by the main one."""
+        names = sorted(k for k in logs if k != "lr")
+        vec = self.acc.reduce(torch.tensor([logs[k] for k in names], device=self.device), "mean")
+        if self.writer is None:
+            return
+        for k, v in zip(names, vec.tolist()):
+            group = "grad_norm" if k.startswith("grad_norm") else "loss"
+            self.writer.add_scalar(f"{group}/{k.replace('grad_norm_', '')}", v, self.state.step)
+        self.writer.add_scalar("lr", logs["lr"], self.state.step)
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        if not cfg.resume and list_checkpoints(self.run_dir) and not cfg.overwrite:
+            raise OutputExistsError(f"{self.run_dir}: already holds checkpoints; pass --resume auto to continue "
+                                    "or overwrite=true to start afresh")
+        resumed = self.resume(cfg.resume) if cfg.resume else None
+        if self.acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tb"))
+            if resumed is None:
+                self.writer.add_text("params", f"generator {num_parameters(self.acc.unwrap_model(self.gen)):,}; "
+                                     f"discriminator {num_parameters(self.acc.unwrap_model(self.disc)):,}")
+        loader = make_loader(self.dataset, cfg.data.batch_size, cfg.seed, cfg.data.num_workers,
+                             self.acc.num_processes, self.acc.process_index, start_batch=self.state.step * cfg.grad_accum)
+        it = iter(loader)
+        result = TrainResult(self.run_dir, self.state.step, self.history, resumed)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=self.state.step, disable=not (cfg.progress and self.acc.is_main_process),
+                   desc="vae", unit="step", dynamic_ncols=True)
+        try:
+            t0, s0 = time.perf_counter(), self.state.step
+            while self.state.step < cfg.max_steps:
+                batches = [self._to_device(next(it)) for _ in range(cfg.grad_accum)]
+                logs = self.train_step(batches)
+                self.history.append(logs)
+                step = self.state.step
+                if step % cfg.log_every == 0 or step == cfg.max_steps:
+                    self._log(logs)
+                    rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("mel", "kl", "align", "gan", "disc") if k in logs} | {"steps/s": f"{rate:.2f}"})
+                bar.update(1)
+                if cfg.valid_every > 0 and step % cfg.valid_every == 0:
+                    self.validate(audio=cfg.audio_every > 0 and step % cfg.audio_every == 0)
+                if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0:
+                    result.last_checkpoint = self.save_checkpoint()
+                if cfg.export_every > 0 and step % cfg.export_every == 0:
+                    result.last_export = self.export()
+            if result.last_checkpoint is None or not result.last_checkpoint.name.endswith(f"{self.state.step:08d}"):
+                result.last_checkpoint = self.save_checkpoint()
+            if result.last_export is None or not result.last_export.name.endswith(f"{self.state.step:08d}"):
+                result.last_export = self.export()
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.flush()
+                self.writer.close()
+        result.step = self.state.step
+        return result
+
+
+def train(cfg: TrainConfig, accelerator=None) -> TrainResult:
+    """Train (or resume, with ``cfg.resume``) to ``cfg.max_steps``; returns the run dir and per-step losses."""
+    return Trainer(cfg, accelerator).run()
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="training YAML (vae/configs/*.yaml)")
+    p.add_argument("--resume", help="'auto' (latest checkpoint in run_dir) or a checkpoint dir")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train=corpus/ max_steps=1000")
+    args = p.parse_args(argv)
+    overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
+    return load_config(TrainConfig, args.config, overrides), args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg, _ = parse_args(argv)
+        result = train(cfg)
+    except SvaeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"trained to step {result.step}: checkpoint {result.last_checkpoint}, export {result.last_export}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Typed config of a VAE training run (YAML + ``key=value`` overrides, see ``vae/configs/``).
+
+Defaults are the released Semantic-VAE recipe (REFERENCE §1): 3 s crops, AdamW 1e-4 (0.8, 0.99),
+ExponentialLR 0.999996/step, grad clip 10, loss weights mel 15 / GAN 1 / FM 2 / KL 0.01 / align 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from svae_tts.errors import ConfigError
+from vae.discriminators import DiscriminatorConfig
+
+
+@dataclass
+class DataConfig:
+    train: str = ""                        # corpus dir (datasets saved to disk) or a folder of audio files
+    train_split: str = "train"
+    valid: Optional[str] = None            # defaults to `train` (its `valid_split` when it is a corpus)
+    valid_split: str = "test"
+    valid_items: int = 4                   # fixed validation utterances (mel distance, audio samples)
+    valid_seconds: float = 4.0
+    segment_seconds: float = 3.0
+    batch_size: int = 8                    # per process
+    num_workers: int = 2
+
+
+@dataclass
+class TeacherConfig:
+    enabled: bool = True                   # false = acoustic VAE: no projector, no teacher forward at all
+    model: Optional[str] = "microsoft/wavlm-large"   # hub id or local dir (online teacher)
+    layer: int = -1                        # hidden-state index, -1 = last
+    sample_rate: Optional[int] = None      # only when the teacher's configs do not say
+    features: Optional[str] = None         # precomputed data_prep feature dir (used instead of `model`)
+
+
+@dataclass
+class LossConfig:
+    mel_weight: float = 15.0
+    gan_weight: float = 1.0
+    fm_weight: float = 2.0
+    kl_weight: float = 0.01
+    align_weight: float = 1.0
+    mel_n_mels: list[int] = field(default_factory=lambda: [5, 10, 20, 40, 80, 160, 320])
+    mel_windows: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
+    disc_start_step: int = 0               # the discriminator trains from this step ...
+    adv_start_step: int = 0                # ... and its losses reach the generator from this one (>= disc_start)
+    kl_warmup_steps: int = 0               # KL weight ramps linearly from 0 over these steps
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
+    weight_decay: float = 0.01
+    lr_decay: float = 0.999996             # ExponentialLR gamma, per optimiser step
+    grad_clip: float = 10.0
+    ema_beta: float = 0.9999               # ema-pytorch defaults
+    ema_update_after_step: int = 100
+    ema_update_every: int = 10
+
+
+@dataclass
+class TrainConfig:
+    run_dir: str = "runs/semantic_vae"
+    vae: str = "semantic_vae"              # VAE preset name or YAML path
+    vae_overrides: list[str] = field(default_factory=list)
+    init_from: Optional[str] = None        # VAE model dir / hub id to fine-tune (e.g. an imported official one)
+    init_discriminator: Optional[str] = None   # discriminator safetensors (our keys) to fine-tune from
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    seed: int = 0
+    max_steps: int = 600_000
+    grad_accum: int = 1
+    mixed_precision: str = "no"            # no | bf16 | fp16
+    log_every: int = 50
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    export_every: int = 50_000             # exports also happen at the end
+    valid_every: int = 5000
+    audio_every: int = 20_000
+    resume: Optional[str] = None           # None | "auto" | a checkpoint dir
+    overwrite: bool = False                # start afresh in a run_dir that already holds checkpoints
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        # YAML reads a bare `no` as false: accept it (and none/off) as "no".
+        if str(self.mixed_precision).lower() in ("no", "false", "none", "off", ""):
+            self.mixed_precision = "no"
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not one of no, bf16, fp16")
+        if self.grad_accum < 1:
+            raise ConfigError(f"grad_accum: must be >= 1, got {self.grad_accum}")
