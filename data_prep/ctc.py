@@ -224,7 +224,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        losses.append(float(out.loss))
+        losses.append(out.loss.item())
         step += 1
         bar.update(1)
         if step % 20 == 0:

@@ -205,3 +205,64 @@ def test_nan_stops_with_message_and_keeps_checkpoint(tmp_path, corpus):
     with pytest.raises(TrainingDivergedError, match=r"step 3: non-finite generator loss.*step_00000002"):
         tr.run()
     assert [p.name for p in list_checkpoints(cfg.run_dir)][-1] == "step_00000002"
+
+
+def test_release_discriminator_layout_maps_onto_bigvgan(tmp_path):
+    """DAC-layout keys (Sequential-wrapped convs, parametrized weight norm) load into our discriminator."""
+    import re
+
+    from vae.discriminators import DiscriminatorConfig, build_discriminator, load_discriminator_file
+
+    cfg = DiscriminatorConfig(periods=[2, 3], mpd_channel_mult=0.0625, fft_sizes=[512], mbd_channels=4)
+    torch.manual_seed(3)
+    src = build_discriminator(cfg)
+    release, n = {}, 0
+    for prefix in ("discrimiantor.0.discriminators.0.", "discrimiantor.0.discriminators.1.", "discrimiantor.1.discriminators.0."):
+        for k, v in src.state_dict().items():
+            if k.startswith(prefix) and not k.endswith("window"):
+                name = k[len(prefix):]
+                name = re.sub(r"^(convs|band_convs\.\d+)\.(\d+)\.", r"\1.\2.0.", name)
+                name = name.replace("weight_g", "parametrizations.weight.original0").replace("weight_v", "parametrizations.weight.original1")
+                release[f"discriminators.{n}.{name}"] = v.clone()
+        n += 1
+    torch.save({"state_dict": release, "metadata": {}}, tmp_path / "weights.pth")
+    dst = build_discriminator(cfg)
+    load_discriminator_file(dst, tmp_path)
+    assert all(torch.equal(v, dst.state_dict()[k]) for k, v in src.state_dict().items())
+    with pytest.raises(Exception, match="sub-discriminators"):
+        load_discriminator_file(build_discriminator(DiscriminatorConfig(periods=[2], mpd_channel_mult=0.0625, fft_sizes=[512], mbd_channels=4)), tmp_path)
+
+
+def test_corpus_dataset_dir_and_crops(tmp_path, corpus):
+    """A data_prep-style DatasetDict (id/audio/... columns, train/test) feeds fixed-length crops with true lengths."""
+    import datasets
+
+    from vae.data import CropDataset, collate, list_items
+
+    files = sorted(corpus.glob("*.wav"))
+    rows = lambda fs: {"id": [f.stem for f in fs], "audio": [str(f) for f in fs], "text": ["x"] * len(fs),
+                       "speaker": ["s"] * len(fs), "duration": [sf.info(str(f)).duration for f in fs],
+                       "sample_rate": [16000] * len(fs)}
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows(files[:8])),
+                          "test": datasets.Dataset.from_dict(rows(files[8:]))}).save_to_disk(str(tmp_path / "corpus"))
+    items = list_items(tmp_path / "corpus", "train")
+    assert [i.id for i in items] == [f.stem for f in files[:8]]
+    assert [i.id for i in list_items(tmp_path / "corpus", "test")] == [f.stem for f in files[8:]]
+    ds = CropDataset(items, 16000, 8000, seed=0)
+    batch = collate([ds[(i, 100 + i)] for i in range(8)])
+    assert batch["wav"].shape == (8, 8000)
+    n = [sf.info(str(f)).frames for f in files[:8]]
+    assert batch["lengths"].tolist() == [min(k, 8000) for k in n]
+    for row, length in zip(batch["wav"], batch["lengths"]):
+        assert row[length:].abs().sum() == 0  # short clips are zero-padded past their true length
+    assert torch.equal(ds[(0, 5)]["wav"], ds[(0, 5)]["wav"])  # the crop is a function of its position
+    with pytest.raises(Exception, match="no split 'dev'"):
+        list_items(tmp_path / "corpus", "dev")
+
+
+def test_cli_bad_config_exits_2(tmp_path, capsys):
+    from vae.train import main
+
+    assert main(["--config", str(CONFIGS / "tiny_acoustic.yaml"), "data.train=" + str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["--config", str(CONFIGS / "tiny_acoustic.yaml"), "optim.lrr=1"]) == 2

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -74,3 +77,64 @@ def load_discriminator_state(disc: nn.Module, state: dict[str, torch.Tensor], so
     own = disc.state_dict()
     compare_state_dicts({k: tuple(v.shape) for k, v in own.items()}, state, source)
     disc.load_state_dict(state, strict=True)
+
+
+_SEQ_CONV = re.compile(r"^(convs|band_convs\.\d+)\.(\d+)\.0\.(weight_g|weight_v|bias)$")
+
+
+def _sub_discriminators(disc: nn.Module) -> list[str]:
+    """State-dict prefixes of our sub-discriminators, in the release's order (periods, then FFT sizes)."""
+    prefixes = []
+    for i, part in enumerate(disc.discrimiantor):  # (sic) bigvgan's attribute name
+        for j in range(len(part.discriminators)):
+            prefixes.append(f"discrimiantor.{i}.discriminators.{j}.")
+    return prefixes
+
+
+def release_discriminator_state(disc: nn.Module, state: dict, source: str) -> dict[str, torch.Tensor]:
+    """Map the release's ``discriminator/weights.pth`` (DAC's ``Discriminator``: ``discriminators.N`` =
+    one MPD per period, then one multi-band STFT discriminator per FFT size; convs wrapped as
+    ``Sequential(conv, LeakyReLU)``; legacy or parametrized weight norm) onto our key names.
+
+    Written from the DAC layout, which uses the same layers in the same order as ``bigvgan``'s; the
+    final strict key/shape check turns any mismatch into an error naming the keys. Not yet checked
+    against a downloaded release file (none can be fetched here)."""
+    from svae_tts.errors import CheckpointError
+
+    if isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    subs: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        m = re.match(r"^(?:module\.)?discriminators\.(\d+)\.(.+)$", key)
+        if not m or not torch.is_tensor(value):
+            continue
+        name = (m.group(2).replace("parametrizations.weight.original0", "weight_g")
+                .replace("parametrizations.weight.original1", "weight_v"))
+        name = _SEQ_CONV.sub(r"\1.\2.\3", name)
+        subs.setdefault(int(m.group(1)), {})[name] = value
+    prefixes = _sub_discriminators(disc)
+    if len(subs) != len(prefixes):
+        raise CheckpointError(f"{source}: {len(subs)} sub-discriminators, this discriminator config has {len(prefixes)} "
+                              "(set discriminator.periods / fft_sizes like the release's metainfo.json)")
+    out = {}
+    for prefix, idx in zip(prefixes, sorted(subs)):
+        for name, value in subs[idx].items():
+            out[prefix + name] = value
+    for key, value in disc.state_dict().items():  # STFT windows are buffers the release may not store
+        if key.endswith("spec_fn.window") and key not in out:
+            out[key] = value
+    return out
+
+
+def load_discriminator_file(disc: nn.Module, path: str | os.PathLike) -> None:
+    """Our ``discriminator.safetensors`` or the release's ``discriminator/weights.pth`` (or its folder)."""
+    from svae_tts.checkpoint import load_state_dict, load_torch_weights
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "weights.pth"
+    if path.suffix == ".safetensors":
+        load_discriminator_state(disc, load_state_dict(path), str(path))
+    else:
+        state = load_torch_weights(path)
+        load_discriminator_state(disc, release_discriminator_state(disc, state, str(path)), str(path))

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import math
 import os
 import re
 import shutil
@@ -46,8 +45,8 @@ from svae_tts.config import load_config, save_config
 from svae_tts.errors import OutputExistsError, SvaeError
 from svae_tts.fileio import atomic_path
 from vae.config import load_preset
-from vae.data import CropDataset, collate, list_items, make_loader
-from vae.discriminators import build_discriminator, load_discriminator_state, num_parameters
+from vae.data import CropDataset, list_items, make_loader
+from vae.discriminators import build_discriminator, load_discriminator_file, num_parameters
 from vae.losses import (MultiScaleMelLoss, alignment_loss, discriminator_adv_loss, feature_matching_loss,
                         frame_mask, generator_adv_loss, interpolate_features, kl_divergence)
 from vae.model import SemanticVAE, VAEError
@@ -149,7 +148,7 @@ class Trainer:
         if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
             disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
         if disc_init:
-            load_discriminator_state(disc, load_state_dict(disc_init), disc_init)
+            load_discriminator_file(disc, disc_init)
         self.mel_loss = MultiScaleMelLoss(self.sample_rate, cfg.loss.mel_n_mels, cfg.loss.mel_windows).to(self.device)
 
         o = cfg.optim

@@ -67,7 +67,7 @@ class TrainConfig:
     vae: str = "semantic_vae"              # VAE preset name or YAML path
     vae_overrides: list[str] = field(default_factory=list)
     init_from: Optional[str] = None        # VAE model dir / hub id to fine-tune (e.g. an imported official one)
-    init_discriminator: Optional[str] = None   # discriminator safetensors (our keys) to fine-tune from
+    init_discriminator: Optional[str] = None   # our discriminator.safetensors, or the release's discriminator/weights.pth
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     loss: LossConfig = field(default_factory=LossConfig)
