@@ -161,6 +161,9 @@ def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info:
     fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=cfg.sample_rate, padding_value=0.0,
                                   do_normalize=True, return_attention_mask=True)
     Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(str(folder))
+    # transformers 5 folds the processor into processor_config.json; readers that load only the
+    # feature extractor (a teacher's sampling rate, AutoFeatureExtractor) still look for this file.
+    fe.save_pretrained(str(folder))
     atomic_write_json(folder / INFO_FILE, info)
 
 

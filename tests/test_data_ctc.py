@@ -52,6 +52,11 @@ def test_train_few_steps_save_load_transcribe(tmp_path):
     wav = torch.zeros(8000)
     assert transcribe(tmp_path / "ctc", [wav], sample_rate=8000)[0] == transcribe(tmp_path / "ctc", [torch.zeros(16000)], sample_rate=16000)[0]
     assert ctc_info(tmp_path / "ctc")["targets"] == "phoneme"
+    # it doubles as the offline VAE teacher: rate and width come from what it saved
+    from vae.teacher import OnlineTeacher
+
+    teacher = OnlineTeacher(tmp_path / "ctc")
+    assert (teacher.sample_rate, teacher.width, teacher.frame_rate) == (16000, 32, 50.0)
     # never clobbers an existing model
     from svae_tts.errors import OutputExistsError
 
