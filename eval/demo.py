@@ -274,8 +274,9 @@ def verdict(conv: dict, judge_wer_on_real: float | None = None) -> str:
                      f"({'tie' if tie else 'semantic better' if wins else 'semantic not better'})")
     measured = [p for p in parts if "semantic" in p.split(":", 1)[1]]
     supports = bool(measured) and all("semantic better" in p for p in measured)
-    head = ("At this scale the numbers point the way the paper claims" if supports else
-            "At this scale the numbers do not support the paper's claim")
+    partial = "" if len(measured) == len(parts) else " on the measures that could be read"
+    head = (f"At this scale the numbers point the way the paper claims{partial}" if supports else
+            f"At this scale the numbers do not support the paper's claim{partial}")
     return head + ": " + "; ".join(parts) + ". Tiny models and minutes of CPU training are far from the " \
         "paper's setting; read this as a check that the pipeline runs and measures, not as evidence."
 
