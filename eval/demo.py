@@ -37,17 +37,17 @@ class DemoBudget:
     voices: int = 16
     test_speakers: int = 4
     ctc_steps: int = 700
-    ctc_minutes: float = 3.0
+    ctc_minutes: float = 4.0
     vae_preset: str = "tiny"
     vae_overrides: list[str] = field(default_factory=list)
-    vae_steps: int = 250
+    vae_steps: int = 150
     vae_segment_seconds: float = 1.0
     vae_batch_size: int = 8
-    vae_disc_start: int = 100
-    vae_adv_start: int = 150
+    vae_disc_start: int = 75
+    vae_adv_start: int = 100
     tts_preset: str = "tiny"
-    tts_steps: int = 600
-    tts_save_every: int = 150
+    tts_steps: int = 400
+    tts_save_every: int = 100
     tts_overrides: list[str] = field(default_factory=list)
     eval_items: int = 12
     recon_items: int = 12
