@@ -22,7 +22,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -41,7 +40,7 @@ from tts_recipes.text import Vocabulary
 
 log = logging.getLogger(__name__)
 
-PRESETS_DIR = Path(str(resources.files("tts_recipes") / "presets"))
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 @dataclass

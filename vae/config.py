@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -68,7 +67,7 @@ class VAEConfig:
         return self.sample_rate / self.hop_length
 
 
-PRESETS_DIR = Path(str(resources.files("vae") / "presets"))
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 def preset_names() -> list[str]:
