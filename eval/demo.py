@@ -314,6 +314,8 @@ def write_report(out: Path, log: StageLog, results: dict) -> Path:
             body = p.read_text().strip().splitlines()
             if body and body[0].startswith("#"):
                 body = body[1:]  # our own heading replaces the sub-report's title
+            while body and not body[0].strip():
+                body = body[1:]
             body = [("#" + ln if ln.startswith("#") else ln) for ln in body]
             lines += [f"## {name}", "", *body, ""]
     lines += ["## Plots", "", "![convergence](eval/convergence/convergence.png)", "",
