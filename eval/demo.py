@@ -180,11 +180,9 @@ def stage_vae(out: Path, arm: str, b: DemoBudget, seed: int) -> dict:
         overrides += [f"teacher.model={out / 'teacher'}", "teacher.layer=-1"]
     cfg = load_config(TrainConfig, cfg_path, overrides)
     result = train(cfg)
-    hist = result.history
-    first = {k: v for k, v in hist[0].items()} if hist else {}
-    last = {k: v for k, v in hist[-1].items()} if hist else {}
+    hist = result.history  # this process's steps (after a resume: from the resumed step on)
     return {"run_dir": result.run_dir, "export": result.last_export, "step": result.step,
-            "first": first, "last": last}
+            "first": hist[0] if hist else {}, "last": hist[-1] if hist else {}}
 
 
 def stage_latents(out: Path, arm: str, vae_dir: str) -> dict:
@@ -227,12 +225,10 @@ def stage_eval(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
 
 
 # -- the report ---------------------------------------------------------------------------------
-def _fmt(v: Any, nd: int = 3) -> str:
-    if isinstance(v, bool) or v is None:
-        return "–" if v is None else str(v)
-    if isinstance(v, (int, float)):
-        return "–" if isinstance(v, float) and not math.isfinite(v) else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
-    return str(v)
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def _final_rows(conv: dict) -> dict[str, dict]:
@@ -337,8 +333,16 @@ def run_demo(cfg: DemoConfig) -> Path:
     """Run (or resume) every stage; returns the path of ``report.md``."""
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     budget = cfg.resolved_budget()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    try:
+        return _run_stages(cfg, budget)
+    finally:
+        torch.set_num_threads(threads)  # callers (a test session, a notebook) keep their setting
+
+
+def _run_stages(cfg: DemoConfig, budget: DemoBudget) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log = StageLog(out, cfg.budget, budget)
@@ -367,5 +371,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(BUDGETS), default=None,
                    help="budget: default (CPU, ~20 min), fast, or small (meant for one GPU)")
     p.add_argument("--device", default="cpu")
-    p.set_defaults(func=lambda a: run_demo(DemoConfig(out=a.out, budget=a.preset or ("fast" if a.fast else "default"),
-                                                      device=a.device)) and 0)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(DemoConfig(out=args.out, budget=args.preset or ("fast" if args.fast else "default"), device=args.device))
+    return 0

@@ -18,6 +18,9 @@ def demo_dir(tmp_path_factory):
 
 
 def test_report_plots_wavs_and_finite_numbers(demo_dir):
+    import torch
+
+    assert torch.get_num_threads() == 1  # the demo gives the caller's thread setting back (conftest sets 1)
     report = (demo_dir / "report.md").read_text()
     for heading in ("## Verdict", "## Stage timings", "## Reconstruction", "## Latent probe", "## Convergence"):
         assert heading in report
@@ -56,3 +59,18 @@ def test_verdict_is_computed_from_scores():
     rows[0]["wer"] = 0.8
     assert "do not support" in verdict({"rows": rows}, judge_wer_on_real=0.1)
     assert "uninformative" in verdict({"rows": rows}, judge_wer_on_real=1.0)
+    assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
+
+
+def test_unknown_budget_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="unknown demo budget 'huge'"):
+        run_demo(DemoConfig(out=str(tmp_path / "d"), budget="huge"))
+    assert not (tmp_path / "d").exists()  # refused before anything was written
+
+
+def test_cli_budget_conflict_is_one_line_exit_2(demo_dir, capsys):
+    from svae_tts.cli import main
+
+    assert main(["demo", "--out", str(demo_dir), "--preset", "default"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another budget" in err[0]
