@@ -89,6 +89,11 @@ def test_mean_is_deterministic_sampling_is_seeded(tiny_dir, audio_dir, tmp_path)
         enc("s3", use_mean=False, seed=2)
     assert torch.equal(m1, m2) and torch.equal(s1, s2) and not torch.equal(s1, s3) and not torch.equal(m1, s1)
     assert smeta["mode"] == "sample"
+    torch.manual_seed(5)
+    expect = torch.rand(3)
+    torch.manual_seed(5)
+    enc("s4", use_mean=False)  # unseeded sampling draws its own entropy, not by reseeding torch's RNG
+    assert torch.equal(torch.rand(3), expect)
     with torch.no_grad():
         wav = torch.from_numpy(sf.read(audio_dir / "a.wav", dtype="float32")[0])
         _, mu, _ = vae.encode(wav[None])
