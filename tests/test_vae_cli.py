@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from safetensors import safe_open
 
 from svae_tts.cli import main as cli_main
 from svae_tts.errors import SvaeError
 from vae import SemanticVAE
 from vae.batch import decode_files, encode_files, load_latents, load_vae, reconstruct_files, save_latents
-
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +82,16 @@ def test_mean_is_deterministic_sampling_is_seeded(tiny_dir, audio_dir, tmp_path)
         encode_files(vae, src, tmp_path / name, progress=False, **kw)
         return load_latents(tmp_path / name / "a.safetensors")
 
-    (m1, meta), (m2, _) = enc("m1"), enc("m2")
+    (m1, _), (m2, _) = enc("m1"), enc("m2")
     (s1, smeta), (s2, _), (s3, _) = enc("s1", use_mean=False, seed=1), enc("s2", use_mean=False, seed=1), \
         enc("s3", use_mean=False, seed=2)
     assert torch.equal(m1, m2) and torch.equal(s1, s2) and not torch.equal(s1, s3) and not torch.equal(m1, s1)
     assert smeta["mode"] == "sample"
+    torch.manual_seed(5)
+    expect = torch.rand(3)
+    torch.manual_seed(5)
+    enc("s4", use_mean=False)  # unseeded sampling draws its own entropy, not by reseeding torch's RNG
+    assert torch.equal(torch.rand(3), expect)
     with torch.no_grad():
         wav = torch.from_numpy(sf.read(audio_dir / "a.wav", dtype="float32")[0])
         _, mu, _ = vae.encode(wav[None])
@@ -131,6 +134,23 @@ def test_bad_input_is_one_line_exit_2(tiny_dir, tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(SvaeError, match="no input files"):
         encode_files(load_vae("preset:tiny"), [empty], tmp_path / "o2", progress=False)
+
+
+def test_output_clashes_and_bad_device_are_refused(audio_dir, tmp_path):
+    from vae.batch import resolve_device
+
+    vae = load_vae("preset:tiny")
+    lat = tmp_path / "lat"
+    encode_files(vae, [audio_dir / "a.wav"], lat, progress=False)
+    with pytest.raises(SvaeError, match="replace its own input"):  # even with overwrite
+        encode_files(vae, [lat / "a.safetensors"], lat, progress=False, overwrite=True)
+    (tmp_path / "other").mkdir()
+    sf.write(tmp_path / "other" / "a.wav", np.zeros(800, dtype="float32"), 16000)
+    with pytest.raises(SvaeError, match="several inputs would write the same output: .*a.safetensors"):
+        encode_files(vae, [audio_dir / "a.wav", tmp_path / "other" / "a.wav"], tmp_path / "o", progress=False)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SvaeError, match="not a torch device"):
+        resolve_device("gpu0")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

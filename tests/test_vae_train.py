@@ -165,10 +165,23 @@ def test_missing_precomputed_feature_names_utterance(tmp_path, corpus):
     tr = Trainer(cfg)
     assert tr.teacher is None and tr.projector is not None and tr.projector.teacher_dim == 12
     idx = [it.id for it in tr.dataset.items].index("u03")
-    with pytest.raises(Exception, match="u03"):
+    from vae.teacher import TeacherError
+
+    with pytest.raises(TeacherError, match="u03"):
         tr.dataset[(idx, 0)]
     ok = tr.dataset[(idx + 1, 0)]
     assert ok["feats"].shape[1] == 12 and ok["feats"].shape[0] == round(ok["length"] / 16000 * 50)
+
+
+def test_precomputed_features_bad_folder_is_named(tmp_path):
+    from svae_tts.errors import SvaeError
+    from vae.teacher import PrecomputedFeatures, TeacherError
+
+    with pytest.raises(TeacherError, match="nope: no such directory"):
+        PrecomputedFeatures(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SvaeError, match="empty.*features.json"):
+        PrecomputedFeatures(tmp_path / "empty")
 
 
 def test_interrupted_checkpoint_keeps_previous(tmp_path, corpus, monkeypatch):
@@ -229,7 +242,9 @@ def test_release_discriminator_layout_maps_onto_bigvgan(tmp_path):
     dst = build_discriminator(cfg)
     load_discriminator_file(dst, tmp_path)
     assert all(torch.equal(v, dst.state_dict()[k]) for k, v in src.state_dict().items())
-    with pytest.raises(Exception, match="sub-discriminators"):
+    from svae_tts.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="sub-discriminators"):
         load_discriminator_file(build_discriminator(DiscriminatorConfig(periods=[2], mpd_channel_mult=0.0625, fft_sizes=[512], mbd_channels=4)), tmp_path)
 
 
@@ -256,7 +271,9 @@ def test_corpus_dataset_dir_and_crops(tmp_path, corpus):
     for row, length in zip(batch["wav"], batch["lengths"]):
         assert row[length:].abs().sum() == 0  # short clips are zero-padded past their true length
     assert torch.equal(ds[(0, 5)]["wav"], ds[(0, 5)]["wav"])  # the crop is a function of its position
-    with pytest.raises(Exception, match="no split 'dev'"):
+    from vae.data import DataSourceError
+
+    with pytest.raises(DataSourceError, match="no split 'dev'"):
         list_items(tmp_path / "corpus", "dev")
 
 

@@ -181,6 +181,19 @@ def _device(vae: SemanticVAE) -> torch.device:
     return next(vae.parameters()).device
 
 
+def _sampling_generator(vae: SemanticVAE, use_mean: bool, seed: int | None) -> torch.Generator | None:
+    """The latent-noise generator of a ``use_mean=False`` job: seeded when asked, else from OS
+    entropy (``Generator.seed()``, which leaves torch's global RNG alone)."""
+    if use_mean:
+        return None
+    generator = torch.Generator(device=_device(vae))
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
 def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None):
     wav, _ = load_audio(src, vae.sample_rate)
     mu, logvar = vae.encode_stats(wav[None].to(_device(vae)))
@@ -192,10 +205,7 @@ def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed:
                  overwrite: bool = False, progress: bool = True) -> BatchReport:
     """Audio files/folders -> latent safetensors files (posterior mean, or a sample when
     ``use_mean=False``; ``seed`` makes sampling repeatable)."""
-    generator = None
-    if not use_mean:
-        generator = torch.Generator(device=_device(vae))
-        generator.manual_seed(seed if seed is not None else torch.seed())
+    generator = _sampling_generator(vae, use_mean, seed)
 
     def work(src: Path, dst: Path) -> None:
         wav, latents = _encode_one(vae, src, use_mean, generator)
@@ -219,10 +229,7 @@ def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, pro
 def reconstruct_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
                       overwrite: bool = False, progress: bool = True) -> BatchReport:
     """Audio -> latents -> audio (at the model rate, same length): hear what the VAE keeps."""
-    generator = None
-    if not use_mean:
-        generator = torch.Generator(device=_device(vae))
-        generator.manual_seed(seed if seed is not None else torch.seed())
+    generator = _sampling_generator(vae, use_mean, seed)
 
     def work(src: Path, dst: Path) -> None:
         wav, latents = _encode_one(vae, src, use_mean, generator)

@@ -13,7 +13,6 @@ written; a mismatch is an error that lists the offending keys.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -24,9 +23,7 @@ from typing import Any, Mapping
 
 import torch
 
-from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, compare_state_dicts, load_torch_weights,
-                                 save_state_dict)
-from svae_tts.config import from_dict, to_dict
+from svae_tts.checkpoint import compare_state_dicts, load_torch_weights, save_state_dict
 from svae_tts.errors import CheckpointError, ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from vae.config import DecoderConfig, VAEConfig
@@ -173,21 +170,6 @@ def split_official_state(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, t
     return model, projector
 
 
-@functools.lru_cache(maxsize=8)
-def _expected_shapes_cached(config_json: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    # A CPU build (about a second for the full model) beats a meta-device one on first use: the
-    # meta path first loads torch's Python reference kernels (several seconds).
-    model = SemanticVAE(from_dict(VAEConfig, json.loads(config_json)))
-    return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
-
-
-def expected_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of our model's state dict for ``config`` (cached per config)."""
-    # Name and training provenance do not change the architecture: keep them out of the cache key.
-    arch = {**to_dict(config), "name": "", "semantic": False, "teacher": None, "teacher_layer": None}
-    return dict(_expected_shapes_cached(json.dumps(arch, sort_keys=True)))
-
-
 # -- the import itself -----------------------------------------------------------------------------
 def resolve_official_dir(ref: str | os.PathLike, ema: bool = True) -> Path:
     """A local release folder, or ``owner/repo/subfolder`` on the Hugging Face hub (online users)."""
@@ -224,14 +206,12 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
     config = config_from_metainfo(meta, name or src.name or "official", str(src / METAINFO_NAME))
     state, weights_path = read_official_weights(src, ema)
     model_state, projector_state = split_official_state(state)
-    compare_state_dicts(expected_shapes(config), model_state, str(weights_path))
-    # The checked tensors go straight to disk in the layout SemanticVAE.save_pretrained writes
-    # (tests load the result with from_pretrained), without a second 72 M-parameter build.
+    model = SemanticVAE(config)
+    compare_state_dicts({k: tuple(v.shape) for k, v in model.state_dict().items()}, model_state, str(weights_path))
+    model.load_state_dict(model_state, strict=True)
     extra = {"source": str(official_dir), "source_weights": "ema" if ema else "weights"}
-    with atomic_dir(out_dir) as tmp:
-        atomic_write_json(tmp / CONFIG_NAME, {"model_kind": SemanticVAE.model_kind, "format_version": FORMAT_VERSION,
-                                              **to_dict(config), **extra})
-        save_state_dict(model_state, tmp / WEIGHTS_NAME, metadata={"model_kind": SemanticVAE.model_kind})
+    with atomic_dir(out_dir) as tmp:  # the whole folder appears at once: model dir + provenance + projector
+        model.save_pretrained(tmp, overwrite=True, extra=extra)
         atomic_write_json(tmp / METAINFO_COPY_NAME, meta)
         if keep_projector and projector_state:
             save_state_dict(projector_state, tmp / PROJECTOR_NAME,

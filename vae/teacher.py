@@ -114,46 +114,12 @@ class OnlineTeacher(nn.Module):
         return feats, self.num_frames(lengths).clamp(max=feats.shape[1])
 
 
-class _SafetensorsStore:
-    """Reader for the teacher-feature contract (COMMON.md) used until ``data_prep.features`` is importable."""
-
-    def __init__(self, folder: str | os.PathLike):
-        from safetensors import safe_open
-
-        self.folder = Path(folder)
-        meta_path = self.folder / "features.json"
-        if not meta_path.is_file():
-            raise TeacherError(f"{self.folder}: not a teacher-feature folder (missing features.json)")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        self.frame_rate = float(self.meta["frame_rate"])
-        self.width = int(self.meta["width"])
-        self.teacher = self.meta.get("teacher")
-        self._where: dict[str, Path] = {}
-        for shard in sorted(self.folder.glob("*.safetensors")):
-            with safe_open(str(shard), framework="pt") as f:
-                for key in f.keys():
-                    self._where[key] = shard
-
-    def __contains__(self, uid: str) -> bool:
-        return uid in self._where
-
-    def get(self, uid: str) -> torch.Tensor:
-        from safetensors import safe_open
-
-        if uid not in self._where:
-            raise TeacherError(f"teacher features {self.folder}: no features for utterance {uid!r}")
-        with safe_open(str(self._where[uid]), framework="pt") as f:
-            return f.get_tensor(uid)
-
-
 class PrecomputedFeatures:
     """Precomputed teacher features keyed by utterance id; ``crop`` cuts the frames of an audio crop."""
 
     def __init__(self, folder: str | os.PathLike):
-        try:
-            from data_prep.features import FeatureStore
-        except ImportError:
-            FeatureStore = _SafetensorsStore
+        from data_prep.features import FeatureStore  # the contract's reader; lazy: data_prep imports vae
+
         if not Path(folder).is_dir():
             raise TeacherError(f"teacher features {folder}: no such directory")
         self.folder = str(folder)

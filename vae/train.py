@@ -465,20 +465,15 @@ def train(cfg: TrainConfig, accelerator=None) -> TrainResult:
     return Trainer(cfg, accelerator).run()
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="training YAML (vae/configs/*.yaml)")
     p.add_argument("--resume", help="'auto' (latest checkpoint in run_dir) or a checkpoint dir")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train=corpus/ max_steps=1000")
     args = p.parse_args(argv)
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
-    return load_config(TrainConfig, args.config, overrides), args
-
-
-def main(argv: list[str] | None = None) -> int:
     try:
-        cfg, _ = parse_args(argv)
-        result = train(cfg)
+        result = train(load_config(TrainConfig, args.config, overrides))
     except SvaeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
