@@ -239,8 +239,9 @@ def write_corpus(tmp_dir: Path, splits: dict[str, list[dict]], skipped: list[dic
     return dd
 
 
-def write_report(path: Path, skipped: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+def write_report(path: Path, skipped: list[dict], append: bool = False) -> None:
+    """One ``{"id", "path", "reason"}`` JSON line per skipped item."""
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
         for s in skipped:
             f.write(json.dumps({"id": s.get("id"), "path": _plain(s.get("path")), "reason": s.get("reason")}) + "\n")
 

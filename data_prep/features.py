@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from data_prep.corpus import load_corpus
 from data_prep.errors import DataError
-from data_prep.shards import ShardWriter, batches_by_length, load_batch_audio, my_share, shard_index
+from data_prep.shards import encode_into_shards, my_share, shard_index
 from svae_tts.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -178,21 +177,10 @@ def extract_features(
         log.info("features: %d utterances, %d already done, %d to do over %d process(es)",
                  len(rows), len(rows) - len(todo), len(todo), acc.num_processes)
     acc.wait_for_everyone()
-    skipped = []
     torch_dtype = getattr(torch, dtype)
-    with ShardWriter(out_dir, acc.process_index, shard_size, {"teacher": teacher, "layer": layer}) as writer:
-        bar = tqdm(total=len(mine), desc=f"features[{acc.process_index}]", unit="utt", disable=not acc.is_local_main_process)
-        for batch in batches_by_length(mine, batch_size, max_batch_seconds):
-            wavs, ok = load_batch_audio(batch, t.sample_rate, skipped)
-            if ok:
-                for r, h in zip(ok, teacher_forward(t, wavs, layer)):
-                    writer.add(r["id"], h.to(torch_dtype))
-            bar.update(len(batch))
-        bar.close()
-    if skipped:
-        with open(out_dir / f"skipped-r{acc.process_index:03d}.jsonl", "a", encoding="utf-8") as f:
-            for s in skipped:
-                f.write(json.dumps(s) + "\n")
+    encode_into_shards(mine, out_dir, lambda wavs: [h.to(torch_dtype) for h in teacher_forward(t, wavs, layer)],
+                       t.sample_rate, acc.process_index, batch_size, max_batch_seconds, shard_size,
+                       {"teacher": teacher, "layer": layer}, "features", acc.is_local_main_process)
     acc.wait_for_everyone()
     return out_dir
 
