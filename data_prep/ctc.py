@@ -181,16 +181,20 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     dd = load_corpus(corpus_dir)
     if "train" not in dd or len(dd["train"]) == 0:
         raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    from transformers import set_seed
+
+    # random, torch and numpy: Wav2Vec2's time masking draws from numpy's global generator
+    set_seed(cfg.seed)
     cols = [c for c in ("id", "audio", "text", "duration", "phonemes") if c in dd["train"].column_names]
     train = [r for r in dd["train"].select_columns(cols) if r["duration"] <= cfg.max_seconds]
-    test = list(dd["test"].select_columns(cols)) if "test" in dd else []
+    test = list(dd["test"].select_columns(cols).select(range(min(cfg.eval_items, len(dd["test"]))))) if "test" in dd else []
     if not train:
         raise DataError(f"{corpus_dir}: no training utterance is shorter than max_seconds={cfg.max_seconds}")
     for r in train + test:
         r["target"] = target_text(r, cfg.targets)
     vocab = build_vocab([r["target"] for r in train])
+    for r in train:
+        r["labels"] = torch.tensor(encode_text(r["target"], vocab))
     model = make_model(cfg, len(vocab)).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("CTC model: %.2f M parameters, %d tokens (%s targets)", n_params / 1e6, len(vocab), cfg.targets)
@@ -217,10 +221,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     while step < cfg.max_steps and (time.time() - start) < cfg.max_minutes * 60:
         batch = rng.choice(batches)
         x, mask = _batch_inputs([wav_of(r) for r in batch])
-        labels = [torch.tensor(encode_text(r["target"], vocab)) for r in batch]
-        lab = torch.full((len(batch), max(len(t) for t in labels)), -100, dtype=torch.long)
-        for i, t in enumerate(labels):
-            lab[i, : len(t)] = t
+        lab = torch.nn.utils.rnn.pad_sequence([r["labels"] for r in batch], batch_first=True, padding_value=-100)
         out = model(x.to(dev), attention_mask=mask.to(dev), labels=lab.to(dev))
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -239,14 +240,13 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
             "vocab_size": len(vocab), "first_loss": losses[0], "final_loss": sum(losses[-20:]) / len(losses[-20:]),
             "losses": [round(l, 4) for l in losses], "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
     if test:
-        ev = test[: cfg.eval_items]
-        hyps = _transcribe_loaded(model, vocab, [wav_of(r) for r in ev], cfg.batch_size)
-        refs = [r["target"] for r in ev]
+        hyps = _transcribe_loaded(model, vocab, [wav_of(r) for r in test], cfg.batch_size)
+        refs = [r["target"] for r in test]
         rate = error_rate(refs, hyps)
         info["cer" if cfg.targets == "char" else "per"] = rate
-        info["eval_items"] = len(ev)
+        info["eval_items"] = len(test)
         info["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps))[:5]]
-        log.info("held-out %s: %.4f on %d utterances", "CER" if cfg.targets == "char" else "PER", rate, len(ev))
+        log.info("held-out %s: %.4f on %d utterances", "CER" if cfg.targets == "char" else "PER", rate, len(test))
     with atomic_dir(out_dir) as tmp:
         _save(model.cpu(), vocab, cfg, tmp, info)
     return info
