@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from data_prep.corpus import load_corpus
-from data_prep.errors import DataError
+from data_prep.errors import DataError, exc_summary
 from svae_tts.audio import load_audio, validate_waveform, resample
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 
@@ -266,7 +266,7 @@ def _load(model_dir: str, device: str):
         model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
         vocab = json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8"))
     except Exception as exc:
-        raise DataError(f"CTC model {model_dir}: cannot load ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+        raise DataError(f"CTC model {model_dir}: cannot load ({exc_summary(exc)})") from None
     info_path = Path(folder) / INFO_FILE
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     sr = int(info.get("config", {}).get("sample_rate", 16000))

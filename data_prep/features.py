@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from data_prep.corpus import load_corpus
-from data_prep.errors import DataError
+from data_prep.errors import DataError, exc_summary
 from data_prep.shards import encode_into_shards, my_share, shard_index
 from svae_tts.fileio import atomic_write_json
 
@@ -61,7 +61,7 @@ def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> 
         config = AutoConfig.from_pretrained(ref)
         model = AutoModel.from_pretrained(ref)
     except Exception as exc:
-        raise DataError(f"teacher {ref}: cannot load ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+        raise DataError(f"teacher {ref}: cannot load ({exc_summary(exc)}); "
                         "give a local model directory or, when online, a hub id such as microsoft/wavlm-large") from None
     strides = tuple(getattr(config, "conv_stride", ()) or ())
     kernels = tuple(getattr(config, "conv_kernel", ()) or ())

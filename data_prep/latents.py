@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from data_prep.corpus import REPORT_FILE, write_report
-from data_prep.errors import DataError
+from data_prep.errors import DataError, exc_summary
 from data_prep.features import _accelerator, corpus_rows
 from data_prep.shards import encode_into_shards, my_share, shard_index
 from svae_tts.fileio import atomic_path, atomic_write_json, recover_dir
@@ -230,7 +230,7 @@ def load_latent_set(folder: str | os.PathLike) -> LatentSet:
         dd = datasets.load_from_disk(str(folder))
         stats = load_file(str(folder / STATS_FILE))
     except Exception as exc:
-        raise DataError(f"{folder}: unreadable latent set ({str(exc).splitlines()[0][:160]})") from None
+        raise DataError(f"{folder}: unreadable latent set ({exc_summary(exc)})") from None
     if isinstance(dd, datasets.Dataset):
         dd = datasets.DatasetDict({"train": dd})
     return LatentSet(dd, stats["mean"], stats["std"], info)

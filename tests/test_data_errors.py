@@ -102,3 +102,13 @@ def test_corpus_loader_and_builders_name_the_bad_input(small_corpus, tmp_path):
         build_hf(str(small_corpus), tmp_path / "o6", audio_col="sound")
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))  # nothing half-written
     assert read_report(small_corpus) == []
+
+
+def test_library_errors_are_kept_to_one_line(tmp_path):
+    from data_prep.errors import exc_summary
+
+    assert exc_summary(ValueError()) == "ValueError"
+    assert exc_summary(OSError("first\nsecond")) == "OSError: first"
+    assert exc_summary(KeyError("x" * 500), limit=10) == "KeyError: 'xxxxxxxxx"
+    with pytest.raises(DataError, match=r"no_such_dataset: cannot load dataset \(\w+Error"):
+        build_hf(str(tmp_path / "no_such_dataset"), tmp_path / "o")
