@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from data_prep.corpus import load_corpus
 from data_prep.errors import DataError, exc_summary
+from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, validate_waveform, resample
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 
@@ -140,18 +141,6 @@ def make_model(cfg: CTCTrainConfig, vocab_size: int):
     return Wav2Vec2ForCTC(config)
 
 
-def _batch_inputs(wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-utterance normalised, right-padded batch and its attention mask."""
-    n = max(int(w.shape[0]) for w in wavs)
-    x = torch.zeros(len(wavs), n)
-    mask = torch.zeros(len(wavs), n, dtype=torch.long)
-    for i, w in enumerate(wavs):
-        w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
-        x[i, : w.shape[0]] = w
-        mask[i, : w.shape[0]] = 1
-    return x, mask
-
-
 def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info: dict) -> None:
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
@@ -220,7 +209,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     bar = tqdm(total=cfg.max_steps, desc="train-ctc", unit="step")
     while step < cfg.max_steps and (time.time() - start) < cfg.max_minutes * 60:
         batch = rng.choice(batches)
-        x, mask = _batch_inputs([wav_of(r) for r in batch])
+        x, mask = padded_batch([wav_of(r) for r in batch])
         lab = torch.nn.utils.rnn.pad_sequence([r["labels"] for r in batch], batch_first=True, padding_value=-100)
         out = model(x.to(dev), attention_mask=mask.to(dev), labels=lab.to(dev))
         opt.zero_grad(set_to_none=True)
@@ -280,7 +269,7 @@ def _transcribe_loaded(model, vocab, wavs: list[torch.Tensor], batch_size: int =
     out: list[str] = [""] * len(wavs)
     for s in range(0, len(order), batch_size):
         idx = order[s: s + batch_size]
-        x, mask = _batch_inputs([wavs[i] for i in idx])
+        x, mask = padded_batch([wavs[i] for i in idx])
         logits = model(x.to(device), attention_mask=mask.to(device)).logits
         lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
         for i, text in zip(idx, greedy_decode(logits, lengths, vocab)):

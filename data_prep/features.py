@@ -83,6 +83,21 @@ def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> 
                    use_mask, do_norm, kernels, strides)
 
 
+def padded_batch(wavs: list[torch.Tensor], normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``(B, N)`` batch and its attention mask, each wav zero-mean/unit-variance when
+    ``normalize`` (what a wav2vec2 feature extractor does)."""
+    n = max(int(w.shape[0]) for w in wavs)
+    batch = torch.zeros(len(wavs), n)
+    mask = torch.zeros(len(wavs), n, dtype=torch.long)
+    for i, w in enumerate(wavs):
+        w = w.float()
+        if normalize:
+            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
+        batch[i, : w.shape[0]] = w
+        mask[i, : w.shape[0]] = 1
+    return batch, mask
+
+
 @torch.no_grad()
 def teacher_forward(teacher: Teacher, wavs: list[torch.Tensor], layer: int) -> list[torch.Tensor]:
     """Hidden states ``(T_i, C)`` of ``layer`` (an index into ``hidden_states``) for each wav.
@@ -95,15 +110,7 @@ def teacher_forward(teacher: Teacher, wavs: list[torch.Tensor], layer: int) -> l
         return [t for w in wavs for t in teacher_forward(teacher, [w], layer)]
     device = next(teacher.model.parameters()).device
     lengths = [int(w.shape[0]) for w in wavs]
-    n = max(lengths)
-    batch = torch.zeros(len(wavs), n)
-    mask = torch.zeros(len(wavs), n, dtype=torch.long)
-    for i, w in enumerate(wavs):
-        w = w.float()
-        if teacher.do_normalize:
-            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
-        batch[i, : lengths[i]] = w
-        mask[i, : lengths[i]] = 1
+    batch, mask = padded_batch(wavs, teacher.do_normalize)
     kwargs = {"attention_mask": mask.to(device)} if teacher.use_attention_mask else {}
     out = teacher.model(batch.to(device), output_hidden_states=True, **kwargs)
     hs = out.hidden_states
