@@ -16,7 +16,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir
-from data_prep.errors import DataError
+from data_prep.errors import DataError, exc_summary
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _load_source(source: str, config: str | None, split: str | None, data_dir: s
         else:
             ds = datasets.load_dataset(source, config, split=split, data_dir=data_dir)
     except Exception as exc:
-        raise DataError(f"{source}: cannot load dataset ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+        raise DataError(f"{source}: cannot load dataset ({exc_summary(exc)})") from None
     if isinstance(ds, datasets.DatasetDict):
         if split:
             if split not in ds:

@@ -23,7 +23,7 @@ import datasets
 import numpy as np
 import soundfile as sf
 
-from data_prep.errors import DataError
+from data_prep.errors import DataError, exc_summary
 from svae_tts.audio import audio_info
 from svae_tts.errors import AudioError, OutputExistsError
 from svae_tts.fileio import atomic_dir, atomic_write_json, recover_dir
@@ -91,7 +91,7 @@ def check_item(item: dict, limits: ValidationLimits) -> tuple[dict, str | None]:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # corrupt body behind a valid header
-        return item, f"unreadable audio ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+        return item, f"unreadable audio ({exc_summary(exc)})"
     if data.shape[0] == 0:
         return item, "zero-length audio (no samples)"
     if not np.isfinite(data).all():
@@ -239,8 +239,9 @@ def write_corpus(tmp_dir: Path, splits: dict[str, list[dict]], skipped: list[dic
     return dd
 
 
-def write_report(path: Path, skipped: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+def write_report(path: Path, skipped: list[dict], append: bool = False) -> None:
+    """One ``{"id", "path", "reason"}`` JSON line per skipped item."""
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
         for s in skipped:
             f.write(json.dumps({"id": s.get("id"), "path": _plain(s.get("path")), "reason": s.get("reason")}) + "\n")
 
@@ -309,7 +310,7 @@ def load_corpus(corpus_dir: str | os.PathLike) -> datasets.DatasetDict:
     try:
         dd = datasets.load_from_disk(str(corpus_dir))
     except Exception as exc:
-        raise DataError(f"{corpus_dir}: not a saved corpus ({str(exc).splitlines()[0][:160]})") from None
+        raise DataError(f"{corpus_dir}: not a saved corpus ({exc_summary(exc)})") from None
     if isinstance(dd, datasets.Dataset):
         dd = datasets.DatasetDict({"train": dd})
     for name, ds in dd.items():

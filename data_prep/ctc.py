@@ -26,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from data_prep.corpus import load_corpus
-from data_prep.errors import DataError
+from data_prep.errors import DataError, exc_summary
+from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, validate_waveform, resample
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 
@@ -140,18 +141,6 @@ def make_model(cfg: CTCTrainConfig, vocab_size: int):
     return Wav2Vec2ForCTC(config)
 
 
-def _batch_inputs(wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-utterance normalised, right-padded batch and its attention mask."""
-    n = max(int(w.shape[0]) for w in wavs)
-    x = torch.zeros(len(wavs), n)
-    mask = torch.zeros(len(wavs), n, dtype=torch.long)
-    for i, w in enumerate(wavs):
-        w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
-        x[i, : w.shape[0]] = w
-        mask[i, : w.shape[0]] = 1
-    return x, mask
-
-
 def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info: dict) -> None:
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
@@ -181,16 +170,20 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     dd = load_corpus(corpus_dir)
     if "train" not in dd or len(dd["train"]) == 0:
         raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    from transformers import set_seed
+
+    # random, torch and numpy: Wav2Vec2's time masking draws from numpy's global generator
+    set_seed(cfg.seed)
     cols = [c for c in ("id", "audio", "text", "duration", "phonemes") if c in dd["train"].column_names]
     train = [r for r in dd["train"].select_columns(cols) if r["duration"] <= cfg.max_seconds]
-    test = list(dd["test"].select_columns(cols)) if "test" in dd else []
+    test = list(dd["test"].select_columns(cols).select(range(min(cfg.eval_items, len(dd["test"]))))) if "test" in dd else []
     if not train:
         raise DataError(f"{corpus_dir}: no training utterance is shorter than max_seconds={cfg.max_seconds}")
     for r in train + test:
         r["target"] = target_text(r, cfg.targets)
     vocab = build_vocab([r["target"] for r in train])
+    for r in train:
+        r["labels"] = torch.tensor(encode_text(r["target"], vocab))
     model = make_model(cfg, len(vocab)).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("CTC model: %.2f M parameters, %d tokens (%s targets)", n_params / 1e6, len(vocab), cfg.targets)
@@ -216,11 +209,8 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     bar = tqdm(total=cfg.max_steps, desc="train-ctc", unit="step")
     while step < cfg.max_steps and (time.time() - start) < cfg.max_minutes * 60:
         batch = rng.choice(batches)
-        x, mask = _batch_inputs([wav_of(r) for r in batch])
-        labels = [torch.tensor(encode_text(r["target"], vocab)) for r in batch]
-        lab = torch.full((len(batch), max(len(t) for t in labels)), -100, dtype=torch.long)
-        for i, t in enumerate(labels):
-            lab[i, : len(t)] = t
+        x, mask = padded_batch([wav_of(r) for r in batch])
+        lab = torch.nn.utils.rnn.pad_sequence([r["labels"] for r in batch], batch_first=True, padding_value=-100)
         out = model(x.to(dev), attention_mask=mask.to(dev), labels=lab.to(dev))
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -239,14 +229,13 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
             "vocab_size": len(vocab), "first_loss": losses[0], "final_loss": sum(losses[-20:]) / len(losses[-20:]),
             "losses": [round(l, 4) for l in losses], "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
     if test:
-        ev = test[: cfg.eval_items]
-        hyps = _transcribe_loaded(model, vocab, [wav_of(r) for r in ev], cfg.batch_size)
-        refs = [r["target"] for r in ev]
+        hyps = _transcribe_loaded(model, vocab, [wav_of(r) for r in test], cfg.batch_size)
+        refs = [r["target"] for r in test]
         rate = error_rate(refs, hyps)
         info["cer" if cfg.targets == "char" else "per"] = rate
-        info["eval_items"] = len(ev)
+        info["eval_items"] = len(test)
         info["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps))[:5]]
-        log.info("held-out %s: %.4f on %d utterances", "CER" if cfg.targets == "char" else "PER", rate, len(ev))
+        log.info("held-out %s: %.4f on %d utterances", "CER" if cfg.targets == "char" else "PER", rate, len(test))
     with atomic_dir(out_dir) as tmp:
         _save(model.cpu(), vocab, cfg, tmp, info)
     return info
@@ -266,7 +255,7 @@ def _load(model_dir: str, device: str):
         model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
         vocab = json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8"))
     except Exception as exc:
-        raise DataError(f"CTC model {model_dir}: cannot load ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+        raise DataError(f"CTC model {model_dir}: cannot load ({exc_summary(exc)})") from None
     info_path = Path(folder) / INFO_FILE
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     sr = int(info.get("config", {}).get("sample_rate", 16000))
@@ -280,7 +269,7 @@ def _transcribe_loaded(model, vocab, wavs: list[torch.Tensor], batch_size: int =
     out: list[str] = [""] * len(wavs)
     for s in range(0, len(order), batch_size):
         idx = order[s: s + batch_size]
-        x, mask = _batch_inputs([wavs[i] for i in idx])
+        x, mask = padded_batch([wavs[i] for i in idx])
         logits = model(x.to(device), attention_mask=mask.to(device)).logits
         lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
         for i, text in zip(idx, greedy_decode(logits, lengths, vocab)):

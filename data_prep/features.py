@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from data_prep.corpus import load_corpus
-from data_prep.errors import DataError
-from data_prep.shards import ShardWriter, batches_by_length, load_batch_audio, my_share, shard_index
+from data_prep.errors import DataError, exc_summary
+from data_prep.shards import encode_into_shards, my_share, shard_index
 from svae_tts.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> 
         config = AutoConfig.from_pretrained(ref)
         model = AutoModel.from_pretrained(ref)
     except Exception as exc:
-        raise DataError(f"teacher {ref}: cannot load ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+        raise DataError(f"teacher {ref}: cannot load ({exc_summary(exc)}); "
                         "give a local model directory or, when online, a hub id such as microsoft/wavlm-large") from None
     strides = tuple(getattr(config, "conv_stride", ()) or ())
     kernels = tuple(getattr(config, "conv_kernel", ()) or ())
@@ -84,6 +83,21 @@ def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> 
                    use_mask, do_norm, kernels, strides)
 
 
+def padded_batch(wavs: list[torch.Tensor], normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``(B, N)`` batch and its attention mask, each wav zero-mean/unit-variance when
+    ``normalize`` (what a wav2vec2 feature extractor does)."""
+    n = max(int(w.shape[0]) for w in wavs)
+    batch = torch.zeros(len(wavs), n)
+    mask = torch.zeros(len(wavs), n, dtype=torch.long)
+    for i, w in enumerate(wavs):
+        w = w.float()
+        if normalize:
+            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
+        batch[i, : w.shape[0]] = w
+        mask[i, : w.shape[0]] = 1
+    return batch, mask
+
+
 @torch.no_grad()
 def teacher_forward(teacher: Teacher, wavs: list[torch.Tensor], layer: int) -> list[torch.Tensor]:
     """Hidden states ``(T_i, C)`` of ``layer`` (an index into ``hidden_states``) for each wav.
@@ -96,15 +110,7 @@ def teacher_forward(teacher: Teacher, wavs: list[torch.Tensor], layer: int) -> l
         return [t for w in wavs for t in teacher_forward(teacher, [w], layer)]
     device = next(teacher.model.parameters()).device
     lengths = [int(w.shape[0]) for w in wavs]
-    n = max(lengths)
-    batch = torch.zeros(len(wavs), n)
-    mask = torch.zeros(len(wavs), n, dtype=torch.long)
-    for i, w in enumerate(wavs):
-        w = w.float()
-        if teacher.do_normalize:
-            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
-        batch[i, : lengths[i]] = w
-        mask[i, : lengths[i]] = 1
+    batch, mask = padded_batch(wavs, teacher.do_normalize)
     kwargs = {"attention_mask": mask.to(device)} if teacher.use_attention_mask else {}
     out = teacher.model(batch.to(device), output_hidden_states=True, **kwargs)
     hs = out.hidden_states
@@ -178,21 +184,10 @@ def extract_features(
         log.info("features: %d utterances, %d already done, %d to do over %d process(es)",
                  len(rows), len(rows) - len(todo), len(todo), acc.num_processes)
     acc.wait_for_everyone()
-    skipped = []
     torch_dtype = getattr(torch, dtype)
-    with ShardWriter(out_dir, acc.process_index, shard_size, {"teacher": teacher, "layer": layer}) as writer:
-        bar = tqdm(total=len(mine), desc=f"features[{acc.process_index}]", unit="utt", disable=not acc.is_local_main_process)
-        for batch in batches_by_length(mine, batch_size, max_batch_seconds):
-            wavs, ok = load_batch_audio(batch, t.sample_rate, skipped)
-            if ok:
-                for r, h in zip(ok, teacher_forward(t, wavs, layer)):
-                    writer.add(r["id"], h.to(torch_dtype))
-            bar.update(len(batch))
-        bar.close()
-    if skipped:
-        with open(out_dir / f"skipped-r{acc.process_index:03d}.jsonl", "a", encoding="utf-8") as f:
-            for s in skipped:
-                f.write(json.dumps(s) + "\n")
+    encode_into_shards(mine, out_dir, lambda wavs: [h.to(torch_dtype) for h in teacher_forward(t, wavs, layer)],
+                       t.sample_rate, acc.process_index, batch_size, max_batch_seconds, shard_size,
+                       {"teacher": teacher, "layer": layer}, "features", acc.is_local_main_process)
     acc.wait_for_everyone()
     return out_dir
 

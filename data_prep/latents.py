@@ -20,11 +20,11 @@ import datasets
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
-from data_prep.errors import DataError
+from data_prep.corpus import REPORT_FILE, write_report
+from data_prep.errors import DataError, exc_summary
 from data_prep.features import _accelerator, corpus_rows
-from data_prep.shards import ShardWriter, batches_by_length, load_batch_audio, my_share, shard_index
+from data_prep.shards import encode_into_shards, my_share, shard_index
 from svae_tts.fileio import atomic_path, atomic_write_json, recover_dir
 
 log = logging.getLogger(__name__)
@@ -137,20 +137,9 @@ def extract_latents(
         log.info("latents: %d utterances, %d already done, %d to do", len(rows), len(rows) - len(todo), len(todo))
     acc.wait_for_everyone()
     gen = torch.Generator(device=acc.device).manual_seed(seed + acc.process_index) if sample else None
-    skipped = []
-    with ShardWriter(shard_dir, acc.process_index, shard_size) as writer:
-        bar = tqdm(total=len(mine), desc=f"latents[{acc.process_index}]", unit="utt", disable=not acc.is_local_main_process)
-        for batch in batches_by_length(mine, batch_size, max_batch_seconds):
-            wavs, ok = load_batch_audio(batch, model.sample_rate, skipped)
-            if ok:
-                for r, z in zip(ok, encode_batch(model, wavs, sample, gen)):
-                    writer.add(r["id"], z)
-            bar.update(len(batch))
-        bar.close()
-    if skipped:
-        with open(shard_dir / f"skipped-r{acc.process_index:03d}.jsonl", "a", encoding="utf-8") as f:
-            for s in skipped:
-                f.write(json.dumps(s) + "\n")
+    encode_into_shards(mine, shard_dir, lambda wavs: encode_batch(model, wavs, sample, gen), model.sample_rate,
+                       acc.process_index, batch_size, max_batch_seconds, shard_size, desc="latents",
+                       progress=acc.is_local_main_process)
     acc.wait_for_everyone()
     if acc.is_main_process:
         assemble(rows, out_dir, {"vae": str(vae), "frame_rate": float(model.frame_rate), "latent_dim": int(model.latent_dim),
@@ -210,9 +199,7 @@ def assemble(rows: list[dict], out_dir: Path, info: dict, keep_shards: bool = Fa
     shutil.rmtree(out_dir / ".cache", ignore_errors=True)
     with atomic_path(out_dir / STATS_FILE) as tmp:
         save_file({"mean": mean.float().contiguous(), "std": std.float().contiguous()}, str(tmp))
-    with open(out_dir / "skipped.jsonl", "w", encoding="utf-8") as f:
-        for s in skipped:
-            f.write(json.dumps(s) + "\n")
+    write_report(out_dir / REPORT_FILE, skipped)
     if not keep_shards:
         shutil.rmtree(shard_dir, ignore_errors=True)
         (out_dir / "job.json").unlink(missing_ok=True)
@@ -243,7 +230,7 @@ def load_latent_set(folder: str | os.PathLike) -> LatentSet:
         dd = datasets.load_from_disk(str(folder))
         stats = load_file(str(folder / STATS_FILE))
     except Exception as exc:
-        raise DataError(f"{folder}: unreadable latent set ({str(exc).splitlines()[0][:160]})") from None
+        raise DataError(f"{folder}: unreadable latent set ({exc_summary(exc)})") from None
     if isinstance(dd, datasets.Dataset):
         dd = datasets.DatasetDict({"train": dd})
     return LatentSet(dd, stats["mean"], stats["std"], info)

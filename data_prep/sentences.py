@@ -45,29 +45,36 @@ TIMES = ["in the morning", "at noon", "in the evening", "at night", "on Monday",
 ADVERBS = ["quickly", "slowly", "carefully", "quietly", "happily", "suddenly", "patiently", "gently", "loudly",
            "eagerly", "rarely", "often", "always", "never", "proudly", "calmly", "nervously", "politely"]
 
-# verbs: (base, third person, past, participle, ing)
-V_TRANS = [("carry", "carries", "carried", "carried", "carrying"), ("find", "finds", "found", "found", "finding"),
-           ("open", "opens", "opened", "opened", "opening"), ("paint", "paints", "painted", "painted", "painting"),
-           ("read", "reads", "read", "read", "reading"), ("sell", "sells", "sold", "sold", "selling"),
-           ("buy", "buys", "bought", "bought", "buying"), ("hide", "hides", "hid", "hidden", "hiding"),
-           ("clean", "cleans", "cleaned", "cleaned", "cleaning"), ("borrow", "borrows", "borrowed", "borrowed", "borrowing"),
-           ("lose", "loses", "lost", "lost", "losing"), ("mend", "mends", "mended", "mended", "mending"),
-           ("watch", "watches", "watched", "watched", "watching"), ("bring", "brings", "brought", "brought", "bringing"),
-           ("keep", "keeps", "kept", "kept", "keeping"), ("drop", "drops", "dropped", "dropped", "dropping"),
-           ("wrap", "wraps", "wrapped", "wrapped", "wrapping"), ("send", "sends", "sent", "sent", "sending"),
-           ("take", "takes", "took", "taken", "taking"), ("give away", "gives away", "gave away", "given away", "giving away"),
-           ("describe", "describes", "described", "described", "describing"), ("notice", "notices", "noticed", "noticed", "noticing")]
-V_INTRANS = [("sleep", "sleeps", "slept", "slept", "sleeping"), ("laugh", "laughs", "laughed", "laughed", "laughing"),
-             ("wait", "waits", "waited", "waited", "waiting"), ("sing", "sings", "sang", "sung", "singing"),
-             ("work", "works", "worked", "worked", "working"), ("rest", "rests", "rested", "rested", "resting"),
-             ("run", "runs", "ran", "run", "running"), ("walk", "walks", "walked", "walked", "walking"),
-             ("arrive", "arrives", "arrived", "arrived", "arriving"), ("listen", "listens", "listened", "listened", "listening"),
-             ("travel", "travels", "travelled", "travelled", "travelling"), ("whisper", "whispers", "whispered", "whispered", "whispering"),
-             ("dance", "dances", "danced", "danced", "dancing"), ("smile", "smiles", "smiled", "smiled", "smiling"),
-             ("swim", "swims", "swam", "swum", "swimming"), ("climb", "climbs", "climbed", "climbed", "climbing")]
-V_MOTION = [("go", "goes", "went", "gone", "going"), ("walk", "walks", "walked", "walked", "walking"),
-            ("drive", "drives", "drove", "driven", "driving"), ("hurry", "hurries", "hurried", "hurried", "hurrying"),
-            ("return", "returns", "returned", "returned", "returning"), ("ride", "rides", "rode", "ridden", "riding")]
+# verbs: (base, third person, past, participle, ing); regular forms are derived by _verb
+
+
+def _verb(base: str, past: str | None = None, participle: str | None = None, ing: str | None = None,
+          third: str | None = None) -> tuple[str, str, str, str, str]:
+    """Conjugate ``base`` (its first word, for phrasal verbs); irregular forms are given."""
+    head, _, rest = base.partition(" ")
+    tail = f" {rest}" if rest else ""
+    if head[-1] == "y" and head[-2] not in "aeiou":
+        reg_third, reg_past = head[:-1] + "ies", head[:-1] + "ied"
+    else:
+        reg_third = head + ("es" if head.endswith(("s", "x", "ch", "sh", "o")) else "s")
+        reg_past = head + ("d" if head.endswith("e") else "ed")
+    reg_ing = (head[:-1] if head.endswith("e") and not head.endswith("ee") else head) + "ing"
+    past = past or reg_past + tail
+    return (base, third or reg_third + tail, past, participle or past, ing or reg_ing + tail)
+
+
+V_TRANS = [_verb("carry"), _verb("find", "found"), _verb("open"), _verb("paint"), _verb("read", "read"),
+           _verb("sell", "sold"), _verb("buy", "bought"), _verb("hide", "hid", "hidden"), _verb("clean"),
+           _verb("borrow"), _verb("lose", "lost"), _verb("mend"), _verb("watch"), _verb("bring", "brought"),
+           _verb("keep", "kept"), _verb("drop", "dropped", ing="dropping"), _verb("wrap", "wrapped", ing="wrapping"),
+           _verb("send", "sent"), _verb("take", "took", "taken"), _verb("give away", "gave away", "given away"),
+           _verb("describe"), _verb("notice")]
+V_INTRANS = [_verb("sleep", "slept"), _verb("laugh"), _verb("wait"), _verb("sing", "sang", "sung"), _verb("work"),
+             _verb("rest"), _verb("run", "ran", "run", "running"), _verb("walk"), _verb("arrive"), _verb("listen"),
+             _verb("travel", "travelled", ing="travelling"), _verb("whisper"), _verb("dance"), _verb("smile"),
+             _verb("swim", "swam", "swum", "swimming"), _verb("climb")]
+V_MOTION = [_verb("go", "went", "gone"), _verb("walk"), _verb("drive", "drove", "driven"), _verb("hurry"),
+            _verb("return"), _verb("ride", "rode", "ridden")]
 V_SAY = ["said", "thought", "believed", "explained", "noticed", "remembered", "whispered", "promised", "hoped"]
 SUBORD = ["because", "although", "while", "when", "after", "before", "until", "since"]
 COORD = ["and", "but", "so", "yet"]

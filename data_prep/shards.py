@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
 from svae_tts.fileio import atomic_path
 
@@ -109,3 +110,39 @@ def load_batch_audio(batch: list[dict], sample_rate: int, skipped: list[dict]) -
         except AudioError as exc:
             skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
     return wavs, ok
+
+
+def encode_into_shards(
+    rows: list[dict],
+    folder: str | Path,
+    encode: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+    sample_rate: int,
+    rank: int = 0,
+    batch_size: int = 8,
+    max_batch_seconds: float | None = None,
+    shard_size: int = 256,
+    metadata: dict | None = None,
+    desc: str = "encode",
+    progress: bool = True,
+) -> list[dict]:
+    """The extraction loop shared by teacher features and VAE latents.
+
+    Reads ``rows`` in length-sorted batches at ``sample_rate``, writes ``encode(wavs)[i]`` under
+    each row's id into shards of ``folder`` (flushed even when interrupted), and appends the
+    unreadable items to ``folder/skipped-r<rank>.jsonl``. Returns those skipped items.
+    """
+    from data_prep.corpus import write_report
+
+    skipped: list[dict] = []
+    with ShardWriter(folder, rank, shard_size, metadata) as writer:
+        bar = tqdm(total=len(rows), desc=f"{desc}[{rank}]", unit="utt", disable=not progress)
+        for batch in batches_by_length(rows, batch_size, max_batch_seconds):
+            wavs, ok = load_batch_audio(batch, sample_rate, skipped)
+            if ok:
+                for r, out in zip(ok, encode(wavs)):
+                    writer.add(r["id"], out)
+            bar.update(len(batch))
+        bar.close()
+    if skipped:
+        write_report(Path(folder) / f"skipped-r{rank:03d}.jsonl", skipped, append=True)
+    return skipped

@@ -7,6 +7,7 @@ import torch
 
 from data_prep.ctc import (PAD, SEP, CTCTrainConfig, build_vocab, ctc_info, encode_text, error_rate,
                            greedy_decode, normalize_text, train_ctc, transcribe)
+from data_prep.errors import DataError
 from data_prep.espeak_corpus import build_espeak_corpus
 
 
@@ -62,3 +63,32 @@ def test_train_few_steps_save_load_transcribe(tmp_path):
 
     with pytest.raises(OutputExistsError):
         train_ctc(corpus, tmp_path / "ctc", cfg)
+
+
+def test_same_seed_same_training_with_time_masking(tmp_path):
+    """Wav2Vec2's SpecAugment draws from numpy's global generator: the seed must cover it too."""
+    import numpy as np
+    import soundfile as sf
+
+    from data_prep.builders import build_csv
+
+    lines = ["path,text,speaker"]
+    for k in range(4):
+        t = np.arange(int((0.5 + 0.1 * k) * 16000)) / 16000
+        sf.write(tmp_path / f"u{k}.wav", (0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t)).astype(np.float32), 16000)
+        lines.append(f"u{k}.wav,word {k},s0")
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    build_csv(tmp_path / "list.csv", tmp_path / "corpus")
+    cfg = CTCTrainConfig(max_steps=3, batch_size=2, warmup_steps=1, hidden_size=16, num_layers=1, num_heads=1,
+                         intermediate_size=16, conv_dim=[8] * 7, mask_time_prob=0.5, dropout=0.0)
+    runs = []
+    for name in ("a", "b"):
+        np.random.seed(len(runs))  # what came before must not matter
+        runs.append(train_ctc(tmp_path / "corpus", tmp_path / name, cfg)["losses"])
+    assert runs[0] == runs[1]
+    with pytest.raises(DataError, match="shorter than max_seconds=0.1"):
+        train_ctc(tmp_path / "corpus", tmp_path / "c", CTCTrainConfig(max_seconds=0.1))
+    with pytest.raises(DataError, match="nowhere.*cannot load"):
+        transcribe(tmp_path / "nowhere", [torch.zeros(10)], sample_rate=16000)
+    with pytest.raises(DataError, match="give sample_rate"):
+        transcribe(tmp_path / "a", [torch.zeros(1600)])
