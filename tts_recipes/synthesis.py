@@ -279,15 +279,4 @@ def _cross_fade(wavs: list[torch.Tensor], fade: int) -> torch.Tensor:
     return out
 
 
-def synthesize_to_file(model_dir: str, text: str, ref_audio: str, ref_text: str, output: str, overwrite: bool = False,
-                       device: str = "cpu", **kwargs) -> Path:
-    """One line to one file (what ``svae-tts synthesize`` does without ``--batch``)."""
-    from svae_tts.fileio import check_writable
-
-    check_writable(output, overwrite)
-    synth = Synthesizer.from_pretrained(model_dir, device=device)
-    wav = synth.synthesize(text, ref_audio, ref_text, **kwargs)
-    return save_audio(output, wav, synth.sample_rate, overwrite=overwrite)
-
-
-__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "synthesize_to_file", "MAX_TEXT_CHARS", "AudioError"]
+__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "MAX_TEXT_CHARS", "AudioError"]
