@@ -117,3 +117,17 @@ def test_no_batch_fits_and_bad_steps(assets, tmp_path):
         train(tiny_cfg(tmp_path / "a", assets["latents"], "data.frames_per_batch=2"))
     with pytest.raises(ConfigError, match="steps must be positive"):
         train(tiny_cfg(tmp_path / "b", assets["latents"], "steps=0"))
+
+
+def test_latent_space_encodes_like_data_prep(assets, tmp_path):
+    """A synthesis prompt must be encoded exactly as the latent set the model trained on, last frames included."""
+    from data_prep.latents import extract_latents, load_latent_set
+    from svae_tts.audio import load_audio
+    from tts_recipes.features import LatentFeatureSpace
+
+    ls = load_latent_set(extract_latents(assets["corpus"], tmp_path / "lat", str(assets["vae_dir"])))
+    space = LatentFeatureSpace(str(assets["vae_dir"]), ls.mean, ls.std)
+    row = ls.dataset["test"][0]
+    wav, _ = load_audio(assets["dsd"]["test"].filter(lambda r: r["id"] == row["id"])[0]["audio"], space.sample_rate)
+    expected = space.normalize(torch.tensor(row["latents"]))
+    assert torch.allclose(space.encode(wav)[0], expected, atol=1e-4)
