@@ -210,3 +210,45 @@ def test_estimated_length_too_short_for_text_is_lengthened_with_a_warning(synth,
         w = synth.synthesize(text, trained["ref_wav"], ref_text, nfe=2, seed=0, speed=50.0)
     assert "do not fit" in caplog.text
     assert w.numel() == (n_tokens + 1 - ref_frames) * synth.space.hop_length
+
+
+def test_split_text_packs_sentences_then_commas_then_words(synth):
+    assert synth.split_text("the cat sat, on the mat and the dog ran far away", 14) == [
+        "the cat sat,", "on the mat and", "the dog ran", "far away"]
+    assert synth.split_text("a b. c d. supercalifragilistic e", 9) == ["a b. c d.", "supercalifragilistic", "e"]
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"ref_text": "  "}, "ref_text is empty"),
+    ({"nfe": 0}, "nfe must be at least 1"),
+    ({"speed": 0.0}, "speed must be positive"),
+    ({"duration": -1.0}, "duration must be positive"),
+    ({"ref_audio": 123}, "file path or a"),
+])
+def test_bad_synthesis_arguments_are_refused(synth, trained, change, match):
+    kwargs = {"text": "the cat", "ref_audio": trained["ref_wav"], "ref_text": trained["ref_text"], "nfe": 2, **change}
+    with pytest.raises(TTSError, match=match):
+        synth.synthesize(**kwargs)
+
+
+@pytest.mark.parametrize("content, refs, match", [
+    (None, ("r.wav", "x"), "batch list not found"),
+    ("one\tthe cat\n", (None, None), r"list.tsv:1: two-column line needs --ref-audio"),
+    ("a b\tthe cat\n", ("r.wav", "x"), "odd characters"),
+    ("one\tx\n\none\ty\n", ("r.wav", "x"), r"list.tsv:3: output name 'one'"),
+    ("# only a comment\n\n", ("r.wav", "x"), "has no lines"),
+])
+def test_bad_batch_lists_are_refused(tmp_path, content, refs, match):
+    from tts_recipes.synthesis import read_batch_tsv
+
+    lst = tmp_path / "list.tsv"
+    if content is not None:
+        lst.write_text(content)
+    with pytest.raises(TTSError, match=match):
+        read_batch_tsv(lst, *refs)
+
+
+def test_cli_needs_text_and_reference_without_batch(trained, tmp_path, capsys):
+    assert main(["synthesize", "--model", str(trained["model_dir"]), "--text", "the cat", "-o", str(tmp_path / "o.wav")]) == 2
+    _one_line_error(capsys, "give --text, --ref-audio and --ref-text")
+    assert not (tmp_path / "o.wav").exists()

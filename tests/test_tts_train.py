@@ -1,6 +1,7 @@
 """Training: loss falls, one utterance overfits, resume == uninterrupted, the run dir follows the contract."""
 
 import json
+import re
 import statistics
 
 import pytest
@@ -77,3 +78,56 @@ def test_train_cli_in_process(assets, tmp_path):
                f"data.latent_set={assets['latents']}", "steps=2", "save_every=0"])
     assert rc == 0 and (tmp_path / "run" / "exports" / "step_00000002" / "model.safetensors").is_file()
     assert main(["tts", "train", "--config", "tiny", "data.nope=1"]) == 2
+
+
+def test_bad_data_configs_are_refused(assets, tmp_path):
+    import shutil
+
+    from data_prep.errors import DataError
+    from svae_tts.errors import ConfigError
+    from tts_recipes.errors import TTSError
+    from tts_recipes.train import DataConfig, build_data
+
+    with pytest.raises(ConfigError, match="set data.latent_set"):
+        build_data(DataConfig())
+    with pytest.raises(ConfigError, match="use feature=latent"):
+        build_data(DataConfig(latent_set=str(assets["latents"]), feature="mel"))
+    with pytest.raises(ConfigError, match="needs data.latent_set"):
+        build_data(DataConfig(corpus=str(assets["corpus"]), feature="latent"))
+    with pytest.raises(DataError, match=re.escape(str(tmp_path))):
+        build_data(DataConfig(latent_set=str(tmp_path)))
+    with pytest.raises(TTSError, match="no usable training utterance"):
+        build_data(DataConfig(latent_set=str(assets["latents"]), min_frames=10**6))
+    moved = tmp_path / "latents"
+    shutil.copytree(assets["latents"], moved)
+    info = json.loads((moved / "latent_info.json").read_text())
+    del info["vae"]
+    (moved / "latent_info.json").write_text(json.dumps(info))
+    with pytest.raises(TTSError, match="does not name its VAE; set data.vae"):
+        build_data(DataConfig(latent_set=str(moved)))
+    space, train_ds, test_ds = build_data(DataConfig(latent_set=str(moved), vae=str(assets["vae_dir"])))
+    assert space.vae_ref == str(assets["vae_dir"]) and len(train_ds) == 6 and len(test_ds) == 2
+
+
+def test_no_batch_fits_and_bad_steps(assets, tmp_path):
+    from svae_tts.errors import ConfigError
+    from tts_recipes.errors import TTSError
+
+    with pytest.raises(TTSError, match="no training batch fits frames_per_batch=2"):
+        train(tiny_cfg(tmp_path / "a", assets["latents"], "data.frames_per_batch=2"))
+    with pytest.raises(ConfigError, match="steps must be positive"):
+        train(tiny_cfg(tmp_path / "b", assets["latents"], "steps=0"))
+
+
+def test_latent_space_encodes_like_data_prep(assets, tmp_path):
+    """A synthesis prompt must be encoded exactly as the latent set the model trained on, last frames included."""
+    from data_prep.latents import extract_latents, load_latent_set
+    from svae_tts.audio import load_audio
+    from tts_recipes.features import LatentFeatureSpace
+
+    ls = load_latent_set(extract_latents(assets["corpus"], tmp_path / "lat", str(assets["vae_dir"])))
+    space = LatentFeatureSpace(str(assets["vae_dir"]), ls.mean, ls.std)
+    row = ls.dataset["test"][0]
+    wav, _ = load_audio(assets["dsd"]["test"].filter(lambda r: r["id"] == row["id"])[0]["audio"], space.sample_rate)
+    expected = space.normalize(torch.tensor(row["latents"]))
+    assert torch.allclose(space.encode(wav)[0], expected, atol=1e-4)

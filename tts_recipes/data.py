@@ -3,84 +3,26 @@
 Two sources, one interface (``get_frame_len`` for F5-TTS's ``DynamicBatchSampler``):
 - a latent set (``data_prep`` output: latents ``(T, D)`` per utterance + stats + the VAE it came
   from), held in memory, normalised once;
-- a corpus of audio files, encoded on the fly by the feature space (the mel baseline, or a latent
-  space when no latent set was made).
+- a corpus of audio files, encoded on the fly by the feature space (the mel baseline).
 Utterances whose text has more characters than frames are dropped with a warning, because F5's DiT
 would silently cut their text.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from svae_tts.audio import load_audio
-from svae_tts.checkpoint import load_state_dict
 from tts_recipes.errors import TTSError
 from tts_recipes.features import FeatureSpace
 from tts_recipes.text import Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)
-
-
-# -- latent set (contract: data_prep.latents) ------------------------------------------------------
-@dataclass
-class LatentSetView:
-    dataset: Any  # datasets.DatasetDict
-    mean: torch.Tensor
-    std: torch.Tensor
-    info: dict
-
-
-def load_latent_set(directory: str | os.PathLike) -> LatentSetView:
-    """``data_prep.latents.load_latent_set`` when that package provides it; else the same contract read here."""
-    try:
-        from data_prep.latents import load_latent_set as dp_load  # type: ignore
-    except ImportError:
-        dp_load = None
-    if dp_load is not None:
-        ls = dp_load(directory)
-        return LatentSetView(ls.dataset, torch.as_tensor(ls.mean).float(), torch.as_tensor(ls.std).float(), dict(ls.info))
-    from datasets import load_from_disk
-
-    directory = Path(directory)
-    for name in ("latent_stats.safetensors", "latent_info.json"):
-        if not (directory / name).is_file():
-            raise TTSError(f"{directory}: not a latent set (missing {name})")
-    try:
-        ds = load_from_disk(str(directory))
-    except Exception as exc:
-        raise TTSError(f"{directory}: cannot load the latent set's dataset ({type(exc).__name__})") from None
-    stats = load_state_dict(directory / "latent_stats.safetensors")
-    info = json.loads((directory / "latent_info.json").read_text())
-    return LatentSetView(ds, stats["mean"].float(), stats["std"].float(), info)
-
-
-def load_corpus(directory: str | os.PathLike):
-    try:
-        from data_prep.corpus import load_corpus as dp_load  # type: ignore
-    except ImportError:
-        dp_load = None
-    if dp_load is not None:
-        return dp_load(directory)
-    from datasets import load_from_disk
-
-    try:
-        return load_from_disk(str(directory))
-    except Exception as exc:
-        raise TTSError(f"{directory}: cannot load the corpus ({type(exc).__name__})") from None
-
-
-def split_or_none(dsd, name: str):
-    return dsd[name] if name in dsd else None
 
 
 # -- datasets -----------------------------------------------------------------------------------

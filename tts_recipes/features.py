@@ -166,8 +166,13 @@ class LatentFeatureSpace(FeatureSpace):
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        _, mu, _ = self.vae.encode(_as_batch(wav).to(self._device).float())
-        return self.normalize(mu)
+        # data_prep's encoder pads every wav with the same trailing silence before encoding; a bare
+        # ``vae.encode`` gives different last frames (~0.25 s), which would make a synthesis prompt
+        # end unlike any training latent, right where generation starts.
+        from data_prep.latents import encode_batch
+
+        mu = torch.stack(encode_batch(self.vae, list(_as_batch(wav).float())))
+        return self.normalize(mu.to(self._device))
 
     @torch.no_grad()
     def decode(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:

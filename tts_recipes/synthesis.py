@@ -104,17 +104,7 @@ class Synthesizer:
         pieces = []
         for sent in re.split(r"(?<=[.!?;:。！？；])\s+", text):
             pieces.extend(_split_long(sent, max_bytes))
-        chunks, cur = [], ""
-        for p in pieces:
-            cand = f"{cur} {p}" if cur else p
-            if len(cand.encode()) <= max_bytes or not cur:
-                cur = cand
-            else:
-                chunks.append(cur)
-                cur = p
-        if cur:
-            chunks.append(cur)
-        return chunks
+        return _pack(pieces, max_bytes)
 
     # -- synthesis -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -239,22 +229,27 @@ def read_batch_tsv(path: str | os.PathLike, ref_audio: str | None = None, ref_te
     return rows
 
 
-def _split_long(sentence: str, max_bytes: int) -> list[str]:
-    if len(sentence.encode()) <= max_bytes:
-        return [sentence] if sentence else []
+def _pack(pieces: list[str], max_bytes: int) -> list[str]:
+    """Join consecutive pieces with spaces into runs of at most ``max_bytes`` (a longer piece stays whole)."""
     out, cur = [], ""
-    for part in re.split(r"(?<=[,，、])\s*|\s+", sentence):
-        if not part:
+    for p in pieces:
+        if not p:
             continue
-        cand = f"{cur} {part}" if cur else part
+        cand = f"{cur} {p}" if cur else p
         if len(cand.encode()) <= max_bytes or not cur:
             cur = cand
         else:
             out.append(cur)
-            cur = part
+            cur = p
     if cur:
         out.append(cur)
     return out
+
+
+def _split_long(sentence: str, max_bytes: int) -> list[str]:
+    if len(sentence.encode()) <= max_bytes:
+        return [sentence] if sentence else []
+    return _pack(re.split(r"(?<=[,，、])\s*|\s+", sentence), max_bytes)
 
 
 def _trim_silence(wav: torch.Tensor, sr: int, rel_db: float = -40.0, margin_s: float = 0.05) -> torch.Tensor:
@@ -284,15 +279,4 @@ def _cross_fade(wavs: list[torch.Tensor], fade: int) -> torch.Tensor:
     return out
 
 
-def synthesize_to_file(model_dir: str, text: str, ref_audio: str, ref_text: str, output: str, overwrite: bool = False,
-                       device: str = "cpu", **kwargs) -> Path:
-    """One line to one file (what ``svae-tts synthesize`` does without ``--batch``)."""
-    from svae_tts.fileio import check_writable
-
-    check_writable(output, overwrite)
-    synth = Synthesizer.from_pretrained(model_dir, device=device)
-    wav = synth.synthesize(text, ref_audio, ref_text, **kwargs)
-    return save_audio(output, wav, synth.sample_rate, overwrite=overwrite)
-
-
-__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "synthesize_to_file", "MAX_TEXT_CHARS", "AudioError"]
+__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "MAX_TEXT_CHARS", "AudioError"]

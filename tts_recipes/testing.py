@@ -65,14 +65,15 @@ def make_corpus(directory: str | os.PathLike, n_train: int = 6, n_test: int = 2,
 def make_latent_set(directory: str | os.PathLike, corpus, vae, vae_ref: str) -> Path:
     from datasets import Dataset, DatasetDict
 
+    from data_prep.latents import encode_batch
+
     directory = Path(directory)
     splits, all_z = {}, []
     for split in corpus:
         rows = []
         for row in corpus[split]:
             wav, _ = load_audio(row["audio"], vae.sample_rate)
-            _, mu, _ = vae.encode(wav[None])
-            z = mu[0].float()
+            z = encode_batch(vae, [wav])[0]  # as data_prep encodes (same end padding)
             if split == "train":
                 all_z.append(z)
             rows.append({"id": row["id"], "latents": z.tolist(), "text": row["text"], "speaker": row["speaker"],

@@ -31,8 +31,7 @@ from torch.utils.data import DataLoader
 from svae_tts.config import load_config, save_config
 from svae_tts.errors import ConfigError, OutputExistsError, SvaeError
 from svae_tts.fileio import atomic_write_json
-from tts_recipes.data import (AudioTTSDataset, Collator, LatentTTSDataset, load_corpus, load_latent_set,
-                              make_batches, split_or_none)
+from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
 from tts_recipes.features import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
 from tts_recipes.model import CFMConfig, DiTConfig, TTSConfig, TTSModel
@@ -130,6 +129,9 @@ def lr_lambda(warmup: int, total: int):
 
 def build_data(cfg: DataConfig):
     """-> (feature space, train dataset, held-out dataset or None)."""
+    from data_prep.corpus import load_corpus
+    from data_prep.latents import load_latent_set
+
     if cfg.latent_set:
         if cfg.feature != "latent":
             raise ConfigError(f"data.latent_set is given but data.feature is {cfg.feature!r}; use feature=latent")
@@ -150,7 +152,7 @@ def build_data(cfg: DataConfig):
         make = lambda split: AudioTTSDataset(split, space, cfg.min_frames, cfg.max_frames)  # noqa: E731
     else:
         raise ConfigError("set data.latent_set (latent space) or data.corpus (mel space)")
-    train = split_or_none(dsd, "train")
+    train = dsd.get("train")
     if train is None:
         raise TTSError("the training data has no 'train' split")
     if cfg.max_utterances:
@@ -158,7 +160,7 @@ def build_data(cfg: DataConfig):
     train_ds = make(train)
     if len(train_ds) == 0:
         raise TTSError("no usable training utterance (all dropped: see the warnings above)")
-    test = split_or_none(dsd, "test")
+    test = dsd.get("test")
     test_ds = make(test) if test is not None and len(test) else None
     return space, train_ds, test_ds
 
