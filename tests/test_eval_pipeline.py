@@ -49,6 +49,14 @@ def test_seen_speakers_only_is_an_error(tmp_path):
     assert len(build_test_list(corpus, allow_seen_speakers=True)) == 2
 
 
+def test_test_list_from_a_non_corpus_names_the_dir(tmp_path):
+    from eval.testlist import build_test_list
+
+    (tmp_path / "not_a_corpus").mkdir()
+    with pytest.raises(SvaeError, match="not_a_corpus: not a saved corpus"):
+        build_test_list(tmp_path / "not_a_corpus")
+
+
 def test_librispeech_pc_list(tmp_path):
     from eval.testlist import load_test_list
 
