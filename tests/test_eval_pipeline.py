@@ -112,7 +112,7 @@ def runs(world):
     """Two tiny VAE 'runs' really trained two Adam steps (different seeds), exported at steps 0, 1 and 2."""
     from datasets import load_from_disk
 
-    from eval.standin import train_standin_run
+    from tests.eval_helpers import train_standin_run
 
     train_audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:2]
     out = {}
@@ -194,16 +194,6 @@ def test_utmos_unavailable_names_what_is_needed(tmp_path):
         get_quality_backend(f"utmos:{tmp_path / 'no_clone'}")
 
 
-def test_standin_training_lowers_the_loss(world):
-    from datasets import load_from_disk
-
-    from eval.standin import train_standin_run
-
-    audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:1]
-    losses = train_standin_run(world["root"] / "runs_loss", audio, [0, 4], seed=0, segment=0.5)
-    assert len(losses) == 4 and losses[-1] < losses[0]
-
-
 def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
     from eval.codecs import load_codec
     from eval.probe import ProbeConfig, run_probe
@@ -221,3 +211,4 @@ def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
     assert p["models"]["mel"]["frame_rate"] == pytest.approx(24_000 / 256)
     with pytest.raises(EvalError, match="mel\\+Vocos reference needs a Vocos model dir"):
         load_codec(f"mel:{tmp_path / 'missing'}")
+
