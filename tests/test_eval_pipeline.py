@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from eval.errors import EvalError
+from eval.scoring import Scorer
 from svae_tts.cli import main
 from svae_tts.errors import SvaeError
 from tests.eval_helpers import tiny_corpus, tiny_ctc_dir, tiny_vae_dir
@@ -212,3 +213,50 @@ def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
     with pytest.raises(EvalError, match="mel\\+Vocos reference needs a Vocos model dir"):
         load_codec(f"mel:{tmp_path / 'missing'}")
 
+
+# ---- user errors --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, content, match", [
+    ("empty.jsonl", "\n", "the test list is empty"),
+    ("bad.jsonl", "{not json}\n", r"bad.jsonl:1: not a test-list record"),
+    ("dup.jsonl", '{"id": "a", "prompt_audio": "p", "prompt_text": "t", "text": "x"}\n' * 2, "duplicate item ids"),
+    ("ids.lst", "p\t1\tt\tx\t2\ty\n", r"ids.lst:1: ids must look like SPEAKER-CHAPTER-UTT"),
+    (None, None, "no such test list"),
+])
+def test_bad_test_lists_name_the_file_and_problem(tmp_path, name, content, match):
+    from eval.testlist import load_test_list
+
+    path = tmp_path / (name or "missing.jsonl")
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(EvalError, match=match):
+        load_test_list(path)
+
+
+def test_bad_names_sources_and_inputs(world, tmp_path):
+    from eval.codecs import load_codec, parse_named
+    from eval.convergence import vae_recon_synth_factory
+    from eval.probe import ProbeConfig, run_probe
+    from eval.testlist import TestItem
+    from eval.tts import ground_truth_synth, run_tts_eval
+
+    assert parse_named(["a=x", "./runs/b"]) == [("a", "x"), ("b", "./runs/b")]
+    with pytest.raises(EvalError, match="duplicate names"):
+        parse_named(["x=1", "x=2"])
+    with pytest.raises(EvalError, match="expected NAME=PATH"):
+        parse_named(["=dir"])
+    item = TestItem(id="u1", prompt_audio="p.wav", prompt_text="hi", text="there")
+    with pytest.raises(EvalError, match="exactly one of"):
+        run_tts_eval([item], tmp_path / "o", generated_dir=tmp_path, ground_truth=True)
+    with pytest.raises(EvalError, match="u1: no target audio"):
+        ground_truth_synth(item, 0)
+    with pytest.raises(EvalError, match="no such folder of generated audio"):
+        run_tts_eval([item], tmp_path / "o", generated_dir=tmp_path / "nope", scorer=Scorer(asr=None, sim=None, mos=None))
+    vae = tiny_vae_dir(tmp_path / "vae")
+    with pytest.raises(EvalError, match="u1: no target audio to reconstruct"):
+        vae_recon_synth_factory()(vae)(item, 0)
+    (tmp_path / "not_vae").mkdir()
+    with pytest.raises(EvalError, match="could not be loaded"):
+        load_codec(tmp_path / "not_vae")
+    with pytest.raises(EvalError, match="unit='phoneme' needs a 'phonemes' column"):
+        run_probe([("v", str(vae))], world["corpus"], tmp_path / "p", ProbeConfig(unit="phoneme"))
