@@ -3,7 +3,7 @@
 What it runs (no downloads):
 1. tts_recipes' toy corpus (harmonic tones, one pitch per character, two "speakers");
 2. two tiny-preset VAEs (seeds 0 and 1, named semantic/acoustic, *no teacher*) trained 40 Adam steps
-   on 8 clips with multi-scale mel L1 (``eval.standin``), then the linear CTC probe and the reconstruction
+   on 8 clips with multi-scale mel L1 (``tests.eval_helpers.train_standin_run``), then the linear CTC probe and the reconstruction
    metrics over both;
 3. one tiny TTS run per VAE (``tts_recipes.train``, latent feature space, 150 steps, exports every
    50) and the convergence command over both runs with the default ``Synthesizer`` (NFE 8),
@@ -25,8 +25,8 @@ from eval.convergence import SynthesisSettings, run_convergence  # noqa: E402
 from eval.probe import ProbeConfig, run_probe  # noqa: E402
 from eval.recon import run_recon  # noqa: E402
 from eval.scoring import Scorer  # noqa: E402
-from eval.standin import train_standin_run  # noqa: E402
 from eval.testlist import build_test_list, write_test_list  # noqa: E402
+from tests.eval_helpers import train_standin_run  # noqa: E402
 from tts_recipes.testing import make_corpus, make_latent_set  # noqa: E402
 from tts_recipes.train import load_train_config, train  # noqa: E402
 from vae import SemanticVAE  # noqa: E402

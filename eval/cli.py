@@ -48,6 +48,14 @@ def _test_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
 
 
+def _synthesis_eval_args(p: argparse.ArgumentParser) -> None:
+    """What ``tts`` and ``convergence`` share: a test list, the judges, synthesis settings, --no-audio."""
+    p.add_argument("--no-audio", action="store_true", help="do not keep the synthesised audio")
+    _test_args(p)
+    _judges(p, "ASR judge for WER/CER")
+    _synth_args(p)
+
+
 def _items(a):
     from eval.testlist import load_test_list
 
@@ -93,9 +101,9 @@ def cmd_convergence(a) -> int:
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     factory = None
     if a.synth == "vae-recon":
-        from eval.standin import vae_reconstruction_factory
+        from eval.convergence import vae_recon_synth_factory
 
-        factory = vae_reconstruction_factory(a.device)
+        factory = vae_recon_synth_factory(a.device)
     r = run_convergence(parse_named(a.run), _items(a), a.out, _scorer(a), factory, _settings(a), steps, not a.no_audio,
                         a.wer_threshold, a.sim_threshold, a.device)
     print(open(f"{a.out}/report.md").read())
@@ -148,26 +156,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--generated", help="folder of already generated <id>.wav files")
     src.add_argument("--ground-truth", action="store_true", help="score the test list's target audio")
     p.add_argument("--out", required=True)
-    p.add_argument("--no-audio", action="store_true", help="do not keep the synthesised audio")
     p.add_argument("--overwrite", action="store_true")
-    _test_args(p)
-    _judges(p, "ASR judge for WER/CER")
-    _synth_args(p)
+    _synthesis_eval_args(p)
     p.set_defaults(func=cmd_tts)
 
-    p = es.add_parser("convergence", help="WER/SIM/MOS against training steps for several TTS runs")
+    p = es.add_parser("convergence", help="WER/SIM/MOS against training steps for several TTS (or VAE) runs")
     p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR", help="repeatable")
     p.add_argument("--out", required=True, help="results folder (re-running reuses its cache)")
     p.add_argument("--steps", default=None, help="only these steps, comma-separated")
     p.add_argument("--wer-threshold", type=float, default=None)
     p.add_argument("--sim-threshold", type=float, default=None)
-    p.add_argument("--no-audio", action="store_true", help="do not keep the synthesised audio")
     p.add_argument("--synth", choices=("tts", "vae-recon"), default="tts",
-                   help="tts: Synthesizer over each exported TTS model (default); vae-recon: the exports are VAE dirs "
-                        "and 'synthesis' is their reconstruction of each target (a stand-in to exercise the pipeline)")
-    _test_args(p)
-    _judges(p, "ASR judge for WER/CER")
-    _synth_args(p)
+                   help="tts: Synthesizer over each exported TTS model (default); vae-recon: the runs are VAE training runs "
+                        "(vae.train exports) and each checkpoint reconstructs the targets")
+    _synthesis_eval_args(p)
     p.set_defaults(func=cmd_convergence)
 
     p = es.add_parser("probe", help="linear CTC probe of linguistic content in VAE latents (held-out speakers)")

@@ -13,7 +13,7 @@ paths, thresholds, failures), ``report.md`` and ``convergence.png`` (WER, SIM, M
 one line per run) plus ``steps_to_threshold.png``.
 
 Synthesis is a parameter (``synth_factory(model_dir) -> synth(item, seed) -> (wav, sr)``); the
-default wraps ``tts_recipes.synthesis.Synthesizer``.
+default wraps ``tts_recipes.synthesis.Synthesizer``; :func:`vae_recon_synth_factory` scores VAE runs.
 """
 
 from __future__ import annotations
@@ -94,6 +94,28 @@ def tts_synth_factory(device: str = "cpu", settings: SynthesisSettings | None = 
                                    cfg_strength=settings.cfg_strength, sway=settings.sway, seed=seed,
                                    speed=settings.speed, duration=duration)
             return wav.detach().float().cpu().reshape(-1), int(synth.sample_rate)
+
+        return run
+
+    return factory
+
+
+def vae_recon_synth_factory(device: str = "cpu") -> SynthFactory:
+    """For VAE run dirs (``vae.train`` exports VAE model dirs the same way): reconstruct each item's target.
+
+    The convergence machinery then tracks intelligibility/SIM/MOS of reconstructions against VAE
+    training steps; it says nothing about a TTS model.
+    """
+    from eval.codecs import VAECodec
+
+    def factory(model_dir: Path) -> SynthFn:
+        codec = VAECodec(str(model_dir), device)
+
+        def run(item: TestItem, seed: int) -> tuple[torch.Tensor, int]:
+            if not item.target_audio:
+                raise EvalError(f"test item {item.id}: no target audio to reconstruct")
+            wav, sr = load_audio(item.target_audio, codec.sample_rate)
+            return codec.reconstruct(wav), sr
 
         return run
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from data_prep.corpus import load_corpus
 from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
 from eval.report import markdown_table
@@ -161,12 +162,11 @@ def run_probe(
 ) -> dict:
     """Probe each VAE (or ``mel:`` reference) on the corpus; writes ``probe.json`` and ``probe.md``."""
     from eval.codecs import load_codec
-    from eval.testlist import _load_corpus
 
     cfg = cfg or ProbeConfig()
     out_dir = Path(out_dir)
     check_writable(out_dir / "probe.json", overwrite)
-    ds = _load_corpus(corpus_dir)
+    ds = load_corpus(corpus_dir)
     for split in ("train", "test"):
         if split not in ds:
             raise EvalError(f"{corpus_dir}: the probe needs train and test splits (has {sorted(ds)})")

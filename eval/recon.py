@@ -16,11 +16,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from data_prep.corpus import load_corpus
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import Scorer, aggregate
-from eval.testlist import _load_corpus
 from svae_tts.audio import load_audio
 from svae_tts.errors import AudioError
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
@@ -45,7 +45,7 @@ def run_recon(
     out_dir = Path(out_dir)
     check_writable(out_dir / "summary.json", overwrite)
     scorer = (scorer or Scorer(device=device)).load()
-    ds = _load_corpus(corpus_dir)
+    ds = load_corpus(corpus_dir)
     if split not in ds:
         raise EvalError(f"{corpus_dir}: corpus has no {split!r} split (has {sorted(ds)})")
     rows_in = ds[split].select(range(min(limit, len(ds[split])))) if limit else ds[split]

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from data_prep.corpus import load_corpus
 from eval.errors import EvalError
 from svae_tts.fileio import atomic_write_text, check_writable
 
@@ -105,21 +106,6 @@ def write_test_list(items: list[TestItem], path: str | os.PathLike, overwrite: b
     return path
 
 
-def _load_corpus(corpus_dir):
-    try:
-        from data_prep.corpus import load_corpus
-    except ImportError:  # data_prep not installed: read the saved DatasetDict directly
-        load_corpus = None
-    if load_corpus is not None:
-        return load_corpus(corpus_dir)
-    from datasets import load_from_disk
-
-    try:
-        return load_from_disk(str(corpus_dir))
-    except (FileNotFoundError, ValueError) as exc:
-        raise EvalError(f"{corpus_dir}: not a corpus saved with save_to_disk ({exc})") from None
-
-
 def build_test_list(
     corpus_dir: str | os.PathLike,
     num_items: int | None = None,
@@ -135,20 +121,16 @@ def build_test_list(
     train split are dropped unless ``allow_seen_speakers``. With ``num_items`` the pairs are taken
     round-robin over speakers so no speaker dominates. Deterministic for a given ``seed``.
     """
-    ds = _load_corpus(corpus_dir)
+    ds = load_corpus(corpus_dir)
     if split not in ds:
         raise EvalError(f"{corpus_dir}: corpus has no {split!r} split (has {sorted(ds)})")
-    test = ds[split]
-    for col in ("id", "audio", "text", "speaker"):
-        if col not in test.column_names:
-            raise EvalError(f"{corpus_dir}: split {split!r} lacks column {col!r}")
+    test = ds[split]  # load_corpus has checked the contract's columns
     seen = set(ds["train"]["speaker"]) if "train" in ds and not allow_seen_speakers else set()
     by_spk: dict[str, list[dict]] = defaultdict(list)
-    durations = test["duration"] if "duration" in test.column_names else [None] * len(test)
-    for i, (uid, audio, text, spk) in enumerate(zip(test["id"], test["audio"], test["text"], test["speaker"])):
+    for uid, audio, text, spk, dur in zip(test["id"], test["audio"], test["text"], test["speaker"], test["duration"]):
         if spk in seen:
             continue
-        by_spk[str(spk)].append({"id": uid, "audio": audio, "text": text, "duration": durations[i]})
+        by_spk[str(spk)].append({"id": uid, "audio": audio, "text": text, "duration": dur})
     rng = random.Random(seed)
     per_speaker: dict[str, list[TestItem]] = {}
     for spk in sorted(by_spk):

@@ -113,3 +113,48 @@ def tiny_vae_dir(root: Path, semantic: bool = True, seed: int = 0) -> Path:
     model = SemanticVAE.from_preset("tiny", [f"semantic={str(semantic).lower()}"])
     model.save_pretrained(root)
     return root
+
+
+def _mel_loss(ref: torch.Tensor, est: torch.Tensor, sr: int) -> torch.Tensor:
+    from eval.metrics.signal import MEL_SCALES, _mel
+
+    loss = 0.0
+    for n_fft, n_mels in MEL_SCALES[:3]:
+        m = _mel(sr, n_fft, n_mels)
+        loss = loss + (torch.log10(m(ref).clamp_min(1e-5)) - torch.log10(m(est).clamp_min(1e-5))).abs().mean()
+    return loss / 3
+
+
+def train_standin_run(run_dir, audio_paths: list[str], export_steps: list[int], semantic: bool = True,
+                      preset: str = "tiny", lr: float = 3e-3, seed: int = 0, segment: float = 1.0) -> list[float]:
+    """A run dir whose ``exports/step_XXXXXXXX/`` are VAE dirs saved along a short real training.
+
+    Multi-scale mel L1 reconstruction with Adam, no teacher, no discriminator: seconds on CPU, and the
+    exports genuinely change with the step, which is all the convergence tests (and the sample report
+    in ``docs/``) need. Returns the losses.
+    """
+    from svae_tts.audio import load_audio
+    from vae import SemanticVAE
+
+    torch.manual_seed(seed)
+    model = SemanticVAE.from_preset(preset, [f"semantic={str(semantic).lower()}"])
+    sr = model.sample_rate
+    n = int(segment * sr)
+    wavs = [load_audio(p, sr)[0] for p in audio_paths]
+    batch = torch.stack([torch.nn.functional.pad(w, (0, max(0, n - w.numel())))[:n] for w in wavs])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    exports = Path(run_dir) / "exports"
+    losses = []
+    for step in range(max(export_steps) + 1):
+        if step in export_steps:
+            model.eval()
+            model.save_pretrained(exports / f"step_{step:08d}")
+            model.train()
+        if step == max(export_steps):
+            break
+        loss = _mel_loss(batch, model(batch)["audio"], sr)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from eval.errors import EvalError
+from eval.scoring import Scorer
 from svae_tts.cli import main
 from svae_tts.errors import SvaeError
 from tests.eval_helpers import tiny_corpus, tiny_ctc_dir, tiny_vae_dir
@@ -47,6 +48,14 @@ def test_seen_speakers_only_is_an_error(tmp_path):
     with pytest.raises(EvalError, match="allow_seen_speakers"):
         build_test_list(corpus)
     assert len(build_test_list(corpus, allow_seen_speakers=True)) == 2
+
+
+def test_test_list_from_a_non_corpus_names_the_dir(tmp_path):
+    from eval.testlist import build_test_list
+
+    (tmp_path / "not_a_corpus").mkdir()
+    with pytest.raises(SvaeError, match="not_a_corpus: not a saved corpus"):
+        build_test_list(tmp_path / "not_a_corpus")
 
 
 def test_librispeech_pc_list(tmp_path):
@@ -104,7 +113,7 @@ def runs(world):
     """Two tiny VAE 'runs' really trained two Adam steps (different seeds), exported at steps 0, 1 and 2."""
     from datasets import load_from_disk
 
-    from eval.standin import train_standin_run
+    from tests.eval_helpers import train_standin_run
 
     train_audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:2]
     out = {}
@@ -186,16 +195,6 @@ def test_utmos_unavailable_names_what_is_needed(tmp_path):
         get_quality_backend(f"utmos:{tmp_path / 'no_clone'}")
 
 
-def test_standin_training_lowers_the_loss(world):
-    from datasets import load_from_disk
-
-    from eval.standin import train_standin_run
-
-    audio = load_from_disk(str(world["corpus"]))["train"]["audio"][:1]
-    losses = train_standin_run(world["root"] / "runs_loss", audio, [0, 4], seed=0, segment=0.5)
-    assert len(losses) == 4 and losses[-1] < losses[0]
-
-
 def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
     from eval.codecs import load_codec
     from eval.probe import ProbeConfig, run_probe
@@ -213,3 +212,51 @@ def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
     assert p["models"]["mel"]["frame_rate"] == pytest.approx(24_000 / 256)
     with pytest.raises(EvalError, match="mel\\+Vocos reference needs a Vocos model dir"):
         load_codec(f"mel:{tmp_path / 'missing'}")
+
+
+# ---- user errors --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, content, match", [
+    ("empty.jsonl", "\n", "the test list is empty"),
+    ("bad.jsonl", "{not json}\n", r"bad.jsonl:1: not a test-list record"),
+    ("dup.jsonl", '{"id": "a", "prompt_audio": "p", "prompt_text": "t", "text": "x"}\n' * 2, "duplicate item ids"),
+    ("ids.lst", "p\t1\tt\tx\t2\ty\n", r"ids.lst:1: ids must look like SPEAKER-CHAPTER-UTT"),
+    (None, None, "no such test list"),
+])
+def test_bad_test_lists_name_the_file_and_problem(tmp_path, name, content, match):
+    from eval.testlist import load_test_list
+
+    path = tmp_path / (name or "missing.jsonl")
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(EvalError, match=match):
+        load_test_list(path)
+
+
+def test_bad_names_sources_and_inputs(world, tmp_path):
+    from eval.codecs import load_codec, parse_named
+    from eval.convergence import vae_recon_synth_factory
+    from eval.probe import ProbeConfig, run_probe
+    from eval.testlist import TestItem
+    from eval.tts import ground_truth_synth, run_tts_eval
+
+    assert parse_named(["a=x", "./runs/b"]) == [("a", "x"), ("b", "./runs/b")]
+    with pytest.raises(EvalError, match="duplicate names"):
+        parse_named(["x=1", "x=2"])
+    with pytest.raises(EvalError, match="expected NAME=PATH"):
+        parse_named(["=dir"])
+    item = TestItem(id="u1", prompt_audio="p.wav", prompt_text="hi", text="there")
+    with pytest.raises(EvalError, match="exactly one of"):
+        run_tts_eval([item], tmp_path / "o", generated_dir=tmp_path, ground_truth=True)
+    with pytest.raises(EvalError, match="u1: no target audio"):
+        ground_truth_synth(item, 0)
+    with pytest.raises(EvalError, match="no such folder of generated audio"):
+        run_tts_eval([item], tmp_path / "o", generated_dir=tmp_path / "nope", scorer=Scorer(asr=None, sim=None, mos=None))
+    vae = tiny_vae_dir(tmp_path / "vae")
+    with pytest.raises(EvalError, match="u1: no target audio to reconstruct"):
+        vae_recon_synth_factory()(vae)(item, 0)
+    (tmp_path / "not_vae").mkdir()
+    with pytest.raises(EvalError, match="could not be loaded"):
+        load_codec(tmp_path / "not_vae")
+    with pytest.raises(EvalError, match="unit='phoneme' needs a 'phonemes' column"):
+        run_probe([("v", str(vae))], world["corpus"], tmp_path / "p", ProbeConfig(unit="phoneme"))

@@ -72,17 +72,15 @@ class XVectorBackend(SpeakerBackend):
              "or a local directory saved with save_pretrained (config.json + weights)")
 
     def __init__(self, spec: str, device: str = "cpu"):
-        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioXVector, Wav2Vec2FeatureExtractor
+        from transformers import AutoFeatureExtractor, AutoModelForAudioXVector, Wav2Vec2FeatureExtractor
 
         check_local_or_hub("speaker", spec, self.NEEDS)
         self.name = str(spec)
         self.device = device
         try:
-            config = AutoConfig.from_pretrained(spec)
             self.model = AutoModelForAudioXVector.from_pretrained(spec).to(device).eval()
         except (OSError, ValueError, KeyError) as exc:
             raise load_failed("speaker", spec, exc, self.NEEDS) from None
-        del config
         try:
             self.extractor = AutoFeatureExtractor.from_pretrained(spec)
         except (OSError, ValueError):  # model saved without a preprocessor config: WavLM's defaults
