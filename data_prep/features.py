@@ -52,9 +52,10 @@ class Teacher:
         return int(conv_output_length(int(num_samples), self.kernels, self.strides))
 
 
-def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> Teacher:
-    """Any ``transformers`` audio encoder with a wav2vec2-style conv front end (WavLM, HuBERT...)."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu", sample_rate: int | None = None) -> Teacher:
+    """Any ``transformers`` audio encoder with a wav2vec2-style conv front end (WavLM, HuBERT...);
+    ``sample_rate`` only for teachers whose configs do not say."""
+    from transformers import AutoConfig, AutoModel
 
     ref = str(ref)
     try:
@@ -67,17 +68,12 @@ def load_teacher(ref: str | os.PathLike, device: str | torch.device = "cpu") -> 
     kernels = tuple(getattr(config, "conv_kernel", ()) or ())
     if not strides or len(strides) != len(kernels):
         raise DataError(f"teacher {ref}: config has no conv_stride/conv_kernel (not a wav2vec2-style speech encoder)")
+    from vae.teacher import TeacherError, teacher_input_settings  # the trainer's reading, so features match it
+
     try:
-        fe = AutoFeatureExtractor.from_pretrained(ref)
-        sample_rate = int(getattr(fe, "sampling_rate", 16000))
-        use_mask = bool(getattr(fe, "return_attention_mask", True))
-        do_norm = bool(getattr(fe, "do_normalize", True))
-    except Exception:
-        # no preprocessor_config.json: the wav2vec2 family's defaults, and the config tells us the
-        # normalisation (layer-norm front ends take masks; group-norm ones do not)
-        sample_rate = 16000
-        use_mask = getattr(config, "feat_extract_norm", "layer") == "layer"
-        do_norm = True
+        sample_rate, do_norm, use_mask = teacher_input_settings(ref, config, sample_rate)
+    except TeacherError as exc:
+        raise DataError(str(exc)) from None
     model.eval().to(device)
     return Teacher(model, ref, sample_rate, sample_rate / math.prod(strides), int(config.hidden_size),
                    use_mask, do_norm, kernels, strides)

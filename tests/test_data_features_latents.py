@@ -169,3 +169,31 @@ def test_latents_resume_equals_uninterrupted(corpus, vae_dir, tmp_path, monkeypa
         for x, y in zip(a["latents"], b["latents"]):
             torch.testing.assert_close(torch.tensor(x), torch.tensor(y))
     torch.testing.assert_close(full.mean, resumed.mean)
+
+
+@pytest.mark.parametrize("with_preprocessor", [True, False])
+def test_precomputed_features_equal_the_online_teacher(corpus, teacher_dir, tmp_path, with_preprocessor):
+    """Training with teacher.features=DIR must see what the online teacher would compute itself,
+    also for a teacher whose only settings are in config.json (no preprocessor_config.json)."""
+    import shutil
+
+    from transformers import AutoConfig
+
+    from svae_tts.audio import load_audio
+    from vae.teacher import OnlineTeacher
+
+    if not with_preprocessor:
+        bare = tmp_path / "bare_teacher"
+        shutil.copytree(teacher_dir, bare)
+        (bare / "preprocessor_config.json").unlink()
+        cfg = AutoConfig.from_pretrained(bare)
+        cfg.sampling_rate = 16000
+        cfg.save_pretrained(bare)
+        teacher_dir = bare
+    out = extract_features(corpus, tmp_path / "f", str(teacher_dir), layer=1, batch_size=2)
+    store = FeatureStore(out)
+    online = OnlineTeacher(teacher_dir, layer=1)
+    r = _rows(corpus)[0]
+    wav, sr = load_audio(r["audio"])
+    feats, n = online(wav[None], torch.tensor([wav.numel()]), sr)
+    torch.testing.assert_close(store.get(r["id"]), feats[0, : int(n[0])], atol=2e-4, rtol=1e-3)

@@ -30,6 +30,36 @@ class TeacherError(VAEError):
     """A teacher (model or precomputed features) that cannot be used."""
 
 
+def _feature_extractor_config(ref: str) -> dict:
+    path = Path(ref) / "preprocessor_config.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    if Path(ref).exists():
+        return {}
+    try:  # hub id: the feature extractor config is a separate small file
+        from transformers import AutoFeatureExtractor
+
+        return AutoFeatureExtractor.from_pretrained(ref).to_dict()
+    except Exception:
+        return {}
+
+
+def teacher_input_settings(ref: str, config, sample_rate: int | None = None) -> tuple[int, bool, bool]:
+    """``(sample_rate, do_normalize, use_attention_mask)`` for a teacher, from its configs.
+
+    The one place both the online teacher and ``data_prep``'s precomputed features read these, so
+    features computed ahead of training equal what the trainer would compute itself."""
+    fe = _feature_extractor_config(str(ref))
+    sr = fe.get("sampling_rate") or getattr(config, "sampling_rate", None) or sample_rate
+    if not sr:
+        raise TeacherError(f"teacher {ref}: no sampling_rate in its preprocessor_config.json or config.json; "
+                           "set the teacher's sample rate explicitly")
+    # Models with group-norm feature encoders (base WavLM/wav2vec2) are trained on zero-padded
+    # input without a mask; layer-norm ones (large models) expect the attention mask.
+    use_mask = bool(fe.get("return_attention_mask", getattr(config, "feat_extract_norm", "layer") == "layer"))
+    return int(sr), bool(fe.get("do_normalize", False)), use_mask
+
+
 class OnlineTeacher(nn.Module):
     def __init__(self, ref: str | os.PathLike, layer: int = -1, sample_rate: int | None = None):
         super().__init__()
@@ -49,40 +79,17 @@ class OnlineTeacher(nn.Module):
         strides = list(getattr(config, "conv_stride", None) or [])
         if not strides or not hasattr(config, "hidden_size"):
             raise TeacherError(f"teacher {ref}: config has no conv_stride/hidden_size (not a wav2vec2-style speech encoder)")
-        fe = self._feature_extractor_config(ref)
-        sr = fe.get("sampling_rate") or getattr(config, "sampling_rate", None) or sample_rate
-        if not sr:
-            raise TeacherError(f"teacher {ref}: no sampling_rate in its preprocessor_config.json or config.json; "
-                               "set teacher.sample_rate in the training config")
         self.ref = ref
-        self.sample_rate = int(sr)
+        self.sample_rate, self.do_normalize, self.use_attention_mask = teacher_input_settings(ref, config, sample_rate)
         self.width = int(config.hidden_size)
         self.hop = int(math.prod(strides))
         self.frame_rate = self.sample_rate / self.hop
-        self.do_normalize = bool(fe.get("do_normalize", False))
-        # Models with group-norm feature encoders (base WavLM/wav2vec2) are trained on zero-padded
-        # input without a mask; layer-norm ones (large models) expect the attention mask.
-        self.use_attention_mask = bool(fe.get("return_attention_mask", getattr(config, "feat_extract_norm", "layer") == "layer"))
         n_layers = int(config.num_hidden_layers)
         if not -(n_layers + 1) <= layer <= n_layers:
             raise TeacherError(f"teacher {ref}: layer {layer} out of range (hidden states 0..{n_layers}, or -1 for the last)")
         self.layer = layer
         self.model = model.eval().requires_grad_(False)
         self.eval()
-
-    @staticmethod
-    def _feature_extractor_config(ref: str) -> dict:
-        path = Path(ref) / "preprocessor_config.json"
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
-        if Path(ref).exists():
-            return {}
-        try:  # hub id: the feature extractor config is a separate small file
-            from transformers import AutoFeatureExtractor
-
-            return AutoFeatureExtractor.from_pretrained(ref).to_dict()
-        except Exception:
-            return {}
 
     def train(self, mode: bool = True) -> "OnlineTeacher":
         """Always stays in eval mode (no dropout, no feature masking) whatever the trainer asks."""
