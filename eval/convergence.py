@@ -40,6 +40,7 @@ from eval.report import fmt, markdown_table
 from eval.scoring import Scorer, aggregate
 from eval.testlist import TestItem
 from svae_tts.audio import load_audio, save_audio
+from svae_tts.errors import exc_summary
 from svae_tts.fileio import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ def run_convergence(
         except MemoryError:
             raise
         except Exception as exc:  # a broken checkpoint is reported and skipped, never cached
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+            reason = exc_summary(exc, 300)
             log.error("%s step %d (%s) failed and is skipped: %s", name, step, mdir, reason)
             log.debug("%s", traceback.format_exc())
             failures.append({"run": name, "step": step, "model_dir": str(mdir), "reason": reason})

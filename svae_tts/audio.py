@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from svae_tts.errors import AudioError
+from svae_tts.errors import AudioError, exc_summary
 from svae_tts.fileio import atomic_path, check_writable
 
 MIN_SAMPLE_RATE = 1_000
@@ -52,7 +52,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for corrupt headers
-        raise AudioError(f"{path}: unreadable audio ({_short(exc)})") from None
+        raise AudioError(f"{path}: unreadable audio ({exc_summary(exc)})") from None
     check_sample_rate(info.samplerate, str(path))
     return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
 
@@ -74,7 +74,7 @@ def load_audio(
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{path}: unreadable audio ({_short(exc)})") from None
+        raise AudioError(f"{path}: unreadable audio ({exc_summary(exc)})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
     if not np.isfinite(data).all():
@@ -143,6 +143,3 @@ def list_audio_files(root: str | os.PathLike, exts: tuple[str, ...] = (".wav", "
         raise AudioError(f"{root}: no such file or folder")
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
 
-
-def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from svae_tts.config import from_dict, to_dict
-from svae_tts.errors import CheckpointError
+from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 
 CONFIG_NAME = "config.json"
@@ -89,7 +89,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
     except Exception as exc:
-        raise CheckpointError(f"{path}: unreadable safetensors file ({str(exc).splitlines()[0][:160]})") from None
+        raise CheckpointError(f"{path}: unreadable safetensors file ({exc_summary(exc, 160)})") from None
 
 
 def load_torch_weights(path: str | os.PathLike) -> Any:
@@ -101,7 +101,7 @@ def load_torch_weights(path: str | os.PathLike) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
-            f"{path}: cannot be read as plain weights with weights_only=True ({str(exc).splitlines()[0][:160]})"
+            f"{path}: cannot be read as plain weights with weights_only=True ({exc_summary(exc, 160)})"
         ) from None
 
 

@@ -16,7 +16,7 @@ from typing import Any, Type, TypeVar
 
 import yaml
 
-from svae_tts.errors import ConfigError
+from svae_tts.errors import ConfigError, exc_summary
 from svae_tts.fileio import atomic_write_text
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def read_yaml(path: str | os.PathLike) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: invalid YAML ({exc_summary(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

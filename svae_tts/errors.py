@@ -6,6 +6,13 @@ wrong config value, a missing model). The CLI turns these into a one-line messag
 """
 
 
+def exc_summary(exc: BaseException, limit: int = 200) -> str:
+    """``"TypeName: first line of the message"`` (cut to ``limit``): a library's error kept to one line
+    inside ours. An empty message gives the type name alone (never an IndexError)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:limit]}" if text else type(exc).__name__
+
+
 class SvaeError(Exception):
     """A problem the user can fix; the message names the input and the problem in one line."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights
-from svae_tts.errors import SvaeError
+from svae_tts.errors import SvaeError, exc_summary
 from tts_recipes.errors import TTSError
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ def load_vocos(ref: str, source: str = "mel feature space"):
     try:
         vocos = Vocos.from_hparams(str(config))
     except Exception as exc:
-        raise TTSError(f"{config}: cannot build Vocos from it ({str(exc).splitlines()[0][:160]})") from None
+        raise TTSError(f"{config}: cannot build Vocos from it ({exc_summary(exc, 160)})") from None
     if (path / "model.safetensors").is_file():
         state = load_state_dict(path / "model.safetensors")
     elif (path / "pytorch_model.bin").is_file():
@@ -222,7 +222,7 @@ def load_vocos(ref: str, source: str = "mel feature space"):
     try:
         vocos.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise TTSError(f"{path}: Vocos weights do not fit its config ({str(exc).splitlines()[0][:160]})") from None
+        raise TTSError(f"{path}: Vocos weights do not fit its config ({exc_summary(exc, 160)})") from None
     return vocos.eval()
 
 

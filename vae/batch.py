@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from svae_tts.audio import list_audio_files, load_audio, save_audio
 from svae_tts.checkpoint import save_state_dict
-from svae_tts.errors import SvaeError
+from svae_tts.errors import SvaeError, exc_summary
 from svae_tts.fileio import atomic_path, atomic_write_json
 from vae.model import SemanticVAE, VAEError
 
@@ -135,7 +135,7 @@ def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, str]]
     except VAEError:
         raise
     except Exception as exc:
-        raise VAEError(f"{path}: unreadable latent file ({str(exc).splitlines()[0][:160]})") from None
+        raise VAEError(f"{path}: unreadable latent file ({exc_summary(exc, 160)})") from None
     if latents.dim() != 2 or latents.shape[0] == 0:
         raise VAEError(f"{path}: latents must be (T, D) with T > 0, got {tuple(latents.shape)}")
     if not torch.isfinite(latents).all():

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from svae_tts.errors import exc_summary
 from vae.model import VAEError
 
 
@@ -72,9 +73,8 @@ class OnlineTeacher(nn.Module):
                 config = AutoConfig.from_pretrained(ref)
                 model = AutoModel.from_pretrained(ref)
         except Exception as exc:
-            first = str(exc).splitlines()[0][:200] if str(exc) else ""
             raise TeacherError(
-                f"teacher {ref}: cannot load it with transformers.AutoModel ({type(exc).__name__}: {first}); give a "
+                f"teacher {ref}: cannot load it with transformers.AutoModel ({exc_summary(exc)}); give a "
                 "local model directory or, when online, a hub id such as microsoft/wavlm-large") from None
         strides = list(getattr(config, "conv_stride", None) or [])
         if not strides or not hasattr(config, "hidden_size"):

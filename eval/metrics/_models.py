@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from eval.errors import EvalError
+from svae_tts.errors import exc_summary
 
 
 def describe_source(spec: str) -> str:
@@ -15,7 +16,7 @@ def describe_source(spec: str) -> str:
 
 def load_failed(kind: str, spec: str, exc: Exception, needs: str) -> EvalError:
     """One-line error: what failed to load, why, and what the user must provide."""
-    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    reason = exc_summary(exc)
     return EvalError(
         f"{kind} model {spec!r} ({describe_source(spec)}) could not be loaded: {reason}. "
         f"It needs {needs}."

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from eval.errors import EvalError
+from svae_tts.errors import exc_summary
 from svae_tts.audio import resample, validate_waveform
 
 DNSMOS_SR = 16_000
@@ -84,7 +85,7 @@ class UTMOSBackend(QualityBackend):
             else:
                 self.model = torch.hub.load("tarepan/SpeechMOS:v1.2.0", "utmos22_strong", trust_repo=True)
         except Exception as exc:  # torch.hub raises URLError, HTTPError, FileNotFoundError, ...
-            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            reason = exc_summary(exc, 160)
             raise EvalError(f"quality backend 'utmos' is unavailable ({reason}); it needs {self.NEEDS}. "
                             "Use --mos dnsmos for the offline predictor.") from None
         self.model = self.model.to(device).eval()
