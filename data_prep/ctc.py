@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 from data_prep.corpus import load_corpus
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
-from svae_tts.audio import load_audio, validate_waveform, resample
+from svae_tts.audio import load_audio, resample, validate_waveform
+from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,25 @@ INFO_FILE = "ctc_info.json"
 
 @dataclass
 class CTCTrainConfig:
+    """What ``train-ctc`` trains. The defaults are tuned for a few CPU minutes on the eSpeak corpus.
+
+    The front end is not wav2vec2's seven-layer conv stack: its first layer is a learned
+    filterbank (25 ms window, 10 ms hop, 128 filters, like the STFT that a log-mel front end
+    starts from), then one stride-2 layer to wav2vec2's 20 ms frames. Trained from scratch on
+    half an hour of speech, the seven-layer stack sat on CTC's all-blank plateau for most of a
+    5-minute budget (held-out CER 0.95); this one costs a third as much per step and leaves the
+    plateau after ~250 steps (CER 0.34 after 4 minutes, 1.5 h corpus, 8 unseen voices). Dropout
+    and time masking are off: at this size, on this budget, the model underfits.
+    """
+
     targets: Literal["char", "phoneme"] = "char"
     seed: int = 0
-    max_steps: int = 700
+    max_steps: int = 1600
     max_minutes: float = 5.0
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 50
+    warmup_steps: int = 100
     max_seconds: float = 12.0  # longer training utterances are left out (memory, speed)
     eval_items: int = 200  # held-out utterances scored at the end
     sample_rate: int = 16_000
@@ -54,11 +66,16 @@ class CTCTrainConfig:
     num_layers: int = 4
     num_heads: int = 4
     intermediate_size: int = 288
-    conv_dim: list[int] = field(default_factory=lambda: [64] * 7)
-    conv_stride: list[int] = field(default_factory=lambda: [5, 2, 2, 2, 2, 2, 2])
-    conv_kernel: list[int] = field(default_factory=lambda: [10, 3, 3, 3, 3, 2, 2])
-    dropout: float = 0.05
-    mask_time_prob: float = 0.05
+    conv_dim: list[int] = field(default_factory=lambda: [128] * 3)
+    conv_stride: list[int] = field(default_factory=lambda: [160, 2, 1])
+    conv_kernel: list[int] = field(default_factory=lambda: [400, 3, 3])
+    dropout: float = 0.0
+    mask_time_prob: float = 0.0
+
+    def __post_init__(self):
+        if not (len(self.conv_dim) == len(self.conv_stride) == len(self.conv_kernel)) or not self.conv_dim:
+            raise ConfigError(f"CTC front end: conv_dim, conv_stride and conv_kernel must have one entry per layer "
+                              f"(got {len(self.conv_dim)}, {len(self.conv_stride)}, {len(self.conv_kernel)})")
 
 
 # ---------------------------------------------------------------- targets and vocabulary

@@ -8,6 +8,7 @@ import torch
 from data_prep.ctc import (PAD, SEP, CTCTrainConfig, build_vocab, ctc_info, encode_text, error_rate,
                            greedy_decode, normalize_text, train_ctc, transcribe)
 from data_prep.errors import DataError
+from svae_tts.errors import ConfigError
 from data_prep.espeak_corpus import build_espeak_corpus
 
 
@@ -30,7 +31,7 @@ def test_train_few_steps_save_load_transcribe(tmp_path):
     build_espeak_corpus(corpus, hours=1.0, voices=3, seed=2, max_utterances=10, max_words=6, test_size=0.2)
     cfg = CTCTrainConfig(targets="phoneme", max_steps=12, batch_size=4, lr=1e-2, warmup_steps=2, eval_items=2,
                          hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                         conv_dim=[16] * 7, mask_time_prob=0.0, dropout=0.0)
+                         conv_dim=[16] * 3, mask_time_prob=0.0, dropout=0.0)
     info = train_ctc(corpus, tmp_path / "ctc", cfg)
     losses = info["losses"]
     assert len(losses) == 12 and info["steps"] == 12
@@ -80,12 +81,14 @@ def test_same_seed_same_training_with_time_masking(tmp_path):
     (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
     build_csv(tmp_path / "list.csv", tmp_path / "corpus")
     cfg = CTCTrainConfig(max_steps=3, batch_size=2, warmup_steps=1, hidden_size=16, num_layers=1, num_heads=1,
-                         intermediate_size=16, conv_dim=[8] * 7, mask_time_prob=0.5, dropout=0.0)
+                         intermediate_size=16, conv_dim=[8] * 3, mask_time_prob=0.5, dropout=0.0)
     runs = []
     for name in ("a", "b"):
         np.random.seed(len(runs))  # what came before must not matter
         runs.append(train_ctc(tmp_path / "corpus", tmp_path / name, cfg)["losses"])
     assert runs[0] == runs[1]
+    with pytest.raises(ConfigError, match="one entry per layer.*got 7, 3, 3"):
+        CTCTrainConfig(conv_dim=[8] * 7)
     with pytest.raises(DataError, match="shorter than max_seconds=0.1"):
         train_ctc(tmp_path / "corpus", tmp_path / "c", CTCTrainConfig(max_seconds=0.1))
     with pytest.raises(DataError, match="nowhere.*cannot load"):
