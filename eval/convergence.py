@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from eval.errors import EvalError
 from eval.report import fmt, markdown_table
-from eval.scoring import Scorer, aggregate
+from eval.scoring import Scorer, aggregate, chance_error_rates
 from eval.testlist import TestItem
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.errors import exc_summary
@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 STEP_DIR = re.compile(r"^step_(\d+)$")
 SynthFn = Callable[[TestItem, int], tuple[torch.Tensor, int]]
 SynthFactory = Callable[[Path], SynthFn]
-RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "sim",
-                  "mos_ovrl", "mos_sig", "mos_bak", "mos_p808", "mos_utmos", "seconds")
+RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus",
+                  "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_sig", "mos_bak", "mos_p808", "mos_utmos", "seconds")
 PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker similarity", "higher"),
                 ("mos", "predicted MOS", "higher"))
 
@@ -192,7 +192,8 @@ def run_convergence(
             except json.JSONDecodeError:
                 entry = {}
             if entry.get("fingerprint") == fp:
-                rows.append(entry["summary"])
+                # chance levels are recomputed from the cached transcripts (older caches lack them)
+                rows.append({**entry["summary"], **chance_error_rates(entry.get("utterances", []))})
                 reused += 1
                 continue
         t0 = time.time()
@@ -362,8 +363,9 @@ def convergence_report(results: dict) -> str:
     lines = ["# Convergence comparison", "",
              f"{results['num_items']} test items, fixed seeds (item i gets seed {results['synthesis']['seed']} + i); "
              "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
-             "WER = mean of per-utterance WER, wer_corpus = corpus-level; SIM = speaker cosine to the prompt; "
-             "mos_* = predicted MOS.", "",
+             "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
+             "randomly re-paired with the items' texts, cer_p = the share of re-pairings scoring at least as well "
+             "as the truth (a CER means something was understood only when cer_p is small); SIM = speaker cosine to the prompt; mos_* = predicted MOS.", "",
              "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
              "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",
              "## Steps to threshold", "",

@@ -27,7 +27,7 @@ from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
 
 log = logging.getLogger(__name__)
 
-RECON_COLUMNS = ("n", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "wer", "wer_corpus", "cer", "mos_ovrl")
+RECON_COLUMNS = ("n", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "wer", "wer_corpus", "cer", "cer_chance", "cer_p", "mos_ovrl")
 
 
 def run_recon(

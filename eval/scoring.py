@@ -83,7 +83,8 @@ class Scorer:
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """Means over utterances (NaN skipped), plus corpus-level WER/CER from the summed edit counts."""
+    """Means over utterances (NaN skipped), corpus-level WER/CER from the summed edit counts, and
+    their chance levels (:func:`chance_error_rates`)."""
     out: dict = {"n": len(rows)}
     if not rows:
         return out
@@ -100,4 +101,39 @@ def aggregate(rows: list[dict]) -> dict:
             agg = aggregate_error_rates(counts)
             name = "wer" if unit == "w" else "cer"
             out[f"{name}_corpus"] = agg["corpus"]
+    out.update(chance_error_rates(rows))
+    return out
+
+
+def chance_error_rates(rows: list[dict], permutations: int = 999, max_items: int = 100, seed: int = 0) -> dict:
+    """Is the judge reading *these* utterances, or printing what it prints for any speech-like noise?
+
+    A permutation test on the ``hyp``/``ref`` pairs: each transcript is scored against every
+    reference, and the corpus-level error of the true pairing is compared with that of random
+    re-pairings. ``wer_chance``/``cer_chance`` are the mean error of the re-pairings (a judge that
+    prints ``the`` for every clip, or common letters for noise, still gets a CER well below 1);
+    ``wer_p``/``cer_p`` the share of re-pairings that did at least as well as the truth (with the
+    usual +1s). A rate means something was understood only when its ``p`` is small. Over
+    ``max_items`` rows the test runs on a seeded subset of that size (it scores n² pairs).
+    """
+    import numpy as np
+
+    pairs = [(r["ref"], r["hyp"]) for r in rows if isinstance(r.get("hyp"), str) and isinstance(r.get("ref"), str)
+             and normalize_text(r["ref"])]
+    if len({ref for ref, _ in pairs}) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    if len(pairs) > max_items:
+        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), max_items, replace=False))]
+    n = len(pairs)
+    perms = np.stack([rng.permutation(n) for _ in range(permutations)])
+    out = {}
+    for name, fn in (("wer", word_errors), ("cer", char_errors)):
+        counts = [[fn(ref, hyp) for ref, _ in pairs] for _, hyp in pairs]  # [i][j]: hyp i against ref j
+        errors = np.array([[c.errors for c in row] for row in counts], dtype=float)
+        total = float(sum(counts[0][j].ref_len for j in range(n)))
+        truth = np.trace(errors) / total
+        shuffled = errors[np.arange(n)[None, :], perms].sum(axis=1) / total
+        out[f"{name}_chance"] = float(shuffled.mean())
+        out[f"{name}_p"] = float((1 + np.count_nonzero(shuffled <= truth + 1e-12)) / (1 + permutations))
     return out

@@ -20,7 +20,7 @@ from eval.testlist import TestItem
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
 
-TTS_COLUMNS = ("n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "sim", "mos_ovrl", "mos_utmos")
+TTS_COLUMNS = ("n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_utmos")
 
 
 def generated_audio_synth(generated_dir: str | os.PathLike):

@@ -36,6 +36,26 @@ def test_wer_aggregates_mean_and_corpus():
     assert agg["corpus"] == pytest.approx(2 / 5)
 
 
+def test_chance_levels_tell_read_speech_from_noise():
+    from eval.scoring import aggregate, chance_error_rates
+
+    texts = ["the cat sat on the mat", "a dog ran far away", "seven green birds sang", "my uncle paints boats",
+             "rain fell on the hills", "she wrote a long letter", "old trees grow slowly", "we bought fresh bread"]
+    # a judge that reads every item with one slip: far below its chance level, and no re-pairing does as well
+    read = [{"ref": t, "hyp": t[:-1] + "x"} for t in texts]
+    agg = aggregate(read)
+    assert agg["cer_chance"] > 0.6 and agg["cer_p"] == pytest.approx(1 / 1000)
+    assert agg["wer_chance"] > 0.8 and agg["wer_p"] == pytest.approx(1 / 1000)
+    # a judge printing the same word for every clip: every re-pairing scores the same as the truth
+    same = chance_error_rates([{"ref": t, "hyp": "the"} for t in texts])
+    assert same["cer_p"] == 1.0 and same["wer_p"] == 1.0
+    # the permutation test is seeded and runs on a subset of large lists
+    assert chance_error_rates(read) == chance_error_rates(read)
+    assert set(chance_error_rates(read * 20, max_items=10, permutations=99)) == {"wer_chance", "wer_p", "cer_chance", "cer_p"}
+    assert aggregate(read[:1]) == {"n": 1}  # one item: nothing to re-pair with
+    assert chance_error_rates([{"ref": "", "hyp": "x"}, {"ref": "?!", "hyp": "y"}]) == {}
+
+
 def test_empty_reference_is_an_error():
     with pytest.raises(EvalError, match="empty after normalisation"):
         wer("?!", "hello")
