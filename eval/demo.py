@@ -32,11 +32,11 @@ ARMS = ("semantic", "acoustic")
 class DemoBudget:
     """Everything that sets the demo's size. Both arms always share one budget."""
 
-    corpus_hours: float = 0.5
+    corpus_hours: float = 1.5
     corpus_max_utterances: int | None = None
-    voices: int = 16
-    test_speakers: int = 4
-    ctc_steps: int = 700
+    voices: int = 48  # many voices: the judge is scored on voices it never heard
+    test_speakers: int = 8
+    ctc_steps: int = 1600
     ctc_minutes: float = 4.0
     vae_preset: str = "tiny"
     vae_overrides: list[str] = field(default_factory=list)
@@ -46,8 +46,8 @@ class DemoBudget:
     vae_disc_start: int = 75
     vae_adv_start: int = 100
     tts_preset: str = "tiny"
-    tts_steps: int = 400
-    tts_save_every: int = 100
+    tts_steps: int = 1000
+    tts_save_every: int = 250
     tts_overrides: list[str] = field(default_factory=list)
     eval_items: int = 12
     recon_items: int = 12
@@ -239,42 +239,74 @@ def _final_rows(conv: dict) -> dict[str, dict]:
     return last
 
 
-def verdict(conv: dict, judge_wer_on_real: float | None = None) -> str:
+CHANCE_P = 0.05  # an error rate counts as "understood" when fewer re-pairings than this do as well
+
+
+def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
     """Plain statement of what this run shows about the paper's claim (computed, never assumed).
 
-    ``judge_wer_on_real`` is the ASR judge's WER on the real test audio: a judge that cannot read
-    real speech makes every WER comparison meaningless, and the verdict says so."""
+    An error rate is read only when it can mean something: ``judge_on_real`` holds the ASR judge's
+    ``wer``/``cer`` on the real test audio (a judge that cannot read real speech says nothing about
+    synthesised speech), and an arm counts as understood only when its rate is below 1 and beats
+    random re-pairings of its transcripts with the texts (``*_p`` < :data:`CHANCE_P`, from
+    :func:`eval.scoring.chance_error_rates`). CER is read beside WER because a judge trained for
+    minutes gets words wrong long before it gets characters wrong."""
     last = _final_rows(conv)
     if not all(arm in last for arm in ARMS):
         return "Not every run produced scores, so this run says nothing about the claim."
     sem, ac = last["semantic"], last["acoustic"]
-    parts = []
-    for key, better, label in (("wer", "lower", "WER"), ("sim", "higher", "SIM")):
+    judge_on_real = judge_on_real or {}
+    parts: list[tuple[str, str | None]] = []  # (text, outcome: "better" / "worse" / "tie" / None = not read)
+
+    def finite(v) -> bool:
+        return isinstance(v, (int, float)) and math.isfinite(v)
+
+    for key, lower_is_better, label in (("wer", True, "WER"), ("cer", True, "CER"), ("sim", False, "SIM")):
         a, c = sem.get(key), ac.get(key)
-        if not (isinstance(a, (int, float)) and isinstance(c, (int, float)) and math.isfinite(a) and math.isfinite(c)):
-            parts.append(f"{label}: not measured")
+        if not (finite(a) and finite(c)):
+            parts.append((f"{label}: not measured", None))
             continue
-        if key == "wer" and judge_wer_on_real is not None and judge_wer_on_real >= 0.9:
-            parts.append(f"{label}: uninformative (the judge's WER on the real test audio is "
-                         f"{judge_wer_on_real:.2f}; train it longer)")
+        on_real = judge_on_real.get(key)
+        if lower_is_better and finite(on_real) and on_real >= 0.9:
+            parts.append((f"{label}: uninformative (the judge's {label} on the real test audio is "
+                          f"{on_real:.2f}; train it longer)", None))
             continue
-        wins = a < c if better == "lower" else a > c
+        numbers = f"semantic {a:.3f} vs acoustic {c:.3f}"
+        if lower_is_better:
+            pa, pc = sem.get(f"{key}_p"), ac.get(f"{key}_p")
+            read_a = a < 1.0 and (not finite(pa) or pa < CHANCE_P)
+            read_c = c < 1.0 and (not finite(pc) or pc < CHANCE_P)
+            chance = (f"chance p {pa:.3f} / {pc:.3f}" if finite(pa) and finite(pc) else "no chance level")
+            if not (read_a or read_c):
+                parts.append((f"{label}: neither arm is understood yet ({numbers}; {chance})", None))
+                continue
+            if read_a != read_c:  # only one arm beats chance: that one is better, whatever the numbers
+                outcome = "better" if read_a else "worse"
+                parts.append((f"{label} at the last step: {numbers}; only the {'semantic' if read_a else 'acoustic'} "
+                              f"arm beats chance ({chance}; semantic {outcome})", outcome))
+                continue
         tie = abs(a - c) < 1e-9
-        parts.append(f"{label} at the last step: semantic {a:.3f} vs acoustic {c:.3f} "
-                     f"({'tie' if tie else 'semantic better' if wins else 'semantic not better'})")
-    measured = [p for p in parts if "semantic" in p.split(":", 1)[1]]
-    supports = bool(measured) and all("semantic better" in p for p in measured)
-    partial = "" if len(measured) == len(parts) else " on the measures that could be read"
-    head = (f"At this scale the numbers point the way the paper claims{partial}" if supports else
-            f"At this scale the numbers do not support the paper's claim{partial}")
-    return head + ": " + "; ".join(parts) + ". Tiny models and minutes of CPU training are far from the " \
-        "paper's setting; read this as a check that the pipeline runs and measures, not as evidence."
+        wins = a < c if lower_is_better else a > c
+        outcome = "tie" if tie else "better" if wins else "worse"
+        parts.append((f"{label} at the last step: {numbers} "
+                      f"({'tie' if tie else 'semantic better' if wins else 'semantic not better'})", outcome))
+    read = [o for _, o in parts if o is not None]
+    supports = bool(read) and all(o == "better" for o in read)
+    partial = "" if len(read) == len(parts) else " on the measures that could be read"
+    if not read:
+        head = "At this scale nothing could be read, so this run neither supports nor contradicts the paper's claim"
+    elif supports:
+        head = f"At this scale the numbers point the way the paper claims{partial}"
+    else:
+        head = f"At this scale the numbers do not support the paper's claim{partial}"
+    return head + ": " + "; ".join(t for t, _ in parts) + ". Tiny models and minutes of CPU training are far " \
+        "from the paper's setting; read this as a check that the pipeline runs and measures, not as evidence."
 
 
-def _judge_on_real(ev: dict) -> float | None:
-    """The judge's WER on the unprocessed test audio, from the reconstruction summary."""
-    wer = ((ev.get("recon") or {}).get("models") or {}).get("ground_truth", {}).get("wer")
-    return float(wer) if isinstance(wer, (int, float)) else None
+def _judge_on_real(ev: dict) -> dict:
+    """The judge's WER and CER on the unprocessed test audio, from the reconstruction summary."""
+    gt = ((ev.get("recon") or {}).get("models") or {}).get("ground_truth", {})
+    return {k: float(gt[k]) for k in ("wer", "cer") if isinstance(gt.get(k), (int, float))}
 
 
 def write_report(out: Path, log: StageLog, results: dict) -> Path:

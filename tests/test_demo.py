@@ -53,13 +53,33 @@ def test_other_budget_in_same_folder_refused(demo_dir):
 
 
 def test_verdict_is_computed_from_scores():
-    rows = [{"run": "semantic", "step": 10, "wer": 0.5, "sim": 0.6}, {"run": "acoustic", "step": 10, "wer": 0.7, "sim": 0.5},
-            {"run": "semantic", "step": 5, "wer": 0.9, "sim": 0.1}]
-    assert "point the way the paper claims" in verdict({"rows": rows}, judge_wer_on_real=0.1)
+    rows = [{"run": "semantic", "step": 10, "wer": 0.5, "cer": 0.3, "sim": 0.6},
+            {"run": "acoustic", "step": 10, "wer": 0.7, "cer": 0.4, "sim": 0.5},
+            {"run": "semantic", "step": 5, "wer": 0.9, "cer": 0.8, "sim": 0.1}]
+    good_judge = {"wer": 0.1, "cer": 0.05}
+    text = verdict({"rows": rows}, good_judge)
+    assert "point the way the paper claims:" in text and "CER at the last step: semantic 0.300 vs acoustic 0.400" in text
     rows[0]["wer"] = 0.8
-    assert "do not support" in verdict({"rows": rows}, judge_wer_on_real=0.1)
-    assert "uninformative" in verdict({"rows": rows}, judge_wer_on_real=1.0)
+    assert "do not support" in verdict({"rows": rows}, good_judge)
+    # a judge that cannot read words but reads characters: WER is set aside, CER and SIM still count
+    text = verdict({"rows": rows}, {"wer": 0.95, "cer": 0.3})
+    assert "WER: uninformative" in text and "point the way the paper claims on the measures that could be read" in text
     assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
+    # transcripts that random re-pairings match as well: nothing was understood, the rate is not read
+    rows[0].update(wer_p=0.4, cer_p=0.3)
+    rows[1].update(wer_p=0.001, cer_p=0.6)
+    text = verdict({"rows": rows}, good_judge)
+    assert "CER: neither arm is understood yet" in text and "on the measures that could be read" in text
+    # only the acoustic arm beats chance on WER: it wins WER, whatever the numbers
+    assert "only the acoustic arm beats chance (chance p 0.400 / 0.001; semantic worse)" in text
+    rows[1]["wer"] = 1.05  # a WER above 1 is never "understood", whatever its p
+    assert "WER: neither arm is understood yet" in verdict({"rows": rows}, good_judge)
+    assert "SIM at the last step" in text
+    for r in rows:
+        del r["cer"]
+        r["sim"] = float("nan")
+    assert "CER: not measured" in verdict({"rows": rows}, good_judge)
+    assert "nothing could be read" in verdict({"rows": rows}, good_judge)
 
 
 def test_unknown_budget_is_a_config_error(tmp_path):
