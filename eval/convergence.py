@@ -364,8 +364,8 @@ def convergence_report(results: dict) -> str:
              f"{results['num_items']} test items, fixed seeds (item i gets seed {results['synthesis']['seed']} + i); "
              "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
              "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
-             "randomly re-paired with the items' texts, cer_p = the share of re-pairings scoring at least as well "
-             "as the truth (a CER means something was understood only when cer_p is small); SIM = speaker cosine to the prompt; mos_* = predicted MOS.", "",
+             "against scrambled texts (same length and letters), cer_p = the share of scrambles scoring at least "
+             "as well as the real texts (a CER shows something was understood only when cer_p is small); SIM = speaker cosine to the prompt; mos_* = predicted MOS.", "",
              "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
              "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",
              "## Steps to threshold", "",

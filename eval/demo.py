@@ -239,7 +239,7 @@ def _final_rows(conv: dict) -> dict[str, dict]:
     return last
 
 
-CHANCE_P = 0.05  # an error rate counts as "understood" when fewer re-pairings than this do as well
+CHANCE_P = 0.05  # an error rate counts as "understood" when fewer scrambled texts than this do as well
 
 
 def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
@@ -248,7 +248,7 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
     An error rate is read only when it can mean something: ``judge_on_real`` holds the ASR judge's
     ``wer``/``cer`` on the real test audio (a judge that cannot read real speech says nothing about
     synthesised speech), and an arm counts as understood only when its rate is below 1 and beats
-    random re-pairings of its transcripts with the texts (``*_p`` < :data:`CHANCE_P`, from
+    the same transcripts scored against scrambled texts (``*_p`` < :data:`CHANCE_P`, from
     :func:`eval.scoring.chance_error_rates`). CER is read beside WER because a judge trained for
     minutes gets words wrong long before it gets characters wrong."""
     last = _final_rows(conv)

@@ -105,35 +105,46 @@ def aggregate(rows: list[dict]) -> dict:
     return out
 
 
-def chance_error_rates(rows: list[dict], permutations: int = 999, max_items: int = 100, seed: int = 0) -> dict:
-    """Is the judge reading *these* utterances, or printing what it prints for any speech-like noise?
+def chance_error_rates(rows: list[dict], shuffles: int = 199, max_items: int = 100, seed: int = 0) -> dict:
+    """Is the judge reading *these* utterances, or printing what it prints for any speech-like sound?
 
-    A permutation test on the ``hyp``/``ref`` pairs: each transcript is scored against every
-    reference, and the corpus-level error of the true pairing is compared with that of random
-    re-pairings. ``wer_chance``/``cer_chance`` are the mean error of the re-pairings (a judge that
-    prints ``the`` for every clip, or common letters for noise, still gets a CER well below 1);
-    ``wer_p``/``cer_p`` the share of re-pairings that did at least as well as the truth (with the
-    usual +1s). A rate means something was understood only when its ``p`` is small. Over
-    ``max_items`` rows the test runs on a seeded subset of that size (it scores n² pairs).
+    A weak judge, or any judge hearing noise, still prints common words and letters, and a TTS
+    output as long as its text makes about as many of them: a CER of 0.75 can mean nothing was
+    understood. This is a randomisation test that keeps each reference's length and make-up and
+    destroys its content: every reference is scrambled ``shuffles`` times (words in a new order
+    for WER; letters moved among the letter positions, spaces kept in place, for CER) and the
+    transcripts are scored against the scrambled texts. ``wer_chance``/``cer_chance`` are the mean
+    corpus-level error against the scrambles, ``wer_p``/``cer_p`` the share of scrambles (with the
+    usual +1s) that score at least as well as the real texts: a rate shows something was
+    understood only when its ``p`` is small. Over ``max_items`` rows a seeded subset is tested.
     """
-    import numpy as np
+    import random
 
-    pairs = [(r["ref"], r["hyp"]) for r in rows if isinstance(r.get("hyp"), str) and isinstance(r.get("ref"), str)
-             and normalize_text(r["ref"])]
-    if len({ref for ref, _ in pairs}) < 2:
+    pairs = [(normalize_text(r["ref"]), r["hyp"]) for r in rows
+             if isinstance(r.get("hyp"), str) and isinstance(r.get("ref"), str) and normalize_text(r["ref"])]
+    if not pairs:
         return {}
-    rng = np.random.default_rng(seed)
+    rng = random.Random(seed)
     if len(pairs) > max_items:
-        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), max_items, replace=False))]
-    n = len(pairs)
-    perms = np.stack([rng.permutation(n) for _ in range(permutations)])
+        pairs = [pairs[i] for i in sorted(rng.sample(range(len(pairs)), max_items))]
     out = {}
-    for name, fn in (("wer", word_errors), ("cer", char_errors)):
-        counts = [[fn(ref, hyp) for ref, _ in pairs] for _, hyp in pairs]  # [i][j]: hyp i against ref j
-        errors = np.array([[c.errors for c in row] for row in counts], dtype=float)
-        total = float(sum(counts[0][j].ref_len for j in range(n)))
-        truth = np.trace(errors) / total
-        shuffled = errors[np.arange(n)[None, :], perms].sum(axis=1) / total
-        out[f"{name}_chance"] = float(shuffled.mean())
-        out[f"{name}_p"] = float((1 + np.count_nonzero(shuffled <= truth + 1e-12)) / (1 + permutations))
+    for name, fn, words in (("wer", word_errors, True), ("cer", char_errors, False)):
+        counts = [fn(ref, hyp) for ref, hyp in pairs]
+        total = sum(c.ref_len for c in counts)
+        truth = sum(c.errors for c in counts) / total
+        null = [sum(fn(_scrambled(ref, rng, words), hyp).errors for ref, hyp in pairs) / total
+                for _ in range(shuffles)]
+        out[f"{name}_chance"] = sum(null) / shuffles
+        out[f"{name}_p"] = (1 + sum(v <= truth + 1e-12 for v in null)) / (1 + shuffles)
     return out
+
+
+def _scrambled(text: str, rng, words: bool) -> str:
+    if words:
+        tokens = text.split()
+        rng.shuffle(tokens)
+        return " ".join(tokens)
+    letters = [c for c in text if c != " "]
+    rng.shuffle(letters)
+    it = iter(letters)
+    return "".join(c if c == " " else next(it) for c in text)
