@@ -19,8 +19,7 @@ import torch
 
 from data_prep.corpus import load_corpus
 from data_prep.errors import DataError, exc_summary
-from data_prep.shards import encode_into_shards, my_share, shard_index
-from svae_tts.fileio import atomic_write_json
+from data_prep.shards import encode_into_shards, shard_index, start_job
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +170,7 @@ def extract_features(
         for k in ("teacher", "layer", "width"):
             if old.get(k) != meta[k]:
                 raise DataError(f"{out_dir}: holds features of {k}={old.get(k)!r}, not {meta[k]!r}; use another folder")
-    done = set(shard_index(out_dir))
-    todo = [r for r in rows if r["id"] not in done]
-    mine = my_share(todo, acc.process_index, acc.num_processes)
-    if acc.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(meta_path, meta)
-        log.info("features: %d utterances, %d already done, %d to do over %d process(es)",
-                 len(rows), len(rows) - len(todo), len(todo), acc.num_processes)
-    acc.wait_for_everyone()
+    mine = start_job(rows, out_dir, acc, meta_path, meta, "features")
     torch_dtype = getattr(torch, dtype)
     encode_into_shards(mine, out_dir, lambda wavs: [h.to(torch_dtype) for h in teacher_forward(t, wavs, layer)],
                        t.sample_rate, acc.process_index, batch_size, max_batch_seconds, shard_size,

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from data_prep.corpus import REPORT_FILE, write_report
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import _accelerator, corpus_rows
-from data_prep.shards import encode_into_shards, my_share, shard_index
+from data_prep.shards import encode_into_shards, shard_index, start_job
 from svae_tts.fileio import atomic_path, atomic_write_json, recover_dir
 
 log = logging.getLogger(__name__)
@@ -128,14 +128,7 @@ def extract_latents(
     if job_path.is_file() and json.loads(job_path.read_text()) != job:
         raise DataError(f"{out_dir}: holds an unfinished extraction with other settings "
                         f"({job_path.read_text().strip()}); pass --overwrite or use another folder")
-    done = set(shard_index(shard_dir))
-    todo = [r for r in rows if r["id"] not in done]
-    mine = my_share(todo, acc.process_index, acc.num_processes)
-    if acc.is_main_process:
-        shard_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(job_path, job)
-        log.info("latents: %d utterances, %d already done, %d to do", len(rows), len(rows) - len(todo), len(todo))
-    acc.wait_for_everyone()
+    mine = start_job(rows, shard_dir, acc, job_path, job, "latents")
     gen = torch.Generator(device=acc.device).manual_seed(seed + acc.process_index) if sample else None
     encode_into_shards(mine, shard_dir, lambda wavs: encode_batch(model, wavs, sample, gen), model.sample_rate,
                        acc.process_index, batch_size, max_batch_seconds, shard_size, desc="latents",

@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from svae_tts.fileio import atomic_path
+from svae_tts.fileio import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,25 @@ def shard_index(folder: str | Path) -> dict[str, Path]:
 
 def my_share(ids: list, process_index: int, num_processes: int) -> list:
     return ids[process_index::num_processes]
+
+
+def start_job(rows: list[dict], shard_dir: str | Path, acc, job_file: str | Path, job: dict, desc: str) -> list[dict]:
+    """Set up (or resume) a sharded extraction under ``accelerate``; returns this process' rows.
+
+    Rows whose id is in a finished shard of ``shard_dir`` are done; the rest is split over the
+    processes. The main process creates ``shard_dir`` and writes ``job`` to ``job_file`` (callers
+    check an existing one first: what may differ is theirs to say); then every process waits, so
+    none starts before the folder and the job file exist.
+    """
+    done = set(shard_index(shard_dir))
+    todo = [r for r in rows if r["id"] not in done]
+    if acc.is_main_process:
+        Path(shard_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_json(job_file, job)
+        log.info("%s: %d utterances, %d already done, %d to do over %d process(es)",
+                 desc, len(rows), len(rows) - len(todo), len(todo), acc.num_processes)
+    acc.wait_for_everyone()
+    return my_share(todo, acc.process_index, acc.num_processes)
 
 
 class ShardWriter:
