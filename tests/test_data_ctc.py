@@ -10,6 +10,7 @@ from data_prep.ctc import (PAD, SEP, CTCTrainConfig, build_vocab, ctc_info, enco
 from data_prep.errors import DataError
 from svae_tts.errors import ConfigError
 from data_prep.espeak_corpus import build_espeak_corpus
+from svae_tts.audio import load_audio
 
 
 def test_vocab_and_greedy_decode():
@@ -51,6 +52,11 @@ def test_train_few_steps_save_load_transcribe(tmp_path):
     hyps = transcribe(tmp_path / "ctc", [r["audio"] for r in rows])
     assert len(hyps) == len(rows) and all(isinstance(h, str) for h in hyps)
     assert set("".join(hyps)) <= set(vocab) | {" "}
+    # shorter than the filterbank front end's 85 ms receptive field: padded, not a conv error,
+    # and alone or beside a long wav it reads the same (its frame count is not negative)
+    short, long_ = torch.randn(300, generator=torch.Generator().manual_seed(0)), load_audio(rows[0]["audio"], 16000)[0]
+    alone = transcribe(tmp_path / "ctc", [short], sample_rate=16000) + transcribe(tmp_path / "ctc", [long_], sample_rate=16000)
+    assert transcribe(tmp_path / "ctc", [short, long_], sample_rate=16000) == alone == [alone[0], hyps[0]]
     wav = torch.zeros(8000)
     assert transcribe(tmp_path / "ctc", [wav], sample_rate=8000)[0] == transcribe(tmp_path / "ctc", [torch.zeros(16000)], sample_rate=16000)[0]
     assert ctc_info(tmp_path / "ctc")["targets"] == "phoneme"
