@@ -46,6 +46,20 @@ def vae_dir(tmp_path_factory):
     return d
 
 
+def _crash_after(n, real, exc):
+    """``real`` that raises ``exc`` from its (n+1)-th call on: an extraction interrupted midway."""
+    calls = 0
+
+    def flaky(*a, **k):
+        nonlocal calls
+        calls += 1
+        if calls > n:
+            raise exc("simulated crash")
+        return real(*a, **k)
+
+    return flaky
+
+
 def _rows(corpus):
     from data_prep.corpus import load_corpus
 
@@ -85,15 +99,7 @@ def test_features_resume_after_interruption(corpus, teacher_dir, tmp_path, monke
     from data_prep import features as fmod
 
     real = fmod.teacher_forward
-    calls = {"n": 0}
-
-    def flaky(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise KeyboardInterrupt("simulated crash")
-        return real(*a, **k)
-
-    monkeypatch.setattr(fmod, "teacher_forward", flaky)
+    monkeypatch.setattr(fmod, "teacher_forward", _crash_after(2, real, KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         extract_features(corpus, tmp_path / "f", str(teacher_dir), batch_size=2, shard_size=2)
     done = len(shard_index(tmp_path / "f"))
@@ -146,15 +152,7 @@ def _audio_of(corpus, uid):
 def test_latents_resume_equals_uninterrupted(corpus, vae_dir, tmp_path, monkeypatch):
     full = load_latent_set(extract_latents(corpus, tmp_path / "full", str(vae_dir), batch_size=2))
     real = latents_mod.encode_batch
-    calls = {"n": 0}
-
-    def flaky(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise RuntimeError("simulated crash")
-        return real(*a, **k)
-
-    monkeypatch.setattr(latents_mod, "encode_batch", flaky)
+    monkeypatch.setattr(latents_mod, "encode_batch", _crash_after(2, real, RuntimeError))
     with pytest.raises(RuntimeError):
         extract_latents(corpus, tmp_path / "res", str(vae_dir), batch_size=2, shard_size=2)
     with pytest.raises(DataError, match="not a complete latent set"):
