@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import Callable
 
 from svae_tts import __version__
 from svae_tts.errors import SvaeError
@@ -20,6 +21,22 @@ from svae_tts.errors import SvaeError
 STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "eval.cli", "eval.demo")
 
 EXIT_USER_ERROR = 2
+
+
+def run_reporting_errors(func: Callable[[], int | None], prog: str = "svae-tts") -> int:
+    """Run ``func`` as a command: its return value is the exit status (``None`` = 0); a
+    :class:`SvaeError` becomes one line ``"{prog}: error: ..."`` on stderr and status 2, Ctrl-C 130.
+
+    Shared by this CLI and the stand-alone ``python -m <stage>.train`` entry points so they all
+    report user errors the same way; any other exception is a bug and keeps its traceback."""
+    try:
+        return int(func() or 0)
+    except SvaeError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,15 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 1
-    try:
-        result = func(args)
-    except SvaeError as exc:
-        print(f"svae-tts: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("svae-tts: interrupted", file=sys.stderr)
-        return 130
-    return int(result or 0)
+    return run_reporting_errors(lambda: func(args))
 
 
 if __name__ == "__main__":

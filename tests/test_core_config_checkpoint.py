@@ -44,6 +44,24 @@ def test_bad_overrides(override, message):
         load_config(Cfg, None, [override])
 
 
+@pytest.mark.parametrize("text, message", [(None, "c.yaml: config file not found"),
+                                           ("width: [1\n", "c.yaml: invalid YAML"),
+                                           ("- 1\n- 2\n", "c.yaml: top level must be a mapping")])
+def test_bad_config_file_is_named(tmp_path, text, message):
+    p = tmp_path / "c.yaml"
+    if text is not None:
+        p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(Cfg, p)
+
+
+def test_override_into_a_scalar_is_refused(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("width: 16\n")
+    with pytest.raises(ConfigError, match="'width.x=1': width is not a section"):
+        load_config(Cfg, p, ["width.x=1"])
+
+
 @dataclass
 class TinyCfg:
     width: int = 4
@@ -122,3 +140,20 @@ def test_atomic_dir_keeps_previous_on_failure(tmp_path):
     d.rename(tmp_path / ".ckpt.old-deadbeef")
     recover_dir(d)
     assert (d / "a").read_text() == "1"
+
+
+def test_broken_model_dir_files_are_named(tmp_path):
+    m = Tiny(TinyCfg(width=6))
+    m.save_pretrained(tmp_path / "m")
+    cfg_path = tmp_path / "m" / "config.json"
+    good = cfg_path.read_text()
+    cfg_path.write_text(good.replace("test.tiny", "vae"))
+    with pytest.raises(CheckpointError, match="holds a 'vae' model, not a 'test.tiny' model"):
+        Tiny.from_pretrained(tmp_path / "m")
+    cfg_path.write_text("{broken")
+    with pytest.raises(CheckpointError, match="config.json: invalid JSON"):
+        Tiny.from_pretrained(tmp_path / "m")
+    cfg_path.write_text(good)
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="model.safetensors: unreadable safetensors file"):
+        Tiny.from_pretrained(tmp_path / "m")

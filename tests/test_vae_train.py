@@ -283,3 +283,20 @@ def test_cli_bad_config_exits_2(tmp_path, capsys):
     assert main(["--config", str(CONFIGS / "tiny_acoustic.yaml"), "data.train=" + str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
     assert main(["--config", str(CONFIGS / "tiny_acoustic.yaml"), "optim.lrr=1"]) == 2
+
+
+def test_online_teacher_user_errors_are_named(tmp_path, wavlm_dir):
+    import shutil
+
+    from vae.teacher import OnlineTeacher, TeacherError
+
+    with pytest.raises(TeacherError, match="nope: cannot load it with transformers.AutoModel"):
+        OnlineTeacher(tmp_path / "nope")
+    with pytest.raises(TeacherError, match="layer 3 out of range"):
+        OnlineTeacher(wavlm_dir, layer=3)
+    assert OnlineTeacher(wavlm_dir, layer=-3).layer == -3  # hidden states 0..2: -3 is the embedding output
+    broken = tmp_path / "broken"
+    shutil.copytree(wavlm_dir, broken)
+    (broken / "preprocessor_config.json").write_text("{not json")
+    with pytest.raises(TeacherError, match="preprocessor_config.json: invalid JSON"):
+        OnlineTeacher(broken)

@@ -28,8 +28,9 @@ from typing import Literal, Optional
 import torch
 from torch.utils.data import DataLoader
 
+from svae_tts.cli import run_reporting_errors
 from svae_tts.config import load_config, save_config
-from svae_tts.errors import ConfigError, OutputExistsError, SvaeError
+from svae_tts.errors import ConfigError, OutputExistsError
 from svae_tts.fileio import atomic_write_json
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
@@ -349,13 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR steps=500")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def run() -> None:
         result = train(load_train_config(args.config, args.overrides))
-    except SvaeError as exc:
-        print(f"tts_recipes.train: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"trained to step {result['step']} in {result['run_dir']} ({result['s_per_step']:.3f} s/step)")
-    return 0
+        print(f"trained to step {result['step']} in {result['run_dir']} ({result['s_per_step']:.3f} s/step)")
+
+    return run_reporting_errors(run, prog="tts_recipes.train")
 
 
 if __name__ == "__main__":

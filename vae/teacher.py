@@ -34,7 +34,10 @@ class TeacherError(VAEError):
 def _feature_extractor_config(ref: str) -> dict:
     path = Path(ref) / "preprocessor_config.json"
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise TeacherError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
     if Path(ref).exists():
         return {}
     try:  # hub id: the feature extractor config is a separate small file

@@ -42,7 +42,8 @@ from torch import nn
 
 from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.config import load_config, save_config
-from svae_tts.errors import OutputExistsError, SvaeError
+from svae_tts.cli import run_reporting_errors
+from svae_tts.errors import OutputExistsError
 from svae_tts.fileio import atomic_path
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader
@@ -472,13 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train=corpus/ max_steps=1000")
     args = p.parse_args(argv)
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
-    try:
+
+    def run() -> None:
         result = train(load_config(TrainConfig, args.config, overrides))
-    except SvaeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"trained to step {result.step}: checkpoint {result.last_checkpoint}, export {result.last_export}")
-    return 0
+        print(f"trained to step {result.step}: checkpoint {result.last_checkpoint}, export {result.last_export}")
+
+    return run_reporting_errors(run, prog="vae.train")
 
 
 if __name__ == "__main__":
