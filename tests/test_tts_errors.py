@@ -83,3 +83,15 @@ def test_bad_vocos_dirs(tmp_path):
     (small / "model.safetensors").unlink()
     with pytest.raises(TTSError, match="Vocos dir has no weights"):
         load_vocos(str(small))
+
+
+def test_unreachable_vocos_hub_id(monkeypatch):
+    """Offline, a hub id fails with one TTSError naming it (the download itself is the core's resolve_model_dir)."""
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("offline")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(TTSError, match="data.vocos: charactr/vocos-mel-24khz: could not fetch this hub id"):
+        load_vocos("charactr/vocos-mel-24khz", source="data.vocos")
