@@ -131,3 +131,25 @@ def test_latent_space_encodes_like_data_prep(assets, tmp_path):
     wav, _ = load_audio(assets["dsd"]["test"].filter(lambda r: r["id"] == row["id"])[0]["audio"], space.sample_rate)
     expected = space.normalize(torch.tensor(row["latents"]))
     assert torch.allclose(space.encode(wav)[0], expected, atol=1e-4)
+
+
+def test_samples_leave_the_training_rng_alone(assets, tmp_path):
+    """Sampling during training (CFM.sample reseeds torch) must not move the RNG the training steps draw from."""
+    from tts_recipes.model import TTSConfig
+    from tts_recipes.text import Vocabulary
+    from tts_recipes.train import DataConfig, _log_samples, build_data
+
+    cfg = tiny_cfg(tmp_path / "run", assets["latents"], "num_samples=2", "sample_nfe=2")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    space, train_ds, _ = build_data(DataConfig(latent_set=str(assets["latents"])))
+    vocab = Vocabulary.build(train_ds.texts)
+    model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=space.to_config(), vocab=vocab.chars)).to(device)
+    space.to(device)
+    torch.manual_seed(123)
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state() if device == "cuda" else None
+    _log_samples(model, space, train_ds, cfg, tmp_path / "run", 1, None, device)
+    assert len(list((tmp_path / "run" / "samples" / "step_00000001").glob("*.wav"))) == 2
+    assert torch.equal(torch.get_rng_state(), cpu_state)
+    if cuda_state is not None:
+        assert torch.equal(torch.cuda.get_rng_state(), cuda_state)

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights
-from svae_tts.errors import SvaeError, exc_summary
+from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
+from svae_tts.errors import CheckpointError, SvaeError, exc_summary
 from tts_recipes.errors import TTSError
 
 log = logging.getLogger(__name__)
@@ -194,19 +194,14 @@ def load_vocos(ref: str, source: str = "mel feature space"):
     from vocos import Vocos
 
     path = Path(str(ref)).expanduser()
-    if path.is_dir():
-        config = path / "config.yaml"
-    elif is_hub_id(str(ref)):
-        try:
-            from huggingface_hub import hf_hub_download
-
-            config = Path(hf_hub_download(str(ref), "config.yaml"))
-            path = config.parent
-            hf_hub_download(str(ref), "pytorch_model.bin")
-        except Exception as exc:
-            raise TTSError(f"{source}: cannot fetch Vocos {ref} ({type(exc).__name__}); offline machines need a local Vocos dir") from None
-    else:
-        raise TTSError(f"{source} needs its Vocos vocoder {ref}, which is not found")
+    if not path.is_dir():
+        if not is_hub_id(str(ref)):
+            raise TTSError(f"{source} needs its Vocos vocoder {ref}, which is not found")
+        try:  # the hub's Vocos repos ship config.yaml + pytorch_model.bin
+            path = resolve_model_dir(str(ref), files=("config.yaml", "pytorch_model.bin"))
+        except CheckpointError as exc:
+            raise TTSError(f"{source}: {exc}") from None
+    config = path / "config.yaml"
     if not config.is_file():
         raise TTSError(f"{path}: not a Vocos dir (missing config.yaml)")
     try:

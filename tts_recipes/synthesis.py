@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 
 from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
-from svae_tts.errors import AudioError, SvaeError
+from svae_tts.errors import SvaeError
 from tts_recipes.errors import TTSError
 from tts_recipes.features import FeatureSpace
 from tts_recipes.model import TTSModel
@@ -279,4 +279,4 @@ def _cross_fade(wavs: list[torch.Tensor], fade: int) -> torch.Tensor:
     return out
 
 
-__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "MAX_TEXT_CHARS", "AudioError"]
+__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "MAX_TEXT_CHARS"]

@@ -211,8 +211,12 @@ def _log_samples(ema_model: TTSModel, space: FeatureSpace, dataset, cfg: TrainCo
     """Infill held-out utterances from their first 30 %: audio in TensorBoard and under samples/."""
     from svae_tts.audio import save_audio
 
+    # CFM.sample calls torch.manual_seed, which reseeds CUDA too: fork the GPU's generator as well, or
+    # after every sampling round the training noise would restart from the same state (and resume
+    # from a checkpoint taken at a sampling step would diverge from the uninterrupted run).
     py_state = random.getstate()
-    with torch.random.fork_rng(devices=[]):
+    cuda = [device] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
         ema_model.eval()
         out_dir = run_dir / "samples" / _step_name(step)
         for i in range(min(cfg.num_samples, len(dataset))):
