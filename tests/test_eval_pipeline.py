@@ -154,13 +154,20 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
     assert sims[("semantic", 0)] != sims[("semantic", 1)] and sims[("semantic", 0)] != sims[("acoustic", 0)]
     assert len(list((out / "audio" / "semantic" / "step_00000001").glob("*.wav"))) == 2
 
-    # second invocation: everything from the cache, identical table
+    # second invocation: everything from the cache, identical table, also from a cache written
+    # before chance levels existed (they are computed once from its transcripts and stored)
     before = (out / "results.csv").read_text()
+    assert rows[0]["cer_p"] != ""
+    old_cache = out / "cache" / "semantic" / "step_00000000.json"
+    entry = json.loads(old_cache.read_text())
+    entry["summary"] = {k: v for k, v in entry["summary"].items() if "_chance" not in k and not k.endswith("_p")}
+    old_cache.write_text(json.dumps(entry))
     shutil.rmtree(broken)
     assert main(argv) == 0
     res2 = json.loads((out / "results.json").read_text())
     assert res2["reused_from_cache"] == 6 and res2["scored_now"] == 0 and res2["failures"] == []
     assert (out / "results.csv").read_text() == before
+    assert "cer_p" in json.loads(old_cache.read_text())["summary"]
 
     # a new checkpoint: only it is scored
     from vae import SemanticVAE
