@@ -195,6 +195,30 @@ def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path)
                         scorer=Scorer(asr=None, sim=None, mos=None))
 
 
+def test_convergence_user_errors_and_a_checkpoint_where_every_item_fails(tmp_path):
+    from eval.convergence import run_convergence
+    from eval.testlist import TestItem
+
+    items = [TestItem(id="a", prompt_audio=str(tmp_path / "p.wav"), prompt_text="hi", text="hello")]
+    no_judges = Scorer(asr=None, sim=None, mos=None)
+    with pytest.raises(EvalError, match="no runs given"):
+        run_convergence([], items, tmp_path / "c", scorer=no_judges)
+    with pytest.raises(EvalError, match="the test list is empty"):
+        run_convergence([("r", tmp_path)], [], tmp_path / "c", scorer=no_judges)
+
+    (tmp_path / "run" / "exports" / "step_00000001").mkdir(parents=True)
+    (tmp_path / "run" / "exports" / "step_00000001" / "config.json").write_text("{}")
+
+    def synth(item, seed):
+        raise RuntimeError("model diverged")
+
+    res = run_convergence([("r", tmp_path / "run")], items, tmp_path / "c", scorer=no_judges,
+                          synth_factory=lambda d: synth, keep_audio=False)
+    assert res["rows"] == [] and len(res["failures"]) == 1
+    assert "every item failed (first: RuntimeError: model diverged)" in res["failures"][0]["reason"]
+    assert not (tmp_path / "c" / "cache" / "r" / "step_00000001.json").exists()  # retried next time
+
+
 def test_utmos_unavailable_names_what_is_needed(tmp_path):
     from eval.metrics.quality import get_quality_backend
 
