@@ -3,6 +3,8 @@
     python benchmarks/eval_judges.py [--seconds 4] [--repeats 3]
 
 Prints a table: judge, clip length, seconds per call. Models load once (load time printed apart).
+The WER/CER chance test runs once per aggregate (not per utterance): its row is seconds per
+100-utterance aggregate (199 scrambles each of WER and CER, 12-word sentences).
 """
 
 import argparse
@@ -24,6 +26,7 @@ def main() -> None:
     from eval.metrics import signal as S
     from eval.metrics.quality import get_quality_backend
     from eval.metrics.speaker import get_speaker_backend
+    from eval.scoring import chance_error_rates
     from tests.eval_helpers import speechlike
 
     x = speechlike(16_000, a.seconds)
@@ -46,6 +49,10 @@ def main() -> None:
     bench("mel distance", lambda: None, lambda _: S.mel_distance(x, y, 16_000))
     bench("resemblyzer embed", lambda: get_speaker_backend("resemblyzer"), lambda m: m.embed(x, 16_000))
     bench("DNSMOS", lambda: get_quality_backend("dnsmos"), lambda m: m.score(x, 16_000))
+    words = "the old man saw seven green birds fly over a quiet river at dawn".split()
+    texts = [" ".join(words[(i + k) % len(words)] for k in range(12)) for i in range(100)]
+    transcripts = [{"ref": t, "hyp": t[3:-2]} for t in texts]
+    bench("chance test (100)", lambda: None, lambda _: chance_error_rates(transcripts))
     print(f"clip {a.seconds:.1f} s, {a.repeats} repeats, torch threads 1")
     print(f"| {'judge':<18} | load s | s / call |")
     print(f"|{'-' * 20}|--------|----------|")

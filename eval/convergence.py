@@ -192,8 +192,15 @@ def run_convergence(
             except json.JSONDecodeError:
                 entry = {}
             if entry.get("fingerprint") == fp:
-                # chance levels are recomputed from the cached transcripts (older caches lack them)
-                rows.append({**entry["summary"], **chance_error_rates(entry.get("utterances", []))})
+                summary = entry["summary"]
+                if not any(k.endswith("_chance") for k in summary):
+                    # a cache written before chance levels existed: compute them once from its
+                    # transcripts and store them, so later reuses cost nothing
+                    chance = chance_error_rates(entry.get("utterances", []))
+                    if chance:
+                        summary = entry["summary"] = {**summary, **chance}
+                        atomic_write_json(cache, entry)
+                rows.append(summary)
                 reused += 1
                 continue
         t0 = time.time()

@@ -8,6 +8,7 @@ predicted MOS, and with a ground-truth waveform the signal metrics. Aggregation 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 
 import torch
@@ -118,8 +119,6 @@ def chance_error_rates(rows: list[dict], shuffles: int = 199, max_items: int = 1
     usual +1s) that score at least as well as the real texts: a rate shows something was
     understood only when its ``p`` is small. Over ``max_items`` rows a seeded subset is tested.
     """
-    import random
-
     pairs = [(normalize_text(r["ref"]), r["hyp"]) for r in rows
              if isinstance(r.get("hyp"), str) and isinstance(r.get("ref"), str) and normalize_text(r["ref"])]
     if not pairs:
@@ -129,10 +128,8 @@ def chance_error_rates(rows: list[dict], shuffles: int = 199, max_items: int = 1
         pairs = [pairs[i] for i in sorted(rng.sample(range(len(pairs)), max_items))]
     out = {}
     for name, fn, words in (("wer", word_errors, True), ("cer", char_errors, False)):
-        counts = [fn(ref, hyp) for ref, hyp in pairs]
-        total = sum(c.ref_len for c in counts)
-        truth = sum(c.errors for c in counts) / total
-        null = [sum(fn(_scrambled(ref, rng, words), hyp).errors for ref, hyp in pairs) / total
+        truth = aggregate_error_rates([fn(ref, hyp) for ref, hyp in pairs])["corpus"]
+        null = [aggregate_error_rates([fn(_scrambled(ref, rng, words), hyp) for ref, hyp in pairs])["corpus"]
                 for _ in range(shuffles)]
         out[f"{name}_chance"] = sum(null) / shuffles
         out[f"{name}_p"] = (1 + sum(v <= truth + 1e-12 for v in null)) / (1 + shuffles)

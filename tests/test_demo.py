@@ -65,7 +65,7 @@ def test_verdict_is_computed_from_scores():
     text = verdict({"rows": rows}, {"wer": 0.95, "cer": 0.3})
     assert "WER: uninformative" in text and "point the way the paper claims on the measures that could be read" in text
     assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
-    # transcripts that random re-pairings match as well: nothing was understood, the rate is not read
+    # transcripts that scrambled texts match as well: nothing was understood, the rate is not read
     rows[0].update(wer_p=0.4, cer_p=0.3)
     rows[1].update(wer_p=0.001, cer_p=0.6)
     text = verdict({"rows": rows}, good_judge)

@@ -154,13 +154,20 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
     assert sims[("semantic", 0)] != sims[("semantic", 1)] and sims[("semantic", 0)] != sims[("acoustic", 0)]
     assert len(list((out / "audio" / "semantic" / "step_00000001").glob("*.wav"))) == 2
 
-    # second invocation: everything from the cache, identical table
+    # second invocation: everything from the cache, identical table, also from a cache written
+    # before chance levels existed (they are computed once from its transcripts and stored)
     before = (out / "results.csv").read_text()
+    assert rows[0]["cer_p"] != ""
+    old_cache = out / "cache" / "semantic" / "step_00000000.json"
+    entry = json.loads(old_cache.read_text())
+    entry["summary"] = {k: v for k, v in entry["summary"].items() if "_chance" not in k and not k.endswith("_p")}
+    old_cache.write_text(json.dumps(entry))
     shutil.rmtree(broken)
     assert main(argv) == 0
     res2 = json.loads((out / "results.json").read_text())
     assert res2["reused_from_cache"] == 6 and res2["scored_now"] == 0 and res2["failures"] == []
     assert (out / "results.csv").read_text() == before
+    assert "cer_p" in json.loads(old_cache.read_text())["summary"]
 
     # a new checkpoint: only it is scored
     from vae import SemanticVAE
@@ -186,6 +193,30 @@ def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path)
     with pytest.raises(EvalError, match="not a TTS run dir"):
         run_convergence([("x", tmp_path)], build_test_list(world["corpus"], num_items=1), tmp_path / "c",
                         scorer=Scorer(asr=None, sim=None, mos=None))
+
+
+def test_convergence_user_errors_and_a_checkpoint_where_every_item_fails(tmp_path):
+    from eval.convergence import run_convergence
+    from eval.testlist import TestItem
+
+    items = [TestItem(id="a", prompt_audio=str(tmp_path / "p.wav"), prompt_text="hi", text="hello")]
+    no_judges = Scorer(asr=None, sim=None, mos=None)
+    with pytest.raises(EvalError, match="no runs given"):
+        run_convergence([], items, tmp_path / "c", scorer=no_judges)
+    with pytest.raises(EvalError, match="the test list is empty"):
+        run_convergence([("r", tmp_path)], [], tmp_path / "c", scorer=no_judges)
+
+    (tmp_path / "run" / "exports" / "step_00000001").mkdir(parents=True)
+    (tmp_path / "run" / "exports" / "step_00000001" / "config.json").write_text("{}")
+
+    def synth(item, seed):
+        raise RuntimeError("model diverged")
+
+    res = run_convergence([("r", tmp_path / "run")], items, tmp_path / "c", scorer=no_judges,
+                          synth_factory=lambda d: synth, keep_audio=False)
+    assert res["rows"] == [] and len(res["failures"]) == 1
+    assert "every item failed (first: RuntimeError: model diverged)" in res["failures"][0]["reason"]
+    assert not (tmp_path / "c" / "cache" / "r" / "step_00000001.json").exists()  # retried next time
 
 
 def test_utmos_unavailable_names_what_is_needed(tmp_path):
