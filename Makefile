@@ -26,9 +26,10 @@ lock:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal \
-		--python-version 3.10 --custom-compile-command "make lock" --quiet -o $(LOCK)
+		--python-version 3.10 -c lock-constraints.txt --custom-compile-command "make lock" --quiet -o $(LOCK)
 
 test: $(STAMP)
+	$(PY) -m svae_tts.native_check
 	$(PY) -m pytest -q tests
 
 demo: $(STAMP)
