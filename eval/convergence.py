@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from eval.errors import EvalError
 from eval.report import fmt, markdown_table
-from eval.scoring import Scorer, aggregate, chance_error_rates
+from eval.scoring import Scorer, aggregate, chance_error_rates, paired_test
 from eval.testlist import TestItem
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.errors import exc_summary
@@ -183,6 +183,7 @@ def run_convergence(
         plan += [(name, Path(run_dir), step, mdir) for step, mdir in ckpts]
 
     rows, failures, reused = [], [], 0
+    utterances: dict[tuple[str, int], list[dict]] = {}  # per-item rows, for the paired tests
     for name, run_dir, step, mdir in tqdm(plan, desc="checkpoints", unit="ckpt"):
         cache = out_dir / "cache" / name / f"step_{step:08d}.json"
         fp = _fingerprint(items, scorer, settings, mdir)
@@ -201,6 +202,7 @@ def run_convergence(
                         summary = entry["summary"] = {**summary, **chance}
                         atomic_write_json(cache, entry)
                 rows.append(summary)
+                utterances[(name, step)] = entry.get("utterances", [])
                 reused += 1
                 continue
         t0 = time.time()
@@ -223,14 +225,36 @@ def run_convergence(
         atomic_write_json(cache, {"fingerprint": fp, "model_dir": str(mdir), "summary": summary,
                                   "utterances": utt_rows, "failed_items": failed})
         rows.append(summary)
+        utterances[(name, step)] = utt_rows
 
     rows.sort(key=lambda r: ([n for n, _ in runs].index(r["run"]), r["step"]))
     thresholds = steps_to_threshold(rows, [n for n, _ in runs], wer_threshold, sim_threshold)
     results = {"runs": {n: str(d) for n, d in runs}, "judges": scorer.describe(), "synthesis": asdict(settings),
-               "num_items": len(items), "rows": rows, "thresholds": thresholds, "failures": failures,
+               "num_items": len(items), "rows": rows, "thresholds": thresholds,
+               "paired": paired_comparisons(utterances, [n for n, _ in runs]), "failures": failures,
                "reused_from_cache": reused, "scored_now": len(rows) - reused}
     write_outputs(results, out_dir)
     return results
+
+
+def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str]) -> list[dict]:
+    """Every pair of runs compared item by item (:func:`eval.scoring.paired_test`) at the last step
+    both scored, on WER, CER, SIM and MOS: the only basis on which a report may call one run
+    better than another."""
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            common = {s for n, s in utterances if n == a} & {s for n, s in utterances if n == b}
+            if not common:
+                continue
+            step = max(common)
+            ra, rb = utterances[(a, step)], utterances[(b, step)]
+            mos = next((k for k in map(_mos_key, ra) if k), None)
+            for key in ("wer", "cer", "sim") + ((mos,) if mos else ()):
+                test = paired_test(ra, rb, key)
+                if test is not None:
+                    out.append({"a": a, "b": b, "step": step, "metric": key, **test})
+    return out
 
 
 def _mos_key(row: dict) -> str | None:
@@ -380,6 +404,12 @@ def convergence_report(results: dict) -> str:
              "(defaults: the level every run reaches).", "",
              markdown_table([{"run": n, "steps to WER": th["wer"].get(n), "steps to SIM": th["sim"].get(n)}
                              for n in results["runs"]], ["run", "steps to WER", "steps to SIM"]), "",
+             "## Paired tests between runs", "",
+             "Each pair of runs at the last step both scored, item by item: diff = first minus second "
+             "(corpus-level for WER/CER), p = two-sided paired randomisation test over the items "
+             "(1,999 sign flips). A difference counts only when p < 0.05.", "",
+             markdown_table(results.get("paired", []), ["a", "b", "step", "metric", "diff", "p", "n"])
+             if results.get("paired") else "No pair of runs scored a common step.", "",
              "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
     if results["failures"]:
         lines += ["## Failed checkpoints (skipped)", ""] + [

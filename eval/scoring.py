@@ -145,3 +145,46 @@ def _scrambled(text: str, rng, words: bool) -> str:
     rng.shuffle(letters)
     it = iter(letters)
     return "".join(c if c == " " else next(it) for c in text)
+
+
+PAIRED_METRICS = {"wer": ("w_err", "w_n"), "cer": ("c_err", "c_n")}  # error rates: counts per item
+
+
+def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: int = 1999,
+                seed: int = 0) -> dict | None:
+    """Is arm A's ``key`` different from arm B's on the same test items, beyond what item-to-item
+    variation gives? A paired randomisation (sign-flip) test over the items both arms scored.
+
+    Rows are per-utterance score rows (they carry ``id``). For WER/CER the statistic is the
+    corpus-level difference, ``sum(err_a - err_b) / sum(n)`` from the edit counts; for any other
+    key (SIM, MOS, ...) the mean per-item difference. Under the null hypothesis the two arms'
+    outputs of an item are exchangeable, so each item's difference keeps its size and gets a
+    random sign. ``p`` is two-sided, with the usual +1s; ``diff`` is A minus B. ``None`` when
+    fewer than two items have the value in both arms.
+    """
+    import numpy as np
+
+    b_by_id = {r.get("id"): r for r in b_rows if r.get("id") is not None}
+    pairs = [(r, b_by_id[r["id"]]) for r in a_rows if r.get("id") in b_by_id]
+    err_n = PAIRED_METRICS.get(key)
+
+    def usable(r: dict) -> bool:
+        if err_n is not None:
+            return isinstance(r.get(err_n[0]), (int, float)) and isinstance(r.get(err_n[1]), (int, float))
+        v = r.get(key)
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    pairs = [(ra, rb) for ra, rb in pairs if usable(ra) and usable(rb)]
+    if len(pairs) < 2:
+        return None
+    if err_n is not None:
+        d = np.array([ra[err_n[0]] - rb[err_n[0]] for ra, rb in pairs], dtype=np.float64)
+        scale = float(sum(ra[err_n[1]] for ra, _ in pairs)) or 1.0
+    else:
+        d = np.array([ra[key] - rb[key] for ra, rb in pairs], dtype=np.float64)
+        scale = float(len(pairs))
+    observed = d.sum() / scale
+    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(permutations, len(d)))
+    null = signs @ d / scale
+    p = (1 + int(np.sum(np.abs(null) >= abs(observed) - 1e-12))) / (1 + permutations)
+    return {"diff": float(observed), "p": float(p), "n": len(pairs)}

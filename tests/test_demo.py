@@ -52,34 +52,72 @@ def test_other_budget_in_same_folder_refused(demo_dir):
         run_demo(DemoConfig(out=str(demo_dir), budget="default"))
 
 
-def test_verdict_is_computed_from_scores():
+def _paired(metric, diff, p):
+    return {"a": "semantic", "b": "acoustic", "step": 10, "metric": metric, "diff": diff, "p": p, "n": 12}
+
+
+def test_verdict_is_computed_from_scores_and_paired_tests():
     rows = [{"run": "semantic", "step": 10, "wer": 0.5, "cer": 0.3, "sim": 0.6},
             {"run": "acoustic", "step": 10, "wer": 0.7, "cer": 0.4, "sim": 0.5},
             {"run": "semantic", "step": 5, "wer": 0.9, "cer": 0.8, "sim": 0.1}]
     good_judge = {"wer": 0.1, "cer": 0.05}
-    text = verdict({"rows": rows}, good_judge)
-    assert "point the way the paper claims:" in text and "CER at the last step: semantic 0.300 vs acoustic 0.400" in text
-    rows[0]["wer"] = 0.8
-    assert "do not support" in verdict({"rows": rows}, good_judge)
+    paired = [_paired("wer", -0.2, 0.001), _paired("cer", -0.1, 0.002), _paired("sim", 0.1, 0.01)]
+    text = verdict({"rows": rows, "paired": paired}, good_judge)
+    assert "point the way the paper claims, each difference significant:" in text
+    assert "CER at the last step: semantic 0.300 vs acoustic 0.400; semantic better (paired p 0.002, n 12)" in text
+    # the same numbers without a significant paired test name no winner, whatever their sign
+    text = verdict({"rows": rows, "paired": [_paired(m, d, 0.3) for m, d in (("wer", -0.2), ("cer", -0.1), ("sim", 0.1))]},
+                   good_judge)
+    assert "no significant difference between the arms shows:" in text and "better" not in text
+    assert "no paired test, so no winner" in verdict({"rows": rows}, good_judge)
+    # a test stored the other way round (acoustic first) is read with its sign flipped
+    flipped = [{**_paired("sim", -0.1, 0.01), "a": "acoustic", "b": "semantic"}]
+    assert "SIM at the last step: semantic 0.600 vs acoustic 0.500; semantic better" in \
+        verdict({"rows": rows, "paired": flipped}, good_judge)
+    paired[0] = _paired("wer", 0.2, 0.001)  # significantly worse on one measure
+    assert "do not support" in verdict({"rows": rows, "paired": paired}, good_judge)
+    paired[0] = _paired("wer", -0.2, 0.5)
+    assert "partly point the way" in verdict({"rows": rows, "paired": paired}, good_judge)
     # a judge that cannot read words but reads characters: WER is set aside, CER and SIM still count
-    text = verdict({"rows": rows}, {"wer": 0.95, "cer": 0.3})
-    assert "WER: uninformative" in text and "point the way the paper claims on the measures that could be read" in text
+    text = verdict({"rows": rows, "paired": paired}, {"wer": 0.95, "cer": 0.3})
+    assert "WER: uninformative" in text and "each difference significant" in text
+    assert "on the measures that could be read" in text
     assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
     # transcripts that scrambled texts match as well: nothing was understood, the rate is not read
     rows[0].update(wer_p=0.4, cer_p=0.3)
     rows[1].update(wer_p=0.001, cer_p=0.6)
-    text = verdict({"rows": rows}, good_judge)
-    assert "CER: neither arm is understood yet" in text and "on the measures that could be read" in text
-    # only the acoustic arm beats chance on WER: it wins WER, whatever the numbers
-    assert "only the acoustic arm beats chance (chance p 0.400 / 0.001; semantic worse)" in text
+    text = verdict({"rows": rows, "paired": paired}, good_judge)
+    assert "CER: neither arm is understood yet" in text
+    # only the acoustic arm beats chance on WER: still read, and the paired test decides
+    assert "WER at the last step: semantic 0.500 vs acoustic 0.700; chance p 0.400 / 0.001; no significant" in text
     rows[1]["wer"] = 1.05  # a WER above 1 is never "understood", whatever its p
     assert "WER: neither arm is understood yet" in verdict({"rows": rows}, good_judge)
-    assert "SIM at the last step" in text
     for r in rows:
         del r["cer"]
         r["sim"] = float("nan")
     assert "CER: not measured" in verdict({"rows": rows}, good_judge)
     assert "nothing could be read" in verdict({"rows": rows}, good_judge)
+
+
+def test_paired_test_needs_a_real_difference():
+    import random
+
+    from eval.scoring import paired_test
+
+    rng = random.Random(0)
+    a = [{"id": str(i), "sim": 0.5 + rng.gauss(0, 0.1), "c_err": rng.randint(3, 9), "c_n": 10} for i in range(12)]
+    # SIM 0.011 apart on average with item noise: not significant (the case the old verdict called a win)
+    b = [{"id": r["id"], "sim": r["sim"] + 0.011 + rng.gauss(0, 0.05), "c_err": r["c_err"], "c_n": 10} for r in a]
+    assert paired_test(a, b, "sim")["p"] > 0.05
+    assert paired_test(a, b, "cer") == {"diff": 0.0, "p": 1.0, "n": 12}
+    # a consistent gap on every item is significant, in the right direction, and seeded
+    c = [{**r, "sim": r["sim"] + 0.2, "c_err": r["c_err"] - 2} for r in a]
+    t = paired_test(a, c, "sim")
+    assert t["p"] < 0.01 and abs(t["diff"] + 0.2) < 1e-9 and t == paired_test(a, c, "sim")
+    t = paired_test(a, c, "cer")
+    assert t["p"] < 0.01 and abs(t["diff"] - 0.2) < 1e-9  # corpus CER: 24 more errors over 120 characters
+    assert paired_test(a[:1], c[:1], "sim") is None  # one item cannot be tested
+    assert paired_test(a, [{**r, "id": "x" + r["id"]} for r in c], "sim") is None  # no common items
 
 
 def test_unknown_budget_is_a_config_error(tmp_path):

@@ -153,6 +153,13 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
     sims = {(r["run"], int(r["step"])): float(r["sim"]) for r in rows}
     assert sims[("semantic", 0)] != sims[("semantic", 1)] and sims[("semantic", 0)] != sims[("acoustic", 0)]
     assert len(list((out / "audio" / "semantic" / "step_00000001").glob("*.wav"))) == 2
+    # the two runs are compared item by item at their last common step, on every measure scored
+    paired = {t["metric"]: t for t in res["paired"]}
+    assert set(paired) == {"wer", "cer", "sim", "mos_ovrl"}
+    for t in paired.values():
+        assert (t["a"], t["b"], t["step"], t["n"]) == ("semantic", "acoustic", 2, 2) and 0 < t["p"] <= 1
+    assert abs(paired["sim"]["diff"] - (sims[("semantic", 2)] - sims[("acoustic", 2)])) < 1e-6
+    assert "## Paired tests between runs" in (out / "report.md").read_text()
 
     # second invocation: everything from the cache, identical table, also from a cache written
     # before chance levels existed (they are computed once from its transcripts and stored)
@@ -166,6 +173,7 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
     assert main(argv) == 0
     res2 = json.loads((out / "results.json").read_text())
     assert res2["reused_from_cache"] == 6 and res2["scored_now"] == 0 and res2["failures"] == []
+    assert res2["paired"] == res["paired"]  # rebuilt from the cached per-item rows
     assert (out / "results.csv").read_text() == before
     assert "cer_p" in json.loads(old_cache.read_text())["summary"]
 
