@@ -139,7 +139,8 @@ def register(sub) -> None:
     c.add_argument("--targets", choices=["char", "phoneme"], default=None)
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--max-steps", dest="max_steps", type=int, default=None)
-    c.add_argument("--max-minutes", dest="max_minutes", type=float, default=None)
+    c.add_argument("--max-minutes", dest="max_minutes", type=float, default=None,
+                   help="safety cap: fail if training takes longer (the budget is --max-steps)")
     c.add_argument("--batch-size", dest="batch_size", type=int, default=None)
     c.add_argument("--lr", type=float, default=None)
     c.add_argument("--device", default=None)

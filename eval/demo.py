@@ -36,8 +36,7 @@ class DemoBudget:
     corpus_max_utterances: int | None = None
     voices: int = 48  # many voices: the judge is scored on voices it never heard
     test_speakers: int = 8
-    ctc_steps: int = 1600
-    ctc_minutes: float = 4.0
+    ctc_steps: int = 1600  # budgets are steps, never minutes: the same numbers on a busy or quiet machine
     vae_preset: str = "tiny"
     vae_overrides: list[str] = field(default_factory=list)
     vae_steps: int = 150
@@ -61,10 +60,10 @@ BUDGETS: dict[str, DemoBudget] = {
     "default": DemoBudget(),
     # A smoke run of every stage in a few minutes (the end-to-end test uses it).
     "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, ctc_steps=30,
-                       ctc_minutes=0.5, vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
+                       vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
                        tts_steps=20, tts_save_every=10, eval_items=3, recon_items=3, nfe=4, probe_steps=30),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
-    "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, ctc_steps=6000, ctc_minutes=20.0,
+    "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, ctc_steps=6000,
                         vae_overrides=["encoder_dim=16", "encoder_out_dim=256", "latent_dim=64", "attn_heads=4",
                                        "decoder.upsample_initial_channel=256"],
                         vae_steps=20000, vae_batch_size=16, vae_disc_start=2000, vae_adv_start=3000,
@@ -157,7 +156,7 @@ def stage_corpus(out: Path, b: DemoBudget, seed: int) -> dict:
 def stage_ctc(out: Path, name: str, targets: str, seed: int, b: DemoBudget, device: str) -> dict:
     from data_prep.ctc import CTCTrainConfig, train_ctc
 
-    cfg = CTCTrainConfig(targets=targets, seed=seed, max_steps=b.ctc_steps, max_minutes=b.ctc_minutes)
+    cfg = CTCTrainConfig(targets=targets, seed=seed, max_steps=b.ctc_steps)
     return train_ctc(out / "corpus", _fresh(out / name), cfg, device=device)
 
 
