@@ -28,6 +28,25 @@ class DecoderConfig:
 
 
 @dataclass
+class SpectralConfig:
+    """Sizes of the frame-rate blocks (``encoder_type: mel`` / ``decoder_type: vocos``, see
+    :mod:`vae.spectral`); unused by the released waveform encoder + BigVGAN decoder."""
+
+    mel_n_fft: int = 1024
+    mel_bins: int = 100
+    encoder_intermediate_dim: int = 768
+    encoder_layers: int = 6
+    decoder_dim: int = 256
+    decoder_intermediate_dim: int = 768
+    decoder_layers: int = 8
+    istft_n_fft: int = 1600  # 4 hops: each frame's waveform overlaps its neighbours'
+
+
+ENCODER_TYPES = ("waveform", "mel")
+DECODER_TYPES = ("bigvgan", "vocos")
+
+
+@dataclass
 class VAEConfig:
     """Architecture of one VAE. ``semantic``/``teacher``/``teacher_layer`` record how it was trained."""
 
@@ -41,13 +60,22 @@ class VAEConfig:
     mlp_ratio: int = 2
     logvar_clamp: float = 12.0
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    # the release: "waveform" (DAC-style strided convs) and "bigvgan"; "mel" and "vocos" are the
+    # frame-rate blocks of vae.spectral, for budgets of CPU minutes
+    encoder_type: str = "waveform"
+    decoder_type: str = "bigvgan"
+    spectral: SpectralConfig = field(default_factory=SpectralConfig)
     semantic: bool = True
     teacher: Optional[str] = "microsoft/wavlm-large"
     teacher_layer: Optional[int] = -1
 
     def __post_init__(self) -> None:
+        for what, value, known in (("encoder_type", self.encoder_type, ENCODER_TYPES),
+                                   ("decoder_type", self.decoder_type, DECODER_TYPES)):
+            if value not in known:
+                raise ConfigError(f"VAE config {self.name!r}: {what} {value!r} is not one of {', '.join(known)}")
         enc_hop = math.prod(self.encoder_rates)
-        dec_hop = math.prod(self.decoder.upsample_rates)
+        dec_hop = math.prod(self.decoder.upsample_rates) if self.decoder_type == "bigvgan" else enc_hop
         if enc_hop != dec_hop:
             raise ConfigError(
                 f"VAE config {self.name!r}: encoder hop {enc_hop} (rates {self.encoder_rates}) != "
@@ -60,6 +88,7 @@ class VAEConfig:
 
     @property
     def hop_length(self) -> int:
+        """Samples per latent frame: the product of the encoder rates (the mel encoder's STFT hop)."""
         return math.prod(self.encoder_rates)
 
     @property

@@ -21,6 +21,7 @@ from vae.bottleneck import AttentionProjection
 from vae.config import VAEConfig, load_preset
 from vae.decoder import build_bigvgan
 from vae.layers import Encoder
+from vae.spectral import MelEncoder, VocosDecoder
 
 
 class VAEError(SvaeError):
@@ -43,11 +44,27 @@ class SemanticVAE(nn.Module, PretrainedMixin):
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config.encoder_dim, list(config.encoder_rates), config.encoder_out_dim)
+        self.encoder = self._build_encoder(config)
         self.pre_block = AttentionProjection(config.encoder_out_dim, config.latent_dim, config.attn_heads, config.mlp_ratio)
         self.fc_mu = nn.Linear(config.latent_dim, config.latent_dim)
         self.fc_var = nn.Linear(config.latent_dim, config.latent_dim)
-        self.decoder = build_bigvgan({**asdict(config.decoder), "num_mels": config.latent_dim})
+        self.decoder = self._build_decoder(config)
+
+    @staticmethod
+    def _build_encoder(config: VAEConfig) -> nn.Module:
+        if config.encoder_type == "mel":
+            s = config.spectral
+            return MelEncoder(config.sample_rate, config.hop_length, s.mel_n_fft, s.mel_bins, config.encoder_out_dim,
+                              s.encoder_intermediate_dim, s.encoder_layers)
+        return Encoder(config.encoder_dim, list(config.encoder_rates), config.encoder_out_dim)
+
+    @staticmethod
+    def _build_decoder(config: VAEConfig) -> nn.Module:
+        if config.decoder_type == "vocos":
+            s = config.spectral
+            return VocosDecoder(config.latent_dim, config.hop_length, s.istft_n_fft, s.decoder_dim,
+                                s.decoder_intermediate_dim, s.decoder_layers)
+        return build_bigvgan({**asdict(config.decoder), "num_mels": config.latent_dim})
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
