@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Protocol
 
 import torch
+from safetensors import SafetensorError
 
 from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.errors import CheckpointError, exc_summary
@@ -187,7 +188,7 @@ def _weights_only_reason(exc: BaseException) -> str:
     text = str(exc)
     m = re.search(r"WeightsUnpickler error: ([^\n]*?)(?: Please use|\n|$)", text)
     if m:
-        return m.group(1).strip()
+        return m.group(1).strip().rstrip(".")
     return exc_summary(exc, 160)
 
 
@@ -218,7 +219,8 @@ def scan_checkpoint(path: str | os.PathLike) -> Path:
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         if _CUSTOM_PICKLE.match(f.name):
             raise CheckpointError(f"{f}: a pickled object accelerate would load with weights_only=False, which can run "
-                                  "code; this toolkit never writes one, refusing it")
+                                  "code; refusing it (this toolkit no longer writes such files: a checkpoint from an "
+                                  "earlier version cannot be resumed)")
         if f.suffix.lower() in PICKLE_SUFFIXES:
             check_plain_data(f)
     for name in (STATE_JSON, STATE_TENSORS):
@@ -262,7 +264,7 @@ def load_checkpoint(accelerator, path: str | os.PathLike, objects: Mapping[str, 
         accelerator.load_state(str(path), load_kwargs={"weights_only": True})
     except torch.OutOfMemoryError:
         raise
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError, SafetensorError) as exc:
         raise CheckpointError(f"{path}: cannot be restored into this run ({exc_summary(exc, 200)})") from None
     for name, obj in objects.items():
         try:

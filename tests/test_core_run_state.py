@@ -155,6 +155,21 @@ def test_model_that_does_not_fit_is_a_checkpoint_error(tmp_path):
         load_checkpoint(acc2, ck, {"state": Counters()})
 
 
+def test_truncated_model_weights_are_a_checkpoint_error(tmp_path):
+    acc, model, opt, objects = make_run()
+    ck = save_checkpoint(acc, tmp_path / "run", 1, objects, keep=1)
+    (ck / "model.safetensors").write_bytes(b"truncated")
+    with pytest.raises(CheckpointError, match="step_00000001: cannot be restored into this run"):
+        load_checkpoint(acc, ck, objects)
+
+
+def test_grad_scaler_state_is_plain_data(tmp_path):
+    """fp16 runs add accelerate's scaler.pt: the scan must accept what accelerate writes there."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    torch.save(scaler.state_dict(), tmp_path / "scaler.pt")
+    check_plain_data(tmp_path / "scaler.pt")
+
+
 def test_unstorable_state_is_a_bug_not_silently_dropped(tmp_path):
     class Odd:
         def state_dict(self):

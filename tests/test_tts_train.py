@@ -212,3 +212,15 @@ def test_killed_before_export_exports_on_resume(assets, tmp_path, monkeypatch):
     a = TTSModel.from_pretrained(tmp_path / "full" / "exports" / "step_00000002").state_dict()
     b = TTSModel.from_pretrained(run / "exports" / "step_00000002").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_vocab_on_resume_is_one_line(tmp_path):
+    from svae_tts.errors import CheckpointError
+    from tts_recipes.train import _read_vocab
+
+    for text in ['{"chars": 5}', "[1]", "{", '{"chars": ["a"]}']:
+        (tmp_path / "vocab.json").write_text(text)
+        with pytest.raises(CheckpointError, match="vocab.json: not a vocabulary this run can resume with"):
+            _read_vocab(tmp_path / "vocab.json")
+    (tmp_path / "vocab.json").write_text('{"chars": ["<unk>", "a"]}')
+    assert _read_vocab(tmp_path / "vocab.json").chars == ["<unk>", "a"]

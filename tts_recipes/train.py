@@ -17,6 +17,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader
 
 from svae_tts.cli import run_reporting_errors
 from svae_tts.config import load_config, save_config
-from svae_tts.errors import ConfigError, OutputExistsError
+from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError, exc_summary
 from svae_tts.fileio import atomic_write_json
 from svae_tts.run_state import export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
@@ -187,6 +188,17 @@ def _prepare_run_dir(cfg: TrainConfig, accelerator=None) -> tuple[Path, Path | N
     return run_dir, resume_from
 
 
+def _read_vocab(path: Path) -> Vocabulary:
+    """The vocabulary a resumed run trained with (its order fixes the model's embedding rows)."""
+    try:
+        chars = json.loads(path.read_text(encoding="utf-8"))["chars"]
+        if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+            raise TypeError("'chars' is not a list of strings")
+        return Vocabulary(chars)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, TTSError) as exc:
+        raise CheckpointError(f"{path}: not a vocabulary this run can resume with ({exc_summary(exc, 120)})") from None
+
+
 def _export(ema, run_dir: Path, step: int) -> str:
     """The EMA model as ``exports/step_X`` (an atomic dir: one that exists is complete); main process only."""
     return str(ema.ema_model.save_pretrained(export_dir(run_dir, step), overwrite=True))
@@ -238,9 +250,7 @@ def train(cfg: TrainConfig) -> dict:
     space.to(accelerator.device)
     vocab_path = run_dir / "vocab.json"
     if resume_from is not None and vocab_path.is_file():
-        import json
-
-        vocab = Vocabulary(json.loads(vocab_path.read_text())["chars"])
+        vocab = _read_vocab(vocab_path)
     else:
         vocab = Vocabulary.build(train_ds.texts)
     if accelerator.is_main_process:
