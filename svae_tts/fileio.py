@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -66,15 +67,26 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-        if path.exists():
-            os.replace(path, trash)
-        os.replace(tmp, path)
-        if trash.exists():
-            shutil.rmtree(trash, ignore_errors=True)
+        swap_in_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def swap_in_dir(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Move the complete directory ``tmp`` to ``path``, replacing what is there, never leaving ``path`` half-made.
+
+    Two renames (old -> ``.{name}.old-XXXXXXXX``, tmp -> path): a crash between them leaves the old
+    version under the trash name, which :func:`recover_dir` / :func:`clean_stale` put back.
+    """
+    tmp, path = Path(tmp), Path(path)
+    trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+    if path.exists():
+        os.replace(path, trash)
+    os.replace(tmp, path)
+    if trash.exists():
+        shutil.rmtree(trash, ignore_errors=True)
+    return path
 
 
 def recover_dir(path: str | os.PathLike) -> None:
@@ -85,3 +97,34 @@ def recover_dir(path: str | os.PathLike) -> None:
     olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds:
         os.replace(olds[-1], path)
+
+
+# ``.{name}.tmp-XXXXXXXX`` / ``.{name}.old-XXXXXXXX`` (atomic_dir, swap_in_dir), ``.{name}.tmp`` (a temporary
+# with a name every process of a distributed run can compute), ``.{name}.XXXX.tmp`` (atomic_path), and
+# ``.tmp-{name}`` (checkpoints of earlier versions).
+_STALE = re.compile(r"^\.(?:(?P<name>.+)\.(?P<kind>tmp|old)(?:-[0-9a-f]{8})?|tmp-(?P<legacy>.+))$")
+
+
+def clean_stale(parent: str | os.PathLike) -> list[Path]:
+    """Tidy what a crash left in ``parent``: restore directories stranded under their trash name
+    (:func:`recover_dir`), then delete every leftover temporary and trash entry; returns what was restored.
+
+    Only call it on a folder this program writes with the functions above (a run's ``checkpoints/``,
+    ``exports/``) and while nothing else is writing there: such names are never the user's.
+    """
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    stale = [(p, _STALE.match(p.name)) for p in sorted(parent.iterdir())]
+    stale = [(p, m) for p, m in stale if m]
+    restored = []
+    for name in sorted({m["name"] for _, m in stale if m["kind"] == "old"}):
+        if not (parent / name).exists():
+            recover_dir(parent / name)
+            restored.append(parent / name)
+    for p, _ in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    return restored

@@ -153,3 +153,74 @@ def test_samples_leave_the_training_rng_alone(assets, tmp_path):
     assert torch.equal(torch.get_rng_state(), cpu_state)
     if cuda_state is not None:
         assert torch.equal(torch.cuda.get_rng_state(), cuda_state)
+
+
+class _PlantedCode:
+    """Unpickling this creates ``marker``: stands for any code a hostile pickle would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin"])
+def test_resume_refuses_planted_pickle_and_runs_nothing(assets, tmp_path, planted, capsys):
+    """A run dir from elsewhere is untrusted: a pickle that needs full unpickling is refused, nothing runs."""
+    from svae_tts.cli import main
+    from svae_tts.errors import CheckpointError
+
+    run = tmp_path / "run"
+    train(tiny_cfg(run, assets["latents"], "steps=1"))
+    marker = tmp_path / "marker"
+    torch.save({"state": _PlantedCode(marker)}, run / "checkpoints" / "step_00000001" / planted)
+    with pytest.raises(CheckpointError, match=planted):
+        train(tiny_cfg(run, assets["latents"], "steps=2"))
+    assert not marker.exists()
+    assert main(["tts", "train", "--config", "tiny", f"run_dir={run}", f"data.latent_set={assets['latents']}",
+                 "steps=2"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and planted in lines[0] and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_killed_before_export_exports_on_resume(assets, tmp_path, monkeypatch):
+    """Killed after the checkpoint rename, before its export: resuming writes that export and cleans the leftovers."""
+    common = ["save_every=2", "optim.ema_update_after_step=0", "optim.ema_update_every=1"]
+    train(tiny_cfg(tmp_path / "full", assets["latents"], "steps=2", *common))
+    real = TTSModel.save_pretrained
+
+    def killed(self, directory, **kw):
+        # what a SIGKILL inside the export leaves behind: the half-written temporary dir
+        leftover = directory.parent / f".{directory.name}.tmp-deadbeef"
+        leftover.mkdir(parents=True)
+        (leftover / "config.json").write_text("{")
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(TTSModel, "save_pretrained", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg(tmp_path / "run", assets["latents"], "steps=2", *common))
+    monkeypatch.setattr(TTSModel, "save_pretrained", real)
+    run = tmp_path / "run"
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000002"]
+    assert not (run / "exports" / "step_00000002").exists()
+    again = train(tiny_cfg(run, assets["latents"], "steps=2", *common))
+    assert again["losses"] == {} and again["exports"] == [str(run / "exports" / "step_00000002")]
+    assert [p.name for p in (run / "exports").iterdir()] == ["step_00000002"]  # no .tmp left
+    a = TTSModel.from_pretrained(tmp_path / "full" / "exports" / "step_00000002").state_dict()
+    b = TTSModel.from_pretrained(run / "exports" / "step_00000002").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_vocab_on_resume_is_one_line(tmp_path):
+    from svae_tts.errors import CheckpointError
+    from tts_recipes.train import _read_vocab
+
+    for text in ['{"chars": 5}', "[1]", "{", '{"chars": ["a"]}']:
+        (tmp_path / "vocab.json").write_text(text)
+        with pytest.raises(CheckpointError, match="vocab.json: not a vocabulary this run can resume with"):
+            _read_vocab(tmp_path / "vocab.json")
+    (tmp_path / "vocab.json").write_text('{"chars": ["<unk>", "a"]}')
+    assert _read_vocab(tmp_path / "vocab.json").chars == ["<unk>", "a"]

@@ -300,3 +300,64 @@ def test_online_teacher_user_errors_are_named(tmp_path, wavlm_dir):
     (broken / "preprocessor_config.json").write_text("{not json")
     with pytest.raises(TeacherError, match="preprocessor_config.json: invalid JSON"):
         OnlineTeacher(broken)
+
+
+class _PlantedCode:
+    """Unpickling this creates ``marker``: stands for any code a hostile pickle would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin"])
+def test_resume_refuses_planted_pickle_and_runs_nothing(tmp_path, corpus, planted, capsys):
+    """A run dir from elsewhere is untrusted: a pickle that needs full unpickling is refused, nothing runs."""
+    from svae_tts.errors import CheckpointError
+    from vae.train import main
+
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=1, checkpoint_every=1)
+    train(cfg)
+    marker = tmp_path / "marker"
+    ckpt = list_checkpoints(cfg.run_dir)[-1]
+    torch.save({"state": _PlantedCode(marker)}, ckpt / planted)
+    with pytest.raises(CheckpointError, match=planted):
+        train(tiny_cfg(tmp_path / "run", corpus, max_steps=2, resume="auto"))
+    assert not marker.exists()
+    argv = ["--config", str(CONFIGS / "tiny_acoustic.yaml"), "--resume", str(ckpt)]
+    argv += [f"{k}={v}" for k, v in (("run_dir", tmp_path / "run"), ("data.train", corpus), ("max_steps", 2),
+                                     ("progress", "false"), ("discriminator.periods", "[2,3]"),
+                                     ("discriminator.fft_sizes", "[512]"), ("data.segment_seconds", 0.25))]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and planted in err[0] and "Traceback" not in err[0]
+    assert not marker.exists()
+
+
+def test_killed_before_export_exports_on_resume(tmp_path, corpus, monkeypatch):
+    """Killed after the checkpoint rename, before that step's export: the resumed run writes it (EMA restored)."""
+    over = {"optim.ema_update_after_step": 0, "optim.ema_update_every": 1}
+    full = train(tiny_cfg(tmp_path / "full", corpus, max_steps=4, checkpoint_every=2, export_every=2, **over))
+    real_export = Trainer.export
+
+    def killed(self):
+        # what a SIGKILL inside the export leaves behind: the half-written temporary dir
+        (self.run_dir / "exports" / f".step_{self.state.step:08d}.tmp-deadbeef").mkdir(parents=True)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(Trainer, "export", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, checkpoint_every=2, export_every=2, **over))
+    monkeypatch.setattr(Trainer, "export", real_export)
+    exports = Path(tmp_path / "run" / "exports")
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002"]
+    assert not (exports / "step_00000002").exists()
+    res = train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, checkpoint_every=2, export_every=2, resume="auto", **over))
+    assert res.step == 4
+    assert sorted(p.name for p in exports.iterdir()) == ["step_00000002", "step_00000004"]  # no .tmp left
+    a = SemanticVAE.from_pretrained(Path(full.run_dir) / "exports" / "step_00000002").state_dict()
+    b = SemanticVAE.from_pretrained(exports / "step_00000002").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (exports / "step_00000002" / "discriminator.safetensors").is_file()

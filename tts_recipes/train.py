@@ -1,9 +1,12 @@
 """Train F5-TTS's flow-matching DiT on a feature space: ``accelerate launch -m tts_recipes.train --config ...``.
 
 Run dir (contract with ``eval``): ``config.yaml`` (effective config), ``vocab.json``,
-``checkpoints/step_XXXXXXXX/`` (accelerate state incl. EMA, scheduler, sampler position and RNG;
-written under a temporary name then renamed; the last ``keep_last`` kept), ``exports/step_XXXXXXXX/``
-(TTS model dirs with EMA weights), ``tb/`` (TensorBoard loss/lr/audio), ``samples/step_XXXXXXXX/``.
+``checkpoints/step_XXXXXXXX/`` (model, optimiser and RNG through accelerate; EMA, scheduler and
+sampler position as JSON + safetensors; written by :mod:`svae_tts.run_state` under a temporary name
+then swapped in, and refused on resume if any file in it would need full unpickling; the last
+``keep_last`` kept), ``exports/step_XXXXXXXX/`` (TTS model dirs with EMA weights, one per
+checkpoint: a resumed run first writes the one a crash kept it from writing), ``tb/`` (TensorBoard
+loss/lr/audio), ``samples/step_XXXXXXXX/``.
 
 Exact resume: everything random is seeded, the DataLoader gets its own generator (so building it
 does not draw from the global RNG), the sampler's epoch and position are checkpointed, and
@@ -14,6 +17,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -30,8 +34,9 @@ from torch.utils.data import DataLoader
 
 from svae_tts.cli import run_reporting_errors
 from svae_tts.config import load_config, save_config
-from svae_tts.errors import ConfigError, OutputExistsError
+from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError, exc_summary
 from svae_tts.fileio import atomic_write_json
+from svae_tts.run_state import export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
 from tts_recipes.features import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
@@ -103,7 +108,7 @@ def load_train_config(config: str | os.PathLike, overrides: list[str] | None = N
 
 # -- pieces ---------------------------------------------------------------------------------------
 class TrainState:
-    """Step and sampler position, checkpointed through ``accelerator.register_for_checkpointing``."""
+    """Step and sampler position, checkpointed as JSON by :mod:`svae_tts.run_state`."""
 
     def __init__(self) -> None:
         self.step = 0
@@ -170,13 +175,10 @@ def _step_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    ckpts = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir())
-    return ckpts[-1] if ckpts else None
-
-
-def _prepare_run_dir(cfg: TrainConfig) -> tuple[Path, Path | None]:
+def _prepare_run_dir(cfg: TrainConfig, accelerator=None) -> tuple[Path, Path | None]:
     run_dir = Path(cfg.run_dir)
+    if cfg.resume and not cfg.overwrite:
+        recover_run_dir(run_dir, accelerator)  # what a crash left: half-written or stranded checkpoints/exports
     resume_from = latest_checkpoint(run_dir) if cfg.resume and not cfg.overwrite else None
     if run_dir.exists() and any(run_dir.iterdir()) and resume_from is None:
         if not cfg.overwrite:
@@ -186,23 +188,20 @@ def _prepare_run_dir(cfg: TrainConfig) -> tuple[Path, Path | None]:
     return run_dir, resume_from
 
 
-def _save_checkpoint(accelerator, run_dir: Path, step: int, keep_last: int) -> Path:
-    final = run_dir / "checkpoints" / _step_name(step)
-    tmp = run_dir / "checkpoints" / f".{_step_name(step)}.tmp"
-    if accelerator.is_main_process and tmp.exists():
-        shutil.rmtree(tmp)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp), safe_serialization=True)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        ckpts = sorted(p for p in final.parent.glob("step_*") if p.is_dir())
-        for old in ckpts[: max(0, len(ckpts) - max(1, keep_last))]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
+def _read_vocab(path: Path) -> Vocabulary:
+    """The vocabulary a resumed run trained with (its order fixes the model's embedding rows)."""
+    try:
+        chars = json.loads(path.read_text(encoding="utf-8"))["chars"]
+        if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+            raise TypeError("'chars' is not a list of strings")
+        return Vocabulary(chars)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, TTSError) as exc:
+        raise CheckpointError(f"{path}: not a vocabulary this run can resume with ({exc_summary(exc, 120)})") from None
+
+
+def _export(ema, run_dir: Path, step: int) -> str:
+    """The EMA model as ``exports/step_X`` (an atomic dir: one that exists is complete); main process only."""
+    return str(ema.ema_model.save_pretrained(export_dir(run_dir, step), overwrite=True))
 
 
 @torch.no_grad()
@@ -244,16 +243,14 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.steps <= 0:
         raise ConfigError(f"steps must be positive, got {cfg.steps}")
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
-    run_dir, resume_from = _prepare_run_dir(cfg)
+    run_dir, resume_from = _prepare_run_dir(cfg, accelerator)
     set_seed(cfg.seed)
 
     space, train_ds, test_ds = build_data(cfg.data)
     space.to(accelerator.device)
     vocab_path = run_dir / "vocab.json"
     if resume_from is not None and vocab_path.is_file():
-        import json
-
-        vocab = Vocabulary(json.loads(vocab_path.read_text())["chars"])
+        vocab = _read_vocab(vocab_path)
     else:
         vocab = Vocabulary.build(train_ds.texts)
     if accelerator.is_main_process:
@@ -272,11 +269,13 @@ def train(cfg: TrainConfig) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, decay))
     model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainState()
-    for obj in (scheduler, ema, state):
-        accelerator.register_for_checkpointing(obj)
+    stateful = {"state": state, "scheduler": scheduler, "ema": ema}  # JSON + safetensors, never pickled
+    exports: list[str] = []
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
+        load_checkpoint(accelerator, resume_from, stateful)
         log.info("resumed from %s (step %d)", resume_from, state.step)
+        if accelerator.is_main_process and not export_dir(run_dir, state.step).is_dir():
+            exports.append(_export(ema, run_dir, state.step))  # killed between that checkpoint and its export
 
     sampler = make_batches(train_ds, cfg.data.frames_per_batch, cfg.data.max_samples, cfg.seed)
     collate = Collator(vocab)
@@ -289,7 +288,6 @@ def train(cfg: TrainConfig) -> dict:
     from tqdm import tqdm
 
     losses: dict[int, float] = {}
-    exports: list[str] = []
     start_step, t0 = state.step, time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=state.step, desc="tts train", disable=not accelerator.is_main_process,
                dynamic_ncols=True)
@@ -326,10 +324,9 @@ def train(cfg: TrainConfig) -> dict:
                 bar.set_postfix(loss=f"{loss_v:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             last = state.step >= cfg.steps
             if (cfg.save_every and state.step % cfg.save_every == 0) or last:
-                _save_checkpoint(accelerator, run_dir, state.step, cfg.keep_last)
+                save_checkpoint(accelerator, run_dir, state.step, stateful, cfg.keep_last)
                 if accelerator.is_main_process:
-                    exports.append(str(ema.ema_model.save_pretrained(run_dir / "exports" / _step_name(state.step),
-                                                                     overwrite=True)))
+                    exports.append(_export(ema, run_dir, state.step))
             if cfg.sample_every and (state.step % cfg.sample_every == 0) and accelerator.is_main_process:
                 _log_samples(ema.ema_model, space, test_ds or train_ds, cfg, run_dir, state.step, writer,
                              accelerator.device)

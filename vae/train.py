@@ -7,9 +7,12 @@ with the freshly updated discriminator. With gradient accumulation the generator
 micro-batch is recomputed for the generator phase (same latent noise: it is drawn from a
 generator seeded by (seed, step, micro-batch, rank)), so accumulation changes memory, not maths.
 
-Run dir: ``config.yaml`` (effective config), ``checkpoints/step_XXXXXXXX/`` (accelerate state,
-written to a temporary dir and renamed; last K kept), ``exports/step_XXXXXXXX/`` (EMA generator as a
-VAE model dir + ``projector.safetensors`` + ``discriminator.safetensors``), ``tb/`` (TensorBoard).
+Run dir: ``config.yaml`` (effective config), ``checkpoints/step_XXXXXXXX/`` (models, optimisers and
+RNG through accelerate; step, LR schedulers and EMA as JSON + safetensors; written by
+:mod:`svae_tts.run_state`, which refuses any file that would need full unpickling on resume; last K
+kept), ``exports/step_XXXXXXXX/`` (EMA generator as a VAE model dir + ``projector.safetensors`` +
+``discriminator.safetensors``, written as one atomic dir; a resumed run first writes the export
+its checkpoint's step was due, if a crash prevented it), ``tb/`` (TensorBoard).
 
 Usage::
 
@@ -27,9 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import os
-import re
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -44,7 +44,8 @@ from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.config import load_config, save_config
 from svae_tts.cli import run_reporting_errors
 from svae_tts.errors import OutputExistsError
-from svae_tts.fileio import atomic_path
+from svae_tts.fileio import atomic_dir
+from svae_tts.run_state import export_dir, list_checkpoints, load_checkpoint, recover_run_dir, save_checkpoint
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader
 from vae.discriminators import build_discriminator, load_discriminator_file, num_parameters
@@ -55,7 +56,6 @@ from vae.projector import AlignmentProjector
 from vae.teacher import OnlineTeacher, PrecomputedFeatures
 from vae.train_config import TrainConfig
 
-CKPT_RE = re.compile(r"^step_(\d{8})$")
 PROJECTOR_FILE = "projector.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 
@@ -65,7 +65,7 @@ class TrainingDivergedError(VAEError):
 
 
 class TrainState:
-    """The small counters accelerate checkpoints with the models (step = optimiser steps done)."""
+    """The step counter (optimiser steps done), checkpointed as JSON by :mod:`svae_tts.run_state`."""
 
     def __init__(self) -> None:
         self.step = 0
@@ -84,14 +84,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)      # per-step float losses of this process
     last_checkpoint: Optional[Path] = None
     last_export: Optional[Path] = None
-
-
-def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary ``.tmp-*`` dirs of an interrupted save are ignored)."""
-    ck = Path(run_dir) / "checkpoints"
-    if not ck.is_dir():
-        return []
-    return sorted((p for p in ck.iterdir() if p.is_dir() and CKPT_RE.match(p.name)), key=lambda p: p.name)
 
 
 def _seed_for(*parts: int) -> int:
@@ -158,10 +150,12 @@ class Trainer:
         opt_d = torch.optim.AdamW(disc.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
         sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=o.lr_decay)
         sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=o.lr_decay)
+        # the schedulers are not prepared: accelerate would checkpoint them as pickles, run_state keeps them as
+        # JSON (they are stepped once per optimiser step, as accelerate's step_scheduler_with_optimizer=False does)
         if projector is not None:
-            gen, projector, disc, opt_g, opt_d, sched_g, sched_d = self.acc.prepare(gen, projector, disc, opt_g, opt_d, sched_g, sched_d)
+            gen, projector, disc, opt_g, opt_d = self.acc.prepare(gen, projector, disc, opt_g, opt_d)
         else:
-            gen, disc, opt_g, opt_d, sched_g, sched_d = self.acc.prepare(gen, disc, opt_g, opt_d, sched_g, sched_d)
+            gen, disc, opt_g, opt_d = self.acc.prepare(gen, disc, opt_g, opt_d)
         self.gen, self.projector, self.disc = gen, projector, disc
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
 
@@ -170,7 +164,8 @@ class Trainer:
         self.ema = EMA(self.acc.unwrap_model(gen), beta=o.ema_beta, update_after_step=o.ema_update_after_step,
                        update_every=o.ema_update_every, include_online_model=False).to(self.device)
         self.state = TrainState()
-        self.acc.register_for_checkpointing(self.ema, self.state)
+        # the trainer's own state, saved as JSON + safetensors by svae_tts.run_state (never pickled)
+        self.stateful = {"state": self.state, "ema": self.ema, "sched_g": sched_g, "sched_d": sched_d}
 
         # -- data ---------------------------------------------------------------------------------
         d = cfg.data
@@ -316,27 +311,11 @@ class Trainer:
 
     # -- checkpoints and exports ------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        """``accelerator.save_state`` into ``checkpoints/.tmp-step_X`` then an atomic rename; keep the last K."""
-        ck = self.run_dir / "checkpoints"
-        name = f"step_{self.state.step:08d}"
-        final, tmp = ck / name, ck / f".tmp-{name}"
-        self.acc.wait_for_everyone()
-        if self.acc.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        self.acc.wait_for_everyone()
-        self.acc.save_state(str(tmp))
-        self.acc.wait_for_everyone()
-        if self.acc.is_main_process:
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            for old in list_checkpoints(self.run_dir)[:-max(1, self.cfg.keep_checkpoints)]:
-                shutil.rmtree(old, ignore_errors=True)
-        self.acc.wait_for_everyone()
-        return final
+        """``checkpoints/step_X`` written atomically by :func:`svae_tts.run_state.save_checkpoint`; keep the last K."""
+        return save_checkpoint(self.acc, self.run_dir, self.state.step, self.stateful, self.cfg.keep_checkpoints)
 
     def resume(self, ref: str) -> Optional[Path]:
+        """Restore ``ref`` (``auto``: the newest checkpoint, if any); a file that needs unpickling is refused."""
         if ref == "auto":
             found = list_checkpoints(self.run_dir)
             if not found:
@@ -346,12 +325,15 @@ class Trainer:
             path = Path(ref)
             if not path.is_dir():
                 raise VAEError(f"resume: {path} is not a checkpoint directory")
-        self.acc.load_state(str(path))
-        return path
+        return load_checkpoint(self.acc, path, self.stateful)
+
+    def export_due(self, step: int) -> bool:
+        return self.cfg.export_every > 0 and step > 0 and step % self.cfg.export_every == 0
 
     def export(self) -> Path:
-        """The EMA generator as a VAE model dir (config records semantic/teacher) + the projector weights."""
-        out = self.run_dir / "exports" / f"step_{self.state.step:08d}"
+        """The EMA generator as a VAE model dir (config records semantic/teacher) + projector and discriminator
+        weights, swapped in as one directory: an export dir that exists is complete."""
+        out = export_dir(self.run_dir, self.state.step)
         if self.acc.is_main_process:
             model = copy.deepcopy(self.ema.ema_model).cpu().eval()
             tc = self.cfg.teacher
@@ -364,12 +346,11 @@ class Trainer:
                 model.config.teacher_layer = tc.layer
             else:
                 model.config.teacher, model.config.teacher_layer = None, None
-            model.save_pretrained(out, overwrite=True)
-            if self.projector is not None:
-                with atomic_path(out / PROJECTOR_FILE) as tmp:
-                    save_state_dict(self.acc.unwrap_model(self.projector).state_dict(), tmp)
-            with atomic_path(out / DISCRIMINATOR_FILE) as tmp:
-                save_state_dict(self.acc.unwrap_model(self.disc).state_dict(), tmp)
+            with atomic_dir(out) as tmp:
+                model.save_pretrained(tmp, overwrite=True)
+                if self.projector is not None:
+                    save_state_dict(self.acc.unwrap_model(self.projector).state_dict(), tmp / PROJECTOR_FILE)
+                save_state_dict(self.acc.unwrap_model(self.disc).state_dict(), tmp / DISCRIMINATOR_FILE)
         self.acc.wait_for_everyone()
         return out
 
@@ -409,6 +390,7 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg = self.cfg
+        recover_run_dir(self.run_dir, self.acc)  # what a crash left: half-written or stranded checkpoints/exports
         if not cfg.resume and list_checkpoints(self.run_dir) and not cfg.overwrite:
             raise OutputExistsError(f"{self.run_dir}: already holds checkpoints; pass --resume auto to continue "
                                     "or overwrite=true to start afresh")
@@ -426,6 +408,8 @@ class Trainer:
                              self.acc.num_processes, self.acc.process_index, start_batch=self.state.step * cfg.grad_accum)
         it = iter(loader)
         result = TrainResult(self.run_dir, self.state.step, self.history, resumed)
+        if resumed is not None and self.export_due(self.state.step) and not export_dir(self.run_dir, self.state.step).is_dir():
+            result.last_export = self.export()  # killed between that checkpoint and its export: write it now
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.max_steps, initial=self.state.step, disable=not (cfg.progress and self.acc.is_main_process),
