@@ -104,14 +104,15 @@ def _old_style(portable, tmp_path, vae_ref):
     shutil.copytree(portable["model"], old)
     shutil.rmtree(old / "vae", ignore_errors=True)  # (old exports had none)
     cfg = json.loads((old / "config.json").read_text())
-    cfg["feature"]["vae"] = vae_ref
+    feature = {k: v for k, v in cfg["feature"].items() if k not in ("vae_sha256", "vae_source")}
+    cfg["feature"] = {**feature, "vae": vae_ref}
     (old / "config.json").write_text(json.dumps(cfg))
     return old
 
 
 def test_old_export_with_a_relative_vae_path_resolves_from_the_export(portable, tmp_path, monkeypatch, capsys):
     old = _old_style(portable, tmp_path, "../vaes/tiny")
-    shutil.copytree(portable["model"] / "vae", tmp_path / "models" / "vaes" / "tiny")
+    shutil.copytree(portable["moved"] / "vae", tmp_path / "models" / "vaes" / "tiny")
     monkeypatch.chdir(tmp_path)  # "../vaes/tiny" from here is not it
     assert _synth_cli(old, portable["ref"], portable["ref_text"], tmp_path / "o.wav", "--duration", "0.5") == 0, \
         capsys.readouterr().err
@@ -121,7 +122,7 @@ def test_old_export_with_a_relative_vae_path_resolves_from_the_export(portable, 
 def test_old_export_with_a_path_relative_to_the_training_folder_still_works_there(portable, tmp_path, monkeypatch,
                                                                                    capsys):
     old = _old_style(portable, tmp_path, "runs/vae")
-    shutil.copytree(portable["model"] / "vae", tmp_path / "runs" / "vae")
+    shutil.copytree(portable["moved"] / "vae", tmp_path / "runs" / "vae")
     monkeypatch.chdir(tmp_path)
     assert _synth_cli(old, portable["ref"], portable["ref_text"], tmp_path / "o.wav", "--duration", "0.5") == 0, \
         capsys.readouterr().err
@@ -175,6 +176,102 @@ def test_latent_set_whose_vae_is_gone_names_the_fix(portable, tmp_path, monkeypa
     assert r["step"] == 1
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """An untrained TTS model (no training needed to test how it is saved) and its VAE dir."""
+    from tts_recipes.model import DiTConfig, TTSConfig, TTSModel
+    from vae import SemanticVAE
+
+    root = tmp_path_factory.mktemp("bundle")
+    torch.manual_seed(0)
+    vae_dir = SemanticVAE.from_preset("tiny").save_pretrained(root / "vae")
+    feature = {"kind": "latent", "vae": str(vae_dir), "dim": 16, "mean": [0.0] * 16, "std": [1.0] * 16}
+    dit = DiTConfig(dim=16, depth=1, heads=2, dim_head=8, text_dim=8, conv_layers=0)
+    return TTSModel(TTSConfig(dit=dit, feature=feature, vocab=["<unk>", " ", "a"])), vae_dir
+
+
+def _vae_file(export):
+    return export / "vae" / "model.safetensors"
+
+
+def test_without_hard_links_each_export_gets_a_copy(small, tmp_path, monkeypatch):
+    model, vae_dir = small
+
+    def no_links(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    a, b = model.save_pretrained(tmp_path / "a"), model.save_pretrained(tmp_path / "b")
+    assert os.stat(_vae_file(a)).st_ino != os.stat(_vae_file(b)).st_ino
+    assert _vae_file(a).read_bytes() == _vae_file(b).read_bytes() == (vae_dir / "model.safetensors").read_bytes()
+
+
+def test_a_sibling_edited_in_place_is_not_linked(small, tmp_path):
+    model, vae_dir = small
+    a = model.save_pretrained(tmp_path / "exports" / "a")
+    with open(_vae_file(a), "r+b") as f:  # same size, other bytes, recorded hash now stale
+        f.seek(-8, os.SEEK_END)
+        f.write(b"\x00" * 8)
+    b = model.save_pretrained(tmp_path / "exports" / "b")
+    assert os.stat(_vae_file(b)).st_ino != os.stat(_vae_file(a)).st_ino
+    assert _vae_file(b).read_bytes() == (vae_dir / "model.safetensors").read_bytes()
+    c = model.save_pretrained(tmp_path / "exports" / "c")
+    assert os.stat(_vae_file(c)).st_ino == os.stat(_vae_file(b)).st_ino  # the intact one is shared
+
+
+def test_export_missing_its_vae_folder_never_takes_one_from_the_current_folder(small, tmp_path, monkeypatch, capsys):
+    from vae import SemanticVAE
+
+    model, _ = small
+    export = model.save_pretrained(tmp_path / "export")
+    shutil.rmtree(export / "vae")  # an incomplete copy or upload
+    torch.manual_seed(1)
+    SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "vae")  # another VAE, under the same name
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TTSError, match=r"needs its VAE vae, which is not found \(looked for .*export/vae: the model "
+                                       r"dir is incomplete\)"):
+        Synthesizer.from_pretrained(export)
+
+
+def test_save_refuses_a_vae_that_is_gone_and_writes_nothing(small, tmp_path):
+    from tts_recipes.model import TTSConfig, TTSModel
+
+    model, _ = small
+    cfg = model.config
+    gone = TTSModel(TTSConfig(dit=cfg.dit, feature={**cfg.feature, "vae": str(tmp_path / "gone")}, vocab=cfg.vocab))
+    with pytest.raises(TTSError, match=f"needs its VAE {tmp_path / 'gone'}, which is not found"):
+        gone.save_pretrained(tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_model_from_the_hub_comes_with_its_vae(small, tmp_path, monkeypatch):
+    """An uploaded export: the download must include the vae/ folder (the hub is stood in for by a
+    folder; only the file selection by allow_patterns is emulated)."""
+    import fnmatch
+
+    import huggingface_hub
+
+    from tts_recipes.model import TTSModel
+
+    model, _ = small
+    hub = model.save_pretrained(tmp_path / "hub_repo")
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None):
+        assert repo_id == "someone/tts-model"
+        local = tmp_path / "cache"
+        for f in hub.rglob("*"):
+            rel = f.relative_to(hub).as_posix()
+            if f.is_file() and any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
+                (local / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, local / rel)
+        return str(local)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.chdir(tmp_path)
+    loaded = TTSModel.from_pretrained("someone/tts-model")
+    assert loaded.load_feature_space().vae_ref == str(tmp_path / "cache" / "vae")
+
+
 # -- class 7: long references --------------------------------------------------------------------
 SR = 16000
 
@@ -214,6 +311,16 @@ def test_long_reference_with_its_transcript_is_refused_in_one_line(portable, lon
     assert "--asr" in err and not out.exists()
     assert _synth_cli(portable["model"], long_ref, "a whole minute of text", out, "--max-ref-seconds", "30") == 0
     assert sf.info(str(out)).samplerate == 16000
+
+
+def test_batch_skips_a_long_reference_and_goes_on(portable, long_ref, tmp_path):
+    lst = tmp_path / "list.tsv"
+    lst.write_text(f"long\t{long_ref}\ttext of a minute\tthe cat\nshort\t{portable['ref']}\t{portable['ref_text']}\ta dog\n")
+    out = tmp_path / "out"
+    assert main(["synthesize", "--model", str(portable["model"]), "--batch", str(lst), "-o", str(out), "--nfe", "2",
+                 "--seed", "0", "--duration", "0.5"]) == 0
+    assert [p.name for p in out.glob("*.wav")] == ["short.wav"]
+    assert "--max-ref-seconds" in (out / "skipped.tsv").read_text()
 
 
 def test_long_reference_limit_through_the_python_api(portable, long_ref):

@@ -84,24 +84,29 @@ class FeatureSpace(ABC):
 
 
 def resolve_ref(ref: str | os.PathLike, base_dir: str | os.PathLike | None, what: str, source: str,
-                hint: str = "") -> str:
+                hint: str = "", inside_only: bool = False) -> str:
     """Where a stored name of a model dir points: an absolute local dir, or a hub id.
 
     A relative path is looked up relative to ``base_dir`` (the dir of the file that stores it, so a
     model dir or latent set can be moved or copied together with what it names) first, then as
-    given, relative to the current folder: how files written before this rule meant it. ``hint``
-    (e.g. "; set data.vae=DIR") ends the not-found error.
+    given, relative to the current folder: how files written before this rule meant it. With
+    ``inside_only`` (a decoder bundled into ``base_dir``) the current folder is never tried: a
+    ``vae`` folder there (this project's own package, say) is not the one that went missing.
+    ``hint`` (e.g. "; set data.vae=DIR") ends the not-found error.
     """
     ref = str(ref)
     path = Path(ref).expanduser()
-    tried = [Path(base_dir) / path] if base_dir is not None and not path.is_absolute() else []
-    tried.append(path)
+    inside = Path(base_dir) / path if base_dir is not None and not path.is_absolute() else None
+    tried = [inside] if inside_only and inside else [p for p in (inside, path) if p is not None]
     for cand in tried:
         if cand.is_dir():
             return os.path.abspath(cand)
-    if is_hub_id(ref):
+    if is_hub_id(ref) and not (inside_only and inside):
         return ref
-    where = f" (looked for {tried[0]}, then {path} from the current folder)" if len(tried) > 1 else ""
+    if inside_only and inside:
+        where = f" (looked for {inside}: the model dir is incomplete)"
+    else:
+        where = f" (looked for {inside}, then {path} from the current folder)" if inside else ""
     raise TTSError(f"{source} needs its {what} {ref}, which is not found{where}{hint}")
 
 
@@ -144,6 +149,15 @@ def _twin(final_dir: Path, key: str, name: str, digest: str) -> Path | None:
     return None
 
 
+def _link(src: Path, dst: Path) -> bool:
+    """Hard-link ``dst`` to ``src``; False where the file system cannot (another device, no links, too many)."""
+    try:
+        os.link(src, dst)
+        return True
+    except OSError:
+        return False
+
+
 def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base_dir: str | os.PathLike | None,
                    source: str) -> dict[str, Any]:
     """Put the local decoder dir ``feature`` names (VAE or Vocos) into ``out_dir/<vae|vocos>/``.
@@ -162,7 +176,7 @@ def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base
     ref = feature.get(key) or (DEFAULT_VOCOS if key == "vocos" else None)
     if not ref:
         raise TTSError(f"{source}: the feature space config does not name its {what} ({key!r})")
-    src = resolve_ref(ref, base_dir, what, source)
+    src = resolve_ref(ref, base_dir, what, source, inside_only=f"{key}_sha256" in feature)
     if not Path(src).is_dir():  # a hub id
         return dict(feature)
     dest = out_dir / key
@@ -172,15 +186,10 @@ def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base
         name = next((n for n in group if (Path(src) / n).is_file()), None)
         if name is None:
             raise TTSError(f"{source}: {what} dir {src} lacks {' or '.join(group)}")
-        digest = file_sha256(Path(src) / name)
-        twin = _twin(final_dir, key, name, digest)
-        try:
-            if twin is None:
-                raise OSError
-            os.link(twin, dest / name)
-        except OSError:
+        twin = _twin(final_dir, key, name, file_sha256(Path(src) / name))
+        if twin is None or not _link(twin, dest / name):
             shutil.copyfile(twin or Path(src) / name, dest / name)
-        hashes[name] = digest
+        hashes[name] = file_sha256(dest / name)  # what was written (free when linked: the twin's is known)
     bundled_before = base_dir is not None and src == os.path.abspath(Path(base_dir) / key)
     origin = feature.get(f"{key}_source", src) if bundled_before else src
     return {**feature, key: key, f"{key}_sha256": hashes, f"{key}_source": origin}
@@ -206,10 +215,11 @@ class LatentFeatureSpace(FeatureSpace):
 
     def __init__(self, vae: str, mean: torch.Tensor | list[float], std: torch.Tensor | list[float],
                  vae_model: torch.nn.Module | None = None, source: str = "feature space",
-                 base_dir: str | os.PathLike | None = None, hint: str = ""):
+                 base_dir: str | os.PathLike | None = None, hint: str = "", bundled: bool = False):
         # Resolved once, to an absolute dir (or a hub id): exports made later, from whatever folder
         # the process is in by then, copy the VAE from here.
-        self.vae_ref = str(vae) if vae_model is not None else resolve_ref(vae, base_dir, "VAE", source, hint)
+        self.vae_ref = (str(vae) if vae_model is not None
+                        else resolve_ref(vae, base_dir, "VAE", source, hint, inside_only=bundled))
         self.mean = torch.as_tensor(mean, dtype=torch.float32).flatten()
         self.std = torch.as_tensor(std, dtype=torch.float32).flatten()
         if self.mean.shape != self.std.shape:
@@ -239,7 +249,7 @@ class LatentFeatureSpace(FeatureSpace):
         for key in ("vae", "mean", "std"):
             if key not in cfg:
                 raise TTSError(f"{source}: latent feature space config lacks {key!r}")
-        return cls(cfg["vae"], cfg["mean"], cfg["std"], source=source, base_dir=base_dir)
+        return cls(cfg["vae"], cfg["mean"], cfg["std"], source=source, base_dir=base_dir, bundled="vae_sha256" in cfg)
 
     @classmethod
     def from_latent_set(cls, folder: str | os.PathLike, latent_set, vae: str | None = None) -> "LatentFeatureSpace":
@@ -359,10 +369,11 @@ class MelFeatureSpace(FeatureSpace):
 
     def __init__(self, vocos: str = DEFAULT_VOCOS, mel: dict[str, int] | None = None,
                  vocos_model: torch.nn.Module | None = None, source: str = "feature space",
-                 base_dir: str | os.PathLike | None = None):
+                 base_dir: str | os.PathLike | None = None, bundled: bool = False):
         from f5_tts.model.modules import MelSpec
 
-        self.vocos_ref = str(vocos) if vocos_model is not None else resolve_ref(vocos, base_dir, "Vocos vocoder", source)
+        self.vocos_ref = (str(vocos) if vocos_model is not None
+                          else resolve_ref(vocos, base_dir, "Vocos vocoder", source, inside_only=bundled))
         self.mel = {**DEFAULT_MEL, **(mel or {})}
         self.mel_spec = MelSpec(n_fft=self.mel["n_fft"], hop_length=self.mel["hop_length"], win_length=self.mel["win_length"],
                                 n_mel_channels=self.mel["n_mels"], target_sample_rate=self.mel["sample_rate"], mel_spec_type="vocos")
@@ -372,7 +383,8 @@ class MelFeatureSpace(FeatureSpace):
     @classmethod
     def from_config(cls, cfg: dict[str, Any], source: str = "feature space",
                     base_dir: str | os.PathLike | None = None) -> "MelFeatureSpace":
-        return cls(cfg.get("vocos", DEFAULT_VOCOS), cfg.get("mel"), source=source, base_dir=base_dir)
+        return cls(cfg.get("vocos", DEFAULT_VOCOS), cfg.get("mel"), source=source, base_dir=base_dir,
+                   bundled="vocos_sha256" in cfg)
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "vocos": self.vocos_ref, "mel": dict(self.mel), "dim": self.dim,
