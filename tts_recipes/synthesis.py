@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 5000  # per call; longer input should be split by the caller (or use --batch)
 SILENCE_PEAK = 1e-3  # a reference whose peak stays below this (-60 dBFS) is treated as silent
-
-
 MIN_ROOM_SECONDS = 5.0  # generated speech per chunk at least, however much of the window a long reference takes
 
 
@@ -299,7 +297,7 @@ def _check_asr(asr: str | os.PathLike) -> str:
     except SvaeError as exc:
         raise TTSError(f"asr model: {exc}") from None
     if targets != "char":
-        raise TTSError(f"asr {asr}: this CTC model writes {targets}s, not text; give a character model")
+        raise TTSError(f"asr model {asr}: this CTC model writes {targets}s, not text; give a character model")
     return str(asr)
 
 
