@@ -57,7 +57,9 @@ def test_run_dir_layout_and_exports(assets, tmp_path):
     assert (run / "config.yaml").is_file() and list((run / "tb").iterdir())
     assert len(list((run / "samples" / "step_00000006").glob("*.wav"))) == 1
     cfg = json.loads((run / "exports" / "step_00000006" / "config.json").read_text())
-    assert cfg["feature"]["kind"] == "latent" and cfg["feature"]["vae"] == str(assets["vae_dir"])
+    assert cfg["feature"]["kind"] == "latent" and cfg["feature"]["vae"] == "vae"  # its own copy, inside it
+    assert cfg["feature"]["vae_source"] == str(assets["vae_dir"])
+    assert (run / "exports" / "step_00000006" / "vae" / "model.safetensors").is_file()
     assert len(cfg["feature"]["mean"]) == 16 and cfg["feature"]["frame_rate"] == 40.0
     assert cfg["vocab"][0] == "<unk>" and cfg["dit"]["dim"] == 64
     model = TTSModel.from_pretrained(run / "exports" / "step_00000006")

@@ -4,8 +4,9 @@
   normalised with the latent set's statistics) and ``MelFeatureSpace`` (F5-TTS's 24 kHz / 100-bin /
   hop-256 log-mel + Vocos from a dir or hub id).
 - ``tts_recipes.model``: ``TTSModel`` = ``f5_tts.model.CFM`` + ``DiT`` with ``mel_dim`` = feature dim;
-  a model dir records the feature space (incl. the VAE *reference*: the VAE dir or hub id must stay
-  reachable) and the character vocabulary (id 0 = ``<unk>``; unknown characters warn).
+  a model dir records the feature space and holds its decoder (``vae/``, or ``vocos/`` for a local
+  Vocos; a hub id stays a name), so it works from anywhere after a copy or upload, and the character
+  vocabulary (id 0 = ``<unk>``; unknown characters warn).
 - ``tts_recipes.train``: ``train(cfg)`` / ``accelerate launch -m tts_recipes.train --config tiny|small|base ...``.
 - ``tts_recipes.synthesis``: ``Synthesizer.from_pretrained(dir).synthesize(text, ref_audio, ref_text, ...)``;
   CLI ``svae-tts synthesize``.

@@ -14,16 +14,17 @@ def _synthesize(args: argparse.Namespace) -> int:
 
     opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
                 duration=args.duration)
+    load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr)
     if args.batch:
         rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text)
-        synth = Synthesizer.from_pretrained(args.model, device=args.device)
+        synth = Synthesizer.from_pretrained(args.model, **load)
         written, skipped = synth.synthesize_batch(rows, args.output, overwrite=args.overwrite, **opts)
         print(f"wrote {len(written)} file(s) to {args.output}" + (f"; skipped {len(skipped)} (see skipped.tsv)" if skipped else ""))
         return 0 if written else 2
     if not args.text or args.ref_audio is None or args.ref_text is None:
         raise TTSError("give --text, --ref-audio and --ref-text (or --batch list.tsv)")
     check_writable(args.output, args.overwrite)
-    synth = Synthesizer.from_pretrained(args.model, device=args.device)
+    synth = Synthesizer.from_pretrained(args.model, **load)
     wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)
     save_audio(args.output, wav, synth.sample_rate, overwrite=args.overwrite)
     print(f"wrote {args.output} ({wav.numel() / synth.sample_rate:.2f} s at {synth.sample_rate} Hz, seed {synth.last_seed})")
@@ -53,6 +54,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
     p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor vs the reference (default 1)")
     p.add_argument("--duration", type=float, default=None, help="seconds of generated speech (overrides --speed)")
+    p.add_argument("--max-ref-seconds", type=float, default=15.0,
+                   help="longest reference used (default 15); a longer one is refused, as its transcript would "
+                        "not match a cut, unless --asr transcribes the part kept")
+    p.add_argument("--asr", default=None, metavar="CTC_MODEL",
+                   help="character CTC model dir (svae-tts data train-ctc) or hub id: a reference over "
+                        "--max-ref-seconds is cut at a pause and this transcribes the part kept")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=_synthesize)

@@ -3,21 +3,28 @@
 Only ``mel_dim`` (= the feature space's dim) and ``text_num_embeds`` (= the vocabulary size) depend
 on the data; everything else is the DiT size from a preset. A TTS model dir is the usual
 config.json + model.safetensors (EMA weights); config.json also holds the feature space config
-(with the VAE or Vocos *reference*, not a copy, and the latent normalisation statistics) and the
-vocabulary, so a dir is all synthesis needs besides that decoder.
+(the latent normalisation statistics, the decoder's name) and the vocabulary, and the decoder
+itself sits in a subfolder (``vae/``, or ``vocos/`` for a local Vocos; a hub id stays a name), so
+the dir is all synthesis needs, from any folder, after any copy or upload.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from svae_tts.checkpoint import PretrainedMixin
+from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, PretrainedMixin, is_hub_id,
+                                 resolve_model_dir, save_state_dict)
+from svae_tts.config import to_dict
+from svae_tts.errors import CheckpointError
+from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
-from tts_recipes.features import FeatureSpace
+from tts_recipes.features import BUNDLED_DECODERS, FeatureSpace, bundle_decoder
 from tts_recipes.text import Vocabulary
 
 
@@ -95,8 +102,46 @@ class TTSModel(nn.Module, PretrainedMixin):
         loss, _, _ = self.cfm(feats, text, lens=lens)
         return loss
 
+    base_dir: Path | None = None  # the model dir this was loaded from: stored relative paths start there
+
     def load_feature_space(self, source: str = "TTS model") -> FeatureSpace:
-        return FeatureSpace.from_config(self.config.feature, source)
+        return FeatureSpace.from_config(self.config.feature, source, self.base_dir)
+
+    def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False, extra: dict | None = None) -> Path:
+        """config.json, model.safetensors and the decoder's folder, swapped in together (atomic)."""
+        directory = check_writable(directory, overwrite)
+        with atomic_dir(directory) as tmp:
+            feature = bundle_decoder(self.config.feature, tmp, Path(directory), self.base_dir,
+                                     source=f"TTS model saved to {directory}")
+            cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config),
+                   "feature": feature, **(extra or {})}
+            atomic_write_json(tmp / CONFIG_NAME, cfg)
+            save_state_dict(self.state_dict(), tmp / WEIGHTS_NAME, metadata={"model_kind": self.model_kind})
+        return Path(directory)
+
+    @classmethod
+    def from_pretrained(cls, ref: str | os.PathLike, map_location: str | torch.device = "cpu",
+                        revision: str | None = None) -> "TTSModel":
+        directory = _model_dir(ref, revision)
+        model = super().from_pretrained(directory, map_location)
+        model.base_dir, model.source = directory, str(ref)
+        return model
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _model_dir(ref: str | os.PathLike, revision: str | None = None) -> Path:
+    """A local TTS model dir; a hub id is downloaded with its decoder's folder, which the core's
+    ``resolve_model_dir`` (config.json + weights only) would leave behind."""
+    if Path(str(ref)).expanduser().is_dir() or not is_hub_id(str(ref)):
+        return resolve_model_dir(ref)
+    try:
+        from huggingface_hub import snapshot_download
+
+        folders = [f"{key}/*" for key, _, _ in BUNDLED_DECODERS.values()]
+        local = snapshot_download(str(ref), revision=revision, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, *folders])
+    except Exception as exc:
+        raise CheckpointError(f"{ref}: could not fetch this hub id ({type(exc).__name__}); "
+                              "offline machines need a local model directory") from None
+    return resolve_model_dir(local)

@@ -2,9 +2,11 @@
 
 F5-TTS's own inference code is mel-only and downloads its models, so this is written against the
 feature-space interface instead: the same code drives VAE-latent and mel models. Steps:
-1. reference cleaned: mono, resampled to the space's rate, edge silence trimmed, clipped to
-   ``max_ref_seconds``, raised to ``target_rms`` when quieter (the output gets the original
-   loudness back);
+1. reference cleaned: mono, resampled to the space's rate, edge silence trimmed, raised to
+   ``target_rms`` when quieter (the output gets the original loudness back). A reference longer
+   than ``max_ref_seconds`` is cut at a pause (:func:`cut_at_pause`), and since its transcript
+   covers the whole, it is refused unless an ASR model (``asr``) is given to transcribe the part
+   kept: a prompt whose text runs past its audio conditions the model on the wrong pace and words;
 2. text split at sentence boundaries into chunks that fit the model's window with the reference;
 3. each chunk's length estimated from the reference's speaking rate (UTF-8 bytes per *frame* of the
    feature space, so 40 Hz latents and 93.75 Hz mel both come out right), divided by ``speed``;
@@ -27,6 +29,7 @@ from typing import Sequence
 import torch
 
 from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
+from svae_tts.checkpoint import is_hub_id
 from svae_tts.errors import SvaeError
 from tts_recipes.errors import TTSError
 from tts_recipes.features import FeatureSpace
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 5000  # per call; longer input should be split by the caller (or use --batch)
 SILENCE_PEAK = 1e-3  # a reference whose peak stays below this (-60 dBFS) is treated as silent
+MIN_ROOM_SECONDS = 5.0  # generated speech per chunk at least, however much of the window a long reference takes
 
 
 @dataclass
@@ -44,16 +48,23 @@ class Reference:
     wav: torch.Tensor  # (N,) at the space's sample rate, loudness-normalised
     gain: float  # what the loudness normalisation multiplied by (output is divided by it)
     name: str
+    text: str | None = None  # its transcript (the ASR's, when the reference had to be cut)
 
 
 class Synthesizer:
+    """``asr``: a character CTC model dir or hub id (``data_prep.ctc``) that transcribes the kept
+    part of a reference longer than ``max_ref_seconds``; without one such a reference is refused."""
+
     def __init__(self, model: TTSModel, space: FeatureSpace, device: str | torch.device = "cpu",
                  max_ref_seconds: float = 15.0, max_total_seconds: float = 30.0, target_rms: float = 0.1,
-                 cross_fade_seconds: float = 0.15):
+                 cross_fade_seconds: float = 0.15, asr: str | os.PathLike | None = None):
+        if not (isinstance(max_ref_seconds, (int, float)) and math.isfinite(max_ref_seconds) and max_ref_seconds > 0):
+            raise TTSError(f"max_ref_seconds must be a positive number of seconds, got {max_ref_seconds!r}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.space = space.to(self.device)
-        self.max_ref_seconds = max_ref_seconds
+        self.asr = _check_asr(asr) if asr is not None else None
+        self.max_ref_seconds = float(max_ref_seconds)
         self.max_total_seconds = max_total_seconds
         self.target_rms = target_rms
         self.cross_fade_seconds = cross_fade_seconds
@@ -71,7 +82,8 @@ class Synthesizer:
         return self.space.sample_rate
 
     # -- reference -----------------------------------------------------------------------------
-    def prepare_reference(self, ref_audio: str | os.PathLike | tuple) -> Reference:
+    def prepare_reference(self, ref_audio: str | os.PathLike | tuple, ref_text: str | None = None) -> Reference:
+        """The cleaned reference and its transcript (``ref_text``, or the ASR's when it had to be cut)."""
         sr_out = self.sample_rate
         if isinstance(ref_audio, (str, os.PathLike)):
             name = str(ref_audio)
@@ -89,14 +101,34 @@ class Synthesizer:
         if wav.abs().max().item() < SILENCE_PEAK:
             raise TTSError(f"{name}: reference audio is silent (peak below {SILENCE_PEAK:g})")
         wav = _trim_silence(wav, sr_out)
-        max_len = int(self.max_ref_seconds * sr_out)
-        if wav.numel() > max_len:
-            log.warning("%s: reference is %.1f s, clipped to %.1f s (its text should match the clipped part)",
-                        name, wav.numel() / sr_out, self.max_ref_seconds)
-            wav = wav[:max_len]
+        if wav.numel() > int(self.max_ref_seconds * sr_out):
+            wav, ref_text = self._shorten_reference(wav, ref_text, name)
         rms = wav.pow(2).mean().sqrt().item()
         gain = self.target_rms / rms if rms < self.target_rms else 1.0
-        return Reference(wav * gain, gain, name)
+        return Reference(wav * gain, gain, name, ref_text)
+
+    def _shorten_reference(self, wav: torch.Tensor, ref_text: str | None, name: str) -> tuple[torch.Tensor, str]:
+        """Cut at a pause before ``max_ref_seconds``; the kept part's transcript comes from the ASR
+        model, or the reference is refused (the given transcript is of the whole)."""
+        sr = self.sample_rate
+        whole = wav.numel() / sr
+        kept = _trim_silence(wav[: cut_at_pause(wav, sr, int(self.max_ref_seconds * sr))], sr)
+        kept_s = kept.numel() / sr
+        if self.asr is None:
+            raise TTSError(
+                f"{name}: reference is {whole:.1f} s, over the {self.max_ref_seconds:g} s limit, and its transcript "
+                f"would not match a cut; pass --max-ref-seconds {math.ceil(whole)} to use it whole, give a reference "
+                f"under {self.max_ref_seconds:g} s with its transcript, or --asr CTC_MODEL to transcribe the part kept "
+                f"(its first {kept_s:.1f} s, cut at a pause)")
+        from data_prep.ctc import transcribe
+
+        heard = " ".join(transcribe(self.asr, [kept.cpu()], sample_rate=sr, device=str(self.device))[0].split())
+        if not heard:
+            raise TTSError(f"{name}: reference is {whole:.1f} s, over the {self.max_ref_seconds:g} s limit, and the "
+                           f"ASR model {self.asr} heard no words in the {kept_s:.1f} s kept; give a shorter reference")
+        log.warning("%s: reference is %.1f s, cut at a pause to %.1f s; its transcript replaced by what %s heard "
+                    "there: %r (the given one, %r, is of the whole)", name, whole, kept_s, self.asr, heard, ref_text)
+        return kept, heard
 
     # -- text ----------------------------------------------------------------------------------
     def split_text(self, text: str, max_bytes: int) -> list[str]:
@@ -129,7 +161,8 @@ class Synthesizer:
             raise TTSError(f"speed must be positive, got {speed}")
         if duration is not None and duration <= 0:
             raise TTSError(f"duration must be positive, got {duration}")
-        ref = self.prepare_reference(ref_audio)
+        ref = self.prepare_reference(ref_audio, ref_text)
+        ref_text = normalize_text(ref.text)
         if seed is None:
             seed = random.randrange(2**31)
             log.info("seed %d", seed)
@@ -143,7 +176,8 @@ class Synthesizer:
             chunks = [text]
             gen_frames = [max(1, round(duration * space.frame_rate))]
         else:
-            room = int(self.max_total_seconds * space.frame_rate) - ref_frames
+            room = max(int(self.max_total_seconds * space.frame_rate) - ref_frames,
+                       int(MIN_ROOM_SECONDS * space.frame_rate))
             max_bytes = max(8, int(room * speed / frames_per_byte))
             chunks = self.split_text(text, max_bytes)
             gen_frames = [max(1, math.ceil(frames_per_byte * len(c.encode()) / speed)) for c in chunks]
@@ -252,6 +286,43 @@ def _split_long(sentence: str, max_bytes: int) -> list[str]:
     return _pack(re.split(r"(?<=[,，、])\s*|\s+", sentence), max_bytes)
 
 
+def _check_asr(asr: str | os.PathLike) -> str:
+    """A CTC model that writes text (not phonemes), loaded once now so a bad one fails before any work."""
+    from data_prep.ctc import ctc_info
+
+    if not Path(str(asr)).expanduser().is_dir() and not is_hub_id(str(asr)):
+        raise TTSError(f"asr model {asr}: no such directory (and not a hub id of the form owner/name)")
+    try:
+        targets = ctc_info(asr).get("targets", "char")
+    except SvaeError as exc:
+        raise TTSError(f"asr model: {exc}") from None
+    if targets != "char":
+        raise TTSError(f"asr model {asr}: this CTC model writes {targets}s, not text; give a character model")
+    return str(asr)
+
+
+def cut_at_pause(wav: torch.Tensor, sr: int, max_samples: int, search_fraction: float = 0.5,
+                 frame_s: float = 0.01, pause_s: float = 0.1) -> int:
+    """Where to cut ``wav`` to keep at most ``max_samples``: the middle of its quietest ``pause_s``
+    stretch in the last ``search_fraction`` of the allowed length (the latest of equals, to keep
+    more). F5-TTS clips a long reference at a silence for the same reason: a cut inside a word
+    leaves a fragment whose sound no transcript matches. ``wav.numel()`` when it fits.
+    """
+    if wav.numel() <= max_samples:
+        return wav.numel()
+    hop = max(1, int(sr * frame_s))
+    frames = max_samples // hop
+    if frames < 2:
+        return max_samples
+    energy = wav[: frames * hop].reshape(frames, hop).pow(2).mean(1)
+    k = max(1, min(frames, round(pause_s / frame_s)))
+    smooth = torch.nn.functional.avg_pool1d(energy[None, None], k, stride=1)[0, 0]  # smooth[i]: frames i..i+k-1
+    lo = min(int(frames * (1 - search_fraction)), smooth.numel() - 1)
+    tail = smooth[lo:]
+    best = lo + tail.numel() - 1 - int(torch.argmin(tail.flip(0)))
+    return min(max_samples, best * hop + k * hop // 2)
+
+
 def _trim_silence(wav: torch.Tensor, sr: int, rel_db: float = -40.0, margin_s: float = 0.05) -> torch.Tensor:
     """Cut leading/trailing stretches quieter than ``rel_db`` below the loudest 10 ms frame."""
     hop = max(1, sr // 100)
@@ -279,4 +350,4 @@ def _cross_fade(wavs: list[torch.Tensor], fade: int) -> torch.Tensor:
     return out
 
 
-__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "MAX_TEXT_CHARS"]
+__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "cut_at_pause", "MAX_TEXT_CHARS"]

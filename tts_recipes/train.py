@@ -142,10 +142,7 @@ def build_data(cfg: DataConfig):
         if cfg.feature != "latent":
             raise ConfigError(f"data.latent_set is given but data.feature is {cfg.feature!r}; use feature=latent")
         ls = load_latent_set(cfg.latent_set)
-        vae_ref = cfg.vae or ls.info.get("vae")
-        if not vae_ref:
-            raise TTSError(f"{cfg.latent_set}: latent_info.json does not name its VAE; set data.vae")
-        space = LatentFeatureSpace(vae_ref, ls.mean, ls.std, source=f"latent set {cfg.latent_set}")
+        space = LatentFeatureSpace.from_latent_set(cfg.latent_set, ls, cfg.vae)
         make = lambda split: LatentTTSDataset.from_split(split, space, cfg.min_frames, cfg.max_frames)  # noqa: E731
         dsd = ls.dataset
     elif cfg.corpus:
