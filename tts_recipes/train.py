@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from svae_tts.cli import run_reporting_errors
 from svae_tts.config import load_config, save_config
 from svae_tts.errors import ConfigError, OutputExistsError
-from svae_tts.fileio import atomic_write_json
+from svae_tts.fileio import RUN_DIR_MARKERS, atomic_write_json, guard_output
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
 from tts_recipes.features import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
@@ -176,7 +176,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def _prepare_run_dir(cfg: TrainConfig) -> tuple[Path, Path | None]:
-    run_dir = Path(cfg.run_dir)
+    run_dir = guard_output(cfg.run_dir, [cfg.data.latent_set, cfg.data.corpus, cfg.data.vae, cfg.data.vocos],
+                           overwrite=cfg.overwrite, exists_ok=True, markers=RUN_DIR_MARKERS, what="run dir")
     resume_from = latest_checkpoint(run_dir) if cfg.resume and not cfg.overwrite else None
     if run_dir.exists() and any(run_dir.iterdir()) and resume_from is None:
         if not cfg.overwrite:
