@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from data_prep.corpus import load_corpus
+from data_prep.corpus import REPORT_FILE, load_corpus, write_report
 from data_prep.errors import DataError, exc_summary
-from data_prep.shards import encode_into_shards, shard_index, start_job
-from svae_tts.fileio import guard_output
+from data_prep.shards import encode_into_shards, read_skip_reports, shard_index, start_job
+from svae_tts.fileio import atomic_path, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,9 @@ def extract_features(
     """Extract ``layer`` of ``teacher`` for every utterance of the corpus into ``out_dir``.
 
     Re-running continues where a previous run stopped; under ``accelerate launch`` every process
-    takes its own share. Unreadable audio is skipped and listed in ``skipped.jsonl``. ``out_dir``
-    may not overlap the corpus, its audio or the teacher, and an existing non-empty one must be a
-    features folder (checked before any work).
+    takes its own share. Unreadable audio is skipped and listed in ``skipped.jsonl`` (one line
+    per id, however often the job was re-run). ``out_dir`` may not overlap the corpus, its audio or
+    the teacher, and an existing non-empty one must be a features folder (checked before any work).
     """
     if dtype not in ("float32", "float16"):
         raise DataError(f"features dtype {dtype!r}: use float32 or float16")
@@ -180,6 +180,10 @@ def extract_features(
     encode_into_shards(mine, out_dir, lambda wavs: [h.to(torch_dtype) for h in teacher_forward(t, wavs, layer)],
                        t.sample_rate, acc.process_index, batch_size, max_batch_seconds, shard_size,
                        {"teacher": teacher, "layer": layer}, "features", acc.is_local_main_process)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        with atomic_path(out_dir / REPORT_FILE) as tmp:
+            write_report(tmp, read_skip_reports(out_dir, done=set(shard_index(out_dir))))
     acc.wait_for_everyone()
     return out_dir
 

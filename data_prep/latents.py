@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from data_prep.corpus import REPORT_FILE, write_report
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import _accelerator, corpus_rows
-from data_prep.shards import encode_into_shards, shard_index, start_job
+from data_prep.shards import encode_into_shards, read_skip_reports, shard_index, start_job
 from svae_tts.fileio import atomic_path, atomic_write_json, guard_output, recover_dir
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,7 @@ def assemble(rows: list[dict], out_dir: Path, info: dict, keep_shards: bool = Fa
     """Shards -> the latent-set DatasetDict, stats and info (info last: it marks completion)."""
     shard_dir = out_dir / SHARDS_DIR
     index = shard_index(shard_dir)
-    skipped = []
-    for f in sorted(shard_dir.glob("skipped-r*.jsonl")):
-        skipped += [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+    skipped = read_skip_reports(shard_dir, done=set(index))
     D = info["latent_dim"]
     total = torch.zeros(D, dtype=torch.float64)
     total_sq = torch.zeros(D, dtype=torch.float64)
