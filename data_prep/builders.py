@@ -15,7 +15,7 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir
+from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir, guard_corpus_out
 from data_prep.errors import DataError, exc_summary
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def build_libritts(
     overwrite: bool = False,
     transcript_suffix: str = ".normalized.txt",
 ) -> datasets.DatasetDict:
+    guard_corpus_out(out_dir, [root], overwrite)  # before the scan: an output in the tree is refused at once
     items, pre, inputs = libritts_items(root, transcript_suffix)
     params = {"source": str(Path(root).resolve()), "kind": "libritts", "transcript_suffix": transcript_suffix}
     return build_corpus_dir(out_dir, lambda tmp: (items, pre), params, inputs, split, limits, num_proc, overwrite)
@@ -120,6 +121,7 @@ def build_csv(
     num_proc: int | None = None,
     overwrite: bool = False,
 ) -> datasets.DatasetDict:
+    guard_corpus_out(out_dir, [path], overwrite)
     items, pre, inputs = csv_items(path, path_col, text_col, speaker_col, id_col, delimiter)
     params = {"source": str(Path(path).resolve()), "kind": "csv", "columns": [path_col, text_col, speaker_col, id_col]}
     return build_corpus_dir(out_dir, lambda tmp: (items, pre), params, inputs, split, limits, num_proc, overwrite)
@@ -214,6 +216,7 @@ def build_hf(
     params = {"source": source, "kind": "hf", "config": config, "hf_split": hf_split,
               "columns": [audio_col, text_col, speaker_col, id_col], "data_dir": data_dir}
     local = Path(source)
+    guard_corpus_out(out_dir, [source], overwrite)
     inputs = sorted(str(p) for p in local.rglob("*") if p.is_file()) if local.is_dir() else []
     return build_corpus_dir(
         out_dir,

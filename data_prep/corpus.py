@@ -21,12 +21,11 @@ from typing import Any, Callable, Iterable
 
 import datasets
 import numpy as np
-import soundfile as sf
 
 from data_prep.errors import DataError, exc_summary
-from svae_tts.audio import audio_info
+from svae_tts.audio import audio_info, read_samples
 from svae_tts.errors import AudioError, OutputExistsError
-from svae_tts.fileio import atomic_dir, atomic_write_json, recover_dir
+from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output, recover_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,7 @@ REQUIRED_COLUMNS = ("id", "audio", "text", "speaker", "duration", "sample_rate")
 SPLITS = ("train", "test")
 INFO_FILE = "corpus_info.json"
 REPORT_FILE = "skipped.jsonl"
+CORPUS_MARKERS = (INFO_FILE, "dataset_dict.json")
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),
@@ -89,9 +89,9 @@ def check_item(item: dict, limits: ValidationLimits) -> tuple[dict, str | None]:
     if info.frames == 0:
         return item, "zero-length audio (no samples)"
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # corrupt body behind a valid header
-        return item, f"unreadable audio ({exc_summary(exc)})"
+        data, sr = read_samples(path)  # a truncated file is kept, with a warning naming it
+    except AudioError as exc:  # corrupt body behind a valid header
+        return item, _reason(exc, path)
     if data.shape[0] == 0:
         return item, "zero-length audio (no samples)"
     if not np.isfinite(data).all():
@@ -262,6 +262,19 @@ def relocate(rows: list[dict], old_root: Path, new_root: Path) -> list[dict]:
     return rows
 
 
+def guard_corpus_out(out_dir: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (),
+                     overwrite: bool = False) -> Path:
+    """The output checks of every corpus builder (:func:`svae_tts.fileio.guard_output`): never
+    inside or around an input, and an existing folder is only reused or replaced when it is a
+    corpus (whether it is up to date is :func:`up_to_date`'s call)."""
+    return guard_output(out_dir, inputs, overwrite=overwrite, exists_ok=True, markers=CORPUS_MARKERS, what="corpus")
+
+
+def corpus_audio(dd: datasets.DatasetDict) -> list[str]:
+    """Every audio path a corpus points at (a command's inputs, for :func:`guard_output`)."""
+    return [p for ds in dd.values() for p in ds["audio"]]
+
+
 def build_corpus_dir(
     out_dir: str | os.PathLike,
     make_items: Callable[[Path], tuple[list[dict], list[dict]]],
@@ -276,8 +289,11 @@ def build_corpus_dir(
     """The shared tail of every builder: collect items, validate, split, write atomically.
 
     ``make_items(tmp_dir)`` returns ``(items, skipped)``; audio it writes must go under
-    ``tmp_dir`` (its paths are rewritten to ``out_dir`` when the build completes).
+    ``tmp_dir`` (its paths are rewritten to ``out_dir`` when the build completes). ``out_dir``
+    must not overlap ``params["source"]`` or any of ``input_files`` (checked before any work).
     """
+    input_files = list(input_files)
+    guard_corpus_out(out_dir, [params.get("source"), *input_files], overwrite)
     out_dir = Path(out_dir).resolve()
     split = split or SplitSpec()
     limits = limits or ValidationLimits()

@@ -25,12 +25,12 @@ from typing import Literal, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from data_prep.corpus import load_corpus
+from data_prep.corpus import corpus_audio, load_corpus
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.errors import ConfigError
-from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,10 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     as ``ctc_info.json``): steps, losses, CER (char) or PER (phoneme).
     """
     cfg = cfg or CTCTrainConfig()
-    out_dir = check_writable(out_dir, overwrite)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dd = load_corpus(corpus_dir)
+    out_dir = guard_output(out_dir, [corpus_dir, *corpus_audio(dd)], overwrite=overwrite, markers=(INFO_FILE,),
+                           what="CTC model dir")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if "train" not in dd or len(dd["train"]) == 0:
         raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
     from transformers import set_seed

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from data_prep.corpus import load_corpus
+from data_prep.corpus import REPORT_FILE, load_corpus, write_report
 from data_prep.errors import DataError, exc_summary
-from data_prep.shards import encode_into_shards, shard_index, start_job
+from data_prep.shards import encode_into_shards, read_skip_reports, shard_index, start_job
+from svae_tts.fileio import atomic_path, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +155,17 @@ def extract_features(
     """Extract ``layer`` of ``teacher`` for every utterance of the corpus into ``out_dir``.
 
     Re-running continues where a previous run stopped; under ``accelerate launch`` every process
-    takes its own share. Unreadable audio is skipped and listed in ``skipped.jsonl``.
+    takes its own share. Unreadable audio is skipped and listed in ``skipped.jsonl`` (one line
+    per id, however often the job was re-run). ``out_dir`` may not overlap the corpus, its audio or
+    the teacher, and an existing non-empty one must be a features folder (checked before any work).
     """
     if dtype not in ("float32", "float16"):
         raise DataError(f"features dtype {dtype!r}: use float32 or float16")
     acc = _accelerator(accelerator)
     out_dir = Path(out_dir)
     rows = corpus_rows(corpus_dir, splits)
+    guard_output(out_dir, [corpus_dir, teacher, *(r["audio"] for r in rows)], exists_ok=True,
+                 markers=(META_FILE,), what="teacher-features folder")
     t = load_teacher(teacher, acc.device)
     meta = {"teacher": str(teacher), "layer": layer, "frame_rate": t.frame_rate, "width": t.width,
             "sample_rate": t.sample_rate, "dtype": dtype, "corpus": str(Path(corpus_dir).resolve())}
@@ -175,6 +180,10 @@ def extract_features(
     encode_into_shards(mine, out_dir, lambda wavs: [h.to(torch_dtype) for h in teacher_forward(t, wavs, layer)],
                        t.sample_rate, acc.process_index, batch_size, max_batch_seconds, shard_size,
                        {"teacher": teacher, "layer": layer}, "features", acc.is_local_main_process)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        with atomic_path(out_dir / REPORT_FILE) as tmp:
+            write_report(tmp, read_skip_reports(out_dir, done=set(shard_index(out_dir))))
     acc.wait_for_everyone()
     return out_dir
 

@@ -24,14 +24,17 @@ from safetensors.torch import load_file, save_file
 from data_prep.corpus import REPORT_FILE, write_report
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import _accelerator, corpus_rows
-from data_prep.shards import encode_into_shards, shard_index, start_job
-from svae_tts.fileio import atomic_path, atomic_write_json, recover_dir
+from data_prep.shards import encode_into_shards, read_skip_reports, shard_index, start_job
+from svae_tts.fileio import atomic_path, atomic_write_json, guard_output, recover_dir
 
 log = logging.getLogger(__name__)
 
 INFO_FILE = "latent_info.json"
 STATS_FILE = "latent_stats.safetensors"
 SHARDS_DIR = "shards"
+JOB_FILE = "job.json"
+# what an earlier (finished or interrupted) extraction leaves: only such a folder is resumed or replaced
+LATENT_MARKERS = (INFO_FILE, JOB_FILE, SHARDS_DIR)
 
 
 @dataclass
@@ -107,10 +110,15 @@ def extract_latents(
     """Encode every utterance of a corpus with ``vae`` (posterior mean unless ``sample``).
 
     Resumable: finished shards under ``out_dir/shards`` are kept across interruptions. When the
-    latent set is complete a re-run is a no-op; ``overwrite`` rebuilds it.
+    latent set is complete a re-run is a no-op; ``overwrite`` rebuilds it. ``out_dir`` may not
+    overlap the corpus, its audio or the VAE dir, and an existing one must be an earlier latent
+    set (:func:`svae_tts.fileio.guard_output`, checked before anything is written or removed).
     """
     acc = _accelerator(accelerator)
     out_dir = Path(out_dir)
+    rows = corpus_rows(corpus_dir)
+    guard_output(out_dir, [corpus_dir, vae, *(r["audio"] for r in rows)], overwrite=overwrite, exists_ok=True,
+                 markers=LATENT_MARKERS, what="latent set")
     recover_dir(out_dir)
     info_path = out_dir / INFO_FILE
     if info_path.is_file() and not overwrite:
@@ -121,10 +129,9 @@ def extract_latents(
             shutil.rmtree(out_dir)
         acc.wait_for_everyone()
     model = load_vae(vae, acc.device)
-    rows = corpus_rows(corpus_dir)
     shard_dir = out_dir / SHARDS_DIR
     job = {"vae": str(vae), "sample": sample, "seed": seed, "corpus": str(Path(corpus_dir).resolve())}
-    job_path = out_dir / "job.json"
+    job_path = out_dir / JOB_FILE
     if job_path.is_file() and json.loads(job_path.read_text()) != job:
         raise DataError(f"{out_dir}: holds an unfinished extraction with other settings "
                         f"({job_path.read_text().strip()}); pass --overwrite or use another folder")
@@ -147,9 +154,7 @@ def assemble(rows: list[dict], out_dir: Path, info: dict, keep_shards: bool = Fa
     """Shards -> the latent-set DatasetDict, stats and info (info last: it marks completion)."""
     shard_dir = out_dir / SHARDS_DIR
     index = shard_index(shard_dir)
-    skipped = []
-    for f in sorted(shard_dir.glob("skipped-r*.jsonl")):
-        skipped += [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+    skipped = read_skip_reports(shard_dir, done=set(index))
     D = info["latent_dim"]
     total = torch.zeros(D, dtype=torch.float64)
     total_sq = torch.zeros(D, dtype=torch.float64)
@@ -195,7 +200,7 @@ def assemble(rows: list[dict], out_dir: Path, info: dict, keep_shards: bool = Fa
     write_report(out_dir / REPORT_FILE, skipped)
     if not keep_shards:
         shutil.rmtree(shard_dir, ignore_errors=True)
-        (out_dir / "job.json").unlink(missing_ok=True)
+        (out_dir / JOB_FILE).unlink(missing_ok=True)
     atomic_write_json(out_dir / INFO_FILE, {**info, "frames": int(count), "splits": {k: len(v) for k, v in dd.items()}})
 
 

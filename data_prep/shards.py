@@ -4,12 +4,17 @@ Why our own: ``datasets.map`` caches by fingerprint, not by finished item, and c
 across ``accelerate`` processes that each hold a GPU model. Here each process takes its share of
 the not-yet-done ids (``process_index::num_processes``), writes shards atomically
 (``shard-r<rank>-<uuid>.safetensors``), and a re-run skips every id already in a finished shard,
-so an interrupted job resumes without redoing or duplicating work.
+so an interrupted job resumes without redoing or duplicating work. A shard that cannot be opened
+on resume (truncated by a full disk, a bad copy) is set aside under ``<name>.bad`` with a one-line
+warning and its utterances are redone; items that could not be read are reported per rank in
+``skipped-r<rank>.jsonl``, one line per id however often the job is re-run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import uuid
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,11 +24,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from data_prep.errors import DataError, exc_summary
 from svae_tts.fileio import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
 
 SHARD_GLOB = "shard-*.safetensors"
+SKIP_GLOB = "skipped-r*.jsonl"
+BAD_SUFFIX = ".bad"
 
 
 def shard_files(folder: str | Path) -> list[Path]:
@@ -31,14 +39,73 @@ def shard_files(folder: str | Path) -> list[Path]:
     return sorted(folder.glob(SHARD_GLOB)) if folder.is_dir() else []
 
 
+def shard_keys(path: str | Path) -> list[str]:
+    """The utterance ids in one shard (its header alone is read; a truncated file fails here,
+    because safetensors checks that the header covers the file exactly)."""
+    try:
+        with safe_open(str(path), framework="pt") as sf:
+            return list(sf.keys())
+    except Exception as exc:  # SafetensorError, OSError: one line naming the file
+        raise DataError(f"{path}: unreadable shard, truncated or corrupt ({exc_summary(exc)})") from None
+
+
 def shard_index(folder: str | Path) -> dict[str, Path]:
-    """``id -> shard file`` for every finished shard (the header alone is read)."""
+    """``id -> shard file`` for every finished shard; an unreadable one raises :class:`DataError`
+    naming it (a job sets those aside first, see :func:`set_aside_bad_shards`)."""
     index: dict[str, Path] = {}
     for f in shard_files(folder):
-        with safe_open(str(f), framework="pt") as sf:
-            for key in sf.keys():
-                index[key] = f
+        for key in shard_keys(f):
+            index[key] = f
     return index
+
+
+def set_aside_bad_shards(folder: str | Path) -> list[Path]:
+    """Rename every shard that cannot be opened to ``<name>.bad`` (kept, not deleted: it is
+    evidence) so that its utterances count as not done and a resumed job redoes them."""
+    moved = []
+    for f in shard_files(folder):
+        try:
+            shard_keys(f)
+        except DataError as exc:
+            bad = f.with_name(f.name + BAD_SUFFIX)
+            os.replace(f, bad)
+            log.warning("%s; set aside as %s, its utterances will be redone", exc, bad.name)
+            moved.append(bad)
+    return moved
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """The records of a report; a line cut short by a crash is dropped, not fatal."""
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "id" in row:
+            rows.append(row)
+    return rows
+
+
+def update_skip_report(path: str | Path, skipped: list[dict]) -> None:
+    """Merge ``skipped`` into the report at ``path`` keyed by id (a re-run's reason replaces the
+    earlier one instead of adding a second line); written atomically."""
+    from data_prep.corpus import write_report
+
+    path = Path(path)
+    merged = {r["id"]: r for r in (_read_jsonl(path) if path.is_file() else [])}
+    merged.update((s["id"], s) for s in skipped)
+    with atomic_path(path) as tmp:
+        write_report(tmp, list(merged.values()))
+
+
+def read_skip_reports(folder: str | Path, done: set[str] | None = None) -> list[dict]:
+    """Every rank's skipped items, one per id (the latest report wins), without the ids in
+    ``done`` (an item that was fixed and encoded by a later run is no longer skipped)."""
+    merged: dict[str, dict] = {}
+    for f in sorted(Path(folder).glob(SKIP_GLOB), key=lambda p: (p.stat().st_mtime_ns, p.name)):
+        merged.update((r["id"], r) for r in _read_jsonl(f))
+    return [r for uid, r in merged.items() if not done or uid not in done]
 
 
 def my_share(ids: list, process_index: int, num_processes: int) -> list:
@@ -51,8 +118,12 @@ def start_job(rows: list[dict], shard_dir: str | Path, acc, job_file: str | Path
     Rows whose id is in a finished shard of ``shard_dir`` are done; the rest is split over the
     processes. The main process creates ``shard_dir`` and writes ``job`` to ``job_file`` (callers
     check an existing one first: what may differ is theirs to say); then every process waits, so
-    none starts before the folder and the job file exist.
+    none starts before the folder and the job file exist. Shards a crash or a full disk left
+    unreadable are set aside first (main process), so that every process sees the same done set.
     """
+    if acc.is_main_process:
+        set_aside_bad_shards(shard_dir)
+    acc.wait_for_everyone()
     done = set(shard_index(shard_dir))
     todo = [r for r in rows if r["id"] not in done]
     if acc.is_main_process:
@@ -147,11 +218,10 @@ def encode_into_shards(
     """The extraction loop shared by teacher features and VAE latents.
 
     Reads ``rows`` in length-sorted batches at ``sample_rate``, writes ``encode(wavs)[i]`` under
-    each row's id into shards of ``folder`` (flushed even when interrupted), and appends the
-    unreadable items to ``folder/skipped-r<rank>.jsonl``. Returns those skipped items.
+    each row's id into shards of ``folder`` (flushed even when interrupted), and records the
+    unreadable items in ``folder/skipped-r<rank>.jsonl`` (keyed by id: a re-run after a crash
+    does not list an item twice). Returns those skipped items.
     """
-    from data_prep.corpus import write_report
-
     skipped: list[dict] = []
     with ShardWriter(folder, rank, shard_size, metadata) as writer:
         bar = tqdm(total=len(rows), desc=f"{desc}[{rank}]", unit="utt", disable=not progress)
@@ -163,5 +233,5 @@ def encode_into_shards(
             bar.update(len(batch))
         bar.close()
     if skipped:
-        write_report(Path(folder) / f"skipped-r{rank:03d}.jsonl", skipped, append=True)
+        update_skip_report(Path(folder) / f"skipped-r{rank:03d}.jsonl", skipped)
     return skipped

@@ -79,8 +79,12 @@ def cmd_recon(a) -> int:
 def cmd_testlist(a) -> int:
     from eval.testlist import build_test_list, write_test_list
 
+    from data_prep.corpus import corpus_audio, load_corpus
+    from svae_tts.fileio import guard_output
+
+    guard_output(a.out, [a.data, *corpus_audio(load_corpus(a.data))], overwrite=a.overwrite, kind="file", what="test list")
     items = build_test_list(a.data, a.num, a.seed, a.min_duration, a.max_duration, a.split, a.allow_seen_speakers)
-    write_test_list(items, a.out, a.overwrite)
+    write_test_list(items, a.out, a.overwrite, inputs=[a.data])
     print(f"wrote {len(items)} items ({len({i.speaker for i in items})} speakers) to {a.out}")
     return 0
 

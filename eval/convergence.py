@@ -38,10 +38,10 @@ from tqdm import tqdm
 from eval.errors import EvalError
 from eval.report import fmt, markdown_table
 from eval.scoring import Scorer, aggregate, chance_error_rates, paired_test
-from eval.testlist import TestItem
+from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.errors import exc_summary
-from svae_tts.fileio import atomic_write_json, atomic_write_text
+from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def run_convergence(
         raise EvalError("no runs given (use NAME=RUN_DIR)")
     if not items:
         raise EvalError("the test list is empty")
-    out_dir = Path(out_dir)
+    out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True)
     settings = settings or SynthesisSettings()
     scorer = (scorer or Scorer(device=device)).load()  # a missing judge fails before any synthesis
     synth_factory = synth_factory or tts_synth_factory(device, settings)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from svae_tts.errors import ConfigError
-from svae_tts.fileio import atomic_write_json, atomic_write_text
+from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
 
 ARMS = ("semantic", "acoustic")
 
@@ -399,7 +399,7 @@ def run_demo(cfg: DemoConfig) -> Path:
 
 
 def _run_stages(cfg: DemoConfig, budget: DemoBudget) -> Path:
-    out = Path(cfg.out)
+    out = guard_output(cfg.out, exists_ok=True, markers=("stages.json", "corpus", ".corpus.tmp-*"), what="demo run")
     out.mkdir(parents=True, exist_ok=True)
     log = StageLog(out, cfg.budget, budget)
     r: dict[str, Any] = {}

@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data_prep.corpus import load_corpus
+from data_prep.corpus import corpus_audio, load_corpus
 from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
 from eval.report import markdown_table
 from svae_tts.audio import load_audio
 from svae_tts.errors import AudioError
-from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
+from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 
 log = logging.getLogger(__name__)
 STRESS = set("ˈˌ")
@@ -165,8 +165,10 @@ def run_probe(
 
     cfg = cfg or ProbeConfig()
     out_dir = Path(out_dir)
-    check_writable(out_dir / "probe.json", overwrite)
     ds = load_corpus(corpus_dir)
+    guard_output(out_dir, [corpus_dir, *(spec for _, spec in codecs), *corpus_audio(ds)], overwrite=overwrite,
+                 exists_ok=True)
+    check_writable(out_dir / "probe.json", overwrite)
     for split in ("train", "test"):
         if split not in ds:
             raise EvalError(f"{corpus_dir}: the probe needs train and test splits (has {sorted(ds)})")

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.corpus import load_corpus
+from data_prep.corpus import corpus_audio, load_corpus
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import Scorer, aggregate
 from svae_tts.audio import load_audio
 from svae_tts.errors import AudioError
-from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
+from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,11 @@ def run_recon(
 ) -> dict:
     """Evaluate each ``(name, vae_dir_or_hub_id | mel:vocos)`` on ``corpus_dir[split]``; returns the summary."""
     out_dir = Path(out_dir)
+    ds = load_corpus(corpus_dir)
+    guard_output(out_dir, [corpus_dir, *(spec for _, spec in codecs), *corpus_audio(ds)], overwrite=overwrite,
+                 exists_ok=True)
     check_writable(out_dir / "summary.json", overwrite)
     scorer = (scorer or Scorer(device=device)).load()
-    ds = load_corpus(corpus_dir)
     if split not in ds:
         raise EvalError(f"{corpus_dir}: corpus has no {split!r} split (has {sorted(ds)})")
     rows_in = ds[split].select(range(min(limit, len(ds[split])))) if limit else ds[split]

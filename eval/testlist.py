@@ -18,10 +18,11 @@ import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Iterable
 
 from data_prep.corpus import load_corpus
 from eval.errors import EvalError
-from svae_tts.fileio import atomic_write_text, check_writable
+from svae_tts.fileio import atomic_write_text, guard_output
 
 
 @dataclass
@@ -53,7 +54,7 @@ def read_librispeech_pc(path: str | os.PathLike, librispeech_root: str | os.Path
         cols = line.rstrip("\n").split("\t")
         if len(cols) != 6:
             raise EvalError(f"{path}:{n}: expected 6 tab-separated columns "
-                            "(prompt_id, prompt_dur, prompt_text, target_id, target_dur, target_text), got {len(cols)}")
+                            f"(prompt_id, prompt_dur, prompt_text, target_id, target_dur, target_text), got {len(cols)}")
         p_id, _p_dur, p_txt, t_id, t_dur, t_txt = cols
         try:
             spk, chap, _ = t_id.split("-")
@@ -100,8 +101,16 @@ def load_test_list(path: str | os.PathLike, librispeech_root: str | os.PathLike 
     return items[:limit] if limit else items
 
 
-def write_test_list(items: list[TestItem], path: str | os.PathLike, overwrite: bool = False) -> Path:
-    path = check_writable(path, overwrite)
+def item_audio(items: list[TestItem]) -> list[str]:
+    """Every audio file a test list reads (the inputs an eval output must keep clear of)."""
+    return [a for it in items for a in (it.prompt_audio, it.target_audio) if a]
+
+
+def write_test_list(items: list[TestItem], path: str | os.PathLike, overwrite: bool = False,
+                    inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write ``items`` as JSON lines; the file may not replace or sit inside its audio or ``inputs``
+    (the corpus it was built from)."""
+    path = guard_output(path, [*inputs, *item_audio(items)], overwrite=overwrite, kind="file", what="test list")
     atomic_write_text(path, "".join(json.dumps(asdict(it), ensure_ascii=False) + "\n" for it in items))
     return path
 

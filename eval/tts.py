@@ -16,9 +16,9 @@ from eval.convergence import SynthesisSettings, evaluate_model, tts_synth_factor
 from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import Scorer, aggregate
-from eval.testlist import TestItem
+from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio
-from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
+from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 
 TTS_COLUMNS = ("n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_utmos")
 
@@ -56,6 +56,7 @@ def run_tts_eval(
     if sum(x is not None and x is not False for x in (model_dir, generated_dir, ground_truth)) != 1:
         raise EvalError("give exactly one of a TTS model dir, a folder of generated audio, or ground_truth")
     out_dir = Path(out_dir)
+    guard_output(out_dir, [model_dir, generated_dir, *item_audio(items)], overwrite=overwrite, exists_ok=True)
     check_writable(out_dir / "summary.json", overwrite)
     settings = settings or SynthesisSettings()
     scorer = (scorer or Scorer(device=device)).load()

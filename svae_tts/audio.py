@@ -2,12 +2,15 @@
 
 torchaudio 2.11 cannot load or save without torchcodec, so files go through soundfile and only the
 resampling uses torchaudio. Every failure raises :class:`AudioError` naming the file and the
-problem, so a batch job can skip the item and report why.
+problem, so a batch job can skip the item and report why. A file cut short (its header promises
+more samples than it holds) is used as far as it goes, with one warning per file naming it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import torchaudio.functional as AF
 
 from svae_tts.errors import AudioError, exc_summary
 from svae_tts.fileio import atomic_path, check_writable
+
+log = logging.getLogger(__name__)
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
@@ -57,6 +62,44 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
 
 
+# WAV-family data chunk sizes at or above this are "length unknown" placeholders written by
+# streaming tools (sox writes 0x7ffff000, others 0xffffffff), not promises that were broken
+_UNKNOWN_LENGTH = 0x7FFFF000
+_TRUNCATION_WARNED: set[str] = set()
+
+
+def _declared_frames(f: sf.SoundFile) -> int:
+    """Frames the file's header promises. libsndfile already counts only the frames present, but
+    for WAV-like files its log keeps the header's figure (``data : 64000 (should be 956)``)."""
+    m = re.search(r"^data\s*:\s*(\d+)\s*\(should be \d+\)", f.extra_info, re.M)
+    align = re.search(r"Block Align\s*:\s*(\d+)", f.extra_info)
+    if m and align and int(align.group(1)) > 0 and int(m.group(1)) < _UNKNOWN_LENGTH:
+        return max(f.frames, int(m.group(1)) // int(align.group(1)))
+    return f.frames
+
+
+def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Every sample of a file as float32 ``(frames, channels)`` and its rate.
+
+    A file shorter than its header says (an interrupted copy or download) is not refused: what it
+    holds is returned, and the first time a process reads it a warning names the file and both
+    durations, so a corpus with cut files is noticed instead of silently trained on. A file with
+    nothing readable raises :class:`AudioError`.
+    """
+    try:
+        with sf.SoundFile(str(path)) as f:
+            declared = _declared_frames(f)
+            data = f.read(dtype="float32", always_2d=True)
+            sr = int(f.samplerate)
+    except Exception as exc:
+        raise AudioError(f"{path}: unreadable audio ({exc_summary(exc)})") from None
+    if declared > data.shape[0] > 0 and str(path) not in _TRUNCATION_WARNED:
+        _TRUNCATION_WARNED.add(str(path))
+        log.warning("%s: truncated file: its header says %.3f s, only %.3f s are present; using what is there",
+                    path, declared / sr, data.shape[0] / sr)
+    return data, sr
+
+
 def load_audio(
     path: str | os.PathLike,
     sample_rate: int | None = None,
@@ -71,10 +114,7 @@ def load_audio(
     info = audio_info(path)
     if info.channels > max_channels:
         raise AudioError(f"{path}: {info.channels} channels is not supported (at most {max_channels})")
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioError(f"{path}: unreadable audio ({exc_summary(exc)})") from None
+    data, sr = read_samples(path)
     if data.shape[0] == 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
     if not np.isfinite(data).all():
@@ -120,7 +160,7 @@ def save_audio(
     subtype: str = "PCM_16",
 ) -> Path:
     """Write a mono waveform atomically; refuse to replace an existing file unless ``overwrite``."""
-    path = check_writable(path, overwrite)
+    path = check_writable(path, overwrite, kind="file")
     check_sample_rate(sample_rate, str(path))
     wav = validate_waveform(torch.as_tensor(wav).detach().cpu(), str(path))
     data = wav.clamp(-1.0, 1.0).numpy()

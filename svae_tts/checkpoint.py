@@ -136,7 +136,7 @@ class PretrainedMixin:
 
     def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False,
                         extra: dict | None = None) -> Path:
-        directory = check_writable(directory, overwrite)
+        directory = check_writable(directory, overwrite, kind="dir")
         cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config)}
         if extra:
             cfg.update(extra)

@@ -1,8 +1,15 @@
-"""Atomic writes: a crash mid-write never leaves a half-written file or directory in place.
+"""Output paths and atomic writes: nothing the user owns is lost, a crash never leaves half a file.
+
+:func:`guard_output` is the one check every command makes on each of its outputs before doing any
+work: an output never overlaps an input (either way round, symlinks resolved), a folder is not a
+file, the place is writable, and an existing output is only replaced when asked (and only when it
+is an earlier output of the same kind). Every refusal is one :class:`OutputPathError` /
+:class:`OutputExistsError` line naming the path.
 
 Files are written to a temporary sibling and renamed (``os.replace`` is atomic on POSIX within a
-file system). Directories are built under a temporary sibling name and swapped in, the previous
-version being removed only after the new one is complete.
+file system), with the permissions a plain ``open()`` would give (``0o666 & ~umask``). Directories
+are built under a temporary sibling name and swapped in, the previous version being removed only
+after the new one is complete.
 """
 
 from __future__ import annotations
@@ -15,26 +22,180 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Literal, Sequence
 
-from svae_tts.errors import OutputExistsError
+from svae_tts.errors import OutputExistsError, SvaeError
 
 
-def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse to overwrite an existing output unless asked to."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists (pass --overwrite / overwrite=True to replace it)")
+class OutputPathError(SvaeError):
+    """An output path that cannot be used: it overlaps an input, is a file where a folder is wanted
+    (or the reverse), or cannot be written."""
+
+
+PathLike = str | os.PathLike
+
+# what a trainer leaves in its run dir: only such a folder is resumed in or started afresh over
+RUN_DIR_MARKERS = ("config.yaml", "checkpoints", "exports", "tb")
+
+
+def _resolve(path: PathLike) -> Path:
+    try:
+        return Path(path).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise OutputPathError(f"{path}: cannot resolve the path ({exc.strerror or exc})") from None
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    """``child`` is ``parent`` or below it (both resolved)."""
+    return child == parent or parent in child.parents
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
     return path
 
 
+def _existing_inputs(inputs: Iterable[PathLike | None]) -> Iterator[tuple[str, Path]]:
+    """``(as given, resolved)`` for every input that exists on disk. Hub ids, presets and ``None``
+    are skipped: they are not files the command could overwrite. Parent folders are resolved once
+    (a corpus lists many files per folder)."""
+    parents: dict[str, str] = {}
+    for given in inputs:
+        if given is None or str(given) == "":
+            continue
+        path = os.path.abspath(os.path.expanduser(str(given)))
+        head, name = os.path.split(path)
+        real_head = parents.get(head)
+        if real_head is None:
+            real_head = parents[head] = os.path.realpath(head)
+        full = os.path.join(real_head, name)
+        if os.path.islink(full):
+            full = os.path.realpath(full)
+        if os.path.lexists(full):
+            yield str(given), Path(full)
+
+
+def _check_overlap(out: Path, shown: str, inputs: Iterable[PathLike | None]) -> None:
+    out_exists = out.exists()
+    for given, inp in _existing_inputs(inputs):
+        if out == inp:
+            raise OutputPathError(f"{shown}: is also an input of this command; write the output somewhere else")
+        if _inside(out, inp):
+            raise OutputPathError(f"{shown}: is inside the input {given}; write the output outside it")
+        if out_exists and _inside(inp, out):
+            raise OutputPathError(f"{shown}: holds the input {given}; write the output to a folder "
+                                  "that holds none of the inputs")
+
+
+def _check_kind(out: Path, shown: str, kind: str) -> None:
+    if out.exists():
+        if kind == "dir" and not out.is_dir():
+            raise OutputPathError(f"{shown}: is an existing file; a folder is needed here")
+        if kind == "file" and out.is_dir():
+            raise OutputPathError(f"{shown}: is an existing folder; a file path is needed here")
+        return
+    anchor = _nearest_existing(out.parent)
+    if not anchor.is_dir():
+        raise OutputPathError(f"{shown}: cannot be created, {anchor} is a file, not a folder")
+
+
+def _check_writable(out: Path, shown: str) -> None:
+    """The folders the command will create files in must take one: the nearest existing folder
+    above ``out`` (temporary siblings, the atomic swap) and ``out`` itself when it is a folder.
+    A real probe, because permission bits miss read-only mounts, ACLs and root on /proc."""
+    anchors = [_nearest_existing(out.parent)] + ([out] if out.is_dir() else [])
+    for anchor in anchors:
+        try:
+            with tempfile.TemporaryFile(dir=anchor):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise OutputPathError(f"{shown}: cannot write in {anchor} ({reason})") from None
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and next(path.iterdir(), None) is None
+
+
+def guard_output(
+    out: PathLike,
+    inputs: Iterable[PathLike | None] = (),
+    *,
+    overwrite: bool = False,
+    kind: Literal["dir", "file", "any"] = "dir",
+    exists_ok: bool = False,
+    markers: Sequence[str] = (),
+    what: str = "output",
+) -> Path:
+    """Check an output path before any work; returns it as a :class:`Path` (as given, not resolved).
+
+    Refused, whatever ``overwrite`` says (:class:`OutputPathError`):
+
+    - ``out`` equal to an input, inside an input folder, or an existing ``out`` holding an input
+      (paths compared after resolving symlinks; inputs that do not exist, such as hub ids, are
+      skipped): replacing or filling the output must never touch what the command reads;
+    - ``out`` an existing file where ``kind="dir"`` is wanted, or an existing folder where
+      ``kind="file"`` is; a file among its parents;
+    - a place where no file can be created (the nearest existing folder is probed).
+
+    An existing output (an empty folder counts as absent) is refused with
+    :class:`OutputExistsError` unless ``overwrite`` (it will be replaced) or ``exists_ok`` (the
+    command resumes or reuses it). When ``markers`` (names or glob patterns) are given, an existing
+    non-empty folder holding none of them is not an earlier ``what`` of this command and is refused
+    even then: ``overwrite`` replaces earlier outputs, never an unrelated folder.
+    """
+    if out is None or str(out).strip() == "":
+        raise OutputPathError(f"{what}: empty output path")
+    given = Path(out).expanduser()
+    shown = str(out)
+    resolved = _resolve(given)
+    _check_overlap(resolved, shown, inputs)
+    _check_kind(resolved, shown, kind)
+    if resolved.exists() and not _is_empty_dir(resolved):
+        if not overwrite and not exists_ok:
+            raise OutputExistsError(f"{shown}: already exists (pass --overwrite / overwrite=True to replace it)")
+        if markers and resolved.is_dir() and not any(next(resolved.glob(m), None) for m in markers):
+            raise OutputExistsError(f"{shown}: exists and is not an earlier {what} (it holds none of "
+                                    f"{', '.join(markers)}); give a new or empty folder")
+    _check_writable(resolved, shown)
+    return given
+
+
+def check_writable(path: PathLike, overwrite: bool, kind: Literal["dir", "file", "any"] = "any") -> Path:
+    """:func:`guard_output` for an output with no inputs to compare: refuse to overwrite an
+    existing output unless asked to, and refuse a path that cannot be written."""
+    return guard_output(path, (), overwrite=overwrite, kind=kind)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS tells (Linux: /proc/self/status);
+    elsewhere set-and-restore, which is what every other reader of the umask does."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary file path next to ``path``; rename it onto ``path`` if the block succeeds."""
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary file path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    The file gets the mode a plain ``open(path, "w")`` would give (``0o666 & ~umask``), not
+    ``mkstemp``'s private 0600: outputs are shared the way the user's umask says."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -198,8 +198,9 @@ def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path)
                         scorer=Scorer(asr=str(tmp_path / "no_judge"), sim=None, mos=None),
                         synth_factory=lambda d: calls.append(d))
     assert calls == []
+    (tmp_path / "not_a_run").mkdir()  # beside the output: an output inside an input is refused first
     with pytest.raises(EvalError, match="not a TTS run dir"):
-        run_convergence([("x", tmp_path)], build_test_list(world["corpus"], num_items=1), tmp_path / "c",
+        run_convergence([("x", tmp_path / "not_a_run")], build_test_list(world["corpus"], num_items=1), tmp_path / "c",
                         scorer=Scorer(asr=None, sim=None, mos=None))
 
 

@@ -128,7 +128,8 @@ def test_bad_input_is_one_line_exit_2(tiny_dir, tmp_path, capsys):
     assert cli_main(["vae", "encode", str(tmp_path / "nope"), "-o", str(tmp_path / "o"), "-m", str(tiny_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope: no such file or folder" in err
-    assert cli_main(["vae", "encode", str(tmp_path), "-o", str(tmp_path / "o"), "-m", str(tmp_path / "no_model")]) == 2
+    (tmp_path / "in").mkdir()  # an output inside the input folder would be refused first
+    assert cli_main(["vae", "encode", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-m", str(tmp_path / "no_model")]) == 2
     assert "no_model" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()

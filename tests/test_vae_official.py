@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from svae_tts.cli import main as cli_main
 from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError
+from svae_tts.fileio import OutputPathError
 from vae import SemanticVAE
 from vae.official import config_from_metainfo, import_official
 
@@ -103,7 +104,8 @@ def test_legacy_weight_norm_names_and_cli(tmp_path, capsys):
     assert any(k.endswith("weight_g") for k in legacy)
     src = _release_folder(tmp_path, 16, "plain", distill=False, state=legacy)
     out = tmp_path / "out"
-    out.mkdir()  # an existing output: refused without --overwrite (exit 2, one line naming it)
+    out.mkdir()  # an earlier model dir: refused without --overwrite (exit 2, one line naming it)
+    (out / "config.json").write_text("{}")  # (an empty folder counts as absent)
     assert cli_main(["vae", "import", str(src), str(out), "--no-ema"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert cli_main(["vae", "import", str(src), str(out), "--no-ema", "--no-projector", "--overwrite"]) == 0
@@ -163,8 +165,12 @@ def test_metainfo_errors(tmp_path):
     meta["Decoder"]["num_mels"] = 32
     with pytest.raises(ConfigError, match="num_mels 32 != DAC.vae_dim 64"):
         config_from_metainfo(meta)
+    (tmp_path / "release").mkdir()
     with pytest.raises(CheckpointError, match="metainfo.json: missing"):
-        import_official(tmp_path, tmp_path / "out")
+        import_official(tmp_path / "release", tmp_path / "out")
     (tmp_path / "exists").mkdir()
+    (tmp_path / "exists" / "config.json").write_text("{}")
     with pytest.raises(OutputExistsError):
-        import_official(tmp_path, tmp_path / "exists")
+        import_official(tmp_path / "release", tmp_path / "exists")
+    with pytest.raises(OutputPathError, match="inside the input"):  # even before the release is read
+        import_official(tmp_path / "release", tmp_path / "release" / "out", overwrite=True)

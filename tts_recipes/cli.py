@@ -9,13 +9,14 @@ from tts_recipes.errors import TTSError
 
 def _synthesize(args: argparse.Namespace) -> int:
     from svae_tts.audio import save_audio
-    from svae_tts.fileio import check_writable
+    from svae_tts.fileio import guard_output
     from tts_recipes.synthesis import Synthesizer, read_batch_tsv
 
     opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
                 duration=args.duration)
     load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr)
     if args.batch:
+        guard_output(args.output, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
         rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text)
         synth = Synthesizer.from_pretrained(args.model, **load)
         written, skipped = synth.synthesize_batch(rows, args.output, overwrite=args.overwrite, **opts)
@@ -23,7 +24,7 @@ def _synthesize(args: argparse.Namespace) -> int:
         return 0 if written else 2
     if not args.text or args.ref_audio is None or args.ref_text is None:
         raise TTSError("give --text, --ref-audio and --ref-text (or --batch list.tsv)")
-    check_writable(args.output, args.overwrite)
+    guard_output(args.output, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file")
     synth = Synthesizer.from_pretrained(args.model, **load)
     wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)
     save_audio(args.output, wav, synth.sample_rate, overwrite=args.overwrite)

@@ -31,6 +31,7 @@ import torch
 from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
 from svae_tts.checkpoint import is_hub_id
 from svae_tts.errors import SvaeError
+from svae_tts.fileio import guard_output
 from tts_recipes.errors import TTSError
 from tts_recipes.features import FeatureSpace
 from tts_recipes.model import TTSModel
@@ -206,7 +207,7 @@ class Synthesizer:
     def synthesize_batch(self, rows: Sequence["BatchRow"], out_dir: str | os.PathLike, overwrite: bool = False,
                          **kwargs) -> tuple[list[Path], list[tuple[str, str]]]:
         """Write ``out_dir/<name>.wav`` per row; bad rows are skipped and returned as (name, reason)."""
-        out_dir = Path(out_dir)
+        out_dir = guard_output(out_dir, [r.ref_audio for r in rows], overwrite=overwrite, exists_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         written, skipped = [], []
         from tqdm import tqdm

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from svae_tts.cli import run_reporting_errors
 from svae_tts.config import load_config, save_config
 from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError, exc_summary
-from svae_tts.fileio import atomic_write_json
+from svae_tts.fileio import RUN_DIR_MARKERS, atomic_write_json, guard_output
 from svae_tts.run_state import export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
@@ -173,7 +173,8 @@ def _step_name(step: int) -> str:
 
 
 def _prepare_run_dir(cfg: TrainConfig, accelerator=None) -> tuple[Path, Path | None]:
-    run_dir = Path(cfg.run_dir)
+    run_dir = guard_output(cfg.run_dir, [cfg.data.latent_set, cfg.data.corpus, cfg.data.vae, cfg.data.vocos],
+                           overwrite=cfg.overwrite, exists_ok=True, markers=RUN_DIR_MARKERS, what="run dir")
     if cfg.resume and not cfg.overwrite:
         recover_run_dir(run_dir, accelerator)  # what a crash left: half-written or stranded checkpoints/exports
     resume_from = latest_checkpoint(run_dir) if cfg.resume and not cfg.overwrite else None

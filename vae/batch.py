@@ -26,7 +26,7 @@ from tqdm import tqdm
 from svae_tts.audio import list_audio_files, load_audio, save_audio
 from svae_tts.checkpoint import save_state_dict
 from svae_tts.errors import SvaeError, exc_summary
-from svae_tts.fileio import atomic_path, atomic_write_json
+from svae_tts.fileio import atomic_path, atomic_write_json, guard_output
 from vae.model import SemanticVAE, VAEError
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ def _run(command: str, vae: SemanticVAE, inputs, out_dir, suffix: str, exts, ove
     out_dir = Path(out_dir)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     pairs = _pairs(inputs, out_dir, suffix, exts)
+    guard_output(out_dir, [*inputs, getattr(vae, "source", None)], overwrite=overwrite, exists_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = BatchReport(command, str(getattr(vae, "source", vae.config.name)), str(out_dir))
     for src, dst in tqdm(pairs, desc=f"vae {command}", unit="file", disable=not progress):

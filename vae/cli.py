@@ -23,8 +23,11 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
 
 def _batch(kind: str):
     def run(args: argparse.Namespace) -> int:
+        from svae_tts.fileio import guard_output
         from vae import batch
 
+        # the output folder first: a clash or an unwritable place is reported before a model loads
+        guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
         vae = batch.load_vae(args.model, batch.resolve_device(args.device))
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":

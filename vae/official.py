@@ -23,9 +23,9 @@ from typing import Any, Mapping
 
 import torch
 
-from svae_tts.checkpoint import compare_state_dicts, load_torch_weights, save_state_dict
+from svae_tts.checkpoint import CONFIG_NAME, compare_state_dicts, load_torch_weights, save_state_dict
 from svae_tts.errors import CheckpointError, ConfigError
-from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from vae.config import DecoderConfig, VAEConfig
 from vae.model import SemanticVAE
 
@@ -198,10 +198,8 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
     With ``keep_projector`` the release's alignment projector goes to ``projector.safetensors``
     (keys ``model.0.weight`` ...) so VAE fine-tuning can start from it; ``metainfo.json`` is kept
     as ``official_metainfo.json`` for provenance. Nothing is written unless every key fits."""
-    out_dir = check_writable(out_dir, overwrite)
+    out_dir = guard_output(out_dir, [official_dir], overwrite=overwrite, markers=(CONFIG_NAME,), what="model dir")
     src = resolve_official_dir(official_dir, ema)
-    if Path(out_dir).resolve() == src.resolve():
-        raise CheckpointError(f"{out_dir}: the output folder must differ from the release folder")
     meta = read_metainfo(src)
     config = config_from_metainfo(meta, name or src.name or "official", str(src / METAINFO_NAME))
     state, weights_path = read_official_weights(src, ema)

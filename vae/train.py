@@ -44,7 +44,7 @@ from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.config import load_config, save_config
 from svae_tts.cli import run_reporting_errors
 from svae_tts.errors import OutputExistsError
-from svae_tts.fileio import atomic_dir
+from svae_tts.fileio import RUN_DIR_MARKERS, atomic_dir, guard_output
 from svae_tts.run_state import export_dir, list_checkpoints, load_checkpoint, recover_run_dir, save_checkpoint
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader
@@ -104,7 +104,9 @@ class Trainer:
         self.acc = accelerator or Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
         set_seed(cfg.seed)
         self.device = self.acc.device
-        self.run_dir = Path(cfg.run_dir)
+        self.run_dir = guard_output(cfg.run_dir, [cfg.data.train, cfg.data.valid, cfg.teacher.model, cfg.teacher.features,
+                                                  cfg.init_from, cfg.init_discriminator], overwrite=cfg.overwrite,
+                                    exists_ok=True, markers=RUN_DIR_MARKERS, what="run dir")
         if cfg.loss.adv_start_step < cfg.loss.disc_start_step:
             raise VAEError(f"loss.adv_start_step ({cfg.loss.adv_start_step}) < loss.disc_start_step ({cfg.loss.disc_start_step})")
         if not cfg.data.train:

@@ -1,0 +1,134 @@
+"""Resumed extraction jobs (issue 14, classes 4 and 5): a bad item is reported once however often
+the job is re-run, and a shard left truncated is set aside and redone, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from data_prep import latents as latents_mod
+from data_prep.builders import build_csv
+from data_prep.corpus import SplitSpec, load_corpus
+from data_prep.errors import DataError
+from data_prep.features import FeatureStore, extract_features
+from data_prep.latents import extract_latents, load_latent_set
+from data_prep.shards import shard_files
+from svae_tts.cli import main as cli_main
+
+SR = 16000
+
+
+@pytest.fixture
+def corpus_with_a_lost_file(tmp_path):
+    """Five short tones by two speakers; the audio of one train item is gone after the build."""
+    lines = ["path,text,speaker"]
+    for k in range(5):
+        t = np.arange(int((0.3 + 0.1 * k) * SR)) / SR
+        sf.write(tmp_path / f"u{k}.wav", (0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t)).astype(np.float32), SR)
+        lines.append(f"u{k}.wav,sentence number {k},s{k % 2}")
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "corpus"
+    build_csv(tmp_path / "list.csv", out, split=SplitSpec(test_size=1))
+    gone = load_corpus(out)["train"][0]
+    (tmp_path / f"{gone['id']}.wav").unlink()
+    return out, gone["id"]
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
+
+    torch.manual_seed(0)
+    cfg = WavLMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                      conv_dim=(8, 8, 8), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4),
+                      num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, feat_extract_norm="layer",
+                      do_stable_layer_norm=True, num_buckets=16, max_bucket_distance=64)
+    d = tmp_path_factory.mktemp("teacher") / "tiny_wavlm"
+    WavLMModel(cfg).eval().save_pretrained(str(d))
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=True).save_pretrained(str(d))
+    return d
+
+
+def _jsonl(path):
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_latents_skip_report_lists_a_bad_item_once_after_a_crash_and_rerun(corpus_with_a_lost_file, tmp_path,
+                                                                          monkeypatch):
+    corpus, gone = corpus_with_a_lost_file
+    out = tmp_path / "lat"
+
+    def killed(*a, **k):  # the process dies after encoding, before the set is assembled
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(latents_mod, "assemble", killed)
+    with pytest.raises(KeyboardInterrupt):
+        extract_latents(corpus, out, "preset:tiny", batch_size=2)
+    monkeypatch.undo()
+    extract_latents(corpus, out, "preset:tiny", batch_size=2, keep_shards=True)
+    assert [r["id"] for r in _jsonl(out / "skipped.jsonl")] == [gone]
+    assert [r["id"] for r in _jsonl(out / "shards" / "skipped-r000.jsonl")] == [gone]
+    ls = load_latent_set(out)
+    assert len(ls.dataset["train"]) + len(ls.dataset["test"]) == 4
+
+
+def test_features_skip_report_lists_a_bad_item_once_however_often_rerun(corpus_with_a_lost_file, teacher_dir, tmp_path):
+    corpus, gone = corpus_with_a_lost_file
+    out = tmp_path / "feat"
+    for _ in range(3):
+        extract_features(corpus, out, str(teacher_dir), batch_size=2, shard_size=2)
+    assert [r["id"] for r in _jsonl(out / "skipped-r000.jsonl")] == [gone]
+    report = _jsonl(out / "skipped.jsonl")  # the merged report the docstring promises
+    assert [r["id"] for r in report] == [gone] and "no such file" in report[0]["reason"]
+    assert len(FeatureStore(out)) == 4
+
+
+def test_truncated_shard_on_rerun_is_set_aside_and_redone(corpus_with_a_lost_file, tmp_path, monkeypatch, caplog, capsys):
+    from vae import SemanticVAE
+
+    corpus, _ = corpus_with_a_lost_file
+    vae = str(SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "vae"))  # fixed weights: runs compare
+    full = load_latent_set(extract_latents(corpus, tmp_path / "full", vae, batch_size=1))
+    out = tmp_path / "res"
+    real, calls = latents_mod.encode_batch, {"n": 0}
+
+    def crash_on_third(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RuntimeError("simulated crash")
+        return real(*a, **k)
+
+    monkeypatch.setattr(latents_mod, "encode_batch", crash_on_third)
+    with pytest.raises(RuntimeError):
+        extract_latents(corpus, out, vae, batch_size=1, shard_size=1)
+    monkeypatch.undo()
+    shards = shard_files(out / "shards")
+    assert len(shards) == 2
+    victim = shards[0]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # a full disk, a bad copy
+    with caplog.at_level(logging.WARNING, logger="data_prep.shards"):
+        rc = cli_main(["data", "latents", "--corpus", str(corpus), "--vae", vae, "--out", str(out),
+                       "--batch-size", "1", "--shard-size", "1"])
+    assert rc == 0, capsys.readouterr().err
+    notes = [r.getMessage() for r in caplog.records if victim.name in r.getMessage()]
+    assert len(notes) == 1 and "truncated or corrupt" in notes[0] and "redone" in notes[0]
+    resumed = load_latent_set(out)
+    for split in ("train", "test"):
+        a, b = full.dataset[split], resumed.dataset[split]
+        assert list(a["id"]) == list(b["id"])
+        for x, y in zip(a["latents"], b["latents"]):
+            torch.testing.assert_close(torch.tensor(x), torch.tensor(y))
+
+
+def test_reading_a_truncated_feature_shard_is_one_error_naming_it(corpus_with_a_lost_file, teacher_dir, tmp_path):
+    corpus, _ = corpus_with_a_lost_file
+    out = extract_features(corpus, tmp_path / "feat", str(teacher_dir), batch_size=2, shard_size=2)
+    victim = shard_files(out)[-1]
+    victim.write_bytes(victim.read_bytes()[:7])
+    with pytest.raises(DataError, match=f"{victim.name}: unreadable shard, truncated or corrupt"):
+        FeatureStore(out)
