@@ -6,7 +6,6 @@ and the atomic, idempotent write are shared (:func:`data_prep.corpus.build_corpu
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
@@ -17,6 +16,7 @@ from tqdm.auto import tqdm
 
 from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir, guard_corpus_out
 from data_prep.errors import DataError, exc_summary
+from svae_tts.textio import read_csv
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,13 @@ def csv_items(
     if not path.is_file():
         raise DataError(f"{path}: no such CSV file")
     delimiter = delimiter or ("\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        fields = reader.fieldnames or []
-        for col in (path_col, text_col):
-            if col not in fields:
-                raise DataError(f"{path}: no column {col!r} (columns: {fields})")
-        if id_col and id_col not in fields:
-            raise DataError(f"{path}: no column {id_col!r} (columns: {fields})")
-        rows = list(reader)
+    fields, numbered = read_csv(path, delimiter, error=DataError)
+    for col in (path_col, text_col):
+        if col not in fields:
+            raise DataError(f"{path}: no column {col!r} (columns: {fields})")
+    if id_col and id_col not in fields:
+        raise DataError(f"{path}: no column {id_col!r} (columns: {fields})")
+    rows = [row for _, row in numbered]
     use_speaker = bool(speaker_col) and speaker_col in fields
     items, skipped, inputs = [], [], [str(path)]
     for i, row in enumerate(rows):

@@ -5,15 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 
+from data_prep.sentences import MAX_MIN_WORDS, MIN_GRAMMAR_WORDS
+from svae_tts.cli import (float_arg, int_arg, nonneg_float, nonneg_int, positive_float, positive_int, sample_rate_int,
+                          seed_int, single_char)
+
+
+def test_size(text: str) -> float:
+    """``--test-size``: a fraction in [0, 1) or a whole number of utterances (0 = no test split)."""
+    value = nonneg_float(text)
+    if value >= 1 and not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a fraction below 1 nor a whole number of utterances")
+    return value
+
 
 def _split_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("splits and validation")
-    g.add_argument("--test-size", type=float, default=0.05, help="test fraction (<1) or count (>=1) of utterances")
-    g.add_argument("--test-speakers", type=int, default=0, help="hold out this many whole speakers as the test split")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--min-duration", type=float, default=0.2)
-    g.add_argument("--max-duration", type=float, default=30.0)
-    g.add_argument("--num-proc", type=int, default=None, help="processes for validation")
+    g.add_argument("--test-size", type=test_size, default=0.05,
+                   help="test fraction (<1) or count (>=1) of utterances; 0 = no test split (saved empty)")
+    g.add_argument("--test-speakers", type=nonneg_int, default=0, help="hold out this many whole speakers as the test split")
+    g.add_argument("--seed", type=seed_int, default=0)
+    g.add_argument("--min-duration", type=nonneg_float, default=0.2, help="seconds; shorter items are skipped")
+    g.add_argument("--max-duration", type=float_arg(0, lo_open=True, allow_inf=True), default=30.0,
+                   help="seconds; longer items are skipped (inf = no limit)")
+    g.add_argument("--num-proc", type=positive_int, default=None, help="processes for validation")
     g.add_argument("--overwrite", action="store_true", help="replace an existing corpus built from other inputs")
 
 
@@ -100,7 +114,8 @@ def register(sub) -> None:
     b.add_argument("--text-col", default="text")
     b.add_argument("--speaker-col", default="speaker", help="'' for none")
     b.add_argument("--id-col", default=None)
-    b.add_argument("--delimiter", default=None, help="csv: field delimiter (default: tab for .tsv, else comma)")
+    b.add_argument("--delimiter", type=single_char, default=None,
+                   help="csv: one-character field delimiter (default: tab for .tsv, else comma; \\t = tab)")
     b.add_argument("--audio-col", default="audio", help="hf: audio column (paths or the Audio feature)")
     b.add_argument("--config", default=None, help="hf: dataset config name")
     b.add_argument("--hf-split", default=None, help="hf: split to read (default: all, concatenated)")
@@ -110,24 +125,24 @@ def register(sub) -> None:
 
     e = dsub.add_parser("espeak", help="synthesise the embedded offline English corpus with eSpeak NG")
     e.add_argument("--out", required=True)
-    e.add_argument("--hours", type=float, default=1.0)
-    e.add_argument("--voices", type=int, default=24, help="number of speakers")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--sample-rate", type=int, default=16000)
-    e.add_argument("--test-speakers", type=int, default=0)
-    e.add_argument("--test-size", type=float, default=0.05)
-    e.add_argument("--min-words", type=int, default=3)
-    e.add_argument("--max-words", type=int, default=24)
+    e.add_argument("--hours", type=positive_float, default=1.0)
+    e.add_argument("--voices", type=positive_int, default=24, help="number of speakers")
+    e.add_argument("--seed", type=seed_int, default=0)
+    e.add_argument("--sample-rate", type=sample_rate_int, default=16000)
+    e.add_argument("--test-speakers", type=nonneg_int, default=0, help="hold out this many speakers (fewer than --voices)")
+    e.add_argument("--test-size", type=test_size, default=0.05)
+    e.add_argument("--min-words", type=int_arg(1, MAX_MIN_WORDS), default=3)
+    e.add_argument("--max-words", type=int_arg(MIN_GRAMMAR_WORDS), default=24, help="at least --min-words")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=_espeak)
 
     f = dsub.add_parser("features", help="teacher hidden states (any transformers speech encoder) as safetensors shards")
     f.add_argument("--corpus", required=True)
     f.add_argument("--teacher", required=True, help="model dir or hub id (e.g. microsoft/wavlm-large)")
-    f.add_argument("--layer", type=int, default=-1, help="index into hidden_states (0 = before the first layer)")
+    f.add_argument("--layer", type=int_arg(), default=-1, help="index into hidden_states (0 = before the first layer)")
     f.add_argument("--out", required=True)
-    f.add_argument("--batch-size", type=int, default=8)
-    f.add_argument("--shard-size", type=int, default=256)
+    f.add_argument("--batch-size", type=positive_int, default=8)
+    f.add_argument("--shard-size", type=positive_int, default=256)
     f.add_argument("--splits", nargs="*", default=None)
     f.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     f.set_defaults(func=_features)
@@ -137,12 +152,12 @@ def register(sub) -> None:
     c.add_argument("--out", required=True)
     c.add_argument("--config", default=None, help="YAML of CTCTrainConfig")
     c.add_argument("--targets", choices=["char", "phoneme"], default=None)
-    c.add_argument("--seed", type=int, default=None)
-    c.add_argument("--max-steps", dest="max_steps", type=int, default=None)
-    c.add_argument("--max-minutes", dest="max_minutes", type=float, default=None,
+    c.add_argument("--seed", type=seed_int, default=None)
+    c.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None)
+    c.add_argument("--max-minutes", dest="max_minutes", type=positive_float, default=None,
                    help="safety cap: fail if training takes longer (the budget is --max-steps)")
-    c.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    c.add_argument("--lr", type=float, default=None)
+    c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=None)
+    c.add_argument("--lr", type=positive_float, default=None)
     c.add_argument("--device", default=None)
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("overrides", nargs="*", help="key=value config overrides")
@@ -152,9 +167,9 @@ def register(sub) -> None:
     lt.add_argument("--corpus", required=True)
     lt.add_argument("--vae", required=True, help="VAE model dir or hub id")
     lt.add_argument("--out", required=True)
-    lt.add_argument("--batch-size", type=int, default=8)
-    lt.add_argument("--shard-size", type=int, default=256)
+    lt.add_argument("--batch-size", type=positive_int, default=8)
+    lt.add_argument("--shard-size", type=positive_int, default=256)
     lt.add_argument("--sample", action="store_true", help="store posterior samples instead of the mean")
-    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--seed", type=seed_int, default=0)
     lt.add_argument("--overwrite", action="store_true")
     lt.set_defaults(func=_latents)

@@ -24,8 +24,9 @@ import numpy as np
 
 from data_prep.errors import DataError, exc_summary
 from svae_tts.audio import audio_info, read_samples
-from svae_tts.errors import AudioError, OutputExistsError
+from svae_tts.errors import AudioError, ConfigError, OutputExistsError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output, recover_dir
+from svae_tts.config import Checked, nonneg, positive, seed_field
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +48,38 @@ FEATURES_WITH_PHONEMES = datasets.Features({**FEATURES, "phonemes": datasets.Val
 
 
 @dataclass
-class ValidationLimits:
+class ValidationLimits(Checked):
     """Bounds an item must meet; outside them it is skipped (and reported), never fatal."""
 
-    min_duration: float = 0.2
-    max_duration: float = 30.0
-    max_channels: int = 2
+    min_duration: float = nonneg(0.2)
+    max_duration: float = positive(30.0, allow_inf=True)
+    max_channels: int = positive(2)
+
+    ORDERED = (("min_duration", "max_duration"),)
 
 
 @dataclass
-class SplitSpec:
+class SplitSpec(Checked):
     """How to make the test split.
 
     ``test_speakers`` > 0 holds out that many whole speakers (speaker-disjoint test, for zero-shot
     evaluation); otherwise ``test_size`` (fraction < 1, or a count) of utterances go to test.
     """
 
-    test_size: float = 0.05
-    test_speakers: int = 0
-    seed: int = 0
+    test_size: float = nonneg(0.05)  # 0 = no test split (it is saved empty, and loads)
+    test_speakers: int = nonneg(0)
+    seed: int = seed_field(0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_test_size(self.test_size)
+
+
+def check_test_size(value: float, name: str = "test_size") -> float:
+    """A fraction in [0, 1) or a whole count >= 1 (2.5 utterances is neither)."""
+    if value >= 1 and not float(value).is_integer():
+        raise ConfigError(f"{name}: {value} is neither a fraction below 1 nor a whole number of utterances")
+    return value
 
 
 def check_item(item: dict, limits: ValidationLimits) -> tuple[dict, str | None]:
@@ -225,10 +239,17 @@ def up_to_date(out_dir: str | os.PathLike, fp: str, overwrite: bool) -> bool:
     return False
 
 
+def save_splits(dd: datasets.DatasetDict, directory: str | os.PathLike) -> None:
+    """``dd.save_to_disk`` that keeps empty splits loadable: ``datasets`` writes no data file for
+    an empty split by default and then cannot load it back (an ``IndexError``), so an empty split
+    (``--test-size 0``, a one-item corpus) is written as one empty shard."""
+    dd.save_to_disk(str(directory), num_shards={name: 1 for name, ds in dd.items() if len(ds) == 0})
+
+
 def write_corpus(tmp_dir: Path, splits: dict[str, list[dict]], skipped: list[dict], info: dict) -> datasets.DatasetDict:
     """Save splits, report and info into ``tmp_dir`` (the caller's ``atomic_dir``)."""
     dd = to_dataset_dict(splits)
-    dd.save_to_disk(str(tmp_dir))
+    save_splits(dd, tmp_dir)
     write_report(tmp_dir / REPORT_FILE, skipped)
     info = dict(info)
     info.update({"splits": {k: len(v) for k, v in dd.items()},

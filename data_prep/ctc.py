@@ -17,7 +17,7 @@ import os
 import random
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Sequence
@@ -29,8 +29,10 @@ from data_prep.corpus import corpus_audio, load_corpus
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
+from svae_tts.config import Checked, in_range, nonneg, positive, sample_rate_field, seed_field
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
+from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ INFO_FILE = "ctc_info.json"
 
 
 @dataclass
-class CTCTrainConfig:
+class CTCTrainConfig(Checked):
     """What ``train-ctc`` trains. The defaults are tuned for a few CPU minutes on the eSpeak corpus.
 
     The front end is not wav2vec2's seven-layer conv stack: its first layer is a learned
@@ -53,27 +55,30 @@ class CTCTrainConfig:
     """
 
     targets: Literal["char", "phoneme"] = "char"
-    seed: int = 0
-    max_steps: int = 1600  # the budget: same seed + same steps = the same model on any machine
-    max_minutes: float | None = None  # a safety stop only: passing it is an error, never a quiet early end
-    batch_size: int = 8
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    max_seconds: float = 12.0  # longer training utterances are left out (memory, speed)
-    eval_items: int = 200  # held-out utterances scored at the end
-    sample_rate: int = 16_000
-    hidden_size: int = 144
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 288
-    conv_dim: list[int] = field(default_factory=lambda: [128] * 3)
-    conv_stride: list[int] = field(default_factory=lambda: [160, 2, 1])
-    conv_kernel: list[int] = field(default_factory=lambda: [400, 3, 3])
-    dropout: float = 0.0
-    mask_time_prob: float = 0.0
+    seed: int = seed_field(0)
+    max_steps: int = positive(1600)  # the budget: same seed + same steps = the same model on any machine
+    max_minutes: float | None = positive(None)  # a safety stop only: passing it is an error, never a quiet early end
+    batch_size: int = positive(8)
+    lr: float = positive(3e-3)
+    weight_decay: float = nonneg(0.01)
+    warmup_steps: int = nonneg(100)
+    max_seconds: float = positive(12.0)  # longer training utterances are left out (memory, speed)
+    eval_items: int = nonneg(200)  # held-out utterances scored at the end
+    sample_rate: int = sample_rate_field(16_000)
+    hidden_size: int = positive(144)
+    num_layers: int = positive(4)
+    num_heads: int = positive(4)
+    intermediate_size: int = positive(288)
+    conv_dim: list[int] = positive(default_factory=lambda: [128] * 3)
+    conv_stride: list[int] = positive(default_factory=lambda: [160, 2, 1])
+    conv_kernel: list[int] = positive(default_factory=lambda: [400, 3, 3])
+    dropout: float = in_range(0.0, 0, 1)
+    mask_time_prob: float = in_range(0.0, 0, 1)
 
     def __post_init__(self):
+        super().__post_init__()
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if not (len(self.conv_dim) == len(self.conv_stride) == len(self.conv_kernel)) or not self.conv_dim:
             raise ConfigError(f"CTC front end: conv_dim, conv_stride and conv_kernel must have one entry per layer "
                               f"(got {len(self.conv_dim)}, {len(self.conv_stride)}, {len(self.conv_kernel)})")
@@ -281,7 +286,7 @@ def _load(model_dir: str, device: str):
     except Exception as exc:
         raise DataError(f"CTC model {model_dir}: cannot load ({exc_summary(exc)})") from None
     info_path = Path(folder) / INFO_FILE
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info = read_json(info_path, dict, error=DataError) if info_path.is_file() else {}
     sr = int(info.get("config", {}).get("sample_rate", 16000))
     return model, vocab, sr, info
 

@@ -17,12 +17,15 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir
+from data_prep.corpus import SplitSpec, ValidationLimits, build_corpus_dir, check_test_size
 from data_prep.espeak import VoiceParams, synth_chunk
-from data_prep.sentences import SentenceGenerator
+from data_prep.sentences import MAX_MIN_WORDS, SentenceGenerator
+from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field, seed_field
+from svae_tts.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+MAX_VOICES = 10_000  # speakers are drawn per voice; far beyond the 300-odd accent x variant pairs
 ACCENTS = ("en-us", "en-us", "en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc")
 # variants that sound like plausible human voices (the robotic/whisper/croak ones are left out)
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
@@ -32,17 +35,26 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f
 
 
 @dataclass
-class ESpeakCorpusConfig:
-    hours: float = 1.0
-    voices: int = 24  # number of speakers
-    seed: int = 0
-    sample_rate: int = 16_000
-    min_words: int = 3
-    max_words: int = 24
-    test_speakers: int = 0  # > 0: hold out that many speakers as the test split
-    test_size: float = 0.05  # otherwise: this fraction of utterances
-    max_utterances: int | None = None  # stop early (tests)
+class ESpeakCorpusConfig(Checked):
+    hours: float = positive(1.0)
+    voices: int = in_range(24, 1, MAX_VOICES)  # number of speakers
+    seed: int = seed_field(0)
+    sample_rate: int = sample_rate_field(16_000)
+    min_words: int = in_range(3, 1, MAX_MIN_WORDS)
+    max_words: int = ranged(24, ge=2)
+    test_speakers: int = nonneg(0)  # > 0: hold out that many speakers as the test split
+    test_size: float = nonneg(0.05)  # otherwise: this fraction (< 1) or count of utterances; 0 = none
+    max_utterances: int | None = positive(None)  # stop early (tests)
     with_phonemes: bool = True
+
+    ORDERED = (("min_words", "max_words"),)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_test_size(self.test_size)
+        if self.test_speakers >= self.voices:
+            raise ConfigError(f"test_speakers ({self.test_speakers}) must be fewer than voices ({self.voices}): "
+                              "the train split needs at least one speaker")
 
 
 def make_speakers(n: int, seed: int) -> list[VoiceParams]:

@@ -21,6 +21,7 @@ from data_prep.corpus import REPORT_FILE, load_corpus, write_report
 from data_prep.errors import DataError, exc_summary
 from data_prep.shards import encode_into_shards, read_skip_reports, shard_index, start_job
 from svae_tts.fileio import atomic_path, guard_output
+from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class FeatureStore:
         meta = self.folder / META_FILE
         if not meta.is_file():
             raise DataError(f"{self.folder}: not a teacher-features folder (no {META_FILE})")
-        self.info = json.loads(meta.read_text())
+        self.info = read_json(meta, dict, error=DataError)  # a shared features folder is user input
         self.frame_rate = float(self.info["frame_rate"])
         self.width = int(self.info["width"])
         self.teacher = self.info.get("teacher")

@@ -26,6 +26,7 @@ from data_prep.errors import DataError, exc_summary
 from data_prep.features import _accelerator, corpus_rows
 from data_prep.shards import encode_into_shards, read_skip_reports, shard_index, start_job
 from svae_tts.fileio import atomic_path, atomic_write_json, guard_output, recover_dir
+from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def assemble(rows: list[dict], out_dir: Path, info: dict, keep_shards: bool = Fa
         feats["phonemes"] = datasets.Value("string")
     features = datasets.Features(feats)
     str_index = {k: str(v) for k, v in index.items()}
-    splits = list(dict.fromkeys(r["split"] for r in rows))
+    splits = list(dict.fromkeys(r["split"] for r in rows if r["id"] in index))  # a split with no latents is left out
     dd = datasets.DatasetDict({
         s: datasets.Dataset.from_generator(
             _latent_rows, features=features, cache_dir=str(out_dir / ".cache"),
@@ -223,7 +224,7 @@ def load_latent_set(folder: str | os.PathLike) -> LatentSet:
     info_path = folder / INFO_FILE
     if not info_path.is_file():
         raise DataError(f"{folder}: not a complete latent set (no {INFO_FILE}; run or finish `svae-tts data latents`)")
-    info = json.loads(info_path.read_text())
+    info = read_json(info_path, dict, error=DataError)  # a shared latent set is user input: one-line errors
     try:
         dd = datasets.load_from_disk(str(folder))
         stats = load_file(str(folder / STATS_FILE))

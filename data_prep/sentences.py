@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import random
 
+from svae_tts.config import require_order
+from svae_tts.errors import ConfigError
+
+# The grammar makes sentences of 2 to about 40 words; fewer than 1 in 500 have more than 30. A
+# window must reach into that spread or no sentence ever fits (and redrawing would never end).
+MIN_GRAMMAR_WORDS = 2
+MAX_MIN_WORDS = 30
+MAX_TRIES = 10_000  # every allowed window fits at least ~1 draw in 600, so this is never reached in practice
+
 ADJ = """old young small large quiet noisy bright dark warm cold gentle clever careful busy lazy
 happy tired curious honest patient brave shy proud calm strange simple heavy light narrow wide
 empty famous ancient modern wooden golden silver green blue red yellow purple hungry sleepy
@@ -91,10 +100,15 @@ class SentenceGenerator:
     """``SentenceGenerator(seed).sentence()`` → one sentence; same seed → same sequence.
 
     ``min_words``/``max_words`` bound the length (sentences are redrawn until they fit), giving the
-    4–30 word spread of read speech.
+    4–30 word spread of read speech. A window the grammar cannot fill is refused here rather than
+    answered with sentences of the wrong length.
     """
 
     def __init__(self, seed: int = 0, min_words: int = 4, max_words: int = 30) -> None:
+        if not 1 <= min_words <= MAX_MIN_WORDS or max_words < MIN_GRAMMAR_WORDS:
+            raise ConfigError(f"min_words {min_words} / max_words {max_words}: the sentence grammar needs "
+                              f"1 <= min_words <= {MAX_MIN_WORDS} and max_words >= {MIN_GRAMMAR_WORDS}")
+        require_order("min_words", min_words, "max_words", max_words)
         self.rng = random.Random(seed)
         self.min_words = min_words
         self.max_words = max_words
@@ -214,11 +228,12 @@ class SentenceGenerator:
         return s[0].upper() + s[1:]
 
     def sentence(self) -> str:
-        for _ in range(100):
+        for _ in range(MAX_TRIES):
             s = self._raw()
             if self.min_words <= len(s.split()) <= self.max_words:
                 return s
-        return s
+        raise ConfigError(f"no sentence of {self.min_words} to {self.max_words} words in {MAX_TRIES} draws; "
+                          "widen the window")
 
     def sentences(self, n: int) -> list[str]:
         return [self.sentence() for _ in range(n)]

@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from data_prep.errors import DataError, exc_summary
+from svae_tts.boundary import item_boundary
 from svae_tts.fileio import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -190,16 +191,31 @@ def load_batch_audio(batch: list[dict], sample_rate: int, skipped: list[dict]) -
     """Read a batch of corpus rows at ``sample_rate``; unreadable items go to ``skipped`` (id, path,
     reason) instead of sinking the batch. Returns the waveforms and the rows they belong to."""
     from svae_tts.audio import load_audio
-    from svae_tts.errors import AudioError
 
     wavs, ok = [], []
     for r in batch:
-        try:
+        with item_boundary(r["id"], log) as item:
             wavs.append(load_audio(r["audio"], sample_rate=sample_rate)[0])
             ok.append(r)
-        except AudioError as exc:
-            skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+        if item.failed:
+            skipped.append({"id": r["id"], "path": r["audio"], "reason": item.reason})
     return wavs, ok
+
+
+def encode_or_skip(rows: list[dict], wavs: list[torch.Tensor], encode: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+                   skipped: list[dict]) -> list[tuple[dict, torch.Tensor]]:
+    """``encode`` a batch; when it fails (one huge file running out of memory, one bad input),
+    encode its items one by one so only the item that fails is skipped (and reported)."""
+    with item_boundary(rows[0]["id"] if len(rows) == 1 else f"batch at {rows[0]['id']}", log, quiet=len(rows) > 1) as batch:
+        return list(zip(rows, encode(wavs)))
+    if len(rows) == 1:
+        skipped.append({"id": rows[0]["id"], "path": rows[0].get("audio"), "reason": batch.reason})
+        return []
+    log.info("a batch of %d failed (%s); encoding its items one by one", len(rows), batch.reason)
+    out = []
+    for r, w in zip(rows, wavs):
+        out += encode_or_skip([r], [w], encode, skipped)
+    return out
 
 
 def encode_into_shards(
@@ -228,7 +244,7 @@ def encode_into_shards(
         for batch in batches_by_length(rows, batch_size, max_batch_seconds):
             wavs, ok = load_batch_audio(batch, sample_rate, skipped)
             if ok:
-                for r, out in zip(ok, encode(wavs)):
+                for r, out in encode_or_skip(ok, wavs, encode, skipped):
                     writer.add(r["id"], out)
             bar.update(len(batch))
         bar.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from svae_tts.cli import float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
+from tts_recipes.cli import MAX_NFE, SPEED_RANGE  # the synthesis options' ranges, as for `svae-tts synthesize`
+
 
 def _none(v: str | None) -> str | None:
     return None if v is None or str(v).lower() in ("", "none", "off") else v
@@ -27,11 +30,11 @@ def _scorer(a):
 
 def _synth_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("synthesis")
-    g.add_argument("--nfe", type=int, default=32)
-    g.add_argument("--cfg-strength", type=float, default=2.0)
-    g.add_argument("--sway", type=float, default=-1.0)
-    g.add_argument("--speed", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0, help="item i is synthesised with seed SEED+i")
+    g.add_argument("--nfe", type=int_arg(1, MAX_NFE), default=32)
+    g.add_argument("--cfg-strength", type=nonneg_float, default=2.0)
+    g.add_argument("--sway", type=finite_float, default=-1.0)
+    g.add_argument("--speed", type=float_arg(*SPEED_RANGE), default=1.0)
+    g.add_argument("--seed", type=seed_int, default=0, help="item i is synthesised with seed SEED+i")
     g.add_argument("--use-target-duration", action="store_true", help="give the synthesiser the ground-truth duration")
 
 
@@ -45,7 +48,7 @@ def _settings(a):
 def _test_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test", required=True, help="test list: LibriSpeech-PC cross-sentence .lst or our .jsonl")
     p.add_argument("--librispeech-root", default=None, help="LibriSpeech test-clean folder (for a .lst list)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N items")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N items")
 
 
 def _synthesis_eval_args(p: argparse.ArgumentParser) -> None:
@@ -102,7 +105,7 @@ def cmd_convergence(a) -> int:
     from eval.codecs import parse_named
     from eval.convergence import run_convergence
 
-    steps = [int(s) for s in a.steps.split(",")] if a.steps else None
+    steps = a.steps or None
     factory = None
     if a.synth == "vae-recon":
         from eval.convergence import vae_recon_synth_factory
@@ -136,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="corpus dir (data_prep)")
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=positive_int, default=None)
     p.add_argument("--no-original", action="store_true", help="do not score the original audio as a reference row")
     p.add_argument("--overwrite", action="store_true")
     _judges(p, "ASR judge for resynthesis WER/CER")
@@ -145,10 +148,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = es.add_parser("testlist", help="build a zero-shot test list from a corpus' test split")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="output .jsonl")
-    p.add_argument("--num", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-duration", type=float, default=0.0)
-    p.add_argument("--max-duration", type=float, default=float("inf"))
+    p.add_argument("--num", type=positive_int, default=None)
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--min-duration", type=nonneg_float, default=0.0)
+    p.add_argument("--max-duration", type=float_arg(0, allow_inf=True), default=float("inf"))
     p.add_argument("--split", default="test")
     p.add_argument("--allow-seen-speakers", action="store_true")
     p.add_argument("--overwrite", action="store_true")
@@ -167,9 +170,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = es.add_parser("convergence", help="WER/SIM/MOS against training steps for several TTS (or VAE) runs")
     p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR", help="repeatable")
     p.add_argument("--out", required=True, help="results folder (re-running reuses its cache)")
-    p.add_argument("--steps", default=None, help="only these steps, comma-separated")
-    p.add_argument("--wer-threshold", type=float, default=None)
-    p.add_argument("--sim-threshold", type=float, default=None)
+    p.add_argument("--steps", type=int_list(nonneg_int), default=None, help="only these steps, comma-separated")
+    p.add_argument("--wer-threshold", type=nonneg_float, default=None)
+    p.add_argument("--sim-threshold", type=float_arg(-1, 1), default=None)
     p.add_argument("--synth", choices=("tts", "vae-recon"), default="tts",
                    help="tts: Synthesizer over each exported TTS model (default); vae-recon: the runs are VAE training runs "
                         "(vae.train exports) and each checkpoint reconstructs the targets")
@@ -181,10 +184,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="corpus dir with train/test splits")
     p.add_argument("--out", required=True)
     p.add_argument("--unit", choices=("char", "phoneme"), default="char")
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="at most N utterances per split")
+    p.add_argument("--steps", type=positive_int, default=400)
+    p.add_argument("--lr", type=positive_float, default=1e-2)
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--limit", type=positive_int, default=None, help="at most N utterances per split")
     p.add_argument("--allow-seen-speakers", action="store_true", help="keep test speakers that occur in train")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--device", default="cpu")

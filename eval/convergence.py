@@ -27,7 +27,6 @@ import math
 import os
 import re
 import time
-import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,8 +39,10 @@ from eval.report import fmt, markdown_table
 from eval.scoring import Scorer, aggregate, chance_error_rates, paired_test
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
-from svae_tts.errors import exc_summary
 from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
+from svae_tts.boundary import item_boundary
+from svae_tts.config import Checked, in_range, nonneg, seed_field
+from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,12 @@ PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker s
 
 
 @dataclass
-class SynthesisSettings:
-    nfe: int = 32
-    cfg_strength: float = 2.0
+class SynthesisSettings(Checked):
+    nfe: int = in_range(32, 1, MAX_NFE)
+    cfg_strength: float = nonneg(2.0)
     sway: float = -1.0
-    speed: float = 1.0
-    seed: int = 0
+    speed: float = in_range(1.0, *SPEED_RANGE)
+    seed: int = seed_field(0)
     use_target_duration: bool = False  # pass the ground-truth duration (F5-TTS eval uses the ratio of texts)
 
 
@@ -136,14 +137,12 @@ def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: 
     """Synthesise and score every item; returns (rows, failed items). Prompt audio is read per item."""
     rows, failed = [], []
     for i, item in enumerate(tqdm(items, desc=desc, unit="utt", leave=False)):
-        try:
+        with item_boundary(item.id, log) as outcome:  # one bad item must not sink the checkpoint
             wav, sr = synth(item, seed + i)
             prompt = load_audio(item.prompt_audio)
             row = scorer.score(wav, sr, text=item.text, sim_ref=prompt, sim_ref_key=str(item.prompt_audio))
-        except MemoryError:
-            raise
-        except Exception as exc:  # one bad item must not sink the checkpoint
-            failed.append({"id": item.id, "reason": f"{type(exc).__name__}: {str(exc).strip()[:200]}"})
+        if outcome.failed:
+            failed.append({"id": item.id, "reason": outcome.reason})
             continue
         if audio_dir is not None:
             save_audio(audio_dir / f"{item.id}.wav", wav, sr, overwrite=True)
@@ -206,19 +205,15 @@ def run_convergence(
                 reused += 1
                 continue
         t0 = time.time()
-        try:
+        # a broken checkpoint is reported and skipped, never cached
+        with item_boundary(f"{name} step {step} ({mdir})", log) as outcome:
             synth = synth_factory(mdir)
             audio_dir = out_dir / "audio" / name / f"step_{step:08d}" if keep_audio else None
             utt_rows, failed = evaluate_model(synth, items, scorer, settings.seed, audio_dir, desc=f"{name} step {step}")
             if not utt_rows:
                 raise EvalError(f"every item failed (first: {failed[0]['reason'] if failed else '?'})")
-        except MemoryError:
-            raise
-        except Exception as exc:  # a broken checkpoint is reported and skipped, never cached
-            reason = exc_summary(exc, 300)
-            log.error("%s step %d (%s) failed and is skipped: %s", name, step, mdir, reason)
-            log.debug("%s", traceback.format_exc())
-            failures.append({"run": name, "step": step, "model_dir": str(mdir), "reason": reason})
+        if outcome.failed:
+            failures.append({"run": name, "step": step, "model_dir": str(mdir), "reason": outcome.reason})
             continue
         summary = {"run": name, "step": step, **aggregate(utt_rows), "failed_items": len(failed),
                    "seconds": time.time() - t0}

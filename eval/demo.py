@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from svae_tts.config import Checked, nonneg, positive, seed_field
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
 
@@ -29,30 +30,32 @@ ARMS = ("semantic", "acoustic")
 
 
 @dataclass
-class DemoBudget:
+class DemoBudget(Checked):
     """Everything that sets the demo's size. Both arms always share one budget."""
 
-    corpus_hours: float = 1.5
-    corpus_max_utterances: int | None = None
-    voices: int = 48  # many voices: the judge is scored on voices it never heard
-    test_speakers: int = 8
-    ctc_steps: int = 1600  # budgets are steps, never minutes: the same numbers on a busy or quiet machine
+    corpus_hours: float = positive(1.5)
+    corpus_max_utterances: int | None = positive(None)
+    voices: int = positive(48)  # many voices: the judge is scored on voices it never heard
+    test_speakers: int = positive(8)
+    ctc_steps: int = positive(1600)  # budgets are steps, never minutes: the same numbers on a busy or quiet machine
     vae_preset: str = "tiny"
     vae_overrides: list[str] = field(default_factory=list)
-    vae_steps: int = 150
-    vae_segment_seconds: float = 1.0
-    vae_batch_size: int = 8
-    vae_disc_start: int = 75
-    vae_adv_start: int = 100
+    vae_steps: int = positive(150)
+    vae_segment_seconds: float = positive(1.0)
+    vae_batch_size: int = positive(8)
+    vae_disc_start: int = nonneg(75)
+    vae_adv_start: int = nonneg(100)
     tts_preset: str = "tiny"
-    tts_steps: int = 1000
-    tts_save_every: int = 250
+    tts_steps: int = positive(1000)
+    tts_save_every: int = nonneg(250)
     tts_overrides: list[str] = field(default_factory=list)
-    eval_items: int = 12
-    recon_items: int = 12
-    nfe: int = 16
-    probe_steps: int = 300
+    eval_items: int = positive(12)
+    recon_items: int = positive(12)
+    nfe: int = positive(16)
+    probe_steps: int = positive(300)
     mos: str | None = "dnsmos"
+
+    ORDERED = (("vae_disc_start", "vae_adv_start"),)
 
 
 BUDGETS: dict[str, DemoBudget] = {
@@ -74,11 +77,11 @@ BUDGETS: dict[str, DemoBudget] = {
 
 
 @dataclass
-class DemoConfig:
+class DemoConfig(Checked):
     out: str = "runs/demo"
     budget: str = "default"
     device: str = "cpu"
-    seed: int = 0
+    seed: int = seed_field(0)
 
     def resolved_budget(self) -> DemoBudget:
         if self.budget not in BUDGETS:

@@ -26,21 +26,22 @@ from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
 from eval.report import markdown_table
 from svae_tts.audio import load_audio
-from svae_tts.errors import AudioError
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
+from svae_tts.boundary import item_boundary
+from svae_tts.config import Checked, nonneg, positive, seed_field
 
 log = logging.getLogger(__name__)
 STRESS = set("ˈˌ")
 
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(Checked):
     unit: str = "char"  # "char" or "phoneme"
-    steps: int = 400
-    lr: float = 1e-2
-    batch_size: int = 16
-    weight_decay: float = 0.0
-    seed: int = 0
+    steps: int = positive(400)
+    lr: float = positive(1e-2)
+    batch_size: int = positive(16)
+    weight_decay: float = nonneg(0.0)
+    seed: int = seed_field(0)
 
 
 def tokenize(text: str, unit: str) -> list[str]:
@@ -140,12 +141,13 @@ def probe_features(feats_train, texts_train, feats_test, texts_test, cfg: ProbeC
 def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], list[dict]]:
     feats, texts, skipped = [], [], []
     for r in tqdm(rows, desc=desc, unit="utt", leave=False):
-        try:
+        with item_boundary(r["id"], log) as item:
             wav, _ = load_audio(r["audio"], codec.sample_rate)
-        except AudioError as exc:
-            skipped.append({"id": r["id"], "path": r["audio"], "reason": str(exc)})
+            feat = codec.encode(wav).float()
+        if item.failed:
+            skipped.append({"id": r["id"], "path": r["audio"], "reason": item.reason})
             continue
-        feats.append(codec.encode(wav).float())
+        feats.append(feat)
         texts.append(r["text"] if r.get("text") is not None else "")
     return feats, texts, skipped
 
@@ -175,6 +177,8 @@ def run_probe(
     text_col = "phonemes" if cfg.unit == "phoneme" else "text"
     if text_col not in ds["train"].column_names:
         raise EvalError(f"{corpus_dir}: unit={cfg.unit!r} needs a {text_col!r} column in the corpus")
+    if len(ds["test"]) == 0:
+        raise EvalError(f"{corpus_dir}: the test split is empty: nothing to probe on (build the corpus with a test split)")
     train_spk = set() if allow_seen_speakers else set(ds["train"]["speaker"])
     test_rows = [r for r in ds["test"] if r["speaker"] not in train_spk]
     dropped = len(ds["test"]) - len(test_rows)

@@ -22,8 +22,8 @@ from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import Scorer, aggregate
 from svae_tts.audio import load_audio
-from svae_tts.errors import AudioError
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
+from svae_tts.boundary import item_boundary
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +63,15 @@ def run_recon(
         rows, skipped = [], []
         sr = codec.sample_rate if codec else None
         for u in tqdm(utts, desc=f"recon {name}", unit="utt"):
-            try:
+            with item_boundary(u["id"], log) as item:
                 wav, wsr = load_audio(u["audio"], sr)
                 if codec is None:  # the original, scored by the judges that do not need a reference
                     row = scorer.score(wav, wsr, text=u["text"])
                 else:
                     rec = codec.reconstruct(wav)
                     row = scorer.score(rec, wsr, text=u["text"], sim_ref=(wav, wsr), target=(wav, wsr))
-            except (AudioError, EvalError) as exc:
-                skipped.append({"model": name, "id": u["id"], "path": u["audio"], "reason": str(exc)})
-                log.warning("skipped %s: %s", u["id"], exc)
+            if item.failed:
+                skipped.append({"model": name, "id": u["id"], "path": u["audio"], "reason": item.reason})
                 continue
             rows.append({"id": u["id"], **row})
         d = out_dir / name

@@ -13,20 +13,24 @@ Two sources, one in-memory form (:class:`TestItem`):
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
 from data_prep.corpus import load_corpus
 from eval.errors import EvalError
 from svae_tts.fileio import atomic_write_text, guard_output
+from svae_tts import textio
+from svae_tts.config import Checked, from_dict, nonneg
+from svae_tts.errors import ConfigError
 
 
 @dataclass
-class TestItem:
+class TestItem(Checked):
     id: str  # the target utterance id; names the generated file
     prompt_audio: str
     prompt_text: str
@@ -34,7 +38,7 @@ class TestItem:
     target_audio: str | None = None  # ground truth of ``text`` when it exists
     speaker: str | None = None
     prompt_id: str | None = None
-    target_duration: float | None = None  # seconds of the ground truth (a duration hint for synthesis)
+    target_duration: float | None = nonneg(None)  # seconds of the ground truth (a duration hint for synthesis)
 
     __test__ = False  # not a pytest class
 
@@ -48,9 +52,7 @@ def read_librispeech_pc(path: str | os.PathLike, librispeech_root: str | os.Path
     if root is not None and not root.is_dir():
         raise EvalError(f"{root}: LibriSpeech test-clean folder not found (needed to resolve {path.name})")
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, line in textio.read_lines(path, error=EvalError):
         cols = line.rstrip("\n").split("\t")
         if len(cols) != 6:
             raise EvalError(f"{path}:{n}: expected 6 tab-separated columns "
@@ -60,6 +62,8 @@ def read_librispeech_pc(path: str | os.PathLike, librispeech_root: str | os.Path
             spk, chap, _ = t_id.split("-")
             p_spk, p_chap, _ = p_id.split("-")
             duration = float(t_dur)
+            if not math.isfinite(duration) or duration < 0:
+                raise ValueError
         except ValueError:
             raise EvalError(f"{path}:{n}: ids must look like SPEAKER-CHAPTER-UTT and durations be numbers") from None
         def wav(s, c, u):
@@ -77,14 +81,14 @@ def read_jsonl(path: str | os.PathLike) -> list[TestItem]:
         raise EvalError(f"{path}: no such test list")
     names = {f.name for f in fields(TestItem)}
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            items.append(TestItem(**{k: v for k, v in row.items() if k in names}))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise EvalError(f"{path}:{n}: not a test-list record ({exc})") from None
+    for n, row in textio.read_jsonl(path, error=EvalError):
+        missing = sorted(f.name for f in fields(TestItem) if f.default is MISSING and f.name not in row)
+        if missing:
+            raise EvalError(f"{path}:{n}: not a test-list record (missing {', '.join(missing)})")
+        try:  # types and ranges checked like any config: a bad value is named with its line
+            items.append(from_dict(TestItem, {k: v for k, v in row.items() if k in names}, where=f"{path}:{n}"))
+        except ConfigError as exc:
+            raise EvalError(str(exc)) from None
     if not items:
         raise EvalError(f"{path}: the test list is empty")
     ids = [it.id for it in items]

@@ -8,7 +8,6 @@ Foreign PyTorch pickles are only ever read with ``weights_only=True``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+from svae_tts.textio import read_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -60,13 +60,11 @@ def resolve_model_dir(ref: str | os.PathLike, files: tuple[str, ...] = (CONFIG_N
 
 
 def read_config_json(directory: str | os.PathLike) -> dict:
+    """A model dir's ``config.json``: a JSON object, or a :class:`CheckpointError` naming the file."""
     path = Path(directory) / CONFIG_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not path.exists():
+        raise CheckpointError(f"{path}: missing")
+    return read_json(path, dict, error=CheckpointError)
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> None:

@@ -4,6 +4,12 @@ The core imports no stage package at import time. Each stage contributes its com
 ``register(subparsers)`` function in its own ``cli`` module, listed in ``STAGE_CLI_MODULES`` and
 imported only when the command line is parsed. Errors a user can cause (:class:`SvaeError`)
 become one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+
+Bad command-line values are refused the same way, by argparse and in one line: every numeric
+option is parsed by one of the ``type=`` helpers below (``positive_int``, ``nonneg_float``,
+``seed_int``, ``float_arg(lo, hi)`` ...), which share their ranges and wording with the config
+fields of :mod:`svae_tts.config`, so ``--voices 0``, ``--hours nan`` or a 70-bit seed stop the
+command before it starts.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 from typing import Callable
 
 from svae_tts import __version__
+from svae_tts.config import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
 from svae_tts.errors import SvaeError
 
 # Order = order in --help. A stage that is not installed is skipped.
@@ -39,8 +46,77 @@ def run_reporting_errors(func: Callable[[], int | None], prog: str = "svae-tts")
         return 130
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``"{prog}: error: {message} (see {prog} --help)"``, with
+    exit status 2 like every other user error (argparse prints the whole usage block first).
+    Sub-command parsers inherit the class, so every ``svae-tts`` command reports this way."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- argparse ``type=`` helpers: ranges for numeric options -----------------------------------------
+def number(rng: Range, kind: str | None = None) -> Callable[[str], int | float]:
+    """A ``type=`` function parsing an integer (``rng.integer``) or a float and refusing values
+    outside ``rng`` (NaN always, infinity unless allowed, integers beyond 64 bits)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = int(text) if rng.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if rng.integer else 'a number'}") from None
+        why = rng.problem(value)
+        if why is not None:
+            raise argparse.ArgumentTypeError(f"{text!r} {why} (allowed: {rng.describe()})")
+        return value
+
+    parse.__name__ = kind or ("int" if rng.integer else "float")
+    return parse
+
+
+def int_arg(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """An integer in ``[lo, hi]`` (either bound may be open-ended)."""
+    return number(Range(lo=lo, hi=hi, integer=True))  # type: ignore[return-value]
+
+
+def float_arg(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+              hi_open: bool = False, allow_inf: bool = False) -> Callable[[str], float]:
+    """A number in the range (``lo_open``: ``> lo``); finite unless ``allow_inf``, never NaN."""
+    return number(Range(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, allow_inf=allow_inf))  # type: ignore[return-value]
+
+
+positive_int = int_arg(1)
+nonneg_int = int_arg(0)
+positive_float = float_arg(0, lo_open=True)
+nonneg_float = float_arg(0)
+finite_float = float_arg()
+seed_int = int_arg(0, SEED_MAX)
+sample_rate_int = int_arg(SAMPLE_RATE_MIN, SAMPLE_RATE_MAX)
+
+
+def int_list(item: Callable[[str], int] = positive_int) -> Callable[[str], list[int]]:
+    """Comma-separated integers (``--steps 1000,2000``), each parsed by ``item``."""
+
+    def parse(text: str) -> list[int]:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers")
+        return [item(p) for p in parts]
+
+    parse.__name__ = "integer list"
+    return parse
+
+
+def single_char(text: str) -> str:
+    """One character (a CSV delimiter); ``\\t`` as typed in a shell means a tab."""
+    text = "\t" if text == "\\t" else text
+    if len(text) != 1 or text in "\"\r\n":
+        raise argparse.ArgumentTypeError(f"{text!r} must be one character such as ',' or a tab")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="svae-tts",
         description="Speech synthesis on semantically aligned VAE latents (Semantic-VAE + F5-TTS).",
     )
@@ -60,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (already reported in one line)
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     func = getattr(args, "func", None)
     if func is None:

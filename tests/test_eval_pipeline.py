@@ -258,7 +258,9 @@ def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
 
 @pytest.mark.parametrize("name, content, match", [
     ("empty.jsonl", "\n", "the test list is empty"),
-    ("bad.jsonl", "{not json}\n", r"bad.jsonl:1: not a test-list record"),
+    ("bad.jsonl", "{not json}\n", r"bad.jsonl:1: invalid JSON"),
+    ("array.jsonl", "[1, 2]\n", r"array.jsonl:1: expected a JSON object on each line, found an array"),
+    ("missing.jsonl", '{"id": "a", "text": "x"}\n', r"missing.jsonl:1: not a test-list record \(missing prompt_audio, prompt_text\)"),
     ("dup.jsonl", '{"id": "a", "prompt_audio": "p", "prompt_text": "t", "text": "x"}\n' * 2, "duplicate item ids"),
     ("ids.lst", "p\t1\tt\tx\t2\ty\n", r"ids.lst:1: ids must look like SPEAKER-CHAPTER-UTT"),
     (None, None, "no such test list"),

@@ -298,7 +298,7 @@ def test_online_teacher_user_errors_are_named(tmp_path, wavlm_dir):
     broken = tmp_path / "broken"
     shutil.copytree(wavlm_dir, broken)
     (broken / "preprocessor_config.json").write_text("{not json")
-    with pytest.raises(TeacherError, match="preprocessor_config.json: invalid JSON"):
+    with pytest.raises(TeacherError, match="preprocessor_config.json:1: invalid JSON"):
         OnlineTeacher(broken)
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from svae_tts.cli import float_arg, int_arg, nonneg_float, finite_float, seed_int
 from tts_recipes.errors import TTSError
+
+MAX_NFE = 1000  # ODE steps (F5-TTS uses 16-32)
+SPEED_RANGE = (0.1, 10.0)  # speaking rate vs the reference
+MAX_DURATION = 300.0  # seconds generated in one pass; longer text is better split into several lines
 
 
 def _synthesize(args: argparse.Namespace) -> int:
@@ -49,13 +54,15 @@ def register(sub) -> None:
     p.add_argument("--text", help="text to speak")
     p.add_argument("--batch", help="TSV: name<TAB>text, or name<TAB>ref_audio<TAB>ref_text<TAB>text; -o is then a folder")
     p.add_argument("-o", "--output", required=True, help="output wav (or folder with --batch)")
-    p.add_argument("--nfe", type=int, default=32, help="ODE steps (default 32)")
-    p.add_argument("--cfg", type=float, default=2.0, help="classifier-free guidance strength (default 2)")
-    p.add_argument("--sway", type=float, default=-1.0, help="sway sampling coefficient (default -1)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
-    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor vs the reference (default 1)")
-    p.add_argument("--duration", type=float, default=None, help="seconds of generated speech (overrides --speed)")
-    p.add_argument("--max-ref-seconds", type=float, default=15.0,
+    p.add_argument("--nfe", type=int_arg(1, MAX_NFE), default=32, help="ODE steps (default 32)")
+    p.add_argument("--cfg", type=nonneg_float, default=2.0, help="classifier-free guidance strength (default 2)")
+    p.add_argument("--sway", type=finite_float, default=-1.0, help="sway sampling coefficient (default -1)")
+    p.add_argument("--seed", type=seed_int, default=None, help="random seed (default: random, printed)")
+    p.add_argument("--speed", type=float_arg(*SPEED_RANGE), default=1.0,
+                   help=f"speaking-rate factor vs the reference, {SPEED_RANGE[0]:g} to {SPEED_RANGE[1]:g} (default 1)")
+    p.add_argument("--duration", type=float_arg(0, MAX_DURATION, lo_open=True), default=None,
+                   help=f"seconds of generated speech, at most {MAX_DURATION:g} (overrides --speed)")
+    p.add_argument("--max-ref-seconds", type=float_arg(0, MAX_DURATION, lo_open=True), default=15.0,
                    help="longest reference used (default 15); a longer one is refused, as its transcript would "
                         "not match a cut, unless --asr transcribes the part kept")
     p.add_argument("--asr", default=None, metavar="CTC_MODEL",

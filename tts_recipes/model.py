@@ -18,10 +18,10 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, PretrainedMixin, is_hub_id,
+from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, PretrainedMixin, WEIGHTS_NAME, is_hub_id,
                                  resolve_model_dir, save_state_dict)
-from svae_tts.config import to_dict
-from svae_tts.errors import CheckpointError
+from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
+from svae_tts.errors import CheckpointError, ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
 from tts_recipes.features import BUNDLED_DECODERS, FeatureSpace, bundle_decoder
@@ -29,33 +29,39 @@ from tts_recipes.text import Vocabulary
 
 
 @dataclass
-class DiTConfig:
+class DiTConfig(Checked):
     """``f5_tts.model.DiT`` sizes. v1 Base: 1024/22/16, ff 2, text 512, conv 4; v1 Small: 768/18/12."""
 
-    dim: int = 1024
-    depth: int = 22
-    heads: int = 16
-    dim_head: int = 64
-    ff_mult: int = 2
-    text_dim: int = 512
-    conv_layers: int = 4
-    dropout: float = 0.1
+    dim: int = positive(1024)
+    depth: int = positive(22)
+    heads: int = positive(16)
+    dim_head: int = positive(64)
+    ff_mult: int = positive(2)
+    text_dim: int = positive(512)
+    conv_layers: int = nonneg(4)
+    dropout: float = in_range(0.1, 0, 1)
     qk_norm: Optional[str] = None
-    pe_attn_head: Optional[int] = None
+    pe_attn_head: Optional[int] = nonneg(None)
 
 
 @dataclass
-class CFMConfig:
+class CFMConfig(Checked):
     """Flow-matching training knobs of ``f5_tts.model.CFM`` (F5-TTS defaults)."""
 
-    audio_drop_prob: float = 0.3
-    cond_drop_prob: float = 0.2
-    frac_lengths_mask: tuple[float, float] = (0.7, 1.0)
-    sigma: float = 0.0
+    audio_drop_prob: float = in_range(0.3, 0, 1)
+    cond_drop_prob: float = in_range(0.2, 0, 1)
+    frac_lengths_mask: tuple[float, float] = in_range((0.7, 1.0), 0, 1)  # (low, high) fraction masked
+    sigma: float = nonneg(0.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        low, high = self.frac_lengths_mask
+        if low > high:
+            raise ConfigError(f"frac_lengths_mask: low {low} is larger than high {high}")
 
 
 @dataclass
-class TTSConfig:
+class TTSConfig(Checked):
     dit: DiTConfig = field(default_factory=DiTConfig)
     cfm: CFMConfig = field(default_factory=CFMConfig)
     feature: dict[str, Any] = field(default_factory=dict)

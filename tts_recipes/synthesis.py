@@ -32,6 +32,8 @@ from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
 from svae_tts.checkpoint import is_hub_id
 from svae_tts.errors import SvaeError
 from svae_tts.fileio import guard_output
+from svae_tts.boundary import item_boundary
+from svae_tts.textio import read_lines
 from tts_recipes.errors import TTSError
 from tts_recipes.features import FeatureSpace
 from tts_recipes.model import TTSModel
@@ -213,12 +215,11 @@ class Synthesizer:
         from tqdm import tqdm
 
         for row in tqdm(rows, desc="synthesize"):
-            try:
+            with item_boundary(row.name, log) as item:  # any failure, out of memory included, skips the row
                 wav = self.synthesize(row.text, row.ref_audio, row.ref_text, **kwargs)
                 written.append(save_audio(out_dir / f"{row.name}.wav", wav, self.sample_rate, overwrite=overwrite))
-            except SvaeError as exc:
-                log.warning("%s: skipped (%s)", row.name, exc)
-                skipped.append((row.name, str(exc)))
+            if item.failed:
+                skipped.append((row.name, item.reason))
         if skipped:
             (out_dir / "skipped.tsv").write_text("".join(f"{n}\t{r}\n" for n, r in skipped), encoding="utf-8")
         return written, skipped
@@ -241,8 +242,8 @@ def read_batch_tsv(path: str | os.PathLike, ref_audio: str | None = None, ref_te
     if not path.is_file():
         raise TTSError(f"{path}: batch list not found")
     rows, names = [], set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
+    for n, line in read_lines(path, error=TTSError):  # one-line errors for non-UTF-8 files
+        if line.startswith("#"):
             continue
         parts = line.split("\t")
         if len(parts) == 2:

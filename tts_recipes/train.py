@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from svae_tts.cli import run_reporting_errors
-from svae_tts.config import load_config, save_config
+from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged, save_config, seed_field
 from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError, exc_summary
 from svae_tts.fileio import RUN_DIR_MARKERS, atomic_write_json, guard_output
 from svae_tts.run_state import export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint
@@ -49,50 +49,52 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     feature: Literal["latent", "mel"] = "latent"
     latent_set: Optional[str] = None  # data_prep latent set dir (latent space)
     corpus: Optional[str] = None  # data_prep corpus dir (mel space, or latent space encoded on the fly)
     vae: Optional[str] = None  # VAE dir/hub id: overrides the latent set's record (e.g. after moving it)
     vocos: str = DEFAULT_VOCOS  # Vocos dir or hub id for the mel space
-    frames_per_batch: int = 38400
-    max_samples: int = 64
-    min_frames: int = 1
-    max_frames: int = 0  # 0 = no limit
-    max_utterances: int = 0  # use only the first N training utterances (0 = all); e.g. 1 to overfit one
-    num_workers: int = 0
+    frames_per_batch: int = positive(38400)
+    max_samples: int = positive(64)
+    min_frames: int = nonneg(1)
+    max_frames: int = nonneg(0)  # 0 = no limit
+    max_utterances: int = nonneg(0)  # use only the first N training utterances (0 = all); e.g. 1 to overfit one
+    num_workers: int = nonneg(0)
+
+    ORDERED = (("min_frames", "max_frames", 0),)
 
 
 @dataclass
-class OptimConfig:
-    lr: float = 7.5e-5
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.01
-    warmup_steps: int = 20000
-    decay_steps: Optional[int] = None  # LR reaches 0 here; None = ``steps``
-    grad_clip: float = 1.0
-    ema_beta: float = 0.9999
-    ema_update_after_step: int = 100
-    ema_update_every: int = 10
+class OptimConfig(Checked):
+    lr: float = positive(7.5e-5)
+    betas: tuple[float, float] = ranged((0.9, 0.999), ge=0, lt=1)
+    weight_decay: float = nonneg(0.01)
+    warmup_steps: int = nonneg(20000)
+    decay_steps: Optional[int] = positive(None)  # LR reaches 0 here; None = ``steps``
+    grad_clip: float = positive(1.0)
+    ema_beta: float = in_range(0.9999, 0, 1)
+    ema_update_after_step: int = nonneg(100)
+    ema_update_every: int = positive(10)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     name: str = "tts"
     run_dir: str = "runs/tts"
-    seed: int = 0
+    seed: int = seed_field(0)
     model: DiTConfig = field(default_factory=DiTConfig)
     cfm: CFMConfig = field(default_factory=CFMConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    steps: int = 1000
-    log_every: int = 100
-    save_every: int = 1000  # checkpoint + export; 0 = only at the end
-    keep_last: int = 3  # checkpoints kept (exports are all kept: eval walks them)
-    sample_every: int = 0  # 0 = never
-    num_samples: int = 2
-    sample_nfe: int = 16
-    sample_cfg: float = 2.0
+    steps: int = positive(1000)
+    log_every: int = nonneg(100)  # 0 = never
+    save_every: int = nonneg(1000)  # checkpoint + export; 0 = only at the end
+    keep_last: int = positive(3)  # checkpoints kept (exports are all kept: eval walks them)
+    sample_every: int = nonneg(0)  # 0 = never
+    num_samples: int = nonneg(2)
+    sample_nfe: int = positive(16)
+    sample_cfg: float = nonneg(2.0)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     resume: bool = True  # continue from the newest checkpoint in run_dir when there is one
     overwrite: bool = False  # wipe an existing run_dir instead

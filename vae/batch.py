@@ -1,8 +1,10 @@
 """Encode / decode / reconstruct many files with one VAE: the functions behind ``svae-tts vae ...``.
 
 Each job walks its inputs one file at a time (lengths differ and padding a batch would change
-the last frames), skips a bad file with its reason and keeps going, never replaces an existing
-output unless ``overwrite=True``, and writes ``<command>_report.json`` beside its outputs.
+the last frames), skips a file that fails in any way (a bad file, malformed metadata, running out
+of memory on a huge one: :func:`svae_tts.boundary.item_boundary`) with its reason and keeps going,
+never replaces an existing output unless ``overwrite=True``, and writes ``<command>_report.json``
+beside its outputs.
 
 Latent files are safetensors with one tensor ``latents`` ``(T, D)`` float32 and string metadata:
 ``model`` (dir or hub id), ``frame_rate``, ``sample_rate``, ``latent_dim``, ``num_samples``
@@ -13,6 +15,7 @@ Latent files are safetensors with one tensor ``latents`` ``(T, D)`` float32 and 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -24,6 +27,7 @@ from safetensors import safe_open
 from tqdm import tqdm
 
 from svae_tts.audio import list_audio_files, load_audio, save_audio
+from svae_tts.boundary import item_boundary
 from svae_tts.checkpoint import save_state_dict
 from svae_tts.errors import SvaeError, exc_summary
 from svae_tts.fileio import atomic_path, atomic_write_json, guard_output
@@ -140,7 +144,24 @@ def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, str]]
         raise VAEError(f"{path}: latents must be (T, D) with T > 0, got {tuple(latents.shape)}")
     if not torch.isfinite(latents).all():
         raise VAEError(f"{path}: latents have non-finite values")
+    _check_meta_numbers(path, meta)
     return latents, meta
+
+
+def _check_meta_numbers(path, meta: dict[str, str]) -> None:
+    """The numeric metadata decoding relies on must parse: ``frame_rate`` a positive number,
+    ``num_samples`` a non-negative integer (both optional; a file from elsewhere may lack them)."""
+    rate = meta.get("frame_rate")
+    if rate is not None:
+        try:
+            ok = math.isfinite(float(rate)) and float(rate) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise VAEError(f"{path}: metadata frame_rate {rate!r} is not a positive number")
+    n = meta.get("num_samples")
+    if n is not None and not n.strip().isdigit():
+        raise VAEError(f"{path}: metadata num_samples {n!r} is not a whole number of samples")
 
 
 def _check_latents_fit(path: Path, latents: torch.Tensor, meta: dict, vae: SemanticVAE) -> None:
@@ -166,12 +187,10 @@ def _run(command: str, vae: SemanticVAE, inputs, out_dir, suffix: str, exts, ove
         if dst.exists() and not overwrite:
             report.existing.append({"path": str(src), "reason": f"output {dst} exists"})
             continue
-        try:
-            with torch.inference_mode():
-                work(src, dst)
-        except SvaeError as exc:
-            report.failed.append({"path": str(src), "reason": str(exc)})
-            log.warning("skipped %s", exc)
+        with item_boundary(str(src), log) as item, torch.inference_mode():
+            work(src, dst)
+        if item.failed:
+            report.failed.append({"path": str(src), "reason": item.reason})
             continue
         report.written.append(str(dst))
     report.write()
@@ -220,7 +239,7 @@ def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, pro
     def work(src: Path, dst: Path) -> None:
         latents, meta = load_latents(src)
         _check_latents_fit(src, latents, meta, vae)
-        length = int(meta["num_samples"]) if meta.get("num_samples", "").isdigit() else None
+        length = int(meta["num_samples"]) if meta.get("num_samples") is not None else None
         wav = vae.decode(latents[None].to(_device(vae)), length)[0]
         save_audio(dst, wav.cpu(), vae.sample_rate, overwrite=True)
 

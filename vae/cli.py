@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from svae_tts.cli import seed_int
+
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", required=True,
@@ -18,7 +20,7 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--use-mean", dest="use_mean", action="store_true", default=True,
                    help="deterministic latents: the posterior mean (default)")
     g.add_argument("--sample", dest="use_mean", action="store_false", help="sample z ~ q(z|x) instead")
-    p.add_argument("--seed", type=int, default=None, help="seed for --sample")
+    p.add_argument("--seed", type=seed_int, default=None, help="seed for --sample")
 
 
 def _batch(kind: str):

@@ -7,20 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from svae_tts.config import load_config
+from svae_tts.config import Checked, load_config, positive, sample_rate_field
 from svae_tts.errors import ConfigError
 
 
 @dataclass
-class DecoderConfig:
+class DecoderConfig(Checked):
     """BigVGAN-v2 generator hyper-parameters (``num_mels`` is the latent dim, set by the VAE)."""
 
-    upsample_rates: list[int] = field(default_factory=lambda: [5, 5, 2, 2, 2, 2])
-    upsample_kernel_sizes: list[int] = field(default_factory=lambda: [9, 9, 4, 4, 4, 4])
-    upsample_initial_channel: int = 1024
+    upsample_rates: list[int] = positive(default_factory=lambda: [5, 5, 2, 2, 2, 2])
+    upsample_kernel_sizes: list[int] = positive(default_factory=lambda: [9, 9, 4, 4, 4, 4])
+    upsample_initial_channel: int = positive(1024)
     resblock: str = "1"
-    resblock_kernel_sizes: list[int] = field(default_factory=lambda: [3, 7, 11])
-    resblock_dilation_sizes: list[list[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
+    resblock_kernel_sizes: list[int] = positive(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: list[list[int]] = positive(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
     activation: str = "snakebeta"
     snake_logscale: bool = True
     use_tanh_at_final: bool = False
@@ -28,18 +28,18 @@ class DecoderConfig:
 
 
 @dataclass
-class SpectralConfig:
+class SpectralConfig(Checked):
     """Sizes of the frame-rate blocks (``encoder_type: mel`` / ``decoder_type: vocos``, see
     :mod:`vae.spectral`); unused by the released waveform encoder + BigVGAN decoder."""
 
-    mel_n_fft: int = 1024
-    mel_bins: int = 100
-    encoder_intermediate_dim: int = 768
-    encoder_layers: int = 6
-    decoder_dim: int = 256
-    decoder_intermediate_dim: int = 768
-    decoder_layers: int = 8
-    istft_n_fft: int = 1600  # 4 hops: each frame's waveform overlaps its neighbours'
+    mel_n_fft: int = positive(1024)
+    mel_bins: int = positive(100)
+    encoder_intermediate_dim: int = positive(768)
+    encoder_layers: int = positive(6)
+    decoder_dim: int = positive(256)
+    decoder_intermediate_dim: int = positive(768)
+    decoder_layers: int = positive(8)
+    istft_n_fft: int = positive(1600)  # 4 hops: each frame's waveform overlaps its neighbours'
 
 
 ENCODER_TYPES = ("waveform", "mel")
@@ -47,18 +47,18 @@ DECODER_TYPES = ("bigvgan", "vocos")
 
 
 @dataclass
-class VAEConfig:
+class VAEConfig(Checked):
     """Architecture of one VAE. ``semantic``/``teacher``/``teacher_layer`` record how it was trained."""
 
     name: str = "semantic_vae"
-    sample_rate: int = 16000
-    encoder_dim: int = 64
-    encoder_rates: list[int] = field(default_factory=lambda: [4, 4, 5, 5])
-    encoder_out_dim: int = 1024
-    latent_dim: int = 64
-    attn_heads: int = 8
-    mlp_ratio: int = 2
-    logvar_clamp: float = 12.0
+    sample_rate: int = sample_rate_field(16000)
+    encoder_dim: int = positive(64)
+    encoder_rates: list[int] = positive(default_factory=lambda: [4, 4, 5, 5])
+    encoder_out_dim: int = positive(1024)
+    latent_dim: int = positive(64)
+    attn_heads: int = positive(8)
+    mlp_ratio: int = positive(2)
+    logvar_clamp: float = positive(12.0)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     # the release: "waveform" (DAC-style strided convs) and "bigvgan"; "mel" and "vocos" are the
     # frame-rate blocks of vae.spectral, for budgets of CPU minutes
@@ -70,6 +70,7 @@ class VAEConfig:
     teacher_layer: Optional[int] = -1
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # field ranges first: the checks below divide by them
         for what, value, known in (("encoder_type", self.encoder_type, ENCODER_TYPES),
                                    ("decoder_type", self.decoder_type, DECODER_TYPES)):
             if value not in known:

@@ -15,21 +15,23 @@ import io
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from svae_tts.config import Checked, in_range, positive
+
 
 @dataclass
-class DiscriminatorConfig:
-    periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
-    mpd_channel_mult: float = 1.0          # 1.0 = 32/128/512/1024/1024 channels, as released
+class DiscriminatorConfig(Checked):
+    periods: list[int] = positive(default_factory=lambda: [2, 3, 5, 7, 11])
+    mpd_channel_mult: float = positive(1.0)  # 1.0 = 32/128/512/1024/1024 channels, as released
     use_spectral_norm: bool = False
-    fft_sizes: list[int] = field(default_factory=lambda: [2048, 1024, 512])
-    mbd_channels: int = 32
-    bands: list[list[float]] = field(default_factory=lambda: [[0.0, 0.1], [0.1, 0.25], [0.25, 0.5], [0.5, 0.75], [0.75, 1.0]])
+    fft_sizes: list[int] = positive(default_factory=lambda: [2048, 1024, 512])
+    mbd_channels: int = positive(32)
+    bands: list[list[float]] = in_range(lo=0, hi=1, default_factory=lambda: [[0.0, 0.1], [0.1, 0.25], [0.25, 0.5], [0.5, 0.75], [0.75, 1.0]])
 
 
 def build_discriminator(cfg: DiscriminatorConfig) -> nn.Module:

@@ -13,7 +13,6 @@ written; a mismatch is an error that lists the offending keys.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -26,6 +25,8 @@ import torch
 from svae_tts.checkpoint import CONFIG_NAME, compare_state_dicts, load_torch_weights, save_state_dict
 from svae_tts.errors import CheckpointError, ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
+from svae_tts.config import from_dict
+from svae_tts.textio import read_json
 from vae.config import DecoderConfig, VAEConfig
 from vae.model import SemanticVAE
 
@@ -55,10 +56,7 @@ def read_metainfo(official_dir: str | os.PathLike) -> dict:
     path = Path(official_dir) / METAINFO_NAME
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (not a released Semantic-VAE folder?)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    meta = read_json(path, dict, error=CheckpointError)
     for section in ("DAC", "Decoder"):
         if not isinstance(meta.get(section), dict):
             raise CheckpointError(f"{path}: no {section!r} section")
@@ -77,17 +75,27 @@ def config_from_metainfo(meta: Mapping[str, Any], name: str = "official", source
             raise ConfigError(f"{source}: {where} section has no {key!r}")
         return section[key]
 
+    def integer(section: dict, key: str, where: str) -> int:
+        value = need(section, key, where)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {where}.{key}: expected an integer, got {value!r}")
+        return value
+
+    def integers(section: dict, key: str, where: str) -> list[int]:
+        value = need(section, key, where)
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{source}: {where}.{key}: expected a list of integers, got {value!r}")
+        return value
+
     decoder_type = dac.get("decoder_type", "bigvgan")
     if decoder_type != "bigvgan":
         raise ConfigError(f"{source}: DAC.decoder_type {decoder_type!r} is not supported (only 'bigvgan')")
     if dec.get("attn_proj", False):
         raise ConfigError(f"{source}: Decoder.attn_proj=true (attention conv_pre) is not supported; "
                           "the released models use a convolutional conv_pre")
-    encoder_dim = int(need(dac, "encoder_dim", "DAC"))
-    encoder_rates = [int(r) for r in need(dac, "encoder_rates", "DAC")]
-    vae_dim = need(dac, "vae_dim", "DAC")
-    if not isinstance(vae_dim, int):
-        raise ConfigError(f"{source}: DAC.vae_dim {vae_dim!r} must be one integer")
+    encoder_dim = integer(dac, "encoder_dim", "DAC")
+    encoder_rates = integers(dac, "encoder_rates", "DAC")
+    vae_dim = integer(dac, "vae_dim", "DAC")
     num_mels = dec.get("num_mels", vae_dim)
     if num_mels != vae_dim:
         raise ConfigError(f"{source}: Decoder.num_mels {num_mels} != DAC.vae_dim {vae_dim}")
@@ -98,22 +106,20 @@ def config_from_metainfo(meta: Mapping[str, Any], name: str = "official", source
     if ignored:
         log.debug("%s: Decoder keys not used by the model: %s", source, ", ".join(ignored))
     distill = bool(dac.get("distill", False))
-    try:
-        return VAEConfig(
-            name=name,
-            sample_rate=int(need(dac, "sample_rate", "DAC")),
-            encoder_dim=encoder_dim,
-            encoder_rates=encoder_rates,
-            encoder_out_dim=int(encoder_out_dim),
-            latent_dim=int(vae_dim),
-            attn_heads=RELEASE_ATTN_HEADS,
-            decoder=DecoderConfig(**decoder_kwargs),
-            semantic=distill,
-            teacher=RELEASE_TEACHER if distill else None,
-            teacher_layer=RELEASE_TEACHER_LAYER if distill else None,
-        )
-    except TypeError as exc:
-        raise ConfigError(f"{source}: bad Decoder section ({exc})") from None
+    # through from_dict: every value is type- and range-checked and a bad one is named
+    return from_dict(VAEConfig, {
+        "name": name,
+        "sample_rate": integer(dac, "sample_rate", "DAC"),
+        "encoder_dim": encoder_dim,
+        "encoder_rates": encoder_rates,
+        "encoder_out_dim": encoder_out_dim,
+        "latent_dim": vae_dim,
+        "attn_heads": RELEASE_ATTN_HEADS,
+        "decoder": decoder_kwargs,
+        "semantic": distill,
+        "teacher": RELEASE_TEACHER if distill else None,
+        "teacher_layer": RELEASE_TEACHER_LAYER if distill else None,
+    }, where=source)
 
 
 # -- weight files -> our key names -----------------------------------------------------------------

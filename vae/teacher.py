@@ -14,7 +14,6 @@ Two sources with one interface (``width``, ``frame_rate``):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from svae_tts.errors import exc_summary
+from svae_tts.textio import read_json
 from vae.model import VAEError
 
 
@@ -34,10 +34,7 @@ class TeacherError(VAEError):
 def _feature_extractor_config(ref: str) -> dict:
     path = Path(ref) / "preprocessor_config.json"
     if path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise TeacherError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        return read_json(path, dict, error=TeacherError)
     if Path(ref).exists():
         return {}
     try:  # hub id: the feature extractor config is a separate small file

@@ -9,60 +9,63 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field, seed_field
 from svae_tts.errors import ConfigError
 from vae.discriminators import DiscriminatorConfig
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     train: str = ""                        # corpus dir (datasets saved to disk) or a folder of audio files
     train_split: str = "train"
     valid: Optional[str] = None            # defaults to `train` (its `valid_split` when it is a corpus)
     valid_split: str = "test"
-    valid_items: int = 4                   # fixed validation utterances (mel distance, audio samples)
-    valid_seconds: float = 4.0
-    segment_seconds: float = 3.0
-    batch_size: int = 8                    # per process
-    num_workers: int = 2
+    valid_items: int = nonneg(4)           # fixed validation utterances (mel distance, audio samples)
+    valid_seconds: float = positive(4.0)
+    segment_seconds: float = positive(3.0)
+    batch_size: int = positive(8)          # per process
+    num_workers: int = nonneg(2)
 
 
 @dataclass
-class TeacherConfig:
+class TeacherConfig(Checked):
     enabled: bool = True                   # false = acoustic VAE: no projector, no teacher forward at all
     model: Optional[str] = "microsoft/wavlm-large"   # hub id or local dir (online teacher)
     layer: int = -1                        # hidden-state index, -1 = last
-    sample_rate: Optional[int] = None      # only when the teacher's configs do not say
+    sample_rate: Optional[int] = sample_rate_field(None)  # only when the teacher's configs do not say
     features: Optional[str] = None         # precomputed data_prep feature dir (used instead of `model`)
 
 
 @dataclass
-class LossConfig:
-    mel_weight: float = 15.0
-    gan_weight: float = 1.0
-    fm_weight: float = 2.0
-    kl_weight: float = 0.01
-    align_weight: float = 1.0
-    mel_n_mels: list[int] = field(default_factory=lambda: [5, 10, 20, 40, 80, 160, 320])
-    mel_windows: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
-    disc_start_step: int = 0               # the discriminator trains from this step ...
-    adv_start_step: int = 0                # ... and its losses reach the generator from this one (>= disc_start)
-    kl_warmup_steps: int = 0               # KL weight ramps linearly from 0 over these steps
+class LossConfig(Checked):
+    mel_weight: float = nonneg(15.0)
+    gan_weight: float = nonneg(1.0)
+    fm_weight: float = nonneg(2.0)
+    kl_weight: float = nonneg(0.01)
+    align_weight: float = nonneg(1.0)
+    mel_n_mels: list[int] = positive(default_factory=lambda: [5, 10, 20, 40, 80, 160, 320])
+    mel_windows: list[int] = positive(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
+    disc_start_step: int = nonneg(0)       # the discriminator trains from this step ...
+    adv_start_step: int = nonneg(0)        # ... and its losses reach the generator from this one (>= disc_start)
+    kl_warmup_steps: int = nonneg(0)       # KL weight ramps linearly from 0 over these steps
+
+    ORDERED = (("disc_start_step", "adv_start_step"),)
 
 
 @dataclass
-class OptimConfig:
-    lr: float = 1e-4
-    betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
-    weight_decay: float = 0.01
-    lr_decay: float = 0.999996             # ExponentialLR gamma, per optimiser step
-    grad_clip: float = 10.0
-    ema_beta: float = 0.9999               # ema-pytorch defaults
-    ema_update_after_step: int = 100
-    ema_update_every: int = 10
+class OptimConfig(Checked):
+    lr: float = positive(1e-4)
+    betas: list[float] = ranged(ge=0, lt=1, default_factory=lambda: [0.8, 0.99])
+    weight_decay: float = nonneg(0.01)
+    lr_decay: float = ranged(0.999996, gt=0, le=1)  # ExponentialLR gamma, per optimiser step
+    grad_clip: float = positive(10.0)
+    ema_beta: float = in_range(0.9999, 0, 1)  # ema-pytorch defaults
+    ema_update_after_step: int = nonneg(100)
+    ema_update_every: int = positive(10)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     run_dir: str = "runs/semantic_vae"
     vae: str = "semantic_vae"              # VAE preset name or YAML path
     vae_overrides: list[str] = field(default_factory=list)
@@ -73,25 +76,24 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    seed: int = 0
-    max_steps: int = 600_000
-    grad_accum: int = 1
+    seed: int = seed_field(0)
+    max_steps: int = positive(600_000)     # > 0: a run that trains nothing must not export a model
+    grad_accum: int = positive(1)
     mixed_precision: str = "no"            # no | bf16 | fp16
-    log_every: int = 50
-    checkpoint_every: int = 5000
-    keep_checkpoints: int = 3
-    export_every: int = 50_000             # exports also happen at the end
-    valid_every: int = 5000
-    audio_every: int = 20_000
+    log_every: int = positive(50)
+    checkpoint_every: int = nonneg(5000)   # 0 = only at the end
+    keep_checkpoints: int = positive(3)
+    export_every: int = nonneg(50_000)     # exports also happen at the end; 0 = only then
+    valid_every: int = nonneg(5000)        # 0 = never
+    audio_every: int = nonneg(20_000)      # 0 = never
     resume: Optional[str] = None           # None | "auto" | a checkpoint dir
     overwrite: bool = False                # start afresh in a run_dir that already holds checkpoints
     progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # YAML reads a bare `no` as false: accept it (and none/off) as "no".
         if str(self.mixed_precision).lower() in ("no", "false", "none", "off", ""):
             self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not one of no, bf16, fp16")
-        if self.grad_accum < 1:
-            raise ConfigError(f"grad_accum: must be >= 1, got {self.grad_accum}")

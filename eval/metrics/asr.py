@@ -14,14 +14,15 @@
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from eval.errors import EvalError
 from eval.metrics._models import check_local_or_hub, load_failed
 from svae_tts.audio import resample, validate_waveform
+from svae_tts.textio import read_json
 
 NEEDS = ("a transformers ASR model: a hub id such as openai/whisper-large-v3 (online) or a local directory "
          "saved with save_pretrained (config.json, weights and the tokenizer/processor files), e.g. the "
@@ -93,7 +94,7 @@ class PipelineBackend(ASRBackend):
 def _is_ctc(spec: str) -> bool:
     cfg = Path(spec) / "config.json"
     if cfg.is_file():
-        archs = json.loads(cfg.read_text()).get("architectures") or []
+        archs = read_json(cfg, dict, error=EvalError).get("architectures") or []
         return any(a.endswith("ForCTC") for a in archs)
     try:  # hub id: look at its config (cached by huggingface_hub)
         from transformers import AutoConfig
