@@ -38,13 +38,16 @@ class DemoBudget(Checked):
     voices: int = positive(48)  # many voices: the judge is scored on voices it never heard
     test_speakers: int = positive(8)
     ctc_steps: int = positive(1600)  # budgets are steps, never minutes: the same numbers on a busy or quiet machine
-    vae_preset: str = "tiny"
+    # the frame-rate VAE (log-mel + ConvNeXt encoder, Vocos decoder): after 600 steps its
+    # reconstructions are read by the judge (CER 0.44 vs 0.27 on the originals); the released
+    # architecture at the tiny size stays at chance within any CPU budget (vae/spectral.py)
+    vae_preset: str = "tiny_spectral"
     vae_overrides: list[str] = field(default_factory=list)
-    vae_steps: int = positive(150)
+    vae_steps: int = positive(600)
     vae_segment_seconds: float = positive(1.0)
     vae_batch_size: int = positive(8)
-    vae_disc_start: int = nonneg(75)
-    vae_adv_start: int = nonneg(100)
+    vae_disc_start: int = nonneg(1_000_000)  # no GAN within the CPU budget: mel + KL (+ alignment) only
+    vae_adv_start: int = nonneg(1_000_000)
     tts_preset: str = "tiny"
     tts_steps: int = positive(1000)
     tts_save_every: int = nonneg(250)
@@ -66,7 +69,7 @@ BUDGETS: dict[str, DemoBudget] = {
                        vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
                        tts_steps=20, tts_save_every=10, eval_items=3, recon_items=3, nfe=4, probe_steps=30),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
-    "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, ctc_steps=6000,
+    "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, ctc_steps=6000, vae_preset="tiny",
                         vae_overrides=["encoder_dim=16", "encoder_out_dim=256", "latent_dim=64", "attn_heads=4",
                                        "decoder.upsample_initial_channel=256"],
                         vae_steps=20000, vae_batch_size=16, vae_disc_start=2000, vae_adv_start=3000,
