@@ -20,10 +20,9 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("model") / "tiny_vae"
-    SemanticVAE.from_preset("tiny").save_pretrained(d)
-    return d
+    from tests.shared_fixtures import save_tiny_vae
+
+    return save_tiny_vae(tmp_path_factory.mktemp("model") / "tiny_vae")
 
 
 def _wavs(folder: Path, seconds: dict[str, float]) -> Path:

@@ -41,17 +41,9 @@ def corpus_with_a_lost_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
-    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
+    from tests.shared_fixtures import save_tiny_wavlm
 
-    torch.manual_seed(0)
-    cfg = WavLMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                      conv_dim=(8, 8, 8), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4),
-                      num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, feat_extract_norm="layer",
-                      do_stable_layer_norm=True, num_buckets=16, max_bucket_distance=64)
-    d = tmp_path_factory.mktemp("teacher") / "tiny_wavlm"
-    WavLMModel(cfg).eval().save_pretrained(str(d))
-    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=True).save_pretrained(str(d))
-    return d
+    return save_tiny_wavlm(tmp_path_factory.mktemp("teacher") / "tiny_wavlm", hidden=16, layers=1, conv=8)
 
 
 def _jsonl(path):

@@ -11,6 +11,7 @@ from svae_tts.errors import OutputExistsError
 from tests.tts_fixtures import build_assets, loss_list, one_torch_thread, tiny_cfg  # noqa: F401
 from tts_recipes.model import TTSModel
 from tts_recipes.train import train
+from tests.shared_fixtures import PlantedCode
 
 
 @pytest.fixture(scope="module")
@@ -157,16 +158,6 @@ def test_samples_leave_the_training_rng_alone(assets, tmp_path):
         assert torch.equal(torch.cuda.get_rng_state(), cuda_state)
 
 
-class _PlantedCode:
-    """Unpickling this creates ``marker``: stands for any code a hostile pickle would run."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 @pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin"])
 def test_resume_refuses_planted_pickle_and_runs_nothing(assets, tmp_path, planted, capsys):
     """A run dir from elsewhere is untrusted: a pickle that needs full unpickling is refused, nothing runs."""
@@ -176,7 +167,7 @@ def test_resume_refuses_planted_pickle_and_runs_nothing(assets, tmp_path, plante
     run = tmp_path / "run"
     train(tiny_cfg(run, assets["latents"], "steps=1"))
     marker = tmp_path / "marker"
-    torch.save({"state": _PlantedCode(marker)}, run / "checkpoints" / "step_00000001" / planted)
+    torch.save({"state": PlantedCode(marker)}, run / "checkpoints" / "step_00000001" / planted)
     with pytest.raises(CheckpointError, match=planted):
         train(tiny_cfg(run, assets["latents"], "steps=2"))
     assert not marker.exists()

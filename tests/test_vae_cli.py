@@ -10,16 +10,14 @@ import torch
 
 from svae_tts.cli import main as cli_main
 from svae_tts.errors import SvaeError
-from vae import SemanticVAE
 from vae.batch import decode_files, encode_files, load_latents, load_vae, reconstruct_files, save_latents
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("model") / "tiny_vae"
-    SemanticVAE.from_preset("tiny").save_pretrained(d)
-    return d
+    from tests.shared_fixtures import save_tiny_vae
+
+    return save_tiny_vae(tmp_path_factory.mktemp("model") / "tiny_vae")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from svae_tts.config import load_config
 from vae.model import SemanticVAE
 from vae.train import Trainer, TrainingDivergedError, list_checkpoints, train
 from vae.train_config import TrainConfig
+from tests.shared_fixtures import PlantedCode
 
 CONFIGS = Path(__file__).resolve().parents[1] / "vae" / "configs"
 
@@ -302,16 +303,6 @@ def test_online_teacher_user_errors_are_named(tmp_path, wavlm_dir):
         OnlineTeacher(broken)
 
 
-class _PlantedCode:
-    """Unpickling this creates ``marker``: stands for any code a hostile pickle would run."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 @pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin"])
 def test_resume_refuses_planted_pickle_and_runs_nothing(tmp_path, corpus, planted, capsys):
     """A run dir from elsewhere is untrusted: a pickle that needs full unpickling is refused, nothing runs."""
@@ -322,7 +313,7 @@ def test_resume_refuses_planted_pickle_and_runs_nothing(tmp_path, corpus, plante
     train(cfg)
     marker = tmp_path / "marker"
     ckpt = list_checkpoints(cfg.run_dir)[-1]
-    torch.save({"state": _PlantedCode(marker)}, ckpt / planted)
+    torch.save({"state": PlantedCode(marker)}, ckpt / planted)
     with pytest.raises(CheckpointError, match=planted):
         train(tiny_cfg(tmp_path / "run", corpus, max_steps=2, resume="auto"))
     assert not marker.exists()
