@@ -36,3 +36,17 @@ def save_tiny_vae(d: Path) -> Path:
     torch.manual_seed(0)
     SemanticVAE.from_preset("tiny").save_pretrained(d)
     return d
+
+
+def write_tone_list(folder: Path, count: int, sr: int = 16000) -> Path:
+    """``count`` short tones (0.3 s, 0.4 s, ...) by two speakers and the CSV that lists them."""
+    import numpy as np
+    import soundfile as sf
+
+    lines = ["path,text,speaker"]
+    for k in range(count):
+        t = np.arange(int((0.3 + 0.1 * k) * sr)) / sr
+        sf.write(folder / f"u{k}.wav", (0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t)).astype(np.float32), sr)
+        lines.append(f"u{k}.wav,sentence number {k},s{k % 2}")
+    (folder / "list.csv").write_text("\n".join(lines) + "\n")
+    return folder / "list.csv"

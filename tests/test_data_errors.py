@@ -3,13 +3,13 @@
 import json
 
 import datasets
-import numpy as np
 import pytest
-import soundfile as sf
 
 from data_prep.builders import build_csv, build_hf, build_libritts
 from data_prep.corpus import load_corpus, read_report
 from data_prep.errors import DataError
+
+from tests.shared_fixtures import write_tone_list
 
 SR = 16000
 
@@ -17,12 +17,7 @@ SR = 16000
 @pytest.fixture
 def small_corpus(tmp_path):
     """Four 0.3-0.6 s tones by two speakers, built through the CSV builder (validated, split)."""
-    lines = ["path,text,speaker"]
-    for k in range(4):
-        t = np.arange(int((0.3 + 0.1 * k) * SR)) / SR
-        sf.write(tmp_path / f"u{k}.wav", (0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t)).astype(np.float32), SR)
-        lines.append(f"u{k}.wav,sentence number {k},s{k % 2}")
-    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    write_tone_list(tmp_path, 4, SR)
     out = tmp_path / "corpus"
     build_csv(tmp_path / "list.csv", out)
     return out

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from data_prep import latents as latents_mod
@@ -20,18 +18,15 @@ from data_prep.latents import extract_latents, load_latent_set
 from data_prep.shards import shard_files
 from svae_tts.cli import main as cli_main
 
+from tests.shared_fixtures import write_tone_list
+
 SR = 16000
 
 
 @pytest.fixture
 def corpus_with_a_lost_file(tmp_path):
     """Five short tones by two speakers; the audio of one train item is gone after the build."""
-    lines = ["path,text,speaker"]
-    for k in range(5):
-        t = np.arange(int((0.3 + 0.1 * k) * SR)) / SR
-        sf.write(tmp_path / f"u{k}.wav", (0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t)).astype(np.float32), SR)
-        lines.append(f"u{k}.wav,sentence number {k},s{k % 2}")
-    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    write_tone_list(tmp_path, 5, SR)
     out = tmp_path / "corpus"
     build_csv(tmp_path / "list.csv", out, split=SplitSpec(test_size=1))
     gone = load_corpus(out)["train"][0]

@@ -36,7 +36,8 @@ from svae_tts.cli import run_reporting_errors
 from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged, save_config, seed_field
 from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError, exc_summary
 from svae_tts.fileio import RUN_DIR_MARKERS, atomic_write_json, guard_output
-from svae_tts.run_state import export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint
+from svae_tts.run_state import (export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint,
+                                 step_name)
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
 from tts_recipes.features import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
@@ -170,10 +171,6 @@ def build_data(cfg: DataConfig):
     return space, train_ds, test_ds
 
 
-def _step_name(step: int) -> str:
-    return f"step_{step:08d}"
-
-
 def _prepare_run_dir(cfg: TrainConfig, accelerator=None) -> tuple[Path, Path | None]:
     run_dir = guard_output(cfg.run_dir, [cfg.data.latent_set, cfg.data.corpus, cfg.data.vae, cfg.data.vocos],
                            overwrite=cfg.overwrite, exists_ok=True, markers=RUN_DIR_MARKERS, what="run dir")
@@ -217,7 +214,7 @@ def _log_samples(ema_model: TTSModel, space: FeatureSpace, dataset, cfg: TrainCo
     cuda = [device] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         ema_model.eval()
-        out_dir = run_dir / "samples" / _step_name(step)
+        out_dir = run_dir / "samples" / step_name(step)
         for i in range(min(cfg.num_samples, len(dataset))):
             item = dataset[i]
             feats = item["feats"].to(device)
