@@ -31,16 +31,15 @@ def espeak_speed(hours: float, num_proc: int, workdir: Path) -> tuple[float, flo
 
 
 def latent_rtf(preset: str, device: str, wavs: list[torch.Tensor], batch_size: int) -> float:
-    from data_prep.latents import encode_batch
     from vae import SemanticVAE
 
     vae = SemanticVAE.from_preset(preset).eval().to(device)
-    encode_batch(vae, wavs[:batch_size])  # warm-up
+    vae.encode_clips(wavs[:batch_size])  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     for i in range(0, len(wavs), batch_size):
-        encode_batch(vae, wavs[i: i + batch_size])
+        vae.encode_clips(wavs[i: i + batch_size])
     if device == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
@@ -65,7 +64,7 @@ def main() -> None:
         for n in args.num_proc:
             audio, wall, speed = espeak_speed(args.hours, n, work)
             print(f"| {n} | {audio:.0f} | {wall:.1f} | {speed:.0f} |")
-        from data_prep.corpus import load_corpus
+        from svae_tts.formats.corpus import load_corpus
         from svae_tts.audio import load_audio
 
         dd = load_corpus(work / f"espeak_np{args.num_proc[0]}")

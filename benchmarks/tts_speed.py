@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tts_recipes.features import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos, write_random_vocos  # noqa: E402
+from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos, write_random_vocos  # noqa: E402
 from tts_recipes.model import CFMConfig, TTSConfig, TTSModel  # noqa: E402
 from tts_recipes.synthesis import Synthesizer  # noqa: E402
 from tts_recipes.text import UNK, normalize_text  # noqa: E402

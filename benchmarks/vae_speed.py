@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae.batch import load_vae  # noqa: E402
+from vae.model import load_vae  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -1,11 +1,7 @@
-"""The corpus artefact: schema, per-item validation, splitting, the skipped-items report, loading.
+"""Building a corpus: per-item validation, splitting, the input fingerprint and the atomic write.
 
-A corpus is a ``datasets.DatasetDict`` saved with ``save_to_disk(dir)`` (splits ``train`` and
-``test``), columns ``id``, ``audio`` (absolute path), ``text``, ``speaker``, ``duration``,
-``sample_rate`` and optionally ``phonemes``. Beside it in ``dir``: ``skipped.jsonl`` (one
-``{"id", "path", "reason"}`` per bad item), ``corpus_info.json`` (what built it, a fingerprint of
-the inputs so a re-run with the same inputs is a no-op) and, for corpora whose audio we wrote
-ourselves, ``wavs/``.
+The corpus format itself (schema, reader, writer, skipped-items report) is
+:mod:`svae_tts.formats.corpus`, shared with every stage that reads a corpus.
 """
 
 from __future__ import annotations
@@ -22,29 +18,14 @@ from typing import Any, Callable, Iterable
 import datasets
 import numpy as np
 
-from data_prep.errors import DataError, exc_summary
+from data_prep.errors import DataError
 from svae_tts.audio import audio_info, read_samples
 from svae_tts.errors import AudioError, ConfigError, OutputExistsError
-from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output, recover_dir
+from svae_tts.fileio import atomic_dir, guard_output, recover_dir
 from svae_tts.config import Checked, nonneg, positive, seed_field
+from svae_tts.formats.corpus import CORPUS_MARKERS, INFO_FILE, REPORT_FILE, load_corpus, write_corpus
 
 log = logging.getLogger(__name__)
-
-REQUIRED_COLUMNS = ("id", "audio", "text", "speaker", "duration", "sample_rate")
-SPLITS = ("train", "test")
-INFO_FILE = "corpus_info.json"
-REPORT_FILE = "skipped.jsonl"
-CORPUS_MARKERS = (INFO_FILE, "dataset_dict.json")
-
-FEATURES = datasets.Features({
-    "id": datasets.Value("string"),
-    "audio": datasets.Value("string"),
-    "text": datasets.Value("string"),
-    "speaker": datasets.Value("string"),
-    "duration": datasets.Value("float64"),
-    "sample_rate": datasets.Value("int64"),
-})
-FEATURES_WITH_PHONEMES = datasets.Features({**FEATURES, "phonemes": datasets.Value("string")})
 
 
 @dataclass
@@ -194,17 +175,6 @@ def split_items(rows: list[dict], spec: SplitSpec) -> dict[str, list[dict]]:
     return {"train": [r for i, r in enumerate(rows) if i not in test_idx], "test": [r for i, r in enumerate(rows) if i in test_idx]}
 
 
-def to_dataset_dict(splits: dict[str, list[dict]]) -> datasets.DatasetDict:
-    with_ph = any("phonemes" in r for rows in splits.values() for r in rows)
-    feats = FEATURES_WITH_PHONEMES if with_ph else FEATURES
-    cols = list(feats)
-    out = {}
-    for name in SPLITS:
-        rows = splits.get(name, [])
-        out[name] = datasets.Dataset.from_dict({c: [r.get(c, "") if c == "phonemes" else r[c] for r in rows] for c in cols}, features=feats)
-    return datasets.DatasetDict(out)
-
-
 def fingerprint(params: dict, files: Iterable[str | os.PathLike] = ()) -> str:
     """Hash of the build parameters and the inputs' (path, size, mtime): same inputs → same hash."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
@@ -239,41 +209,6 @@ def up_to_date(out_dir: str | os.PathLike, fp: str, overwrite: bool) -> bool:
     return False
 
 
-def save_splits(dd: datasets.DatasetDict, directory: str | os.PathLike) -> None:
-    """``dd.save_to_disk`` that keeps empty splits loadable: ``datasets`` writes no data file for
-    an empty split by default and then cannot load it back (an ``IndexError``), so an empty split
-    (``--test-size 0``, a one-item corpus) is written as one empty shard."""
-    dd.save_to_disk(str(directory), num_shards={name: 1 for name, ds in dd.items() if len(ds) == 0})
-
-
-def write_corpus(tmp_dir: Path, splits: dict[str, list[dict]], skipped: list[dict], info: dict) -> datasets.DatasetDict:
-    """Save splits, report and info into ``tmp_dir`` (the caller's ``atomic_dir``)."""
-    dd = to_dataset_dict(splits)
-    save_splits(dd, tmp_dir)
-    write_report(tmp_dir / REPORT_FILE, skipped)
-    info = dict(info)
-    info.update({"splits": {k: len(v) for k, v in dd.items()},
-                 "hours": {k: round(sum(v["duration"]) / 3600, 4) for k, v in dd.items()},
-                 "speakers": {k: len(set(v["speaker"])) for k, v in dd.items()},
-                 "skipped": len(skipped)})
-    atomic_write_json(tmp_dir / INFO_FILE, info)
-    return dd
-
-
-def write_report(path: Path, skipped: list[dict], append: bool = False) -> None:
-    """One ``{"id", "path", "reason"}`` JSON line per skipped item."""
-    with open(path, "a" if append else "w", encoding="utf-8") as f:
-        for s in skipped:
-            f.write(json.dumps({"id": s.get("id"), "path": _plain(s.get("path")), "reason": s.get("reason")}) + "\n")
-
-
-def read_report(corpus_dir: str | os.PathLike) -> list[dict]:
-    path = Path(corpus_dir) / REPORT_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def relocate(rows: list[dict], old_root: Path, new_root: Path) -> list[dict]:
     """Point audio paths written under a temporary build dir at their final location."""
     old, new = str(old_root.resolve()), str(new_root.resolve())
@@ -289,11 +224,6 @@ def guard_corpus_out(out_dir: str | os.PathLike, inputs: Iterable[str | os.PathL
     inside or around an input, and an existing folder is only reused or replaced when it is a
     corpus (whether it is up to date is :func:`up_to_date`'s call)."""
     return guard_output(out_dir, inputs, overwrite=overwrite, exists_ok=True, markers=CORPUS_MARKERS, what="corpus")
-
-
-def corpus_audio(dd: datasets.DatasetDict) -> list[str]:
-    """Every audio path a corpus points at (a command's inputs, for :func:`guard_output`)."""
-    return [p for ds in dd.values() for p in ds["audio"]]
 
 
 def build_corpus_dir(
@@ -339,24 +269,3 @@ def build_corpus_dir(
     return load_corpus(out_dir)
 
 
-def load_corpus(corpus_dir: str | os.PathLike) -> datasets.DatasetDict:
-    """Load a corpus saved by a builder; raises :class:`DataError` naming the dir when it is not one."""
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise DataError(f"{corpus_dir}: no such corpus directory")
-    try:
-        dd = datasets.load_from_disk(str(corpus_dir))
-    except Exception as exc:
-        raise DataError(f"{corpus_dir}: not a saved corpus ({exc_summary(exc)})") from None
-    if isinstance(dd, datasets.Dataset):
-        dd = datasets.DatasetDict({"train": dd})
-    for name, ds in dd.items():
-        missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
-        if missing:
-            raise DataError(f"{corpus_dir}: split {name!r} lacks column(s) {missing}")
-    return dd
-
-
-def corpus_info(corpus_dir: str | os.PathLike) -> dict:
-    path = Path(corpus_dir) / INFO_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}

@@ -25,7 +25,7 @@ from typing import Literal, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from data_prep.corpus import corpus_audio, load_corpus
+from svae_tts.formats.corpus import corpus_audio, load_corpus
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform

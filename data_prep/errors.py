@@ -1,9 +1,5 @@
-"""The error family of the data stage."""
+"""The error family of the data stage (``DataError`` lives in the core: the artefact readers raise it too)."""
 
-from svae_tts.errors import SvaeError, exc_summary
+from svae_tts.errors import DataError, exc_summary
 
 __all__ = ["DataError", "exc_summary"]
-
-
-class DataError(SvaeError):
-    """A corpus, dataset, teacher or latent input that cannot be used; the message names it."""

@@ -1,4 +1,5 @@
-"""Resumable, multi-process extraction into safetensors shards keyed by utterance id.
+"""Resumable, multi-process extraction into safetensors shards keyed by utterance id
+(the shard format, its reader and writer: :mod:`svae_tts.formats.shards`).
 
 Why our own: ``datasets.map`` caches by fingerprint, not by finished item, and cannot split work
 across ``accelerate`` processes that each hold a GPU model. Here each process takes its share of
@@ -15,49 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from data_prep.errors import DataError, exc_summary
+from data_prep.errors import DataError
 from svae_tts.boundary import item_boundary
 from svae_tts.fileio import atomic_path, atomic_write_json
+from svae_tts.formats.shards import ShardWriter, shard_files, shard_index, shard_keys
 
 log = logging.getLogger(__name__)
 
-SHARD_GLOB = "shard-*.safetensors"
 SKIP_GLOB = "skipped-r*.jsonl"
 BAD_SUFFIX = ".bad"
-
-
-def shard_files(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    return sorted(folder.glob(SHARD_GLOB)) if folder.is_dir() else []
-
-
-def shard_keys(path: str | Path) -> list[str]:
-    """The utterance ids in one shard (its header alone is read; a truncated file fails here,
-    because safetensors checks that the header covers the file exactly)."""
-    try:
-        with safe_open(str(path), framework="pt") as sf:
-            return list(sf.keys())
-    except Exception as exc:  # SafetensorError, OSError: one line naming the file
-        raise DataError(f"{path}: unreadable shard, truncated or corrupt ({exc_summary(exc)})") from None
-
-
-def shard_index(folder: str | Path) -> dict[str, Path]:
-    """``id -> shard file`` for every finished shard; an unreadable one raises :class:`DataError`
-    naming it (a job sets those aside first, see :func:`set_aside_bad_shards`)."""
-    index: dict[str, Path] = {}
-    for f in shard_files(folder):
-        for key in shard_keys(f):
-            index[key] = f
-    return index
 
 
 def set_aside_bad_shards(folder: str | Path) -> list[Path]:
@@ -91,7 +64,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 def update_skip_report(path: str | Path, skipped: list[dict]) -> None:
     """Merge ``skipped`` into the report at ``path`` keyed by id (a re-run's reason replaces the
     earlier one instead of adding a second line); written atomically."""
-    from data_prep.corpus import write_report
+    from svae_tts.formats.corpus import write_report
 
     path = Path(path)
     merged = {r["id"]: r for r in (_read_jsonl(path) if path.is_file() else [])}
@@ -134,43 +107,6 @@ def start_job(rows: list[dict], shard_dir: str | Path, acc, job_file: str | Path
                  desc, len(rows), len(rows) - len(todo), len(todo), acc.num_processes)
     acc.wait_for_everyone()
     return my_share(todo, acc.process_index, acc.num_processes)
-
-
-class ShardWriter:
-    """Buffer ``id -> tensor`` and flush every ``shard_size`` items (and on :meth:`close`)."""
-
-    def __init__(self, folder: str | Path, rank: int = 0, shard_size: int = 256, metadata: dict | None = None) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.rank = rank
-        self.shard_size = max(1, int(shard_size))
-        self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
-        self.buffer: dict[str, torch.Tensor] = {}
-        self.written = 0
-
-    def add(self, key: str, tensor: torch.Tensor) -> None:
-        self.buffer[key] = tensor.detach().to("cpu").contiguous()
-        if len(self.buffer) >= self.shard_size:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        path = self.folder / f"shard-r{self.rank:03d}-{uuid.uuid4().hex[:12]}.safetensors"
-        with atomic_path(path) as tmp:
-            save_file(self.buffer, str(tmp), metadata=self.metadata)
-        self.written += len(self.buffer)
-        self.buffer = {}
-
-    def close(self) -> None:
-        self.flush()
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        # flush what is finished even when interrupted: those items need not be redone
-        self.close()
 
 
 def batches_by_length(items: list[dict], batch_size: int, max_batch_seconds: float | None = None) -> Iterable[list[dict]]:

@@ -1,7 +1,7 @@
 """Regenerate docs/eval_sample_report.md: a real run of the eval code on tiny models (CPU, a few minutes).
 
 What it runs (no downloads):
-1. tts_recipes' toy corpus (harmonic tones, one pitch per character, two "speakers");
+1. the tests' toy corpus (tests/shared_fixtures.py) (harmonic tones, one pitch per character, two "speakers");
 2. two tiny-preset VAEs (seeds 0 and 1, named semantic/acoustic, *no teacher*) trained 40 Adam steps
    on 8 clips with multi-scale mel L1 (``tests.eval_helpers.train_standin_run``), then the linear CTC probe and the reconstruction
    metrics over both;
@@ -27,7 +27,7 @@ from eval.recon import run_recon  # noqa: E402
 from eval.scoring import Scorer  # noqa: E402
 from eval.testlist import build_test_list, write_test_list  # noqa: E402
 from tests.eval_helpers import train_standin_run  # noqa: E402
-from tts_recipes.testing import make_corpus, make_latent_set  # noqa: E402
+from tests.shared_fixtures import make_corpus, make_latent_set  # noqa: E402
 from tts_recipes.train import load_train_config, train  # noqa: E402
 from vae import SemanticVAE  # noqa: E402
 

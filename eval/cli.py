@@ -82,7 +82,7 @@ def cmd_recon(a) -> int:
 def cmd_testlist(a) -> int:
     from eval.testlist import build_test_list, write_test_list
 
-    from data_prep.corpus import corpus_audio, load_corpus
+    from svae_tts.formats.corpus import corpus_audio, load_corpus
     from svae_tts.fileio import guard_output
 
     guard_output(a.out, [a.data, *corpus_audio(load_corpus(a.data))], overwrite=a.overwrite, kind="file", what="test list")

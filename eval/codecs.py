@@ -2,8 +2,9 @@
 
 ``load_codec(spec)``: ``mel:<vocos dir or hub id>`` (default hub id ``charactr/vocos-mel-24khz``)
 is the mel-spectrogram reference point (F5-TTS's feature space); anything else is a
-:class:`vae.SemanticVAE` directory or hub id. Reconstruction uses the posterior mean (what the TTS
-latents are made of), so it is deterministic.
+:class:`vae.SemanticVAE` directory or hub id. A VAE encodes with
+:meth:`vae.model.SemanticVAE.encode_clips` (the end padding the latent set was made with) and takes the
+posterior mean, so the probe and reconstruction score the very latents the TTS trains on, deterministically.
 """
 
 from __future__ import annotations
@@ -32,28 +33,26 @@ class VAECodec(Codec):
     kind = "vae"
 
     def __init__(self, spec: str, device: str = "cpu"):
-        from vae import SemanticVAE
+        from vae.model import load_vae
 
         self.name = str(spec)
         self.device = device
         try:
-            self.model = SemanticVAE.from_pretrained(spec).to(device).eval()
+            self.model = load_vae(spec, device)
         except CheckpointError as exc:
             raise EvalError(f"VAE {spec!r} could not be loaded: {exc}") from None
         self.sample_rate = self.model.sample_rate
         self.semantic = bool(getattr(self.model.config, "semantic", False))
         self.latent_dim = self.model.latent_dim
 
-    @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        """Posterior means ``(T, D)`` of one waveform ``(N,)``."""
-        _, mu, _ = self.model.encode(wav[None].to(self.device))
-        return mu[0].cpu()
+        """Posterior means ``(T, D)`` of one waveform ``(N,)``, as in the latent set."""
+        return self.model.encode_clips([wav])[0]
 
     @torch.no_grad()
     def reconstruct(self, wav: torch.Tensor) -> torch.Tensor:
-        _, mu, _ = self.model.encode(wav[None].to(self.device))
-        return self.model.decode(mu, length=wav.numel())[0].cpu()
+        mu = self.encode(wav)
+        return self.model.decode(mu[None].to(self.device), length=wav.numel())[0].cpu()
 
 
 class MelVocosCodec(Codec):
@@ -63,7 +62,7 @@ class MelVocosCodec(Codec):
 
     def __init__(self, spec: str = VOCOS_DEFAULT, device: str = "cpu"):
         # the TTS stage's loader: local dir (safetensors or weights_only .bin) or hub id, never unpickling code
-        from tts_recipes.features import load_vocos
+        from tts_recipes.feature_space import load_vocos
 
         self.name = f"mel:{spec}"
         try:

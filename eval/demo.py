@@ -191,7 +191,8 @@ def stage_vae(out: Path, arm: str, b: DemoBudget, seed: int) -> dict:
 
 
 def stage_latents(out: Path, arm: str, vae_dir: str) -> dict:
-    from data_prep.latents import extract_latents, load_latent_set
+    from data_prep.latents import extract_latents
+    from svae_tts.formats.latent_set import load_latent_set
 
     path = extract_latents(out / "corpus", out / f"latents_{arm}", vae=vae_dir, overwrite=True)
     ls = load_latent_set(path)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data_prep.corpus import corpus_audio, load_corpus
+from svae_tts.formats.corpus import corpus_audio, load_corpus
 from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
 from eval.report import markdown_table

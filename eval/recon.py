@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.corpus import corpus_audio, load_corpus
+from svae_tts.formats.corpus import corpus_audio, load_corpus
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table

@@ -21,7 +21,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
-from data_prep.corpus import load_corpus
+from svae_tts.formats.corpus import load_corpus
 from eval.errors import EvalError
 from svae_tts.fileio import atomic_write_text, guard_output
 from svae_tts import textio

@@ -31,3 +31,11 @@ class CheckpointError(SvaeError):
 
 class OutputExistsError(SvaeError):
     """An output the user owns would be overwritten without ``overwrite=True``."""
+
+
+class DataError(SvaeError):
+    """A corpus, dataset, teacher or latent input that cannot be used; the message names it.
+
+    Defined in the core because the artefact readers (:mod:`svae_tts.formats`) raise it for every
+    stage that reads a corpus, feature store or latent set; :mod:`data_prep.errors` exports it as
+    the data stage's error."""

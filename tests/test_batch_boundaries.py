@@ -80,7 +80,8 @@ def test_running_out_of_memory_on_one_huge_file_skips_only_that_file(tiny_dir, t
 def test_shard_extraction_retries_a_failed_batch_item_by_item(tmp_path):
     """Latent/feature extraction: one item that cannot be encoded fails its whole batch; the batch is
     redone one item at a time so only that item is skipped (and listed in skipped-r000.jsonl)."""
-    from data_prep.shards import encode_into_shards, shard_index
+    from data_prep.shards import encode_into_shards
+    from svae_tts.formats.shards import shard_index
 
     audio = _wavs(tmp_path / "audio", {"u1": 0.5, "u2": 0.6, "u3_huge": 2.0, "u4": 0.7})
     rows = [{"id": p.stem, "audio": str(p), "duration": sf.info(p).duration} for p in sorted(audio.glob("*.wav"))]
@@ -102,7 +103,7 @@ def test_shard_extraction_retries_a_failed_batch_item_by_item(tmp_path):
     ("wavs/a.wav,one two,s1\nwavs/b.wav,,s2\n", {"train": 1, "test": 0}),  # one usable row
 ])
 def test_empty_test_split_is_written_loadable(tmp_path, capsys, csv_rows, sizes):
-    from data_prep.corpus import load_corpus
+    from svae_tts.formats.corpus import load_corpus
 
     _wavs(tmp_path / "wavs", {"a": 0.5, "b": 0.5})
     (tmp_path / "list.csv").write_text("path,text,speaker\n" + csv_rows)

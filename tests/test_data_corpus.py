@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from data_prep.builders import build_csv, build_hf, build_libritts
-from data_prep.corpus import SplitSpec, ValidationLimits, load_corpus, read_report
+from data_prep.corpus import SplitSpec, ValidationLimits
+from svae_tts.formats.corpus import load_corpus, read_report
 from data_prep.errors import DataError
 from svae_tts.cli import main as cli_main
 from svae_tts.errors import OutputExistsError

@@ -46,7 +46,7 @@ def test_train_few_steps_save_load_transcribe(tmp_path):
     assert model.config.vocab_size == len(vocab)
     proc = Wav2Vec2Processor.from_pretrained(str(tmp_path / "ctc"))
     assert proc.tokenizer.pad_token_id == 0
-    from data_prep.corpus import load_corpus
+    from svae_tts.formats.corpus import load_corpus
 
     rows = load_corpus(corpus)["test"]
     hyps = transcribe(tmp_path / "ctc", [r["audio"] for r in rows])

@@ -6,7 +6,7 @@ import datasets
 import pytest
 
 from data_prep.builders import build_csv, build_hf, build_libritts
-from data_prep.corpus import load_corpus, read_report
+from svae_tts.formats.corpus import load_corpus, read_report
 from data_prep.errors import DataError
 
 from tests.shared_fixtures import write_tone_list
@@ -24,7 +24,8 @@ def small_corpus(tmp_path):
 
 
 def test_latents_skip_audio_that_vanished_and_report_it(small_corpus, tmp_path):
-    from data_prep.latents import extract_latents, load_latent_set
+    from data_prep.latents import extract_latents
+    from svae_tts.formats.latent_set import load_latent_set
 
     dd = load_corpus(small_corpus)
     gone = dd["train"][0]
@@ -40,24 +41,28 @@ def test_latents_skip_audio_that_vanished_and_report_it(small_corpus, tmp_path):
 
 def test_latents_refuse_to_mix_settings_and_bad_sets(small_corpus, tmp_path, monkeypatch):
     from data_prep import latents as lm
+    from svae_tts.formats.latent_set import INFO_FILE, load_latent_set
+    from vae.model import SemanticVAE
 
     def crash(*a, **k):  # an interrupted job (a failing item would only be skipped)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lm, "encode_batch", crash)
+    monkeypatch.setattr(SemanticVAE, "encode_clips", crash)
     with pytest.raises(KeyboardInterrupt):
         lm.extract_latents(small_corpus, tmp_path / "lat", "preset:tiny")
     monkeypatch.undo()
     with pytest.raises(DataError, match="other settings"):  # the unfinished job used sample=False
         lm.extract_latents(small_corpus, tmp_path / "lat", "preset:tiny", sample=True)
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / lm.INFO_FILE).write_text("{}")
+    (tmp_path / "broken" / INFO_FILE).write_text("{}")
     with pytest.raises(DataError, match="broken.*unreadable latent set"):
-        lm.load_latent_set(tmp_path / "broken")
+        load_latent_set(tmp_path / "broken")
 
 
 def test_features_bad_arguments_and_folders(small_corpus, tmp_path):
-    from data_prep.features import FeatureStore, corpus_rows, extract_features, load_teacher
+    from data_prep.features import extract_features, load_teacher
+    from svae_tts.formats.corpus import corpus_rows
+    from svae_tts.formats.teacher_features import FeatureStore
 
     with pytest.raises(DataError, match="'bfloat16'"):
         extract_features(small_corpus, tmp_path / "f", "unused", dtype="bfloat16")

@@ -6,12 +6,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from data_prep import latents as latents_mod
 from data_prep.espeak_corpus import build_espeak_corpus
 from data_prep.errors import DataError
-from data_prep.features import FeatureStore, extract_features, load_teacher
-from data_prep.latents import extract_latents, load_latent_set
-from data_prep.shards import shard_files, shard_index
+from data_prep.features import extract_features, load_teacher
+from data_prep.latents import extract_latents
+from svae_tts.formats.latent_set import load_latent_set
+from svae_tts.formats.shards import shard_files, shard_index
+from svae_tts.formats.teacher_features import FeatureStore
+from vae.model import PAD_MARGIN_SECONDS, SemanticVAE
+from vae.teacher import OnlineTeacher
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def _crash_after(n, real, exc):
 
 
 def _rows(corpus):
-    from data_prep.corpus import load_corpus
+    from svae_tts.formats.corpus import load_corpus
 
     dd = load_corpus(corpus)
     return [r for split in dd.values() for r in split]
@@ -88,23 +91,19 @@ def test_features_frame_count_width_and_padding(corpus, teacher_dir, tmp_path):
 
 
 def test_features_resume_after_interruption(corpus, teacher_dir, tmp_path, monkeypatch):
-    from data_prep import features as fmod
-
-    real = fmod.teacher_forward
-    monkeypatch.setattr(fmod, "teacher_forward", _crash_after(2, real, KeyboardInterrupt))
+    real = OnlineTeacher.encode_clips
+    monkeypatch.setattr(OnlineTeacher, "encode_clips", _crash_after(2, real, KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         extract_features(corpus, tmp_path / "f", str(teacher_dir), batch_size=2, shard_size=2)
     done = len(shard_index(tmp_path / "f"))
     assert 0 < done < len(_rows(corpus))
-    monkeypatch.setattr(fmod, "teacher_forward", real)
+    monkeypatch.setattr(OnlineTeacher, "encode_clips", real)
     extract_features(corpus, tmp_path / "f", str(teacher_dir), batch_size=2, shard_size=2)
     keys = [k for f in shard_files(tmp_path / "f") for k in __import__("safetensors").safe_open(str(f), "pt").keys()]
     assert len(keys) == len(set(keys)) == len(_rows(corpus))
 
 
 def test_latents_extract_stats_and_decode(corpus, vae_dir, tmp_path):
-    from vae import SemanticVAE
-
     out = extract_latents(corpus, tmp_path / "lat", str(vae_dir), batch_size=4)
     ls = load_latent_set(out)
     vae = SemanticVAE.from_pretrained(vae_dir).eval()
@@ -123,7 +122,7 @@ def test_latents_extract_stats_and_decode(corpus, vae_dir, tmp_path):
     # the stored latent is the posterior mean of that utterance encoded alone (with the trailing
     # margin of zeros that makes latents independent of batch-mates)
     with torch.no_grad():
-        x = torch.nn.functional.pad(torch.from_numpy(wav), (0, int(latents_mod.PAD_MARGIN_SECONDS * 16000)))
+        x = torch.nn.functional.pad(torch.from_numpy(wav), (0, int(PAD_MARGIN_SECONDS * 16000)))
         _, mu, _ = vae.encode(x[None])
         torch.testing.assert_close(z, mu[0, : z.shape[0]], atol=1e-5, rtol=1e-4)
         # and away from the end it is what plain vae.encode gives
@@ -143,16 +142,16 @@ def _audio_of(corpus, uid):
 
 def test_latents_resume_equals_uninterrupted(corpus, vae_dir, tmp_path, monkeypatch):
     full = load_latent_set(extract_latents(corpus, tmp_path / "full", str(vae_dir), batch_size=2))
-    real = latents_mod.encode_batch
+    real = SemanticVAE.encode_clips
     # interrupted (a failing item would only be skipped and reported: see test_batch_boundaries)
-    monkeypatch.setattr(latents_mod, "encode_batch", _crash_after(2, real, KeyboardInterrupt))
+    monkeypatch.setattr(SemanticVAE, "encode_clips", _crash_after(2, real, KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         extract_latents(corpus, tmp_path / "res", str(vae_dir), batch_size=2, shard_size=2)
     with pytest.raises(DataError, match="not a complete latent set"):
         load_latent_set(tmp_path / "res")
     partial = len(shard_index(tmp_path / "res" / "shards"))
     assert 0 < partial < len(_rows(corpus))
-    monkeypatch.setattr(latents_mod, "encode_batch", real)
+    monkeypatch.setattr(SemanticVAE, "encode_clips", real)
     resumed = load_latent_set(extract_latents(corpus, tmp_path / "res", str(vae_dir), batch_size=2, shard_size=2))
     for split in ("train", "test"):
         a, b = full.dataset[split], resumed.dataset[split]
@@ -171,7 +170,6 @@ def test_precomputed_features_equal_the_online_teacher(corpus, teacher_dir, tmp_
     from transformers import AutoConfig
 
     from svae_tts.audio import load_audio
-    from vae.teacher import OnlineTeacher
 
     if not with_preprocessor:
         bare = tmp_path / "bare_teacher"

@@ -11,11 +11,14 @@ import torch
 
 from data_prep import latents as latents_mod
 from data_prep.builders import build_csv
-from data_prep.corpus import SplitSpec, load_corpus
+from data_prep.corpus import SplitSpec
+from svae_tts.formats.corpus import load_corpus
 from data_prep.errors import DataError
-from data_prep.features import FeatureStore, extract_features
-from data_prep.latents import extract_latents, load_latent_set
-from data_prep.shards import shard_files
+from data_prep.features import extract_features
+from data_prep.latents import extract_latents
+from svae_tts.formats.latent_set import load_latent_set
+from svae_tts.formats.shards import shard_files
+from svae_tts.formats.teacher_features import FeatureStore
 from svae_tts.cli import main as cli_main
 
 from tests.shared_fixtures import write_tone_list
@@ -82,7 +85,7 @@ def test_truncated_shard_on_rerun_is_set_aside_and_redone(corpus_with_a_lost_fil
     vae = str(SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "vae"))  # fixed weights: runs compare
     full = load_latent_set(extract_latents(corpus, tmp_path / "full", vae, batch_size=1))
     out = tmp_path / "res"
-    real, calls = latents_mod.encode_batch, {"n": 0}
+    real, calls = SemanticVAE.encode_clips, {"n": 0}
 
     def crash_on_third(*a, **k):
         calls["n"] += 1
@@ -90,7 +93,7 @@ def test_truncated_shard_on_rerun_is_set_aside_and_redone(corpus_with_a_lost_fil
             raise KeyboardInterrupt  # a crash of the job (an item error would only be skipped)
         return real(*a, **k)
 
-    monkeypatch.setattr(latents_mod, "encode_batch", crash_on_third)
+    monkeypatch.setattr(SemanticVAE, "encode_clips", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         extract_latents(corpus, out, vae, batch_size=1, shard_size=1)
     monkeypatch.undo()

@@ -11,7 +11,7 @@ import torch
 @pytest.fixture(scope="module")
 def tts_runs(tmp_path_factory):
     """Two latent TTS runs on two different tiny VAEs, 4 steps each, exported at steps 2 and 4."""
-    from tts_recipes.testing import make_corpus, make_latent_set
+    from tests.shared_fixtures import make_corpus, make_latent_set
     from tts_recipes.train import load_train_config, train
     from vae import SemanticVAE
 

@@ -240,7 +240,7 @@ def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
     from eval.probe import ProbeConfig, run_probe
     from eval.recon import run_recon
     from eval.scoring import Scorer
-    from tts_recipes.features import write_random_vocos
+    from tts_recipes.feature_space import write_random_vocos
 
     vocos = write_random_vocos(tmp_path / "vocos", dim=16, intermediate_dim=32, num_layers=1)
     codec = load_codec(f"mel:{vocos}")

@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
 
 
 def _latent_set_by_id(folder):
-    from data_prep.latents import load_latent_set
+    from svae_tts.formats.latent_set import load_latent_set
 
     ds = load_latent_set(folder).dataset["train"]
     return {r["id"]: torch.tensor(r["latents"]) for r in ds}
@@ -33,7 +33,7 @@ def _latent_set_by_id(folder):
 def test_codec_encodes_like_the_latent_set(tiny):
     """The probe and the reconstruction eval score the latents the TTS is trained on, end frames included
     (the codec once encoded without the end padding, and its last ~10 frames differed)."""
-    from data_prep.corpus import load_corpus
+    from svae_tts.formats.corpus import load_corpus
     from eval.codecs import load_codec
 
     vae_dir, corpus, latents = tiny

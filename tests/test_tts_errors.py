@@ -6,7 +6,7 @@ import torch
 
 from tests.tts_fixtures import one_torch_thread  # noqa: F401
 from tts_recipes.errors import TTSError
-from tts_recipes.features import FeatureSpace, LatentFeatureSpace, load_vocos, write_random_vocos
+from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, load_vocos, write_random_vocos
 from tts_recipes.model import TTSConfig, TTSModel
 from tts_recipes.text import UNK, Vocabulary
 

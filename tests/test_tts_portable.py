@@ -17,7 +17,7 @@ from svae_tts.cli import main
 from tests.tts_fixtures import one_torch_thread, tiny_cfg  # noqa: F401
 from tts_recipes.errors import TTSError
 from tts_recipes.synthesis import Synthesizer
-from tts_recipes.testing import make_corpus, make_latent_set, tone_for_text
+from tests.shared_fixtures import make_corpus, make_latent_set, tone_for_text
 from tts_recipes.train import train
 
 

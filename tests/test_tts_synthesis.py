@@ -15,7 +15,7 @@ from svae_tts.cli import main
 from svae_tts.errors import AudioError
 from tests.tts_fixtures import build_assets, one_torch_thread, tiny_cfg  # noqa: F401
 from tts_recipes.errors import TTSError
-from tts_recipes.features import MelFeatureSpace, write_random_vocos
+from tts_recipes.feature_space import MelFeatureSpace, write_random_vocos
 from tts_recipes.synthesis import MAX_TEXT_CHARS, Synthesizer
 from tts_recipes.text import UNK_ID, Vocabulary, check_fits
 from tts_recipes.train import load_train_config, train

@@ -124,9 +124,10 @@ def test_no_batch_fits_and_bad_steps(assets, tmp_path):
 
 def test_latent_space_encodes_like_data_prep(assets, tmp_path):
     """A synthesis prompt must be encoded exactly as the latent set the model trained on, last frames included."""
-    from data_prep.latents import extract_latents, load_latent_set
+    from data_prep.latents import extract_latents
+    from svae_tts.formats.latent_set import load_latent_set
     from svae_tts.audio import load_audio
-    from tts_recipes.features import LatentFeatureSpace
+    from tts_recipes.feature_space import LatentFeatureSpace
 
     ls = load_latent_set(extract_latents(assets["corpus"], tmp_path / "lat", str(assets["vae_dir"])))
     space = LatentFeatureSpace(str(assets["vae_dir"]), ls.mean, ls.std)

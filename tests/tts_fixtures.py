@@ -9,7 +9,7 @@ import torch
 
 
 def build_assets(root: Path, n_train: int = 6, n_test: int = 2) -> dict:
-    from tts_recipes.testing import make_corpus, make_latent_set
+    from tests.shared_fixtures import make_corpus, make_latent_set
     from vae import SemanticVAE
 
     torch.manual_seed(0)

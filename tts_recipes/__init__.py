@@ -1,6 +1,6 @@
 """TTS on VAE latents (and mel as the baseline): F5-TTS flow matching, training and zero-shot synthesis.
 
-- ``tts_recipes.features``: ``FeatureSpace`` with ``LatentFeatureSpace`` (any of our VAEs, per-channel
+- ``tts_recipes.feature_space``: ``FeatureSpace`` with ``LatentFeatureSpace`` (any of our VAEs, per-channel
   normalised with the latent set's statistics) and ``MelFeatureSpace`` (F5-TTS's 24 kHz / 100-bin /
   hop-256 log-mel + Vocos from a dir or hub id).
 - ``tts_recipes.model``: ``TTSModel`` = ``f5_tts.model.CFM`` + ``DiT`` with ``mel_dim`` = feature dim;

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from svae_tts.audio import load_audio
 from tts_recipes.errors import TTSError
-from tts_recipes.features import FeatureSpace
+from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.text import Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)

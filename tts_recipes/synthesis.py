@@ -35,7 +35,7 @@ from svae_tts.fileio import guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.textio import read_lines
 from tts_recipes.errors import TTSError
-from tts_recipes.features import FeatureSpace
+from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.model import TTSModel
 from tts_recipes.text import check_fits, normalize_text
 

@@ -40,7 +40,7 @@ from svae_tts.run_state import (export_dir, latest_checkpoint, load_checkpoint, 
                                  step_name)
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
-from tts_recipes.features import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
+from tts_recipes.feature_space import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
 from tts_recipes.model import CFMConfig, DiTConfig, TTSConfig, TTSModel
 from tts_recipes.text import Vocabulary
 
@@ -138,8 +138,8 @@ def lr_lambda(warmup: int, total: int):
 
 def build_data(cfg: DataConfig):
     """-> (feature space, train dataset, held-out dataset or None)."""
-    from data_prep.corpus import load_corpus
-    from data_prep.latents import load_latent_set
+    from svae_tts.formats.corpus import load_corpus
+    from svae_tts.formats.latent_set import load_latent_set
 
     if cfg.latent_set:
         if cfg.feature != "latent":

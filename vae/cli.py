@@ -1,4 +1,4 @@
-"""``svae-tts vae import|encode|decode|reconstruct``: argument parsing only (see vae.official, vae.batch)."""
+"""``svae-tts vae import|encode|decode|reconstruct``: argument parsing only (see vae.official, vae.file_jobs)."""
 
 from __future__ import annotations
 
@@ -23,18 +23,20 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=None, help="seed for --sample")
 
 
-def _batch(kind: str):
+def _file_job(kind: str):
     def run(args: argparse.Namespace) -> int:
         from svae_tts.fileio import guard_output
-        from vae import batch
+        from vae import file_jobs
+        from vae.model import load_vae
 
         # the output folder first: a clash or an unwritable place is reported before a model loads
         guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
-        vae = batch.load_vae(args.model, batch.resolve_device(args.device))
+        vae = load_vae(args.model, file_jobs.resolve_device(args.device))
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
             kwargs.update(use_mean=args.use_mean, seed=args.seed)
-        job = {"encode": batch.encode_files, "decode": batch.decode_files, "reconstruct": batch.reconstruct_files}[kind]
+        job = {"encode": file_jobs.encode_files, "decode": file_jobs.decode_files,
+               "reconstruct": file_jobs.reconstruct_files}[kind]
         report = job(vae, args.inputs, args.out_dir, **kwargs)
         print(report.summary())
         print(f"report: {report.out_dir}/{report.command}_report.json")
@@ -79,4 +81,4 @@ def register(sub) -> None:
         _model_args(p)
         if kind != "decode":
             _sampling_args(p)
-        p.set_defaults(func=_batch(kind))
+        p.set_defaults(func=_file_job(kind))

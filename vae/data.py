@@ -36,12 +36,10 @@ class Item:
 def _load_dataset(path: Path, split: str):
     import datasets
 
-    try:
-        from data_prep.corpus import load_corpus  # the corpus contract's own loader, when present
-    except ImportError:
-        load_corpus = None
+    from svae_tts.formats.corpus import load_corpus  # the corpus format's reader (imports datasets)
+
     if (path / "dataset_dict.json").is_file():
-        dd = load_corpus(path) if load_corpus is not None else datasets.load_from_disk(str(path))
+        dd = load_corpus(path)
         if split not in dd:
             raise DataSourceError(f"{path}: corpus has no split {split!r} (splits: {', '.join(dd.keys())})")
         return dd[split]

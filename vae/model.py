@@ -9,6 +9,7 @@ the released models). The module tree and parameter names match the released che
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict
 
 import torch
@@ -26,6 +27,12 @@ from vae.spectral import MelEncoder, VocosDecoder
 
 class VAEError(SvaeError):
     """Bad input to a VAE (wrong shape, wrong sample rate, mismatched weights)."""
+
+
+PRESET_PREFIX = "preset:"
+# Trailing silence every clip gets before encoding: more than the encoder's one-sided receptive
+# field (about 0.3 s for the released architecture), see :meth:`SemanticVAE.encode_clips`.
+PAD_MARGIN_SECONDS = 0.5
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -130,6 +137,33 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         mu, logvar = self.encode_stats(wav)
         return self.reparameterize(mu, logvar, generator), mu, logvar
 
+    @torch.no_grad()
+    def encode_clips(self, wavs: list[torch.Tensor], sample: bool = False, generator: torch.Generator | None = None,
+                     margin_seconds: float = PAD_MARGIN_SECONDS) -> list[torch.Tensor]:
+        """Latents ``(ceil(N_i/hop), D)`` float32 on the CPU for each 1-D waveform, whatever it is batched with.
+
+        The one encode of the project: the latent set the TTS trains on, the TTS prompt, the file
+        jobs and the evaluation all call it, so they all see the same latents. Every clip gets at
+        least ``margin_seconds`` of trailing zeros before encoding and its output is trimmed to its
+        own ``ceil(N/hop)`` frames: a bare :meth:`encode` pads to the hop only, and its last frames
+        (about 0.25 s) then differ. Since the attention is causal and the convolutions see no
+        further than the margin, the padding from longer batch-mates cannot change a kept frame, so
+        batch size and process count do not change the latents. ``sample`` draws from the posterior
+        (with ``generator`` when given) instead of taking its mean.
+        """
+        if not wavs:
+            return []
+        lengths = [int(w.shape[-1]) for w in wavs]
+        if min(lengths) == 0:
+            raise VAEError("encode got zero-length audio")
+        margin = int(round(margin_seconds * self.sample_rate))
+        batch = torch.zeros(len(wavs), max(lengths) + margin)
+        for i, w in enumerate(wavs):
+            batch[i, : lengths[i]] = w.reshape(-1)
+        z, mu, _ = self.encode(batch.to(next(self.parameters()).device), generator=generator)
+        latents = z if sample else mu
+        return [latents[i, : self.num_frames(n)].float().cpu() for i, n in enumerate(lengths)]
+
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Latents ``(B, T, D)`` -> waveform ``(B, T*hop)``, trimmed to ``length`` samples if given."""
         if z.dim() == 2:
@@ -144,3 +178,16 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         wav = self._as_batch(wav)
         z, mu, logvar = self.encode(wav, generator)
         return {"audio": self.decode(z, wav.shape[-1]), "z": z, "mu": mu, "logvar": logvar}
+
+
+def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0) -> SemanticVAE:
+    """The one VAE loader: a model dir, a hub id, or ``preset:NAME`` (random init from ``seed``:
+    tests and smoke runs), in eval mode on ``device``; ``vae.source`` names where it came from."""
+    ref = str(ref)
+    if ref.startswith(PRESET_PREFIX):
+        torch.manual_seed(seed)
+        vae = SemanticVAE.from_preset(ref[len(PRESET_PREFIX):])
+        vae.source = ref
+    else:
+        vae = SemanticVAE.from_pretrained(ref)
+    return vae.to(device).eval()

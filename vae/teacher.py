@@ -4,12 +4,14 @@ Two sources with one interface (``width``, ``frame_rate``):
 
 * :class:`OnlineTeacher`: any wav2vec2-style encoder ``transformers.AutoModel`` loads (WavLM,
   HuBERT, Wav2Vec2 ...) from a hub id or a local directory, run inside the training step on the
-  training device, frozen and in eval mode. Its sample rate, width and frame rate are read from its
+  training device, frozen and in eval mode. The one teacher of the project: ``data_prep``'s
+  feature extraction runs it too, in batches (:meth:`OnlineTeacher.encode_clips`). Its sample rate, width and frame rate are read from its
   configs (``preprocessor_config.json`` / ``config.json``), never assumed. We do the feature
   extractor's work on-device ourselves (resampling, optional per-utterance normalisation over the
   true length, attention mask) because ``AutoFeatureExtractor`` only takes host arrays.
-* :class:`PrecomputedFeatures`: the ``data_prep`` teacher-feature store, read per utterance id. A
-  missing utterance is an error naming it (the release silently zero-filled).
+* :class:`PrecomputedFeatures`: the teacher-feature store (:mod:`svae_tts.formats.teacher_features`,
+  written by ``svae-tts data features``), read per utterance id. A missing utterance is an error
+  naming it (the release silently zero-filled).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from svae_tts.errors import exc_summary
+from svae_tts.formats.teacher_features import FeatureStore
 from svae_tts.textio import read_json
 from vae.model import VAEError
 
@@ -46,10 +49,7 @@ def _feature_extractor_config(ref: str) -> dict:
 
 
 def teacher_input_settings(ref: str, config, sample_rate: int | None = None) -> tuple[int, bool, bool]:
-    """``(sample_rate, do_normalize, use_attention_mask)`` for a teacher, from its configs.
-
-    The one place both the online teacher and ``data_prep``'s precomputed features read these, so
-    features computed ahead of training equal what the trainer would compute itself."""
+    """``(sample_rate, do_normalize, use_attention_mask)`` for a teacher, from its configs."""
     fe = _feature_extractor_config(str(ref))
     sr = fe.get("sampling_rate") or getattr(config, "sampling_rate", None) or sample_rate
     if not sr:
@@ -120,13 +120,26 @@ class OnlineTeacher(nn.Module):
         feats = out.hidden_states[self.layer].float()
         return feats, self.num_frames(lengths).clamp(max=feats.shape[1])
 
+    @torch.no_grad()
+    def encode_clips(self, wavs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Features ``(T_i, C)`` float32 on the CPU for each 1-D waveform at ``sample_rate``: the
+        batched run behind precomputed features, through the same :meth:`forward` as training.
+
+        Padding is masked and each output trimmed to its own frames. A teacher without mask support
+        (group-norm front end) sees one clip at a time, because padding would change its outputs."""
+        if not self.use_attention_mask and len(wavs) > 1:
+            return [f for w in wavs for f in self.encode_clips([w])]
+        device = next(self.model.parameters()).device
+        lengths = torch.tensor([int(w.shape[-1]) for w in wavs], device=device)
+        batch = torch.nn.utils.rnn.pad_sequence([w.reshape(-1).float() for w in wavs], batch_first=True)
+        feats, frames = self(batch.to(device), lengths, self.sample_rate)
+        return [feats[i, : int(frames[i])].cpu() for i in range(len(wavs))]
+
 
 class PrecomputedFeatures:
     """Precomputed teacher features keyed by utterance id; ``crop`` cuts the frames of an audio crop."""
 
     def __init__(self, folder: str | os.PathLike):
-        from data_prep.features import FeatureStore  # the contract's reader; lazy: data_prep imports vae
-
         if not Path(folder).is_dir():
             raise TeacherError(f"teacher features {folder}: no such directory")
         self.folder = str(folder)

@@ -236,10 +236,10 @@ class LatentFeatureSpace(FeatureSpace):
 
     @staticmethod
     def _load_vae(ref: str, source: str):
-        from vae import SemanticVAE
+        from vae.model import load_vae
 
         try:
-            return SemanticVAE.from_pretrained(ref)
+            return load_vae(ref)
         except SvaeError as exc:
             raise TTSError(f"{source} needs its VAE {ref}, which cannot be loaded ({exc})") from None
 
@@ -253,7 +253,7 @@ class LatentFeatureSpace(FeatureSpace):
 
     @classmethod
     def from_latent_set(cls, folder: str | os.PathLike, latent_set, vae: str | None = None) -> "LatentFeatureSpace":
-        """The space of a latent set (``data_prep.latents.load_latent_set``): its statistics, and the
+        """The space of a latent set (``svae_tts.formats.latent_set.load_latent_set``): its statistics, and the
         VAE it was made with (``vae``, given by the user, overrides the one its latent_info.json names,
         which is looked up relative to the latent set first)."""
         source = f"latent set {folder}"
@@ -303,12 +303,10 @@ class LatentFeatureSpace(FeatureSpace):
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        # data_prep's encoder pads every wav with the same trailing silence before encoding; a bare
-        # ``vae.encode`` gives different last frames (~0.25 s), which would make a synthesis prompt
-        # end unlike any training latent, right where generation starts.
-        from data_prep.latents import encode_batch
-
-        mu = torch.stack(encode_batch(self.vae, list(_as_batch(wav).float())))
+        # The padded encode the latent set was made with: a bare ``vae.encode`` gives different last
+        # frames (~0.25 s), which would make a synthesis prompt end unlike any training latent,
+        # right where generation starts.
+        mu = torch.stack(self.vae.encode_clips(list(_as_batch(wav).float())))
         return self.normalize(mu.to(self._device))
 
     @torch.no_grad()

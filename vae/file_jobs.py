@@ -1,7 +1,7 @@
 """Encode / decode / reconstruct many files with one VAE: the functions behind ``svae-tts vae ...``.
 
-Each job walks its inputs one file at a time (lengths differ and padding a batch would change
-the last frames), skips a file that fails in any way (a bad file, malformed metadata, running out
+Each job walks its inputs one file at a time, encodes with :meth:`vae.model.SemanticVAE.encode_clips`
+(the end padding every stage uses, so a file's latents equal its latents in a latent set), skips a file that fails in any way (a bad file, malformed metadata, running out
 of memory on a huge one: :func:`svae_tts.boundary.item_boundary`) with its reason and keeps going,
 never replaces an existing output unless ``overwrite=True``, and writes ``<command>_report.json``
 beside its outputs.
@@ -37,11 +37,10 @@ log = logging.getLogger(__name__)
 
 LATENT_KEY = "latents"
 LATENT_SUFFIX = ".safetensors"
-PRESET_PREFIX = "preset:"
 
 
 @dataclass
-class BatchReport:
+class FileJobReport:
     """What a batch job did. ``failed``/``existing`` entries are ``{"path", "reason"}``."""
 
     command: str
@@ -69,18 +68,6 @@ class BatchReport:
 
 
 # -- model and file helpers -------------------------------------------------------------------------
-def load_vae(ref: str, device: str | torch.device = "cpu", seed: int = 0) -> SemanticVAE:
-    """A model dir, a hub id, or ``preset:NAME`` (random init from ``seed``: tests and demos)."""
-    ref = str(ref)
-    if ref.startswith(PRESET_PREFIX):
-        torch.manual_seed(seed)
-        vae = SemanticVAE.from_preset(ref[len(PRESET_PREFIX):])
-        vae.source = ref
-    else:
-        vae = SemanticVAE.from_pretrained(ref)
-    return vae.to(device).eval()
-
-
 def resolve_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -176,13 +163,13 @@ def _check_latents_fit(path: Path, latents: torch.Tensor, meta: dict, vae: Seman
 
 # -- the jobs ----------------------------------------------------------------------------------------
 def _run(command: str, vae: SemanticVAE, inputs, out_dir, suffix: str, exts, overwrite: bool, progress: bool,
-         work: Callable[[Path, Path], None]) -> BatchReport:
+         work: Callable[[Path, Path], None]) -> FileJobReport:
     out_dir = Path(out_dir)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     pairs = _pairs(inputs, out_dir, suffix, exts)
     guard_output(out_dir, [*inputs, getattr(vae, "source", None)], overwrite=overwrite, exists_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = BatchReport(command, str(getattr(vae, "source", vae.config.name)), str(out_dir))
+    report = FileJobReport(command, str(getattr(vae, "source", vae.config.name)), str(out_dir))
     for src, dst in tqdm(pairs, desc=f"vae {command}", unit="file", disable=not progress):
         if dst.exists() and not overwrite:
             report.existing.append({"path": str(src), "reason": f"output {dst} exists"})
@@ -216,13 +203,11 @@ def _sampling_generator(vae: SemanticVAE, use_mean: bool, seed: int | None) -> t
 
 def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None):
     wav, _ = load_audio(src, vae.sample_rate)
-    mu, logvar = vae.encode_stats(wav[None].to(_device(vae)))
-    latents = mu if use_mean else vae.reparameterize(mu, logvar, generator)
-    return wav, latents[0]
+    return wav, vae.encode_clips([wav], sample=not use_mean, generator=generator)[0]
 
 
 def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
-                 overwrite: bool = False, progress: bool = True) -> BatchReport:
+                 overwrite: bool = False, progress: bool = True) -> FileJobReport:
     """Audio files/folders -> latent safetensors files (posterior mean, or a sample when
     ``use_mean=False``; ``seed`` makes sampling repeatable)."""
     generator = _sampling_generator(vae, use_mean, seed)
@@ -234,7 +219,7 @@ def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed:
     return _run("encode", vae, inputs, out_dir, LATENT_SUFFIX, None, overwrite, progress, work)
 
 
-def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, progress: bool = True) -> BatchReport:
+def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, progress: bool = True) -> FileJobReport:
     """Latent files/folders -> wav files at the model rate, trimmed to the encoded length."""
     def work(src: Path, dst: Path) -> None:
         latents, meta = load_latents(src)
@@ -247,17 +232,17 @@ def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, pro
 
 
 def reconstruct_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
-                      overwrite: bool = False, progress: bool = True) -> BatchReport:
+                      overwrite: bool = False, progress: bool = True) -> FileJobReport:
     """Audio -> latents -> audio (at the model rate, same length): hear what the VAE keeps."""
     generator = _sampling_generator(vae, use_mean, seed)
 
     def work(src: Path, dst: Path) -> None:
         wav, latents = _encode_one(vae, src, use_mean, generator)
-        out = vae.decode(latents[None], wav.shape[-1])[0]
+        out = vae.decode(latents[None].to(_device(vae)), wav.shape[-1])[0]
         save_audio(dst, out.cpu(), vae.sample_rate, overwrite=True)
 
     return _run("reconstruct", vae, inputs, out_dir, ".wav", None, overwrite, progress, work)
 
 
-__all__ = ["BatchReport", "load_vae", "resolve_device", "save_latents", "load_latents", "encode_files",
+__all__ = ["FileJobReport", "resolve_device", "save_latents", "load_latents", "encode_files",
            "decode_files", "reconstruct_files"]
