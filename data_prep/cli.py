@@ -96,7 +96,7 @@ def _latents(args) -> int:
     from data_prep.latents import extract_latents
 
     out = extract_latents(args.corpus, args.out, args.vae, args.batch_size, shard_size=args.shard_size,
-                          sample=args.sample, seed=args.seed, overwrite=args.overwrite)
+                          sample=args.sample, seed=args.seed, overwrite=args.overwrite, keep_shards=args.keep_shards)
     print(json.dumps({"out": str(out)}))
     return 0
 
@@ -172,4 +172,5 @@ def register(sub) -> None:
     lt.add_argument("--sample", action="store_true", help="store posterior samples instead of the mean")
     lt.add_argument("--seed", type=seed_int, default=0)
     lt.add_argument("--overwrite", action="store_true")
+    lt.add_argument("--keep-shards", action="store_true", help="keep the per-process shards after assembling the set")
     lt.set_defaults(func=_latents)
