@@ -16,8 +16,8 @@ import torch
 
 from eval.errors import EvalError
 from svae_tts.errors import CheckpointError, SvaeError
+from tts_recipes.decoder_bundle import DEFAULT_VOCOS
 
-VOCOS_DEFAULT = "charactr/vocos-mel-24khz"
 
 
 class Codec:
@@ -60,7 +60,7 @@ class MelVocosCodec(Codec):
 
     kind = "mel"
 
-    def __init__(self, spec: str = VOCOS_DEFAULT, device: str = "cpu"):
+    def __init__(self, spec: str = DEFAULT_VOCOS, device: str = "cpu"):
         # the TTS stage's loader: local dir (safetensors or weights_only .bin) or hub id, never unpickling code
         from tts_recipes.feature_space import load_vocos
 
@@ -69,7 +69,7 @@ class MelVocosCodec(Codec):
             model = load_vocos(str(spec), source="mel+Vocos reference")
         except SvaeError as exc:
             raise EvalError(f"mel+Vocos reference needs a Vocos model dir (config.yaml + weights) or a hub id such as "
-                            f"{VOCOS_DEFAULT} (online): {exc}") from None
+                            f"{DEFAULT_VOCOS} (online): {exc}") from None
         self.model = model.to(device).eval()
         self.device = device
         self.sample_rate = int(self.model.feature_extractor.mel_spec.sample_rate)
@@ -90,7 +90,7 @@ class MelVocosCodec(Codec):
 def load_codec(spec: str | os.PathLike, device: str = "cpu") -> Codec:
     s = str(spec)
     if s == "mel" or s.startswith("mel:"):
-        return MelVocosCodec(s.split(":", 1)[1] if ":" in s else VOCOS_DEFAULT, device)
+        return MelVocosCodec(s.split(":", 1)[1] if ":" in s else DEFAULT_VOCOS, device)
     p = Path(s).expanduser()
     return VAECodec(str(p) if p.exists() else s, device)
 

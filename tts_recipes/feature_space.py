@@ -3,31 +3,24 @@
 Trainer and synthesis only see :class:`FeatureSpace`: dim, frame rate, sample rate, ``encode``
 (waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform). A
 space is rebuilt from the plain dict it writes with ``to_config`` (stored in the TTS model dir's
-config.json), which names its decoder: a VAE dir / hub id, or a Vocos dir / hub id.
-
-A stored name of a local dir is read relative to the dir of the file that stores it (see
-:func:`resolve_ref`), never relative to the current folder alone, and a TTS export carries its
-decoder inside it (:func:`bundle_decoder`), so a model dir works from anywhere after being copied,
-moved or uploaded; a hub id stays a hub id.
+config.json), which names its decoder: a VAE dir / hub id, or a Vocos dir / hub id, looked up
+as :mod:`tts_recipes.decoder_bundle` says (relative to the file that stores it; bundled in exports).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
-import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from svae_tts.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, is_hub_id, load_state_dict, load_torch_weights,
-                                  resolve_model_dir)
+from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
+from tts_recipes.decoder_bundle import DEFAULT_VOCOS, resolve_ref
 from tts_recipes.errors import TTSError
 
 log = logging.getLogger(__name__)
@@ -83,116 +76,6 @@ class FeatureSpace(ABC):
         raise TTSError(f"{source}: unknown feature space kind {kind!r} (expected 'latent' or 'mel')")
 
 
-def resolve_ref(ref: str | os.PathLike, base_dir: str | os.PathLike | None, what: str, source: str,
-                hint: str = "", inside_only: bool = False) -> str:
-    """Where a stored name of a model dir points: an absolute local dir, or a hub id.
-
-    A relative path is looked up relative to ``base_dir`` (the dir of the file that stores it, so a
-    model dir or latent set can be moved or copied together with what it names) first, then as
-    given, relative to the current folder: how files written before this rule meant it. With
-    ``inside_only`` (a decoder bundled into ``base_dir``) the current folder is never tried: a
-    ``vae`` folder there (this project's own package, say) is not the one that went missing.
-    ``hint`` (e.g. "; set data.vae=DIR") ends the not-found error.
-    """
-    ref = str(ref)
-    path = Path(ref).expanduser()
-    inside = Path(base_dir) / path if base_dir is not None and not path.is_absolute() else None
-    tried = [inside] if inside_only and inside else [p for p in (inside, path) if p is not None]
-    for cand in tried:
-        if cand.is_dir():
-            return os.path.abspath(cand)
-    if is_hub_id(ref) and not (inside_only and inside):
-        return ref
-    if inside_only and inside:
-        where = f" (looked for {inside}: the model dir is incomplete)"
-    else:
-        where = f" (looked for {inside}, then {path} from the current folder)" if inside else ""
-    raise TTSError(f"{source} needs its {what} {ref}, which is not found{where}{hint}")
-
-
-# The files a bundled decoder consists of: per kind, the config key naming it (also the name of its
-# folder inside a model dir) and groups of files, of which the first present one is taken.
-BUNDLED_DECODERS = {
-    "latent": ("vae", "VAE", ((CONFIG_NAME,), (WEIGHTS_NAME,))),
-    "mel": ("vocos", "Vocos vocoder", (("config.yaml",), ("model.safetensors", "pytorch_model.bin"))),
-}
-_HASHES: dict[tuple, str] = {}  # (dev, inode, size, mtime_ns) -> sha256: each file is read once per process
-
-
-def file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
-
-
-def _twin(final_dir: Path, key: str, name: str, digest: str) -> Path | None:
-    """A file ``<sibling>/<key>/<name>`` with content ``digest`` in another model dir next to
-    ``final_dir`` (another export of the same run), re-hashed so an edit in place is never copied."""
-    if not final_dir.parent.is_dir():
-        return None
-    for sib in sorted(final_dir.parent.iterdir(), reverse=True):
-        cand = sib / key / name
-        if sib.name.startswith(".") or not cand.is_file():
-            continue
-        try:
-            recorded = json.loads((sib / CONFIG_NAME).read_text(encoding="utf-8"))["feature"][f"{key}_sha256"][name]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if recorded == digest and file_sha256(cand) == digest:
-            return cand
-    return None
-
-
-def _link(src: Path, dst: Path) -> bool:
-    """Hard-link ``dst`` to ``src``; False where the file system cannot (another device, no links, too many)."""
-    try:
-        os.link(src, dst)
-        return True
-    except OSError:
-        return False
-
-
-def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base_dir: str | os.PathLike | None,
-                   source: str) -> dict[str, Any]:
-    """Put the local decoder dir ``feature`` names (VAE or Vocos) into ``out_dir/<vae|vocos>/``.
-
-    Returns the config to store: the decoder named by its folder relative to the model dir, with
-    each file's sha256 and where it came from. A hub id is left as it is. A file identical to one
-    in a sibling model dir (another export of the same run) is hard-linked to it (copied where the
-    file system cannot link), so a run stores its ~200 MB VAE once however many exports it writes,
-    yet each export is complete when copied alone. The user's own decoder files are copied, never
-    linked: an edit of theirs in place must not reach into exports.
-    """
-    spec = BUNDLED_DECODERS.get(feature.get("kind"))
-    if spec is None:
-        return dict(feature)
-    key, what, groups = spec
-    ref = feature.get(key) or (DEFAULT_VOCOS if key == "vocos" else None)
-    if not ref:
-        raise TTSError(f"{source}: the feature space config does not name its {what} ({key!r})")
-    src = resolve_ref(ref, base_dir, what, source, inside_only=f"{key}_sha256" in feature)
-    if not Path(src).is_dir():  # a hub id
-        return dict(feature)
-    dest = out_dir / key
-    dest.mkdir()
-    hashes = {}
-    for group in groups:
-        name = next((n for n in group if (Path(src) / n).is_file()), None)
-        if name is None:
-            raise TTSError(f"{source}: {what} dir {src} lacks {' or '.join(group)}")
-        twin = _twin(final_dir, key, name, file_sha256(Path(src) / name))
-        if twin is None or not _link(twin, dest / name):
-            shutil.copyfile(twin or Path(src) / name, dest / name)
-        hashes[name] = file_sha256(dest / name)  # what was written (free when linked: the twin's is known)
-    bundled_before = base_dir is not None and src == os.path.abspath(Path(base_dir) / key)
-    origin = feature.get(f"{key}_source", src) if bundled_before else src
-    return {**feature, key: key, f"{key}_sha256": hashes, f"{key}_source": origin}
 
 
 def _as_batch(wav: torch.Tensor) -> torch.Tensor:
@@ -317,7 +200,6 @@ class LatentFeatureSpace(FeatureSpace):
 
 # F5-TTS's mel front end (and the Vocos it was trained with): 24 kHz, 100 bins, hop 256.
 DEFAULT_MEL = {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "win_length": 1024, "n_mels": 100}
-DEFAULT_VOCOS = "charactr/vocos-mel-24khz"
 
 
 def load_vocos(ref: str, source: str = "mel feature space"):

@@ -24,7 +24,8 @@ from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
 from svae_tts.errors import CheckpointError, ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
-from tts_recipes.feature_space import BUNDLED_DECODERS, FeatureSpace, bundle_decoder
+from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
+from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.text import Vocabulary
 
 
