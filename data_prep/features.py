@@ -93,7 +93,7 @@ def extract_features(
             raise DataError(f"{out_dir}: holds features of {k}={old.get(k)!r}, not {meta[k]!r}; use another folder")
     mine = start_job(rows, out_dir, acc, out_dir / META_FILE, meta, "features")
     torch_dtype = getattr(torch, dtype)
-    encode_into_shards(mine, out_dir, lambda wavs: [h.to(torch_dtype) for h in t.encode_clips(wavs)],
+    encode_into_shards(mine, out_dir, lambda wavs, _ids: [h.to(torch_dtype) for h in t.encode_clips(wavs)],
                        t.sample_rate, acc.process_index, batch_size, max_batch_seconds, shard_size,
                        {"teacher": teacher, "layer": layer}, "features", acc.is_local_main_process)
     acc.wait_for_everyone()

@@ -8,6 +8,7 @@ into ``<out>/shards/`` (resumable, see :mod:`data_prep.shards`) with the VAE's o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -75,10 +76,12 @@ def extract_latents(
         raise DataError(f"{out_dir}: holds an unfinished extraction with other settings "
                         f"({job_path.read_text().strip()}); pass --overwrite or use another folder")
     mine = start_job(rows, shard_dir, acc, job_path, job, "latents")
-    gen = torch.Generator(device=acc.device).manual_seed(seed + acc.process_index) if sample else None
-    encode_into_shards(mine, shard_dir, lambda wavs: model.encode_clips(wavs, sample, gen), model.sample_rate,
-                       acc.process_index, batch_size, max_batch_seconds, shard_size, desc="latents",
-                       progress=acc.is_local_main_process)
+
+    def encode(wavs: list[torch.Tensor], ids: list[str]) -> list[torch.Tensor]:
+        return model.encode_clips(wavs, sample, utterance_generators(ids, seed, acc.device) if sample else None)
+
+    encode_into_shards(mine, shard_dir, encode, model.sample_rate, acc.process_index, batch_size, max_batch_seconds,
+                       shard_size, desc="latents", progress=acc.is_local_main_process)
     acc.wait_for_everyone()
     if acc.is_main_process:
         assemble(rows, out_dir, {"vae": str(vae), "frame_rate": float(model.frame_rate), "latent_dim": int(model.latent_dim),
@@ -102,3 +105,13 @@ def assemble(rows: list[dict], out_dir: Path, info: dict, keep_shards: bool = Fa
     if not keep_shards:
         shutil.rmtree(shard_dir, ignore_errors=True)
         (out_dir / JOB_FILE).unlink(missing_ok=True)
+
+
+def utterance_generators(ids: list[str], seed: int, device) -> list[torch.Generator]:
+    """One posterior-noise generator per utterance, seeded from ``(seed, id)``: a sampled latent set
+    is the same whatever the batch size, the process count or a resume (a generator per process,
+    as before, made it depend on which process drew which utterance)."""
+    def seed_of(uid: str) -> int:
+        return int.from_bytes(hashlib.sha256(f"{seed}:{uid}".encode()).digest()[:8], "little")
+
+    return [torch.Generator(device=device).manual_seed(seed_of(uid)) for uid in ids]

@@ -138,12 +138,15 @@ def load_batch_audio(batch: list[dict], sample_rate: int, skipped: list[dict]) -
     return wavs, ok
 
 
-def encode_or_skip(rows: list[dict], wavs: list[torch.Tensor], encode: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+Encoder = Callable[[list[torch.Tensor], list[str]], list[torch.Tensor]]  # (waveforms, their ids) -> outputs
+
+
+def encode_or_skip(rows: list[dict], wavs: list[torch.Tensor], encode: Encoder,
                    skipped: list[dict]) -> list[tuple[dict, torch.Tensor]]:
     """``encode`` a batch; when it fails (one huge file running out of memory, one bad input),
     encode its items one by one so only the item that fails is skipped (and reported)."""
     with item_boundary(rows[0]["id"] if len(rows) == 1 else f"batch at {rows[0]['id']}", log, quiet=len(rows) > 1) as batch:
-        return list(zip(rows, encode(wavs)))
+        return list(zip(rows, encode(wavs, [r["id"] for r in rows])))
     if len(rows) == 1:
         skipped.append({"id": rows[0]["id"], "path": rows[0].get("audio"), "reason": batch.reason})
         return []
@@ -157,7 +160,7 @@ def encode_or_skip(rows: list[dict], wavs: list[torch.Tensor], encode: Callable[
 def encode_into_shards(
     rows: list[dict],
     folder: str | Path,
-    encode: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+    encode: Encoder,
     sample_rate: int,
     rank: int = 0,
     batch_size: int = 8,
@@ -169,7 +172,7 @@ def encode_into_shards(
 ) -> list[dict]:
     """The extraction loop shared by teacher features and VAE latents.
 
-    Reads ``rows`` in length-sorted batches at ``sample_rate``, writes ``encode(wavs)[i]`` under
+    Reads ``rows`` in length-sorted batches at ``sample_rate``, writes ``encode(wavs, ids)[i]`` under
     each row's id into shards of ``folder`` (flushed even when interrupted), and records the
     unreadable items in ``folder/skipped-r<rank>.jsonl`` (keyed by id: a re-run after a crash
     does not list an item twice). Returns those skipped items.

@@ -86,7 +86,7 @@ def test_shard_extraction_retries_a_failed_batch_item_by_item(tmp_path):
     audio = _wavs(tmp_path / "audio", {"u1": 0.5, "u2": 0.6, "u3_huge": 2.0, "u4": 0.7})
     rows = [{"id": p.stem, "audio": str(p), "duration": sf.info(p).duration} for p in sorted(audio.glob("*.wav"))]
 
-    def encode(wavs):
+    def encode(wavs, ids):
         if max(w.shape[0] for w in wavs) > SR:  # the huge one does not fit
             torch.empty(2**62, dtype=torch.uint8)
         return [w[:10].clone() for w in wavs]

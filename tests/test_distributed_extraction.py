@@ -75,13 +75,8 @@ def test_features_two_processes_equal_one(assets, tmp_path):
         torch.testing.assert_close(two.get(uid), one.get(uid), atol=2e-4, rtol=1e-3)
 
 
-def test_latents_two_processes_equal_one(assets, tmp_path):
-    one = load_latent_set(extract_latents(assets["corpus"], tmp_path / "one", str(assets["vae"]), batch_size=2))
-    launch_two("data", "latents", "--corpus", str(assets["corpus"]), "--vae", str(assets["vae"]),
-               "--out", str(tmp_path / "two"), "--batch-size", "2", "--keep-shards")
-    two = load_latent_set(tmp_path / "two")
+def _same_latent_sets(one, two) -> None:
     assert two.info == one.info
-    assert _ranks(tmp_path / "two" / "shards") == {"shard-r000", "shard-r001"}  # both processes did a share
     for split in ("train", "test"):
         a, b = one.dataset[split], two.dataset[split]
         assert list(a["id"]) == list(b["id"]) and len(a) > 0
@@ -89,3 +84,24 @@ def test_latents_two_processes_equal_one(assets, tmp_path):
             torch.testing.assert_close(torch.tensor(y), torch.tensor(x), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(two.mean, one.mean)
     torch.testing.assert_close(two.std, one.std)
+
+
+def test_sampled_latents_do_not_depend_on_the_batch(assets, tmp_path):
+    """Posterior samples are drawn per utterance from (seed, id): batch size changes nothing."""
+    args = (assets["corpus"], str(assets["vae"]))
+    one = load_latent_set(extract_latents(args[0], tmp_path / "b1", args[1], batch_size=1, sample=True, seed=3))
+    four = load_latent_set(extract_latents(args[0], tmp_path / "b4", args[1], batch_size=4, sample=True, seed=3))
+    _same_latent_sets(one, four)
+    other = load_latent_set(extract_latents(args[0], tmp_path / "s4", args[1], batch_size=4, sample=True, seed=4))
+    assert not torch.allclose(torch.tensor(other.dataset["train"][0]["latents"]),
+                              torch.tensor(one.dataset["train"][0]["latents"]))
+
+
+def test_latents_two_processes_equal_one(assets, tmp_path):
+    """Sampled latents (the harder case: the noise too must not depend on which process drew it)."""
+    one = load_latent_set(extract_latents(assets["corpus"], tmp_path / "one", str(assets["vae"]), batch_size=2,
+                                          sample=True, seed=3))
+    launch_two("data", "latents", "--corpus", str(assets["corpus"]), "--vae", str(assets["vae"]),
+               "--out", str(tmp_path / "two"), "--batch-size", "2", "--sample", "--seed", "3", "--keep-shards")
+    assert _ranks(tmp_path / "two" / "shards") == {"shard-r000", "shard-r001"}  # both processes did a share
+    _same_latent_sets(one, load_latent_set(tmp_path / "two"))

@@ -138,7 +138,8 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         return self.reparameterize(mu, logvar, generator), mu, logvar
 
     @torch.no_grad()
-    def encode_clips(self, wavs: list[torch.Tensor], sample: bool = False, generator: torch.Generator | None = None,
+    def encode_clips(self, wavs: list[torch.Tensor], sample: bool = False,
+                     generator: torch.Generator | list[torch.Generator] | None = None,
                      margin_seconds: float = PAD_MARGIN_SECONDS) -> list[torch.Tensor]:
         """Latents ``(ceil(N_i/hop), D)`` float32 on the CPU for each 1-D waveform, whatever it is batched with.
 
@@ -149,7 +150,9 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         (about 0.25 s) then differ. Since the attention is causal and the convolutions see no
         further than the margin, the padding from longer batch-mates cannot change a kept frame, so
         batch size and process count do not change the latents. ``sample`` draws from the posterior
-        (with ``generator`` when given) instead of taking its mean.
+        instead of taking its mean, each clip's noise ``(T_i, D)`` on its own: from ``generator[i]``
+        when given a list (one per clip, so a clip's sample does not depend on its batch-mates
+        either), else from ``generator`` (or torch's global RNG) clip after clip.
         """
         if not wavs:
             return []
@@ -160,9 +163,15 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         batch = torch.zeros(len(wavs), max(lengths) + margin)
         for i, w in enumerate(wavs):
             batch[i, : lengths[i]] = w.reshape(-1)
-        z, mu, _ = self.encode(batch.to(next(self.parameters()).device), generator=generator)
-        latents = z if sample else mu
-        return [latents[i, : self.num_frames(n)].float().cpu() for i, n in enumerate(lengths)]
+        mu, logvar = self.encode_stats(batch.to(next(self.parameters()).device))
+        out = []
+        for i, n in enumerate(lengths):
+            z = mu[i, : self.num_frames(n)]
+            if sample:
+                g = generator[i] if isinstance(generator, (list, tuple)) else generator
+                z = self.reparameterize(z, logvar[i, : z.shape[0]], g)
+            out.append(z.float().cpu())
+        return out
 
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Latents ``(B, T, D)`` -> waveform ``(B, T*hop)``, trimmed to ``length`` samples if given."""

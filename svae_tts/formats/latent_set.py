@@ -36,6 +36,9 @@ ROW_COLUMNS = ("id", "text", "speaker", "duration")  # besides ``latents`` (and 
 
 @dataclass
 class LatentSet:
+    """A loaded latent set; normalising with ``mean``/``std`` is the TTS feature space's job
+    (``tts_recipes.feature_space.LatentFeatureSpace.from_latent_set``)."""
+
     dataset: datasets.DatasetDict
     mean: torch.Tensor  # (D,)
     std: torch.Tensor  # (D,)
@@ -48,12 +51,6 @@ class LatentSet:
     @property
     def latent_dim(self) -> int:
         return int(self.info["latent_dim"])
-
-    def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        return (z - self.mean.to(z)) / self.std.to(z)
-
-    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.std.to(z) + self.mean.to(z)
 
 
 class LatentStats:
