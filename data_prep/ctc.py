@@ -25,13 +25,13 @@ from typing import Literal, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from svae_tts.formats.corpus import corpus_audio, load_corpus
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import Checked, in_range, nonneg, positive, sample_rate_field, seed_field
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
+from svae_tts.formats.corpus import corpus_audio, load_corpus
 from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)

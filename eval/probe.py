@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from svae_tts.formats.corpus import corpus_audio, load_corpus
 from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
 from eval.report import markdown_table
@@ -29,6 +28,7 @@ from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, nonneg, positive, seed_field
+from svae_tts.formats.corpus import corpus_audio, load_corpus
 
 log = logging.getLogger(__name__)
 STRESS = set("ˈˌ")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from svae_tts.formats.corpus import corpus_audio, load_corpus
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
@@ -24,6 +23,7 @@ from eval.scoring import Scorer, aggregate
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
+from svae_tts.formats.corpus import corpus_audio, load_corpus
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
-from svae_tts.formats.corpus import load_corpus
 from eval.errors import EvalError
 from svae_tts.fileio import atomic_write_text, guard_output
 from svae_tts import textio
 from svae_tts.config import Checked, from_dict, nonneg
 from svae_tts.errors import ConfigError
+from svae_tts.formats.corpus import load_corpus
 
 
 @dataclass
