@@ -1,6 +1,6 @@
 """Typed config of a VAE training run (YAML + ``key=value`` overrides, see ``vae/configs/``).
 
-Defaults are the released Semantic-VAE recipe (REFERENCE §1): 3 s crops, AdamW 1e-4 (0.8, 0.99),
+Defaults are the Semantic-VAE release's recipe (arXiv 2509.22167): 3 s crops, AdamW 1e-4 (0.8, 0.99),
 ExponentialLR 0.999996/step, grad clip 10, loss weights mel 15 / GAN 1 / FM 2 / KL 0.01 / align 1.
 """
 
