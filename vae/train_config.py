@@ -7,6 +7,7 @@ ExponentialLR 0.999996/step, grad clip 10, loss weights mel 15 / GAN 1 / FM 2 / 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field, seed_field
@@ -97,3 +98,15 @@ class TrainConfig(Checked):
             self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not one of no, bf16, fp16")
+
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def training_config_path(name: str) -> Path:
+    """The shipped training config ``name`` (``semantic_vae``, ``tiny_acoustic`` ...): ``vae/configs/<name>.yaml``."""
+    path = CONFIGS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
+        raise ConfigError(f"unknown VAE training config {name!r} (known: {known})")
+    return path
