@@ -1,6 +1,7 @@
 """The project's text normalisations: what a TTS model reads, and what speech recognition is scored on.
 
-They are two ideas on purpose, each written once here so that every stage means the same by them:
+They are two ideas on purpose (plus the CTC judge's targets, derived from the second), each written
+once here so that every stage means the same by them:
 
 * :func:`tts_text` is the text a TTS model is trained on and conditioned with. Case and
   punctuation carry prosody, so it only makes equal strings equal (Unicode NFC, single spaces).
@@ -13,8 +14,8 @@ They are two ideas on purpose, each written once here so that every stage means 
   silently disagree with the references of other languages.
 * :func:`ctc_char_targets` is what the small character CTC judge learns to write: the scoring
   form without digits, since the judge hears digits spoken as words and cannot spell "42" from
-  the sound of "forty two". Trained on exactly the form it is scored in, its output needs no
-  second normalisation.
+  the sound of "forty two". Trained on the form it is scored in, it is never marked wrong for
+  casing or punctuation it was not taught to write.
 """
 
 from __future__ import annotations

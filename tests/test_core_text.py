@@ -25,6 +25,7 @@ def test_hand_worked_values(raw, tts, scoring, ctc):
     assert tts_text(raw) == tts
     assert asr_scoring_text(raw) == scoring
     assert ctc_char_targets(raw) == ctc
+    assert asr_scoring_text(ctc) == ctc and asr_scoring_text(scoring) == scoring  # scoring leaves them be
 
 
 @pytest.mark.parametrize("raw, tts, scoring, ctc", CASES)
