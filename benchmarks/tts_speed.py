@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos, write_random_vocos  # noqa: E402
 from tts_recipes.model import CFMConfig, TTSConfig, TTSModel  # noqa: E402
 from tts_recipes.synthesis import Synthesizer  # noqa: E402
-from tts_recipes.text import UNK, normalize_text  # noqa: E402
+from svae_tts.text import tts_text  # noqa: E402
+from tts_recipes.text import UNK  # noqa: E402
 from tts_recipes.train import load_train_config  # noqa: E402
 
 VOCAB = [UNK] + sorted(set(string.ascii_lowercase + string.ascii_uppercase + " .,!?'-"))
@@ -101,7 +102,7 @@ def time_training(model: TTSModel, space: FeatureSpace, args, device) -> dict:
     frames = round(args.train_seconds * space.frame_rate)
     feats = torch.randn(args.train_batch, frames, space.dim, device=device)
     lens = torch.full((args.train_batch,), frames, device=device, dtype=torch.long)
-    text = model.vocab.encode([normalize_text(TEXT)] * args.train_batch, warn=False).to(device)
+    text = model.vocab.encode([tts_text(TEXT)] * args.train_batch, warn=False).to(device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
     def step():

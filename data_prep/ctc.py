@@ -10,12 +10,10 @@ saved with the model (``vocab.json`` + a ``Wav2Vec2Processor``) so :func:`transc
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import random
-import re
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -25,6 +23,7 @@ from typing import Literal, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from data_prep.ctc_vocab import build_vocab, ctc_tokenizer, encode_text, error_rate, greedy_decode, target_text
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
@@ -36,7 +35,6 @@ from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)
 
-PAD, UNK, SEP = "<pad>", "<unk>", "|"
 INFO_FILE = "ctc_info.json"
 
 
@@ -84,69 +82,6 @@ class CTCTrainConfig(Checked):
                               f"(got {len(self.conv_dim)}, {len(self.conv_stride)}, {len(self.conv_kernel)})")
 
 
-# ---------------------------------------------------------------- targets and vocabulary
-def normalize_text(text: str) -> str:
-    """Lower-case letters, apostrophes and single spaces: what a character judge is scored on."""
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^\w' ]+|_|\d", " ", text)
-    return " ".join(text.split())
-
-
-def normalize_phonemes(ph: str) -> str:
-    return " ".join(ph.split())
-
-
-def target_text(row: dict, targets: str) -> str:
-    if targets == "char":
-        return normalize_text(row["text"])
-    ph = row.get("phonemes")
-    if not ph:
-        from data_prep.espeak import get_engine
-
-        ph = get_engine().phonemes(row["text"])
-    return normalize_phonemes(ph)
-
-
-def build_vocab(texts: Sequence[str]) -> dict[str, int]:
-    chars = sorted({c for t in texts for c in t if c != " "})
-    vocab = {PAD: 0, UNK: 1, SEP: 2}
-    for c in chars:
-        if c not in vocab:
-            vocab[c] = len(vocab)
-    return vocab
-
-
-def encode_text(text: str, vocab: dict[str, int]) -> list[int]:
-    return [vocab[SEP] if c == " " else vocab.get(c, vocab[UNK]) for c in text]
-
-
-def greedy_decode(logits: torch.Tensor, lengths: Sequence[int], vocab: dict[str, int]) -> list[str]:
-    """Best path per item: argmax, merge repeats, drop blanks (the pad id), ``|`` → space."""
-    inv = {i: t for t, i in vocab.items()}
-    blank = vocab[PAD]
-    ids = logits.argmax(-1).cpu()
-    out = []
-    for row, n in zip(ids, lengths):
-        prev, chars = None, []
-        for i in row[: int(n)].tolist():
-            if i != prev and i != blank:
-                tok = inv.get(i, "")
-                chars.append(" " if tok == SEP else ("" if tok == UNK else tok))
-            prev = i
-        out.append(" ".join("".join(chars).split()))
-    return out
-
-
-def error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
-    """Character-level error rate (edit distance over reference length), spaces included."""
-    import jiwer
-
-    pairs = [(r, h) for r, h in zip(refs, hyps) if r]
-    if not pairs:
-        return float("nan")
-    return float(jiwer.cer([r for r, _ in pairs], [h for _, h in pairs]))
-
-
 # ---------------------------------------------------------------- model
 def make_model(cfg: CTCTrainConfig, vocab_size: int):
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
@@ -165,14 +100,13 @@ def make_model(cfg: CTCTrainConfig, vocab_size: int):
 
 
 def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info: dict) -> None:
-    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
     model.save_pretrained(str(folder))
-    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=1), encoding="utf-8")
-    tok = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token=UNK, pad_token=PAD, word_delimiter_token=SEP)
     fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=cfg.sample_rate, padding_value=0.0,
                                   do_normalize=True, return_attention_mask=True)
-    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(str(folder))
+    # the processor writes the tokenizer's files, vocab.json among them
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=ctc_tokenizer(vocab)).save_pretrained(str(folder))
     # transformers 5 folds the processor into processor_config.json; readers that load only the
     # feature extractor (a teacher's sampling rate, AutoFeatureExtractor) still look for this file.
     fe.save_pretrained(str(folder))
@@ -258,7 +192,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
             "vocab_size": len(vocab), "first_loss": losses[0], "final_loss": sum(losses[-20:]) / len(losses[-20:]),
             "losses": [round(l, 4) for l in losses], "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
     if test:
-        hyps = _transcribe_loaded(model, vocab, [wav_of(r) for r in test], cfg.batch_size)
+        hyps = _transcribe_loaded(model, ctc_tokenizer(vocab), [wav_of(r) for r in test], cfg.batch_size)
         refs = [r["target"] for r in test]
         rate = error_rate(refs, hyps)
         info["cer" if cfg.targets == "char" else "per"] = rate
@@ -273,7 +207,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
 # ---------------------------------------------------------------- inference
 @lru_cache(maxsize=4)
 def _load(model_dir: str, device: str):
-    from transformers import Wav2Vec2ForCTC
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
 
     try:
         folder = Path(model_dir)
@@ -282,13 +216,13 @@ def _load(model_dir: str, device: str):
 
             folder = Path(snapshot_download(model_dir, allow_patterns=["*.json", "*.safetensors", "*.txt"]))
         model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
-        vocab = json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8"))
+        tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
     except Exception as exc:
         raise DataError(f"CTC model {model_dir}: cannot load ({exc_summary(exc)})") from None
     info_path = Path(folder) / INFO_FILE
     info = read_json(info_path, dict, error=DataError) if info_path.is_file() else {}
     sr = int(info.get("config", {}).get("sample_rate", 16000))
-    return model, vocab, sr, info
+    return model, tokenizer, sr, info
 
 
 def min_input_samples(kernels: Sequence[int], strides: Sequence[int]) -> int:
@@ -300,7 +234,7 @@ def min_input_samples(kernels: Sequence[int], strides: Sequence[int]) -> int:
 
 
 @torch.no_grad()
-def _transcribe_loaded(model, vocab, wavs: list[torch.Tensor], batch_size: int = 8) -> list[str]:
+def _transcribe_loaded(model, tokenizer, wavs: list[torch.Tensor], batch_size: int = 8) -> list[str]:
     """Greedy transcripts; wavs shorter than the front end's receptive field (85 ms for the default
     filterbank front end) are padded with silence, which a conv layer cannot do without."""
     device = next(model.parameters()).device
@@ -313,7 +247,7 @@ def _transcribe_loaded(model, vocab, wavs: list[torch.Tensor], batch_size: int =
         x, mask = padded_batch([wavs[i] for i in idx])
         logits = model(x.to(device), attention_mask=mask.to(device)).logits
         lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
-        for i, text in zip(idx, greedy_decode(logits, lengths, vocab)):
+        for i, text in zip(idx, greedy_decode(logits, tokenizer, lengths)):
             out[i] = text
     return out
 
@@ -325,7 +259,7 @@ def transcribe(model_dir: str | os.PathLike, wavs, sample_rate: int | None = Non
     Returns characters (normalised text) or IPA, whichever the model was trained on
     (``ctc_info(model_dir)["targets"]``).
     """
-    model, vocab, sr, _ = _load(str(model_dir), device)
+    model, tokenizer, sr, _ = _load(str(model_dir), device)
     ready = []
     for i, w in enumerate(wavs):
         if isinstance(w, (str, os.PathLike)):
@@ -334,7 +268,7 @@ def transcribe(model_dir: str | os.PathLike, wavs, sample_rate: int | None = Non
             if sample_rate is None:
                 raise DataError("transcribe: give sample_rate for in-memory waveforms")
             ready.append(resample(validate_waveform(torch.as_tensor(w).detach().cpu(), f"wav[{i}]"), sample_rate, sr))
-    return _transcribe_loaded(model, vocab, ready, batch_size)
+    return _transcribe_loaded(model, tokenizer, ready, batch_size)
 
 
 def ctc_info(model_dir: str | os.PathLike) -> dict:

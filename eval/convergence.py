@@ -42,6 +42,7 @@ from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, in_range, nonneg, seed_field
+from svae_tts.run_state import step_name
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ class SynthesisSettings(Checked):
     speed: float = in_range(1.0, *SPEED_RANGE)
     seed: int = seed_field(0)
     use_target_duration: bool = False  # pass the ground-truth duration (F5-TTS eval uses the ratio of texts)
+
+
+def audio_dir(out_dir: str | os.PathLike, run: str, step: int) -> Path:
+    """Where :func:`run_convergence` keeps the wavs it synthesised with ``run``'s checkpoint at ``step``."""
+    return Path(out_dir) / "audio" / run / step_name(step)
 
 
 def find_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -208,8 +214,8 @@ def run_convergence(
         # a broken checkpoint is reported and skipped, never cached
         with item_boundary(f"{name} step {step} ({mdir})", log) as outcome:
             synth = synth_factory(mdir)
-            audio_dir = out_dir / "audio" / name / f"step_{step:08d}" if keep_audio else None
-            utt_rows, failed = evaluate_model(synth, items, scorer, settings.seed, audio_dir, desc=f"{name} step {step}")
+            wav_dir = audio_dir(out_dir, name, step) if keep_audio else None
+            utt_rows, failed = evaluate_model(synth, items, scorer, settings.seed, wav_dir, desc=f"{name} step {step}")
             if not utt_rows:
                 raise EvalError(f"every item failed (first: {failed[0]['reason'] if failed else '?'})")
         if outcome.failed:

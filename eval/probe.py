@@ -21,14 +21,16 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from data_prep.ctc_vocab import PAD, SEP, ctc_tokenizer, greedy_decode
 from eval.errors import EvalError
-from eval.metrics.text import ErrorCounts, aggregate_error_rates, normalize_text
+from eval.metrics.text import ErrorCounts, aggregate_error_rates
 from eval.report import markdown_table
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, nonneg, positive, seed_field
 from svae_tts.formats.corpus import corpus_audio, load_corpus
+from svae_tts.text import asr_scoring_text
 
 log = logging.getLogger(__name__)
 STRESS = set("ˈˌ")
@@ -47,27 +49,29 @@ class ProbeConfig(Checked):
 def tokenize(text: str, unit: str) -> list[str]:
     """Characters of the normalised text, or phoneme symbols (stress dropped, '|' = word boundary)."""
     if unit == "char":
-        return list(normalize_text(text).replace(" ", "|"))
+        return list(asr_scoring_text(text).replace(" ", SEP))
     if unit == "phoneme":
-        return ["|" if ch.isspace() else ch for ch in " ".join(str(text).split()) if ch not in STRESS]
+        return [SEP if ch.isspace() else ch for ch in " ".join(str(text).split()) if ch not in STRESS]
     raise EvalError(f"unknown probe unit {unit!r} (choose char or phoneme)")
 
 
 class Vocab:
+    """The probe's units: the CTC blank (id 0) and the sorted symbols of the training set.
+
+    No unknown token: a test symbol the training set never showed is left out of the targets and
+    counts as a deletion. Decoding is ``Wav2Vec2CTCTokenizer``'s, built from these units."""
+
     def __init__(self, sequences: list[list[str]]):
         self.symbols = sorted({s for seq in sequences for s in seq})
         self.index = {s: i + 1 for i, s in enumerate(self.symbols)}  # 0 = CTC blank
+        self.tokenizer = ctc_tokenizer({PAD: 0, **self.index})
 
     def encode(self, seq: list[str]) -> list[int]:
         return [self.index[s] for s in seq if s in self.index]  # unseen test symbols count as deletions
 
-    def decode(self, ids: list[int]) -> list[str]:
-        out, prev = [], 0
-        for i in ids:
-            if i != prev and i != 0:
-                out.append(self.symbols[i - 1])
-            prev = i
-        return out
+    def decode(self, logits: torch.Tensor) -> list[str]:
+        """Best path of one utterance's ``(T, units)`` logits, as symbols ('|' = word boundary)."""
+        return list(greedy_decode(logits[None], self.tokenizer)[0].replace(" ", SEP))
 
     def __len__(self) -> int:
         return len(self.symbols) + 1
@@ -104,7 +108,7 @@ def train_probe(feats: list[torch.Tensor], targets: list[list[int]], num_classes
 
 @torch.no_grad()
 def decode_probe(layer, mean, std, feats: list[torch.Tensor], vocab: Vocab) -> list[list[str]]:
-    return [vocab.decode(layer((f - mean) / std).argmax(-1).tolist()) for f in feats]
+    return [vocab.decode(layer((f - mean) / std)) for f in feats]
 
 
 def unit_error_rate(refs: list[list[str]], hyps: list[list[str]]) -> dict:

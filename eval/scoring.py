@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 
 from eval.metrics import signal as S
-from eval.metrics.text import ErrorCounts, aggregate_error_rates, char_errors, normalize_text, word_errors
+from eval.metrics.text import ErrorCounts, aggregate_error_rates, char_errors, word_errors
+from svae_tts.text import asr_scoring_text
 
 SIGNAL_METRICS = ("pesq", "stoi", "si_sdr", "mel_dist")
 
@@ -59,7 +60,7 @@ class Scorer:
         if self._asr is not None and text is not None:
             hyp = self._asr.transcribe(wav, sr)
             w, c = word_errors(text, hyp), char_errors(text, hyp)
-            row.update(hyp=normalize_text(hyp), ref=normalize_text(text), wer=w.rate, cer=c.rate,
+            row.update(hyp=asr_scoring_text(hyp), ref=asr_scoring_text(text), wer=w.rate, cer=c.rate,
                        w_err=w.errors, w_n=w.ref_len, c_err=c.errors, c_n=c.ref_len)
         if self._sim is not None and sim_ref is not None:
             from eval.metrics.speaker import cosine
@@ -119,8 +120,8 @@ def chance_error_rates(rows: list[dict], shuffles: int = 199, max_items: int = 1
     usual +1s) that score at least as well as the real texts: a rate shows something was
     understood only when its ``p`` is small. Over ``max_items`` rows a seeded subset is tested.
     """
-    pairs = [(normalize_text(r["ref"]), r["hyp"]) for r in rows
-             if isinstance(r.get("hyp"), str) and isinstance(r.get("ref"), str) and normalize_text(r["ref"])]
+    pairs = [(asr_scoring_text(r["ref"]), r["hyp"]) for r in rows
+             if isinstance(r.get("hyp"), str) and isinstance(r.get("ref"), str) and asr_scoring_text(r["ref"])]
     if not pairs:
         return {}
     rng = random.Random(seed)

@@ -84,7 +84,8 @@ def test_checked_configs_are_validated_when_built_in_python():
 
 def test_every_shipped_config_and_preset_is_in_range():
     """The ranges must not refuse anything the project ships or the demo uses."""
-    from eval.demo import BUDGETS
+    from eval.demo import ARMS, BUDGETS
+    from eval.demo import stages
     from tts_recipes.train import load_train_config
     from vae.config import load_preset, preset_names
     from vae.train_config import TrainConfig
@@ -98,7 +99,9 @@ def test_every_shipped_config_and_preset_is_in_range():
         load_train_config(name)
     for budget in BUDGETS.values():
         load_preset(budget.vae_preset, budget.vae_overrides)
-        load_train_config(budget.tts_preset, list(budget.tts_overrides))
+        for arm in ARMS:  # the typed configs the demo's stages build check every value as it is set
+            stages.vae_config(root / "demo", arm, budget, seed=0)
+            stages.tts_config(root / "demo", arm, str(root / "latents"), budget, seed=0)
 
 
 def test_model_config_json_values_are_range_checked(tmp_path):

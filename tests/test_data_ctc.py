@@ -5,25 +5,39 @@ import json
 import pytest
 import torch
 
-from data_prep.ctc import (PAD, SEP, CTCTrainConfig, build_vocab, ctc_info, encode_text, error_rate,
-                           greedy_decode, normalize_text, train_ctc, transcribe)
+from data_prep.ctc import CTCTrainConfig, ctc_info, train_ctc, transcribe
+from data_prep.ctc_vocab import (PAD, SEP, UNK, build_vocab, ctc_tokenizer, encode_text, error_rate, greedy_decode,
+                                 target_text)
 from data_prep.errors import DataError
 from svae_tts.errors import ConfigError
 from data_prep.espeak_corpus import build_espeak_corpus
 from svae_tts.audio import load_audio
 
 
+def _one_hot_logits(frames: list[list[str]], vocab: dict[str, int]) -> torch.Tensor:
+    """Logits whose best path is ``frames[b][t]`` for item ``b`` (shorter items padded with blanks)."""
+    logits = torch.full((len(frames), max(map(len, frames)), len(vocab)), -5.0)
+    logits[:, :, vocab[PAD]] = 5.0
+    for b, seq in enumerate(frames):
+        logits[b, :len(seq)] = -5.0
+        for t, tok in enumerate(seq):
+            logits[b, t, vocab[tok]] = 5.0
+    return logits
+
+
 def test_vocab_and_greedy_decode():
     vocab = build_vocab(["ab ba", "cab"])
     assert vocab[PAD] == 0 and set("abc") < set(vocab)
     assert encode_text("ab c", vocab) == [vocab["a"], vocab["b"], vocab[SEP], vocab["c"]]
-    # frames: a a <blank> a b | | c  (+ two padded frames that must be ignored)
-    seq = ["a", "a", PAD, "a", "b", SEP, SEP, "c", "a", "a"]
-    logits = torch.full((1, len(seq), len(vocab)), -5.0)
-    for t, tok in enumerate(seq):
-        logits[0, t, vocab[tok]] = 5.0
-    assert greedy_decode(logits, [8], vocab) == ["aab c"]
-    assert normalize_text("Hello, World!  It's 3 o'clock.") == "hello world it's o'clock"
+    tok = ctc_tokenizer(vocab)
+    # best paths, worked by hand: repeats merge unless a blank separates them; blanks vanish; the
+    # delimiter is a space (twice around a blank is still one); <unk> reads as a blank; the two
+    # frames past item 0's length are padding and must be ignored
+    frames = [["a", "a", PAD, "a", "b", SEP, SEP, "c", "a", "a"],
+              [SEP, "b", "b", SEP, PAD, SEP, "c", UNK, "c", PAD, "a", SEP]]
+    assert greedy_decode(_one_hot_logits(frames, vocab), tok, [8, 12]) == ["aab c", "b cca"]
+    assert greedy_decode(_one_hot_logits(frames[1:], vocab), tok) == ["b cca"]
+    assert target_text({"text": "Hello, World!  It's 3 o'clock."}, "char") == "hello world it's o'clock"
     assert error_rate(["abcd"], ["abcd"]) == 0.0 and error_rate(["abcd"], ["abed"]) == pytest.approx(0.25)
 
 
@@ -51,6 +65,12 @@ def test_train_few_steps_save_load_transcribe(tmp_path):
     rows = load_corpus(corpus)["test"]
     hyps = transcribe(tmp_path / "ctc", [r["audio"] for r in rows])
     assert len(hyps) == len(rows) and all(isinstance(h, str) for h in hyps)
+    # transcribe() decodes with the saved processor: what a transformers user gets from batch_decode
+    x = proc(load_audio(rows[0]["audio"], 16000)[0].numpy(), sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        ids = model(x["input_values"]).logits.argmax(-1)
+    plain = proc.batch_decode(ids)[0]
+    assert "<unk>" in plain or " ".join(plain.split()) == hyps[0]
     assert set("".join(hyps)) <= set(vocab) | {" "}
     # shorter than the filterbank front end's 85 ms receptive field: padded, not a conv error,
     # and alone or beside a long wav it reads the same (its frame count is not negative)

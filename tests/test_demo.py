@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eval.demo import ARMS, DemoConfig, run_demo, verdict
+from eval.demo import ARMS, BUDGETS, DemoConfig, run_demo, stages, verdict
 from svae_tts.errors import ConfigError
 
 
@@ -118,6 +118,35 @@ def test_paired_test_needs_a_real_difference():
     assert t["p"] < 0.01 and abs(t["diff"] - 0.2) < 1e-9  # corpus CER: 24 more errors over 120 characters
     assert paired_test(a[:1], c[:1], "sim") is None  # one item cannot be tested
     assert paired_test(a, [{**r, "id": "x" + r["id"]} for r in c], "sim") is None  # no common items
+
+
+def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
+    """Each stage's typed config is what ``python -m vae.train`` / ``tts_recipes.train`` would build
+    from the shipped config and ``key=value`` overrides."""
+    from svae_tts.config import load_config
+    from tts_recipes.train import load_train_config
+    from vae.train_config import TrainConfig, training_config_path
+
+    out, latents = tmp_path / "demo", str(tmp_path / "latents")
+    for b in BUDGETS.values():
+        every = max(1, b.vae_steps // 4)
+        for arm in ARMS:
+            cli = [f"run_dir={out / f'vae_{arm}'}", f"data.train={out / 'corpus'}", f"max_steps={b.vae_steps}",
+                   "seed=3", f"vae={b.vae_preset}", f"data.batch_size={b.vae_batch_size}",
+                   f"data.segment_seconds={b.vae_segment_seconds}", f"loss.disc_start_step={b.vae_disc_start}",
+                   f"loss.adv_start_step={b.vae_adv_start}", f"checkpoint_every={every}", f"valid_every={every}",
+                   f"audio_every={b.vae_steps}", "export_every=0", "resume=auto", "data.num_workers=0",
+                   "vae_overrides=" + json.dumps(b.vae_overrides)]
+            if arm == "semantic":
+                cli += [f"teacher.model={out / 'teacher'}", "teacher.layer=-1"]
+            assert stages.vae_config(out, arm, b, 3) == load_config(TrainConfig, training_config_path(f"tiny_{arm}"), cli)
+            cli = [f"name={arm}", f"run_dir={out / f'tts_{arm}'}", "seed=3", "data.feature=latent",
+                   f"data.latent_set={latents}", f"steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=true"]
+            cli += [f"data.frames_per_batch={b.tts_frames_per_batch}"] * (b.tts_frames_per_batch is not None)
+            cli += [f"optim.warmup_steps={b.tts_warmup_steps}"] * (b.tts_warmup_steps is not None)
+            assert stages.tts_config(out, arm, latents, b, 3) == load_train_config(b.tts_preset, cli)
+    small = stages.tts_config(out, "semantic", latents, BUDGETS["small"], 3)
+    assert (small.data.frames_per_batch, small.optim.warmup_steps) == (20000, 2000)
 
 
 def test_unknown_budget_is_a_config_error(tmp_path):

@@ -4,18 +4,12 @@ import torch
 
 from eval.errors import EvalError
 from eval.metrics import signal as S
-from eval.metrics.text import aggregate_error_rates, cer, char_errors, normalize_text, wer, word_errors
+from eval.metrics.text import aggregate_error_rates, cer, char_errors, wer, word_errors
 from tests.eval_helpers import speechlike, tiny_ctc_dir, tiny_xvector_dir
 
 
 
-# ---- text ---------------------------------------------------------------------------------------
-
-def test_normalize_text():
-    assert normalize_text("  Hello, World!  It's 42 -- \u201cOK\u201d.") == "hello world it's 42 ok"
-    assert normalize_text("Don\u2019t  'quote'") == "don't quote"
-    assert normalize_text("twenty-three") == "twenty three"
-
+# ---- text (the normalisation itself: tests/test_core_text.py) ------------------------------------
 
 def test_wer_known_pairs():
     # ref 6 words; hyp: 1 deletion (the), 1 substitution (sat->sit), 1 insertion (today)
@@ -194,8 +188,12 @@ def test_pipeline_backend_and_ctc_backend_agree(tmp_path):
     assert isinstance(ctc, CTCBackend) and isinstance(pipe, PipelineBackend)
     x = speechlike(16_000, 1.5, seed=5)
     text = ctc.transcribe(x, 16_000)
-    assert isinstance(text, str) and text  # a random model emits some tokens (possibly <unk>)
-    assert pipe.transcribe(x, 16_000) == text.strip()
+    assert isinstance(text, str) and text  # a random model emits some tokens, <unk> among them
+    # the same best path, read by the same tokenizer; the CTC backend reads <unk> as a blank where
+    # the pipeline spells it out
+    heard = pipe.transcribe(x, 16_000)
+    assert "<unk>" in heard and "<unk>" not in text
+    assert " ".join(heard.replace("<unk>", "").split()) == text
 
 
 def test_asr_model_missing_names_what_is_needed(tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from eval.errors import EvalError
-from eval.probe import ProbeConfig, probe_features, tokenize
+from eval.probe import ProbeConfig, Vocab, probe_features, tokenize
 
 TEXTS = ["the cat sat", "a bird is here", "we ride at dawn", "she sells shells", "lost and found", "red roses",
          "time will tell", "the wind blows", "sea and sand", "hello there"]
@@ -69,3 +69,13 @@ def test_probe_refuses_without_held_out_speakers(tmp_path):
         run_probe([("v", str(vae))], corpus, tmp_path / "p", ProbeConfig(steps=2))
     res = run_probe([("v", str(vae))], corpus, tmp_path / "p", ProbeConfig(steps=2), allow_seen_speakers=True)
     assert "NOT held out" in (tmp_path / "p" / "probe.md").read_text() and res["models"]["v"]["test_utts"] == 2
+
+
+def test_probe_decoding_hand_worked():
+    """Blank = 0; repeats merge unless a blank separates them; '|' is kept as a symbol, once per boundary."""
+    vocab = Vocab([list("ab|c")])
+    assert vocab.index == {"a": 1, "b": 2, "c": 3, "|": 4} and len(vocab) == 5
+    best = [1, 1, 0, 1, 2, 4, 0, 4, 3, 3, 0]  # a a _ a b | _ | c c _
+    logits = torch.nn.functional.one_hot(torch.tensor(best), len(vocab)).float()
+    assert vocab.decode(logits) == ["a", "a", "b", "|", "c"]
+    assert vocab.encode(["a", "x", "c"]) == [1, 3]  # an unseen test symbol is left out

@@ -27,6 +27,23 @@ def test_state_dict_matches_release_manifest(preset, key):
     assert got == expected
 
 
+def test_every_released_preset_has_a_training_config_that_loads():
+    """Presets are architectures, configs are training runs: each released model has its recipe."""
+    from svae_tts.config import load_config
+    from vae.config import PRESETS_DIR, RELEASED_PRESETS, preset_names
+    from vae.train_config import CONFIGS_DIR, TrainConfig, training_config_path
+
+    released = {p.stem for p in PRESETS_DIR.glob("*.yaml") if "zkniu/Semantic-VAE" in p.read_text().splitlines()[0]}
+    assert released == set(RELEASED_PRESETS) and released <= set(preset_names())
+    for name in RELEASED_PRESETS:
+        assert training_config_path(name) == CONFIGS_DIR / f"{name}.yaml"
+        cfg = load_config(TrainConfig, training_config_path(name))
+        assert cfg.vae == name and cfg.teacher.enabled == load_preset(name).semantic
+        assert cfg.max_steps == 600_000 and cfg.data.segment_seconds == 3.0  # the release's budget
+    with pytest.raises(ConfigError, match="unknown VAE training config 'dim99'.*acoustic_vae_dim16"):
+        training_config_path("dim99")
+
+
 def test_properties_and_hop_mismatch():
     cfg = load_preset("semantic_vae")
     assert (cfg.hop_length, cfg.frame_rate, cfg.latent_dim) == (400, 40.0, 64)

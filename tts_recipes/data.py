@@ -18,9 +18,10 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from svae_tts.audio import load_audio
+from svae_tts.text import tts_text
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
-from tts_recipes.text import Vocabulary, normalize_text
+from tts_recipes.text import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class LatentTTSDataset(Dataset):
     """Utterances held in memory as normalised ``(T, D)`` tensors."""
 
     def __init__(self, ids: Sequence[str], feats: Sequence[torch.Tensor], texts: Sequence[str]):
-        self.ids, self.feats, self.texts = list(ids), list(feats), [normalize_text(t) for t in texts]
+        self.ids, self.feats, self.texts = list(ids), list(feats), [tts_text(t) for t in texts]
 
     @classmethod
     def from_split(cls, split, space, min_frames: int = 1, max_frames: int = 0) -> "LatentTTSDataset":
@@ -39,7 +40,7 @@ class LatentTTSDataset(Dataset):
             z = torch.as_tensor(row["latents"], dtype=torch.float32)
             if z.dim() != 2 or z.shape[-1] != space.dim:
                 raise TTSError(f"latent set item {row['id']}: latents of shape {tuple(z.shape)}, expected (T, {space.dim})")
-            text = normalize_text(row["text"])
+            text = tts_text(row["text"])
             reason = _drop_reason(text, z.shape[0], min_frames, max_frames)
             if reason:
                 dropped.append((row["id"], reason))
@@ -68,7 +69,7 @@ class AudioTTSDataset(Dataset):
         self.rows, dropped = [], []
         for row in split:
             frames = space.num_frames(int(round(float(row["duration"]) * space.sample_rate)))
-            text = normalize_text(row["text"])
+            text = tts_text(row["text"])
             reason = _drop_reason(text, frames, min_frames, max_frames)
             if reason:
                 dropped.append((row["id"], reason))

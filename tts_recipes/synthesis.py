@@ -37,7 +37,8 @@ from svae_tts.textio import read_lines
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.model import TTSModel
-from tts_recipes.text import check_fits, normalize_text
+from svae_tts.text import tts_text
+from tts_recipes.text import check_fits
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class Synthesizer:
         ``duration`` (seconds of generated speech, the reference excluded) overrides the estimate
         from the reference's speaking rate and ``speed``. Returns ``(N,)`` float32 at ``sample_rate``.
         """
-        text, ref_text = normalize_text(text or ""), normalize_text(ref_text or "")
+        text, ref_text = tts_text(text or ""), tts_text(ref_text or "")
         if not text:
             raise TTSError("text is empty")
         if not ref_text:
@@ -165,7 +166,7 @@ class Synthesizer:
         if duration is not None and duration <= 0:
             raise TTSError(f"duration must be positive, got {duration}")
         ref = self.prepare_reference(ref_audio, ref_text)
-        ref_text = normalize_text(ref.text)
+        ref_text = tts_text(ref.text)
         if seed is None:
             seed = random.randrange(2**31)
             log.info("seed %d", seed)

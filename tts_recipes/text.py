@@ -10,12 +10,12 @@ word came out garbled. Ids run 0..V-1 and padding is -1, as ``DiT``'s text embed
 from __future__ import annotations
 
 import logging
-import unicodedata
 from typing import Iterable, Sequence
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from svae_tts.text import tts_text
 from tts_recipes.errors import TTSError
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,6 @@ log = logging.getLogger(__name__)
 UNK = "<unk>"
 UNK_ID = 0
 PAD_ID = -1
-
-
-def normalize_text(text: str) -> str:
-    """NFC-normalise and collapse whitespace, so the same sentence always gives the same tokens."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 class Vocabulary:
@@ -45,7 +40,7 @@ class Vocabulary:
         """Sorted set of the characters in ``texts`` (deterministic, so a resumed run rebuilds it identically)."""
         seen: set[str] = set()
         for t in texts:
-            seen.update(normalize_text(t))
+            seen.update(tts_text(t))
         if not seen:
             raise TTSError("cannot build a vocabulary: the training texts are empty")
         return cls([UNK] + sorted(seen))
@@ -54,10 +49,10 @@ class Vocabulary:
         return len(self.chars)
 
     def unknown_chars(self, text: str) -> list[str]:
-        return sorted({c for c in normalize_text(text) if c not in self.index})
+        return sorted({c for c in tts_text(text) if c not in self.index})
 
     def ids(self, text: str, warn: bool = True) -> list[int]:
-        text = normalize_text(text)
+        text = tts_text(text)
         if warn:
             unknown = self.unknown_chars(text)
             if unknown:

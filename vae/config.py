@@ -1,4 +1,9 @@
-"""Typed configs for the Semantic-VAE model and its named presets (``vae/presets/*.yaml``)."""
+"""Typed configs for the Semantic-VAE model and its named presets (``vae/presets/*.yaml``).
+
+A preset is an architecture: what a model dir's ``config.json`` holds, nothing about training.
+How a model is trained (data, losses, steps) is a training config, ``vae/configs/*.yaml``
+(:mod:`vae.train_config`); every released preset has one of the same name.
+"""
 
 from __future__ import annotations
 
@@ -98,6 +103,9 @@ class VAEConfig(Checked):
 
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+# The presets that rebuild a checkpoint of the Semantic-VAE release (``zkniu/Semantic-VAE``) key for
+# key; each has the training config that reproduces it under the same name in ``vae/configs/``.
+RELEASED_PRESETS = ("semantic_vae", "acoustic_vae_dim64", "acoustic_vae_dim16")
 
 
 def preset_names() -> list[str]:

@@ -2,7 +2,7 @@
 
 Both are the ``bigvgan`` package's classes (``MultiPeriodDiscriminator`` and the ``DiscriminatorB``
 bands of its ``MultiBandDiscriminator``), combined with its ``CombinedDiscriminator``; they follow
-the same designs as the release (REFERENCE §1). The only thing added here is a typed config:
+the designs the Semantic-VAE release (arXiv 2509.22167) trains with. The only thing added here is a typed config:
 ``bigvgan``'s ``MultiBandDiscriminator`` does not expose the channel width or the band edges, so
 we build its ``DiscriminatorB`` members ourselves with the configured ``channels``/``bands``
 (small widths keep the tiny CPU preset fast; full size is 42.5 M parameters).

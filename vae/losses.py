@@ -1,5 +1,5 @@
-"""Training losses of the Semantic-VAE (REFERENCE §1): multi-scale mel L1, LSGAN, feature matching,
-KL and the semantic alignment loss.
+"""Training losses of the Semantic-VAE (arXiv 2509.22167): multi-scale mel L1, LSGAN, feature
+matching, KL and the semantic alignment loss.
 
 The mel loss, the least-squares GAN losses come from the ``bigvgan`` package (its
 ``MultiScaleMelSpectrogramLoss`` is the DAC loss the release uses: log10 magnitudes clamped at 1e-5,

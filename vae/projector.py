@@ -2,7 +2,8 @@
 
 Conv1d(C→2D, k3) → GroupNorm(1) → Mish → Conv1d(2D→2D, k3) → GroupNorm(1) → Mish → Conv1d(2D→D, k1),
 held in ``self.model`` (an ``nn.Sequential``) so the state-dict keys are ``model.0.weight`` ...,
-exactly those of the released ``projectors.model`` (REFERENCE §1); released weights load as-is.
+exactly those of ``projectors.model`` in the released Semantic-VAE checkpoints (``zkniu/Semantic-VAE``,
+arXiv 2509.22167); released weights load as-is.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Typed config of a VAE training run (YAML + ``key=value`` overrides, see ``vae/configs/``).
 
-Defaults are the released Semantic-VAE recipe (REFERENCE §1): 3 s crops, AdamW 1e-4 (0.8, 0.99),
+Defaults are the Semantic-VAE release's recipe (arXiv 2509.22167): 3 s crops, AdamW 1e-4 (0.8, 0.99),
 ExponentialLR 0.999996/step, grad clip 10, loss weights mel 15 / GAN 1 / FM 2 / KL 0.01 / align 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field, seed_field
@@ -97,3 +98,15 @@ class TrainConfig(Checked):
             self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not one of no, bf16, fp16")
+
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def training_config_path(name: str) -> Path:
+    """The shipped training config ``name`` (``semantic_vae``, ``tiny_acoustic`` ...): ``vae/configs/<name>.yaml``."""
+    path = CONFIGS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
+        raise ConfigError(f"unknown VAE training config {name!r} (known: {known})")
+    return path

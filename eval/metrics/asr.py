@@ -3,8 +3,9 @@
 ``get_asr_backend(spec)`` (cached: one model per process) picks by the model's config:
 
 * a ``*ForCTC`` architecture (our ``train-ctc`` judge: ``Wav2Vec2ForCTC`` + ``Wav2Vec2CTCTokenizer``
-  saved with ``save_pretrained``) -> :class:`CTCBackend`, argmax decoding, repeats collapsed and
-  blanks dropped by the tokenizer. No language model: the judge's own errors stay visible.
+  saved with ``save_pretrained``) -> :class:`CTCBackend`, greedy decoding by the model's own
+  tokenizer (:func:`data_prep.ctc_vocab.greedy_decode`). No language model: the judge's own errors
+  stay visible.
 * anything else (e.g. ``openai/whisper-large-v3`` or a local Whisper dir) -> :class:`PipelineBackend`
   wrapping ``transformers.pipeline("automatic-speech-recognition")``.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_prep.ctc_vocab import greedy_decode
 from eval.errors import EvalError
 from eval.metrics._models import check_local_or_hub, load_failed
 from svae_tts.audio import resample, validate_waveform
@@ -65,9 +67,8 @@ class CTCBackend(ASRBackend):
     def transcribe(self, wav, sr: int) -> str:
         x = self._prep(wav, sr)
         inputs = self.extractor(x, sampling_rate=self.sample_rate, return_tensors="pt")
-        logits = self.model(inputs["input_values"].to(self.device)).logits[0]
-        ids = logits.argmax(-1).cpu()
-        return self.tokenizer.decode(ids.tolist())  # groups repeats, drops the pad/blank token
+        logits = self.model(inputs["input_values"].to(self.device)).logits
+        return greedy_decode(logits, self.tokenizer)[0]
 
 
 class PipelineBackend(ASRBackend):

@@ -1,9 +1,7 @@
-"""Text normalisation and WER/CER, the way zero-shot TTS papers report them.
+"""WER/CER, the way zero-shot TTS papers report them.
 
-Normalisation: Unicode NFKC, lower-case, punctuation stripped (an apostrophe inside a word such as
-"don't" is kept, every other punctuation mark becomes a space), whitespace collapsed. Numbers are
-left as written: "42" stays "42" and "forty two" stays "forty two". Expanding digits would need a
-language-specific verbaliser and would silently disagree with the references of other languages.
+Both strings are first put in :func:`svae_tts.text.asr_scoring_text` form (Unicode NFKC,
+lower-case, punctuation stripped but in-word apostrophes kept, numbers left as written).
 
 Two aggregates are reported because papers differ: the mean of per-utterance WER (the F5-TTS /
 Seed-TTS-eval convention, sensitive to short utterances) and the corpus-level WER (total edits over
@@ -12,27 +10,12 @@ total reference words). Edit counting is jiwer's.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import asdict, dataclass
 
 import jiwer
 
 from eval.errors import EvalError
-
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
-# anything that is not a letter/digit/mark/apostrophe/space is punctuation or a symbol
-_NON_WORD = re.compile(r"[^\w\s']|_", re.UNICODE)
-_EDGE_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
-_SPACES = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Lower-case, strip punctuation (keep in-word apostrophes), collapse spaces; numbers untouched."""
-    text = unicodedata.normalize("NFKC", str(text)).translate(_APOSTROPHES).lower()
-    text = _NON_WORD.sub(" ", text)
-    text = _EDGE_APOSTROPHE.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+from svae_tts.text import asr_scoring_text
 
 
 @dataclass
@@ -67,8 +50,8 @@ def char_errors(reference: str, hypothesis: str, normalize: bool = True) -> Erro
 
 
 def _errors(reference: str, hypothesis: str, normalize: bool, chars: bool) -> ErrorCounts:
-    ref = normalize_text(reference) if normalize else str(reference).strip()
-    hyp = normalize_text(hypothesis) if normalize else str(hypothesis).strip()
+    ref = asr_scoring_text(reference) if normalize else str(reference).strip()
+    hyp = asr_scoring_text(hypothesis) if normalize else str(hypothesis).strip()
     if not ref:
         raise EvalError(f"reference text {reference!r} is empty after normalisation: WER/CER is undefined")
     if not hyp:  # everything deleted; jiwer refuses empty hypotheses

@@ -1,0 +1,95 @@
+"""``report.md`` of a demo run: verdict, stage timings, the stages' numbers, the eval sub-reports, wavs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from eval.demo.config import ARMS
+from eval.demo.verdict import final_rows, verdict
+from svae_tts.fileio import atomic_write_text
+
+SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/probe.md"),
+               ("Convergence", "convergence/report.md"))  # under <out>/eval/, as the eval stage writes them
+LOSS_PREFIXES = ("mel", "align", "kl")
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _judge_on_real(ev: dict) -> dict:
+    """The judge's WER and CER on the unprocessed test audio, from the reconstruction summary."""
+    gt = ((ev.get("recon") or {}).get("models") or {}).get("ground_truth", {})
+    return {k: float(gt[k]) for k in ("wer", "cer") if isinstance(gt.get(k), (int, float))}
+
+
+def _timings(timings: dict[str, float]) -> list[str]:
+    return ["## Stage timings", "", "| stage | seconds |", "|---|---|",
+            *(f"| {k} | {v:.1f} |" for k, v in timings.items()),
+            f"| **total** | {sum(timings.values()):.1f} |", ""]
+
+
+def _stages(results: dict) -> list[str]:
+    """Corpus size, teacher and judge error rates, VAE losses at the first and last step."""
+    corpus, t, j = results["corpus"], results["teacher"], results["judge"]
+    lines = ["## Corpus (embedded eSpeak NG, held-out voices in test)", "",
+             "| split | utterances | hours | speakers |", "|---|---|---|---|"]
+    lines += [f"| {s} | {corpus[s]['utterances']} | {corpus[s]['hours']:.3f} | {corpus[s]['speakers']} |"
+              for s in ("train", "test") if s in corpus]
+    lines += ["", "## Teacher and judge (small Wav2Vec2ForCTC trained here)", "",
+              f"- teacher (phoneme targets, seed 1): PER {_fmt(t.get('per'))} on held-out voices",
+              f"- judge (character targets, seed 2): CER {_fmt(j.get('cer'))} on held-out voices", "",
+              "## VAE training", "", "| arm | steps | first losses | last losses |", "|---|---|---|---|"]
+    for arm in ARMS:
+        r = results[f"vae_{arm}"]
+        first, last = (", ".join(f"{k} {_fmt(v)}" for k, v in r[when].items() if k.startswith(LOSS_PREFIXES))
+                       for when in ("first", "last"))
+        lines.append(f"| {arm} | {r['step']} | {first} | {last} |")
+    return lines + [""]
+
+
+def _sub_reports(eval_dir: Path) -> list[str]:
+    """The eval sub-reports, each under our own heading (theirs one level down)."""
+    lines = []
+    for name, rel in SUB_REPORTS:
+        p = eval_dir / rel
+        if p.is_file():
+            body = p.read_text().strip().splitlines()
+            if body and body[0].startswith("#"):
+                body = body[1:]  # our own heading replaces the sub-report's title
+            while body and not body[0].strip():
+                body = body[1:]
+            lines += [f"## {name}", "", *[("#" + ln if ln.startswith("#") else ln) for ln in body], ""]
+    return lines
+
+
+def _listen(out: Path, conv: dict) -> list[str]:
+    """Links to the first wavs of each arm's last scored checkpoint."""
+    from eval.convergence import audio_dir
+
+    lines = ["## Plots", "", "![convergence](eval/convergence/convergence.png)", "",
+             "![steps to threshold](eval/convergence/steps_to_threshold.png)", "", "## Listen", ""]
+    last = final_rows(conv)
+    for arm in (a for a in ARMS if a in last):
+        step = last[arm]["step"]
+        wavs = sorted(audio_dir(out / "eval" / "convergence", arm, step).glob("*.wav"))[:4]
+        lines.append(f"- {arm}, step {step}: " + ", ".join(f"[{w.stem}]({w.relative_to(out).as_posix()})" for w in wavs))
+    return lines
+
+
+def write_report(out: Path, budget_name: str, timings: dict[str, float], results: dict) -> Path:
+    """Write ``<out>/report.md`` from the stages' results and timings; returns its path."""
+    ev = results["eval"]
+    lines = ["# svae-tts demo report", "",
+             f"Budget `{budget_name}`; every stage ran offline on this machine. "
+             "Both arms (semantic = VAE aligned to the CTC teacher's last hidden layer, acoustic = the same "
+             "VAE without the alignment loss) had the same corpus, steps, seed and TTS budget.", "",
+             "## Verdict", "", verdict(ev["convergence"], _judge_on_real(ev)), ""]
+    lines += _timings(timings) + _stages(results) + _sub_reports(out / "eval") + _listen(out, ev["convergence"])
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,128 @@
+"""The demo's stages: each calls the Python function a user would call by hand, with a typed config.
+
+A stage loads the stage's own preset or training config, then sets the fields the demo's budget
+fixes (``dataclasses.replace``, so every value is range-checked as it is set) and returns a small
+JSON-able summary that ``stages.json`` keeps. Both arms get the same budget and seed: the only
+difference between them is the alignment loss.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from eval.demo.config import ARMS, DemoBudget
+
+C = TypeVar("C")
+
+
+def _with(cfg: C, **changes: Any) -> C:
+    """``cfg`` with the given fields set; a change of ``None`` keeps the config's own value."""
+    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _fresh(path: Path) -> Path:
+    """An unfinished stage's leftovers in our own output folder are ours to clear."""
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def corpus(out: Path, b: DemoBudget, seed: int) -> dict:
+    from data_prep.espeak_corpus import ESpeakCorpusConfig, build_espeak_corpus
+
+    cfg = ESpeakCorpusConfig(hours=b.corpus_hours, voices=b.voices, seed=seed, test_speakers=b.test_speakers,
+                             max_utterances=b.corpus_max_utterances)
+    dd = build_espeak_corpus(out / "corpus", cfg, num_proc=min(2, os.cpu_count() or 1))
+    return {split: {"utterances": len(ds), "hours": float(sum(ds["duration"])) / 3600,
+                    "speakers": len(set(ds["speaker"]))} for split, ds in dd.items()}
+
+
+def ctc(out: Path, name: str, targets: str, seed: int, b: DemoBudget, device: str) -> dict:
+    """A small CTC model on the corpus: the teacher (phoneme targets) or the judge (characters)."""
+    from data_prep.ctc import CTCTrainConfig, train_ctc
+
+    cfg = CTCTrainConfig(targets=targets, seed=seed, max_steps=b.ctc_steps)
+    return train_ctc(out / "corpus", _fresh(out / name), cfg, device=device)
+
+
+def vae_config(out: Path, arm: str, b: DemoBudget, seed: int):
+    """The shipped CPU training config of ``arm`` (``tiny_semantic`` / ``tiny_acoustic``) at the demo's budget."""
+    from svae_tts.config import load_config
+    from vae.train_config import TrainConfig, training_config_path
+
+    base = load_config(TrainConfig, training_config_path(f"tiny_{arm}"))
+    every = max(1, b.vae_steps // 4)
+    teacher = base.teacher
+    if arm == "semantic":
+        teacher = replace(teacher, model=str(out / "teacher"), layer=-1)
+    return replace(
+        base, run_dir=str(out / f"vae_{arm}"), seed=seed, vae=b.vae_preset, vae_overrides=list(b.vae_overrides),
+        max_steps=b.vae_steps,
+        checkpoint_every=every,
+        valid_every=every, audio_every=b.vae_steps, export_every=0, resume="auto", teacher=teacher,
+        data=replace(base.data, train=str(out / "corpus"), batch_size=b.vae_batch_size,
+                     segment_seconds=b.vae_segment_seconds, num_workers=0),
+        loss=replace(base.loss, disc_start_step=b.vae_disc_start, adv_start_step=b.vae_adv_start))
+
+
+def vae(out: Path, arm: str, b: DemoBudget, seed: int) -> dict:
+    from vae.train import train
+
+    result = train(vae_config(out, arm, b, seed))
+    hist = result.history  # this process's steps (after a resume: from the resumed step on)
+    return {"run_dir": result.run_dir, "export": result.last_export, "step": result.step,
+            "first": hist[0] if hist else {}, "last": hist[-1] if hist else {}}
+
+
+def latents(out: Path, arm: str, vae_dir: str) -> dict:
+    from data_prep.latents import extract_latents
+    from svae_tts.formats.latent_set import load_latent_set
+
+    path = extract_latents(out / "corpus", out / f"latents_{arm}", vae=vae_dir, overwrite=True)
+    ls = load_latent_set(path)
+    return {"dir": path, "frame_rate": ls.frame_rate, "latent_dim": ls.latent_dim,
+            "utterances": {k: len(v) for k, v in ls.dataset.items()}}
+
+
+def tts_config(out: Path, arm: str, latents_dir: str, b: DemoBudget, seed: int):
+    """The TTS preset trained on ``arm``'s latent set at the demo's budget."""
+    from tts_recipes.train import load_train_config
+
+    base = load_train_config(b.tts_preset)
+    return replace(
+        base, name=arm, run_dir=str(out / f"tts_{arm}"), seed=seed, resume=True,
+        steps=b.tts_steps,
+        save_every=b.tts_save_every,
+        data=_with(base.data, feature="latent", latent_set=str(latents_dir), frames_per_batch=b.tts_frames_per_batch),
+        optim=_with(base.optim, warmup_steps=b.tts_warmup_steps))
+
+
+def tts(out: Path, arm: str, latents_dir: str, b: DemoBudget, seed: int) -> dict:
+    from tts_recipes.train import train
+
+    return train(tts_config(out, arm, latents_dir, b, seed))
+
+
+def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
+    """Reconstruction, the latent probe and the convergence comparison, on held-out voices."""
+    from eval.convergence import SynthesisSettings, run_convergence
+    from eval.probe import ProbeConfig, run_probe
+    from eval.recon import run_recon
+    from eval.scoring import Scorer
+    from eval.testlist import build_test_list, write_test_list
+
+    ev = out / "eval"
+    items = build_test_list(out / "corpus", num_items=b.eval_items, seed=0)
+    write_test_list(items, ev / "test_list.jsonl", overwrite=True)
+    scorer = Scorer(asr=str(out / "judge"), sim="resemblyzer", mos=b.mos, device=device).load()
+    vaes = [(arm, results[f"vae_{arm}"]["export"]) for arm in ARMS]
+    recon = run_recon(vaes, out / "corpus", ev / "recon", scorer, limit=b.recon_items, overwrite=True, device=device)
+    probe = run_probe(vaes, out / "corpus", ev / "probe", ProbeConfig(unit="char", steps=b.probe_steps),
+                      overwrite=True, device=device)
+    conv = run_convergence([(arm, out / f"tts_{arm}") for arm in ARMS], items, ev / "convergence", scorer,
+                           settings=SynthesisSettings(nfe=b.nfe, seed=0), device=device)
+    return {"recon": recon, "probe": probe, "convergence": conv, "test_items": len(items)}
