@@ -178,7 +178,7 @@ def stage_vae(out: Path, arm: str, b: DemoBudget, seed: int) -> dict:
                  f"seed={seed}", f"vae={b.vae_preset}", f"data.batch_size={b.vae_batch_size}",
                  f"data.segment_seconds={b.vae_segment_seconds}",
                  f"loss.disc_start_step={b.vae_disc_start}", f"loss.adv_start_step={b.vae_adv_start}",
-                 f"checkpoint_every={max(1, b.vae_steps // 4)}", f"valid_every={max(1, b.vae_steps // 4)}",
+                 f"save_every={max(1, b.vae_steps // 4)}", f"valid_every={max(1, b.vae_steps // 4)}",
                  f"audio_every={b.vae_steps}", "export_every=0", "resume=auto", "data.num_workers=0"]
     overrides.append("vae_overrides=" + json.dumps(list(b.vae_overrides)))
     if arm == "semantic":
@@ -203,8 +203,8 @@ def stage_tts(out: Path, arm: str, latents_dir: str, b: DemoBudget, seed: int) -
     from tts_recipes.train import load_train_config, train
 
     overrides = [f"name={arm}", f"run_dir={out / f'tts_{arm}'}", f"seed={seed}", "data.feature=latent",
-                 f"data.latent_set={latents_dir}", f"steps={b.tts_steps}", f"save_every={b.tts_save_every}",
-                 "resume=true", *b.tts_overrides]
+                 f"data.latent_set={latents_dir}", f"max_steps={b.tts_steps}", f"save_every={b.tts_save_every}",
+                 "resume=auto", *b.tts_overrides]
     cfg = load_train_config(b.tts_preset, overrides)
     return train(cfg)
 
