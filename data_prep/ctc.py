@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -190,11 +189,12 @@ class CTCTrainer(StepLoop):
             torch.cuda.set_device(device)
         # seeds random, numpy and torch: Wav2Vec2's time masking draws from numpy's global generator
         super().__init__(cfg, cpu=device.type == "cpu" and torch.cuda.is_available())
+        from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
         model = make_model(cfg, len(vocab)).to(self.device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps))
-            * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.max_steps))))))
+        # linear warm-up, then cosine decay to 5 % of the peak at max_steps
+        self.sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.max_steps, min_lr_rate=0.05)
         self.model, self.opt = self.acc.prepare(model, opt)
         order = sorted(train, key=lambda r: r["duration"])
         self.groups = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]

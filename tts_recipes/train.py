@@ -119,17 +119,6 @@ class SamplerState(TrainState):
         self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
 
 
-def lr_lambda(warmup: int, total: int):
-    """Linear warm-up to the peak, then linear decay to 0 at ``total`` (F5-TTS's schedule)."""
-
-    def f(step: int) -> float:
-        if warmup > 0 and step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return f
-
-
 def build_data(cfg: DataConfig):
     """-> (feature space, train dataset, held-out dataset or None)."""
     from data_prep.corpus import load_corpus
@@ -214,6 +203,7 @@ class TTSTrainer(RunDirTrainer):
 
     def __init__(self, cfg: TrainConfig, accelerator=None):
         from ema_pytorch import EMA
+        from transformers import get_linear_schedule_with_warmup
 
         d = cfg.data
         super().__init__(cfg, [d.latent_set, d.corpus, d.vae, d.vocos], accelerator, state=SamplerState())
@@ -228,7 +218,8 @@ class TTSTrainer(RunDirTrainer):
                        update_every=o.ema_update_every, include_online_model=False)
         self.ema.to(self.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o.warmup_steps, o.decay_steps or cfg.max_steps))
+        # F5-TTS's schedule: linear warm-up to the peak, then linear decay to 0 at decay_steps
+        self.scheduler = get_linear_schedule_with_warmup(optimizer, o.warmup_steps, o.decay_steps or cfg.max_steps)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.sampler = make_batches(self.train_ds, d.frames_per_batch, d.max_samples, cfg.seed)
         self.collate = Collator(self.vocab)
