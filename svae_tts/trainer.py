@@ -19,6 +19,7 @@ with a run dir, :meth:`RunDirTrainer.write_export` and :meth:`RunDirTrainer.trai
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from svae_tts.fileio import RUN_DIR_MARKERS, guard_output
 from svae_tts.run_state import (Stateful, export_dir, latest_checkpoint, load_checkpoint, recover_run_dir,
                                 save_checkpoint)
 from svae_tts.train_settings import LoopSettings, RunSettings
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDivergedError(SvaeError):
@@ -248,6 +251,8 @@ class RunDirTrainer(StepLoop):
         cfg = self.cfg
         resumed = load_checkpoint(self.acc, self.resume_from, self.stateful()) if self.resume_from else None
         self.last_checkpoint = resumed
+        if resumed is not None and self.acc.is_main_process:
+            log.info("resumed from %s at step %d", resumed, self.state.step)
         if self.acc.is_main_process:
             save_config(cfg, self.run_dir / "config.yaml")
             from torch.utils.tensorboard import SummaryWriter

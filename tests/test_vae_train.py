@@ -352,3 +352,11 @@ def test_killed_before_export_exports_on_resume(tmp_path, corpus, monkeypatch):
     b = SemanticVAE.from_pretrained(exports / "step_00000002").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (exports / "step_00000002" / "discriminator.safetensors").is_file()
+
+
+def test_overwrite_starts_afresh_without_stale_checkpoints(tmp_path, corpus):
+    """overwrite=true wipes the earlier run: its later checkpoints must not outrank (or be resumed instead of) the new ones."""
+    train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, save_every=2, export_every=2))
+    res = train(tiny_cfg(tmp_path / "run", corpus, max_steps=2, save_every=2, overwrite=True))
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002"] and len(res.history) == 2
+    assert sorted(p.name for p in (tmp_path / "run" / "exports").iterdir()) == ["step_00000002"]

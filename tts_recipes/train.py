@@ -235,10 +235,6 @@ class TTSTrainer(RunDirTrainer):
     def trainer_state(self) -> dict:
         return {"scheduler": self.scheduler, "ema": self.ema}  # JSON + safetensors, never pickled
 
-    def on_start(self, resumed) -> None:
-        if resumed is not None:
-            log.info("resumed from %s (step %d)", resumed, self.state.step)
-
     def batches(self):
         """This process's share of each epoch's length-bucketed batches, from the checkpointed position."""
         n_proc, rank, state = self.acc.num_processes, self.acc.process_index, self.state
@@ -246,6 +242,8 @@ class TTSTrainer(RunDirTrainer):
             self.sampler.set_epoch(state.epoch)
             batches = list(self.sampler)
             batches = batches[: len(batches) - len(batches) % n_proc] if n_proc > 1 else batches
+            if not batches:  # else this loop would never yield
+                raise TTSError(f"{n_proc} processes but an epoch holds fewer batches; lower data.frames_per_batch")
             mine = batches[rank::n_proc][state.batch_in_epoch:]
             yield from DataLoader(self.train_ds, batch_sampler=mine, collate_fn=self.collate,
                                   num_workers=self.cfg.data.num_workers,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import logging
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -357,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", help="'auto' (latest checkpoint in run_dir) or a checkpoint dir")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train=corpus/ max_steps=1000")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
 
     def run() -> None:
