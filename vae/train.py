@@ -101,29 +101,8 @@ class Trainer(RunDirTrainer):
         self.sample_rate = gen.sample_rate
         self.hop = gen.hop_length
 
-        self.teacher: Optional[OnlineTeacher] = None
-        self.features: Optional[PrecomputedFeatures] = None
-        projector = None
-        if cfg.teacher.enabled:
-            if cfg.teacher.features:
-                self.features = PrecomputedFeatures(cfg.teacher.features)
-                width = self.features.width
-            else:
-                if not cfg.teacher.model:
-                    raise VAEError("teacher.enabled is true but neither teacher.model nor teacher.features is set")
-                self.teacher = OnlineTeacher(cfg.teacher.model, cfg.teacher.layer, cfg.teacher.sample_rate).to(self.device)
-                width = self.teacher.width
-            projector = AlignmentProjector(width, gen.latent_dim)
-            if cfg.init_from and (Path(cfg.init_from) / PROJECTOR_FILE).is_file():
-                state = load_state_dict(Path(cfg.init_from) / PROJECTOR_FILE)
-                if all(k in state and state[k].shape == v.shape for k, v in projector.state_dict().items()):
-                    projector.load_state_dict(state)
-        disc = build_discriminator(cfg.discriminator)
-        disc_init = cfg.init_discriminator
-        if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
-            disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
-        if disc_init:
-            load_discriminator_file(disc, disc_init)
+        projector = self._alignment(gen.latent_dim)  # before the discriminator: the order fixes the initial weights
+        disc = self._discriminator()
         self.mel_loss = MultiScaleMelLoss(self.sample_rate, cfg.loss.mel_n_mels, cfg.loss.mel_windows).to(self.device)
 
         o = cfg.optim
@@ -152,6 +131,39 @@ class Trainer(RunDirTrainer):
         items = list_items(d.train, d.train_split)
         self.dataset = CropDataset(items, self.sample_rate, self.segment, cfg.seed, self.features)
         self.valid_batch = self._valid_batch()
+
+    def _alignment(self, latent_dim: int) -> Optional[AlignmentProjector]:
+        """The teacher (online, or precomputed features) and the projector onto its width; None when alignment is off."""
+        cfg = self.cfg
+        self.teacher: Optional[OnlineTeacher] = None
+        self.features: Optional[PrecomputedFeatures] = None
+        if not cfg.teacher.enabled:
+            return None
+        if cfg.teacher.features:
+            self.features = PrecomputedFeatures(cfg.teacher.features)
+            width = self.features.width
+        else:
+            if not cfg.teacher.model:
+                raise VAEError("teacher.enabled is true but neither teacher.model nor teacher.features is set")
+            self.teacher = OnlineTeacher(cfg.teacher.model, cfg.teacher.layer, cfg.teacher.sample_rate).to(self.device)
+            width = self.teacher.width
+        projector = AlignmentProjector(width, latent_dim)
+        if cfg.init_from and (Path(cfg.init_from) / PROJECTOR_FILE).is_file():
+            state = load_state_dict(Path(cfg.init_from) / PROJECTOR_FILE)
+            if all(k in state and state[k].shape == v.shape for k, v in projector.state_dict().items()):
+                projector.load_state_dict(state)
+        return projector
+
+    def _discriminator(self) -> nn.Module:
+        """Fresh, or from ``init_discriminator`` / the fine-tuned model dir's discriminator file."""
+        cfg = self.cfg
+        disc = build_discriminator(cfg.discriminator)
+        disc_init = cfg.init_discriminator
+        if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
+            disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
+        if disc_init:
+            load_discriminator_file(disc, disc_init)
+        return disc
 
     def trainer_state(self) -> dict:
         """Saved as JSON + safetensors by svae_tts.run_state (never pickled)."""
