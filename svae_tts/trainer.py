@@ -175,29 +175,31 @@ class RunDirTrainer(StepLoop):
         raise NotImplementedError
 
     def on_start(self, resumed: Optional[Path]) -> None:
-        """After the checkpoint is loaded and the writer opened, before the first step."""
+        """After the run dir is made, the checkpoint loaded and the writer opened, before the first step."""
 
     # -- run dir -----------------------------------------------------------------------------------
     def _open_run_dir(self) -> Optional[Path]:
-        """Wipe it (``overwrite``), or tidy what a crash left and find the checkpoint to resume; a run dir
-        holding an earlier run is never continued or replaced unless asked to."""
+        """Tidy what a crash left and find the checkpoint to resume (none with ``overwrite``); a run dir
+        holding an earlier run is never continued or replaced unless asked to. Nothing is written yet:
+        a bad setting found while the trainer is built must leave the run dir as it was."""
         cfg, run_dir = self.cfg, self.run_dir
         if cfg.overwrite:
-            if self.acc.is_main_process and run_dir.exists():
-                shutil.rmtree(run_dir)
-            self.acc.wait_for_everyone()
-            found = None
-        else:
-            recover_run_dir(run_dir, self.acc)
-            found = self.find_checkpoint(cfg.resume) if cfg.resume else None
-            if found is None and run_dir.is_dir() and any(run_dir.iterdir()):
-                what = "checkpoints" if latest_checkpoint(run_dir) else "an earlier run without a checkpoint"
-                raise OutputExistsError(f"{run_dir}: already holds {what}; pass --resume auto (resume=auto) to "
-                                        "continue from the newest checkpoint or overwrite=true to start afresh")
-        if self.acc.is_main_process:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        self.acc.wait_for_everyone()
+            return None
+        recover_run_dir(run_dir, self.acc)
+        found = self.find_checkpoint(cfg.resume) if cfg.resume else None
+        if found is None and run_dir.is_dir() and any(run_dir.iterdir()):
+            what = "checkpoints" if latest_checkpoint(run_dir) else "an earlier run without a checkpoint"
+            raise OutputExistsError(f"{run_dir}: already holds {what}; pass --resume auto (resume=auto) to "
+                                    "continue from the newest checkpoint or overwrite=true to start afresh")
         return found
+
+    def _make_run_dir(self) -> None:
+        """Wipe the earlier run (``overwrite``) and create the run dir: main process, then a barrier."""
+        if self.acc.is_main_process:
+            if self.cfg.overwrite and self.run_dir.exists():
+                shutil.rmtree(self.run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.acc.wait_for_everyone()
 
     def find_checkpoint(self, ref: str) -> Optional[Path]:
         """``auto``: the newest checkpoint (None when there is none); otherwise ``ref`` itself."""
@@ -249,6 +251,7 @@ class RunDirTrainer(StepLoop):
     def run(self) -> None:
         """Resume (when asked), train to ``max_steps``, and end with a checkpoint and an export of the last step."""
         cfg = self.cfg
+        self._make_run_dir()
         resumed = load_checkpoint(self.acc, self.resume_from, self.stateful()) if self.resume_from else None
         self.last_checkpoint = resumed
         if resumed is not None and self.acc.is_main_process:

@@ -227,10 +227,11 @@ class TTSTrainer(RunDirTrainer):
     def _vocabulary(self) -> Vocabulary:
         """A resumed run's own vocabulary (its order fixes the embedding rows), else one built from the texts."""
         path = self.run_dir / "vocab.json"
-        vocab = _read_vocab(path) if self.resume_from is not None and path.is_file() else Vocabulary.build(self.train_ds.texts)
+        return _read_vocab(path) if self.resume_from is not None and path.is_file() else Vocabulary.build(self.train_ds.texts)
+
+    def on_start(self, resumed) -> None:
         if self.acc.is_main_process:
-            atomic_write_json(path, {"chars": vocab.chars, "unk_id": 0})
-        return vocab
+            atomic_write_json(self.run_dir / "vocab.json", {"chars": self.vocab.chars, "unk_id": 0})
 
     def trainer_state(self) -> dict:
         return {"scheduler": self.scheduler, "ema": self.ema}  # JSON + safetensors, never pickled
