@@ -53,11 +53,11 @@ def measure(cfg, steps: int, warmup: int = 2) -> tuple[float, float]:
     it = iter(make_loader(tr.dataset, cfg.data.batch_size, cfg.seed, cfg.data.num_workers))
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
-        tr.train_step([tr._to_device(next(it))])
+        tr.advance([tr._to_device(next(it))])  # one step, counted (GAN warm-ups follow the count)
     sync()
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        tr.train_step([tr._to_device(next(it))])
+        tr.advance([tr._to_device(next(it))])  # one step, counted (GAN warm-ups follow the count)
     sync()
     sps = steps / (time.perf_counter() - t0)
     cpu = (time.process_time() - c0) / steps  # this process's CPU seconds a step: honest on a shared machine

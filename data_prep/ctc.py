@@ -11,27 +11,26 @@ saved with the model (``vocab.json`` + a ``Wav2Vec2Processor``) so :func:`transc
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
-import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from data_prep.ctc_vocab import build_vocab, ctc_tokenizer, encode_text, error_rate, greedy_decode, target_text
 from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
-from svae_tts.config import Checked, in_range, nonneg, positive, sample_rate_field, seed_field
+from svae_tts.config import in_range, nonneg, positive, sample_rate_field
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.formats.corpus import corpus_audio, load_corpus
 from svae_tts.textio import read_json
+from svae_tts.train_settings import LoopSettings
+from svae_tts.trainer import StepLoop
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ INFO_FILE = "ctc_info.json"
 
 
 @dataclass
-class CTCTrainConfig(Checked):
+class CTCTrainConfig(LoopSettings):
     """What ``train-ctc`` trains. The defaults are tuned for a few CPU minutes on the eSpeak corpus.
 
     The front end is not wav2vec2's seven-layer conv stack: its first layer is a learned
@@ -53,9 +52,8 @@ class CTCTrainConfig(Checked):
     """
 
     targets: Literal["char", "phoneme"] = "char"
-    seed: int = seed_field(0)
     max_steps: int = positive(1600)  # the budget: same seed + same steps = the same model on any machine
-    max_minutes: float | None = positive(None)  # a safety stop only: passing it is an error, never a quiet early end
+    log_every: int = nonneg(20)
     batch_size: int = positive(8)
     lr: float = positive(3e-3)
     weight_decay: float = nonneg(0.01)
@@ -114,6 +112,60 @@ def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info:
 
 
 # ---------------------------------------------------------------- training
+class CTCTrainer(StepLoop):
+    """The CTC model, its optimiser and its step; seeding, the loop and its stops are the scaffold's."""
+
+    name = "train-ctc"
+    error = DataError
+
+    def __init__(self, cfg: CTCTrainConfig, train: list[dict], vocab: dict[str, int], wav_of, device: torch.device):
+        if device.type == "cuda" and device.index is not None:
+            torch.cuda.set_device(device)
+        # seeds random, numpy and torch: Wav2Vec2's time masking draws from numpy's global generator
+        super().__init__(cfg, cpu=device.type == "cpu" and torch.cuda.is_available())
+        from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+        model = make_model(cfg, len(vocab)).to(self.device)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # linear warm-up, then cosine decay to 5 % of the peak at max_steps
+        self.sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.max_steps, min_lr_rate=0.05)
+        self.model, self.opt = self.acc.prepare(model, opt)
+        order = sorted(train, key=lambda r: r["duration"])
+        self.groups = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        self.wav_of = wav_of
+
+    def batches(self):
+        """Batches of similar durations, drawn at random (with the run's seed) each step."""
+        rng = random.Random(self.cfg.seed)
+        while True:
+            yield rng.choice(self.groups)
+
+    def train_step(self, batch: list[dict]) -> dict[str, float]:
+        x, mask = padded_batch([self.wav_of(r) for r in batch])
+        lab = torch.nn.utils.rnn.pad_sequence([r["labels"] for r in batch], batch_first=True, padding_value=-100)
+        self.model.train()
+        out = self.model(x.to(self.device), attention_mask=mask.to(self.device), labels=lab.to(self.device))
+        self.opt.zero_grad(set_to_none=True)
+        self.acc.backward(out.loss)
+        self.acc.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.check_finite({"loss": out.loss})
+        self.opt.step()
+        self.sched.step()
+        return {"loss": out.loss.item(), "lr": self.sched.get_last_lr()[0]}
+
+
+def _training_rows(dd, cfg: CTCTrainConfig, corpus_dir) -> tuple[list[dict], list[dict]]:
+    """(train rows no longer than ``max_seconds``, up to ``eval_items`` test rows), each with its target text."""
+    cols = [c for c in ("id", "audio", "text", "duration", "phonemes") if c in dd["train"].column_names]
+    train = [r for r in dd["train"].select_columns(cols) if r["duration"] <= cfg.max_seconds]
+    test = list(dd["test"].select_columns(cols).select(range(min(cfg.eval_items, len(dd["test"]))))) if "test" in dd else []
+    if not train:
+        raise DataError(f"{corpus_dir}: no training utterance is shorter than max_seconds={cfg.max_seconds}")
+    for r in train + test:
+        r["target"] = target_text(r, cfg.targets)
+    return train, test
+
+
 def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CTCTrainConfig | None = None,
               overwrite: bool = False, device: str | None = None) -> dict:
     """Train on the corpus' ``train`` split, score its ``test`` split, save to ``out_dir``.
@@ -130,30 +182,10 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if "train" not in dd or len(dd["train"]) == 0:
         raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
-    from transformers import set_seed
-
-    # random, torch and numpy: Wav2Vec2's time masking draws from numpy's global generator
-    set_seed(cfg.seed)
-    cols = [c for c in ("id", "audio", "text", "duration", "phonemes") if c in dd["train"].column_names]
-    train = [r for r in dd["train"].select_columns(cols) if r["duration"] <= cfg.max_seconds]
-    test = list(dd["test"].select_columns(cols).select(range(min(cfg.eval_items, len(dd["test"]))))) if "test" in dd else []
-    if not train:
-        raise DataError(f"{corpus_dir}: no training utterance is shorter than max_seconds={cfg.max_seconds}")
-    for r in train + test:
-        r["target"] = target_text(r, cfg.targets)
+    train, test = _training_rows(dd, cfg, corpus_dir)
     vocab = build_vocab([r["target"] for r in train])
     for r in train:
         r["labels"] = torch.tensor(encode_text(r["target"], vocab))
-    model = make_model(cfg, len(vocab)).to(dev)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("CTC model: %.2f M parameters, %d tokens (%s targets)", n_params / 1e6, len(vocab), cfg.targets)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps))
-        * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.max_steps))))))
-    rng = random.Random(cfg.seed)
-    order = sorted(train, key=lambda r: r["duration"])
-    batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
     cache: dict[str, torch.Tensor] = {}
 
     def wav_of(r):
@@ -162,35 +194,17 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
             w = cache[r["id"]] = load_audio(r["audio"], sample_rate=cfg.sample_rate)[0]
         return w
 
-    losses: list[float] = []
-    start = time.time()
-    step = 0
-    model.train()
-    bar = tqdm(total=cfg.max_steps, desc="train-ctc", unit="step")
-    while step < cfg.max_steps:
-        if cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60:
-            raise DataError(f"train-ctc: passed its safety cap of {cfg.max_minutes:g} minutes at step {step} of "
-                            f"{cfg.max_steps}; the budget is max_steps (raise or drop --max-minutes)")
-        batch = rng.choice(batches)
-        x, mask = padded_batch([wav_of(r) for r in batch])
-        lab = torch.nn.utils.rnn.pad_sequence([r["labels"] for r in batch], batch_first=True, padding_value=-100)
-        out = model(x.to(dev), attention_mask=mask.to(dev), labels=lab.to(dev))
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        losses.append(out.loss.item())
-        step += 1
-        bar.update(1)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-20:]) / 20:.3f}")
-    bar.close()
-    minutes = (time.time() - start) / 60
+    trainer = CTCTrainer(cfg, train, vocab, wav_of, dev)
+    model = trainer.acc.unwrap_model(trainer.model)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("CTC model: %.2f M parameters, %d tokens (%s targets)", n_params / 1e6, len(vocab), cfg.targets)
+    trainer.loop()
     model.eval()
-    info = {"targets": cfg.targets, "steps": step, "minutes": round(minutes, 2), "params": n_params,
-            "vocab_size": len(vocab), "first_loss": losses[0], "final_loss": sum(losses[-20:]) / len(losses[-20:]),
-            "losses": [round(l, 4) for l in losses], "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
+    losses = [h["loss"] for h in trainer.history]
+    info = {"targets": cfg.targets, "steps": trainer.state.step, "minutes": round(trainer.elapsed / 60, 2),
+            "params": n_params, "vocab_size": len(vocab), "first_loss": losses[0],
+            "final_loss": sum(losses[-20:]) / len(losses[-20:]), "losses": [round(l, 4) for l in losses],
+            "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
     if test:
         hyps = _transcribe_loaded(model, ctc_tokenizer(vocab), [wav_of(r) for r in test], cfg.batch_size)
         refs = [r["target"] for r in test]

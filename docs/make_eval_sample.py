@@ -51,7 +51,7 @@ for name, vdir in vaes.items():
     vae = SemanticVAE.from_pretrained(vdir)
     latents = make_latent_set(root / f"latents_{name}", dsd, vae, str(vdir))
     cfg = load_train_config("tiny", [f"run_dir={root / 'tts_runs' / name}", f"data.latent_set={latents}", "log_every=0",
-                                     "steps=150", "save_every=50", "seed=0"])
+                                     "max_steps=150", "save_every=50", "seed=0"])
     r = train(cfg)
     runs.append((name, root / "tts_runs" / name))
     print(f"TTS {name}: exports {[Path(e).name for e in r['exports']]}")

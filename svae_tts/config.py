@@ -190,6 +190,7 @@ class Checked:
     Subclasses with their own ``__post_init__`` call ``super().__post_init__()`` first."""
 
     ORDERED: typing.ClassVar[tuple] = ()
+    RENAMED: typing.ClassVar[dict] = {}  # old key -> new key: an old YAML is told the new name, not "unknown key"
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -291,6 +292,9 @@ def _from_dict(cls: Type[T], data: dict, src: str, key: str) -> T:
         raise ConfigError(f"{_name(src, key)}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for old_key, new_key in getattr(cls, "RENAMED", {}).items():
+        if old_key in data:
+            raise ConfigError(f"{_name(src, _child(key, old_key))}: `{old_key}` was renamed `{new_key}`")
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         raise ConfigError(f"{_name(src, key)}: unknown key(s) {unknown} for {cls.__name__} (known: {sorted(fields)})")

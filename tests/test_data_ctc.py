@@ -117,17 +117,18 @@ def test_same_seed_same_training_with_time_masking(tmp_path):
     # out (a wall-clock budget stopped early here); a safety cap, when set, fails loudly instead
     import time as time_mod
 
-    import data_prep.ctc as ctc_mod
+    import svae_tts.trainer as loop_mod
 
     clock = iter(range(0, 10**9, 600))
-    slow = type("SlowClock", (), {"time": staticmethod(lambda: float(next(clock)))})
+    slow = type("SlowClock", (), {"time": staticmethod(lambda: float(next(clock))),
+                                  "perf_counter": staticmethod(time_mod.perf_counter)})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ctc_mod, "time", slow)
+        mp.setattr(loop_mod, "time", slow)
         assert train_ctc(tmp_path / "corpus", tmp_path / "slow", cfg)["losses"] == runs[0]
         capped = CTCTrainConfig(**{**cfg.__dict__, "max_minutes": 15.0})
         with pytest.raises(DataError, match="safety cap of 15 minutes at step 1 of 3; the budget is max_steps"):
             train_ctc(tmp_path / "corpus", tmp_path / "capped", capped)
-    assert ctc_mod.time is time_mod
+    assert loop_mod.time is time_mod
     with pytest.raises(ConfigError, match="one entry per layer.*got 7, 3, 3"):
         CTCTrainConfig(conv_dim=[8] * 7)
     with pytest.raises(DataError, match="shorter than max_seconds=0.1"):

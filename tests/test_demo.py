@@ -134,14 +134,14 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
             cli = [f"run_dir={out / f'vae_{arm}'}", f"data.train={out / 'corpus'}", f"max_steps={b.vae_steps}",
                    "seed=3", f"vae={b.vae_preset}", f"data.batch_size={b.vae_batch_size}",
                    f"data.segment_seconds={b.vae_segment_seconds}", f"loss.disc_start_step={b.vae_disc_start}",
-                   f"loss.adv_start_step={b.vae_adv_start}", f"checkpoint_every={every}", f"valid_every={every}",
+                   f"loss.adv_start_step={b.vae_adv_start}", f"save_every={every}", f"valid_every={every}",
                    f"audio_every={b.vae_steps}", "export_every=0", "resume=auto", "data.num_workers=0",
                    "vae_overrides=" + json.dumps(b.vae_overrides)]
             if arm == "semantic":
                 cli += [f"teacher.model={out / 'teacher'}", "teacher.layer=-1"]
             assert stages.vae_config(out, arm, b, 3) == load_config(TrainConfig, training_config_path(f"tiny_{arm}"), cli)
             cli = [f"name={arm}", f"run_dir={out / f'tts_{arm}'}", "seed=3", "data.feature=latent",
-                   f"data.latent_set={latents}", f"steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=true"]
+                   f"data.latent_set={latents}", f"max_steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=auto"]
             cli += [f"data.frames_per_batch={b.tts_frames_per_batch}"] * (b.tts_frames_per_batch is not None)
             cli += [f"optim.warmup_steps={b.tts_warmup_steps}"] * (b.tts_warmup_steps is not None)
             assert stages.tts_config(out, arm, latents, b, 3) == load_train_config(b.tts_preset, cli)

@@ -24,7 +24,7 @@ def tts_runs(tmp_path_factory):
         vae_dir = vae.save_pretrained(root / f"vae_{name}")
         latents = make_latent_set(root / f"latents_{name}", dsd, vae, str(vae_dir))
         cfg = load_train_config("tiny", [f"run_dir={root / name}", f"data.latent_set={latents}", "log_every=0",
-                                         "steps=4", "save_every=2", f"seed={seed}"])
+                                         "max_steps=4", "save_every=2", f"seed={seed}"])
         train(cfg)
         runs[name] = root / name
     return {"root": root, "corpus": corpus_dir, "runs": runs}

@@ -68,7 +68,7 @@ def _rows():
         ("espeak-min-words-above-max", espeak + ["--min-words", "10", "--max-words", "2"], [r"min_words \(10\)", r"max_words \(2\)"]),
         ("espeak-test-speakers-all", espeak + ["--voices", "3", "--test-speakers", "3"], [r"test_speakers \(3\)", r"voices \(3\)"]),
         ("vae-train-negative-max-steps", vae + ["max_steps=-5"], [r"max_steps", r"-5", r"> 0"]),
-        ("tts-train-zero-steps", tts + ["steps=0"], [r"steps", r"> 0"]),
+        ("tts-train-zero-steps", tts + ["max_steps=0"], [r"steps", r"> 0"]),
         ("csv-test-size-negative", csv + ["--test-size", "-1"], [r"--test-size"]),
         ("csv-test-size-fractional-count", csv + ["--test-size", "2.5"], [r"--test-size", r"2\.5"]),
         ("csv-min-duration-above-max", csv + ["--min-duration", "5", "--max-duration", "1"], [r"min_duration", r"max_duration"]),

@@ -38,7 +38,7 @@ def portable(tmp_path_factory):
         vae.save_pretrained("vae")
         _, dsd = make_corpus("data", 6, 2)
         make_latent_set("latents", dsd, vae, "vae")  # the VAE as typed: relative to the folder
-        r = train(tiny_cfg("run", "latents", "steps=4", "save_every=2"))
+        r = train(tiny_cfg("run", "latents", "max_steps=4", "save_every=2"))
     finally:
         os.chdir(old_cwd)
     assert r["step"] == 4
@@ -158,7 +158,7 @@ def test_latent_set_moved_with_its_vae_trains_from_anywhere(portable, tmp_path, 
     shutil.copytree(moved / "latents", tmp_path / "pack" / "latents")
     shutil.copytree(moved / "vae", tmp_path / "pack" / "latents" / "vae")
     monkeypatch.chdir(tmp_path)
-    r = train(tiny_cfg(tmp_path / "run", tmp_path / "pack" / "latents", "steps=1", "save_every=0"))
+    r = train(tiny_cfg(tmp_path / "run", tmp_path / "pack" / "latents", "max_steps=1", "save_every=0"))
     assert r["step"] == 1 and (tmp_path / "run" / "exports" / "step_00000001" / "vae" / "config.json").is_file()
 
 
@@ -166,13 +166,13 @@ def test_latent_set_whose_vae_is_gone_names_the_fix(portable, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     latents = portable["moved"] / "latents"
     with pytest.raises(TTSError, match=r"latent set .* needs its VAE vae, which is not found .*set data\.vae="):
-        train(tiny_cfg(tmp_path / "run", latents, "steps=1"))
+        train(tiny_cfg(tmp_path / "run", latents, "max_steps=1"))
     rc = main(["tts", "train", "--config", "tiny", f"run_dir={tmp_path / 'run2'}", f"data.latent_set={latents}",
-               "steps=1"])
+               "max_steps=1"])
     assert rc == 2
     _one_line_error(capsys, "needs its VAE vae", "data.vae=")
     # The fix the message names works:
-    r = train(tiny_cfg(tmp_path / "run3", latents, "steps=1", "save_every=0", f"data.vae={portable['moved'] / 'vae'}"))
+    r = train(tiny_cfg(tmp_path / "run3", latents, "max_steps=1", "save_every=0", f"data.vae={portable['moved'] / 'vae'}"))
     assert r["step"] == 1
 
 

@@ -25,7 +25,7 @@ from tts_recipes.train import load_train_config, train
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tts_syn")
     assets = build_assets(root)
-    r = train(tiny_cfg(root / "run", assets["latents"], "steps=4", "save_every=0"))
+    r = train(tiny_cfg(root / "run", assets["latents"], "max_steps=4", "save_every=0"))
     assets["model_dir"] = root / "run" / "exports" / "step_00000004"
     assets["root"] = root
     assert r["step"] == 4
@@ -115,7 +115,7 @@ def test_mel_path_with_random_vocos(trained, tmp_path):
     ref_mel = MelSpec()(wav[None]).transpose(1, 2)
     assert torch.allclose(space.encode(wav), ref_mel) and space.encode(wav).shape == (1, 94, 100)
     cfg = load_train_config("tiny", [f"run_dir={tmp_path / 'run'}", f"data.corpus={trained['corpus']}",
-                                     "data.feature=mel", f"data.vocos={vocos_dir}", "steps=3", "save_every=0",
+                                     "data.feature=mel", f"data.vocos={vocos_dir}", "max_steps=3", "save_every=0",
                                      "data.frames_per_batch=1000", "log_every=0"])
     r = train(cfg)
     assert r["step"] == 3 and all(math.isfinite(v) for v in r["losses"].values())

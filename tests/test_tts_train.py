@@ -20,14 +20,14 @@ def assets(tmp_path_factory):
 
 
 def test_loss_falls_on_a_handful_of_utterances(assets, tmp_path):
-    r = train(tiny_cfg(tmp_path / "run", assets["latents"], "steps=48", "save_every=0"))
+    r = train(tiny_cfg(tmp_path / "run", assets["latents"], "max_steps=48", "save_every=0"))
     losses = loss_list(r)
     assert len(losses) == 48 and all(l > 0 for l in losses)
     assert statistics.mean(losses[-12:]) < 0.85 * statistics.mean(losses[:12])
 
 
 def test_overfits_one_utterance(assets, tmp_path):
-    r = train(tiny_cfg(tmp_path / "run", assets["latents"], "steps=100", "save_every=0", "data.max_utterances=1",
+    r = train(tiny_cfg(tmp_path / "run", assets["latents"], "max_steps=100", "save_every=0", "data.max_utterances=1",
                        "optim.lr=2e-3", "optim.warmup_steps=10", "optim.decay_steps=100000"))
     losses = loss_list(r)
     assert statistics.mean(losses[-20:]) < 0.4 * statistics.mean(losses[:10])
@@ -36,10 +36,10 @@ def test_overfits_one_utterance(assets, tmp_path):
 def test_resume_equals_uninterrupted(assets, tmp_path):
     k = 6
     common = ["save_every=6", f"optim.decay_steps={2 * k}", "optim.warmup_steps=3", "optim.ema_update_after_step=2"]
-    full = train(tiny_cfg(tmp_path / "a", assets["latents"], f"steps={2 * k}", *common))
-    first = train(tiny_cfg(tmp_path / "b", assets["latents"], f"steps={k}", *common))
+    full = train(tiny_cfg(tmp_path / "a", assets["latents"], f"max_steps={2 * k}", *common))
+    first = train(tiny_cfg(tmp_path / "b", assets["latents"], f"max_steps={k}", *common))
     assert sorted(first["losses"]) == list(range(1, k + 1))
-    second = train(tiny_cfg(tmp_path / "b", assets["latents"], f"steps={2 * k}", *common))
+    second = train(tiny_cfg(tmp_path / "b", assets["latents"], f"max_steps={2 * k}", *common))
     assert sorted(second["losses"]) == list(range(k + 1, 2 * k + 1))
     for step in range(k + 1, 2 * k + 1):
         assert second["losses"][step] == pytest.approx(full["losses"][step], abs=1e-5), step
@@ -50,7 +50,7 @@ def test_resume_equals_uninterrupted(assets, tmp_path):
 
 def test_run_dir_layout_and_exports(assets, tmp_path):
     run = tmp_path / "run"
-    r = train(tiny_cfg(run, assets["latents"], "steps=6", "save_every=2", "keep_last=2", "sample_every=6",
+    r = train(tiny_cfg(run, assets["latents"], "max_steps=6", "save_every=2", "keep_last=2", "sample_every=6",
                        "num_samples=1", "sample_nfe=2"))
     assert r["step"] == 6
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000004", "step_00000006"]
@@ -66,19 +66,19 @@ def test_run_dir_layout_and_exports(assets, tmp_path):
     model = TTSModel.from_pretrained(run / "exports" / "step_00000006")
     assert model.feature_dim == 16
     # A finished run resumes to a no-op; a run dir without checkpoints is never overwritten silently.
-    again = train(tiny_cfg(run, assets["latents"], "steps=6"))
+    again = train(tiny_cfg(run, assets["latents"], "max_steps=6"))
     assert again["losses"] == {}
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(OutputExistsError):
-        train(tiny_cfg(tmp_path / "other", assets["latents"], "steps=2"))
+        train(tiny_cfg(tmp_path / "other", assets["latents"], "max_steps=2"))
 
 
 def test_train_cli_in_process(assets, tmp_path):
     from svae_tts.cli import main
 
     rc = main(["tts", "train", "--config", "tiny", f"run_dir={tmp_path / 'run'}",
-               f"data.latent_set={assets['latents']}", "steps=2", "save_every=0"])
+               f"data.latent_set={assets['latents']}", "max_steps=2", "save_every=0"])
     assert rc == 0 and (tmp_path / "run" / "exports" / "step_00000002" / "model.safetensors").is_file()
     assert main(["tts", "train", "--config", "tiny", "data.nope=1"]) == 2
 
@@ -119,7 +119,7 @@ def test_no_batch_fits_and_bad_steps(assets, tmp_path):
     with pytest.raises(TTSError, match="no training batch fits frames_per_batch=2"):
         train(tiny_cfg(tmp_path / "a", assets["latents"], "data.frames_per_batch=2"))
     with pytest.raises(ConfigError, match=r"steps: 0 is too small \(allowed: an integer > 0\)"):
-        train(tiny_cfg(tmp_path / "b", assets["latents"], "steps=0"))  # refused as the config is read
+        train(tiny_cfg(tmp_path / "b", assets["latents"], "max_steps=0"))  # refused as the config is read
 
 
 def test_latent_space_encodes_like_data_prep(assets, tmp_path):
@@ -166,14 +166,14 @@ def test_resume_refuses_planted_pickle_and_runs_nothing(assets, tmp_path, plante
     from svae_tts.errors import CheckpointError
 
     run = tmp_path / "run"
-    train(tiny_cfg(run, assets["latents"], "steps=1"))
+    train(tiny_cfg(run, assets["latents"], "max_steps=1"))
     marker = tmp_path / "marker"
     torch.save({"state": PlantedCode(marker)}, run / "checkpoints" / "step_00000001" / planted)
     with pytest.raises(CheckpointError, match=planted):
-        train(tiny_cfg(run, assets["latents"], "steps=2"))
+        train(tiny_cfg(run, assets["latents"], "max_steps=2"))
     assert not marker.exists()
     assert main(["tts", "train", "--config", "tiny", f"run_dir={run}", f"data.latent_set={assets['latents']}",
-                 "steps=2"]) == 2
+                 "max_steps=2"]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "error" in line]
     assert len(lines) == 1 and planted in lines[0] and "Traceback" not in err
@@ -183,7 +183,7 @@ def test_resume_refuses_planted_pickle_and_runs_nothing(assets, tmp_path, plante
 def test_killed_before_export_exports_on_resume(assets, tmp_path, monkeypatch):
     """Killed after the checkpoint rename, before its export: resuming writes that export and cleans the leftovers."""
     common = ["save_every=2", "optim.ema_update_after_step=0", "optim.ema_update_every=1"]
-    train(tiny_cfg(tmp_path / "full", assets["latents"], "steps=2", *common))
+    train(tiny_cfg(tmp_path / "full", assets["latents"], "max_steps=2", *common))
     real = TTSModel.save_pretrained
 
     def killed(self, directory, **kw):
@@ -195,12 +195,12 @@ def test_killed_before_export_exports_on_resume(assets, tmp_path, monkeypatch):
 
     monkeypatch.setattr(TTSModel, "save_pretrained", killed)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_cfg(tmp_path / "run", assets["latents"], "steps=2", *common))
+        train(tiny_cfg(tmp_path / "run", assets["latents"], "max_steps=2", *common))
     monkeypatch.setattr(TTSModel, "save_pretrained", real)
     run = tmp_path / "run"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000002"]
     assert not (run / "exports" / "step_00000002").exists()
-    again = train(tiny_cfg(run, assets["latents"], "steps=2", *common))
+    again = train(tiny_cfg(run, assets["latents"], "max_steps=2", *common))
     assert again["losses"] == {} and again["exports"] == [str(run / "exports" / "step_00000002")]
     assert [p.name for p in (run / "exports").iterdir()] == ["step_00000002"]  # no .tmp left
     a = TTSModel.from_pretrained(tmp_path / "full" / "exports" / "step_00000002").state_dict()

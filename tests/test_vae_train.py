@@ -50,7 +50,7 @@ def tiny_cfg(run_dir, corpus, teacher=None, **over) -> TrainConfig:
     items = [f"run_dir={run_dir}", f"data.train={corpus}", "data.num_workers=0", "data.batch_size=2",
              "data.segment_seconds=0.25", "data.valid_items=1", "data.valid_seconds=0.25",
              "discriminator.periods=[2,3]", "discriminator.fft_sizes=[512]", "progress=false",
-             "log_every=1", "valid_every=0", "export_every=0", "checkpoint_every=0"]
+             "log_every=1", "valid_every=0", "export_every=0", "save_every=0"]
     if teacher:
         items.append(f"teacher.model={teacher}")
     items += [f"{k}={v}" for k, v in over.items()]
@@ -139,7 +139,7 @@ def test_finetune_starts_from_imported_dir(tmp_path, corpus, wavlm_dir):
 def test_resume_equals_uninterrupted(tmp_path, corpus, wavlm_dir):
     k = 2
     common = {"loss.disc_start_step": 1, "loss.adv_start_step": 2, "optim.ema_update_after_step": 0,
-              "optim.ema_update_every": 1, "checkpoint_every": k}
+              "optim.ema_update_every": 1, "save_every": k}
     full = train(tiny_cfg(tmp_path / "full", corpus, teacher=wavlm_dir, max_steps=2 * k, **common))
     first = train(tiny_cfg(tmp_path / "split", corpus, teacher=wavlm_dir, max_steps=k, **common))
     assert first.last_checkpoint.name == f"step_{k:08d}"
@@ -188,7 +188,7 @@ def test_precomputed_features_bad_folder_is_named(tmp_path):
 def test_interrupted_checkpoint_keeps_previous(tmp_path, corpus, monkeypatch):
     from accelerate import Accelerator
 
-    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=2, checkpoint_every=2)
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=2, save_every=2)
     train(cfg)
     real_save = Accelerator.save_state
 
@@ -199,7 +199,7 @@ def test_interrupted_checkpoint_keeps_previous(tmp_path, corpus, monkeypatch):
 
     monkeypatch.setattr(Accelerator, "save_state", crash)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_cfg(tmp_path / "run", corpus, max_steps=3, checkpoint_every=1, resume="auto"))
+        train(tiny_cfg(tmp_path / "run", corpus, max_steps=3, save_every=1, resume="auto"))
     monkeypatch.setattr(Accelerator, "save_state", real_save)
     assert [p.name for p in list_checkpoints(cfg.run_dir)] == ["step_00000002"]
     tr = Trainer(tiny_cfg(tmp_path / "run", corpus, max_steps=3, resume="auto"))
@@ -207,7 +207,7 @@ def test_interrupted_checkpoint_keeps_previous(tmp_path, corpus, monkeypatch):
 
 
 def test_nan_stops_with_message_and_keeps_checkpoint(tmp_path, corpus):
-    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=4, checkpoint_every=1)
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=4, save_every=1)
     tr = Trainer(cfg)
     real = tr.mel_loss.forward
 
@@ -309,7 +309,7 @@ def test_resume_refuses_planted_pickle_and_runs_nothing(tmp_path, corpus, plante
     from svae_tts.errors import CheckpointError
     from vae.train import main
 
-    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=1, checkpoint_every=1)
+    cfg = tiny_cfg(tmp_path / "run", corpus, max_steps=1, save_every=1)
     train(cfg)
     marker = tmp_path / "marker"
     ckpt = list_checkpoints(cfg.run_dir)[-1]
@@ -330,7 +330,7 @@ def test_resume_refuses_planted_pickle_and_runs_nothing(tmp_path, corpus, plante
 def test_killed_before_export_exports_on_resume(tmp_path, corpus, monkeypatch):
     """Killed after the checkpoint rename, before that step's export: the resumed run writes it (EMA restored)."""
     over = {"optim.ema_update_after_step": 0, "optim.ema_update_every": 1}
-    full = train(tiny_cfg(tmp_path / "full", corpus, max_steps=4, checkpoint_every=2, export_every=2, **over))
+    full = train(tiny_cfg(tmp_path / "full", corpus, max_steps=4, save_every=2, export_every=2, **over))
     real_export = Trainer.export
 
     def killed(self):
@@ -340,15 +340,23 @@ def test_killed_before_export_exports_on_resume(tmp_path, corpus, monkeypatch):
 
     monkeypatch.setattr(Trainer, "export", killed)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, checkpoint_every=2, export_every=2, **over))
+        train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, save_every=2, export_every=2, **over))
     monkeypatch.setattr(Trainer, "export", real_export)
     exports = Path(tmp_path / "run" / "exports")
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002"]
     assert not (exports / "step_00000002").exists()
-    res = train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, checkpoint_every=2, export_every=2, resume="auto", **over))
+    res = train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, save_every=2, export_every=2, resume="auto", **over))
     assert res.step == 4
     assert sorted(p.name for p in exports.iterdir()) == ["step_00000002", "step_00000004"]  # no .tmp left
     a = SemanticVAE.from_pretrained(Path(full.run_dir) / "exports" / "step_00000002").state_dict()
     b = SemanticVAE.from_pretrained(exports / "step_00000002").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (exports / "step_00000002" / "discriminator.safetensors").is_file()
+
+
+def test_overwrite_starts_afresh_without_stale_checkpoints(tmp_path, corpus):
+    """overwrite=true wipes the earlier run: its later checkpoints must not outrank (or be resumed instead of) the new ones."""
+    train(tiny_cfg(tmp_path / "run", corpus, max_steps=4, save_every=2, export_every=2))
+    res = train(tiny_cfg(tmp_path / "run", corpus, max_steps=2, save_every=2, overwrite=True))
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002"] and len(res.history) == 2
+    assert sorted(p.name for p in (tmp_path / "run" / "exports").iterdir()) == ["step_00000002"]

@@ -19,25 +19,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import random
-import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import torch
 from torch.utils.data import DataLoader
 
 from svae_tts.cli import run_reporting_errors
-from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged, save_config, seed_field
-from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError, exc_summary
-from svae_tts.fileio import RUN_DIR_MARKERS, atomic_write_json, guard_output
-from svae_tts.run_state import (export_dir, latest_checkpoint, load_checkpoint, recover_run_dir, save_checkpoint,
-                                 step_name)
+from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged
+from svae_tts.errors import CheckpointError, ConfigError, exc_summary
+from svae_tts.fileio import atomic_write_json
+from svae_tts.run_state import step_name
+from svae_tts.train_settings import RunSettings
+from svae_tts.trainer import RunDirTrainer, TrainState
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
@@ -72,7 +70,7 @@ class OptimConfig(Checked):
     betas: tuple[float, float] = ranged((0.9, 0.999), ge=0, lt=1)
     weight_decay: float = nonneg(0.01)
     warmup_steps: int = nonneg(20000)
-    decay_steps: Optional[int] = positive(None)  # LR reaches 0 here; None = ``steps``
+    decay_steps: Optional[int] = positive(None)  # LR reaches 0 here; None = ``max_steps``
     grad_clip: float = positive(1.0)
     ema_beta: float = in_range(0.9999, 0, 1)
     ema_update_after_step: int = nonneg(100)
@@ -80,25 +78,21 @@ class OptimConfig(Checked):
 
 
 @dataclass
-class TrainConfig(Checked):
+class TrainConfig(RunSettings):
+    """The run settings (budget, checkpoints, resume ...) are :class:`svae_tts.train_settings.RunSettings`'."""
+
     name: str = "tts"
     run_dir: str = "runs/tts"
-    seed: int = seed_field(0)
     model: DiTConfig = field(default_factory=DiTConfig)
     cfm: CFMConfig = field(default_factory=CFMConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    steps: int = positive(1000)
     log_every: int = nonneg(100)  # 0 = never
-    save_every: int = nonneg(1000)  # checkpoint + export; 0 = only at the end
-    keep_last: int = positive(3)  # checkpoints kept (exports are all kept: eval walks them)
     sample_every: int = nonneg(0)  # 0 = never
     num_samples: int = nonneg(2)
     sample_nfe: int = positive(16)
     sample_cfg: float = nonneg(2.0)
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    resume: bool = True  # continue from the newest checkpoint in run_dir when there is one
-    overwrite: bool = False  # wipe an existing run_dir instead
+    resume: Optional[Union[bool, str]] = "auto"  # continue from the newest checkpoint in run_dir when there is one
 
 
 def load_train_config(config: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
@@ -110,11 +104,11 @@ def load_train_config(config: str | os.PathLike, overrides: list[str] | None = N
 
 
 # -- pieces ---------------------------------------------------------------------------------------
-class TrainState:
-    """Step and sampler position, checkpointed as JSON by :mod:`svae_tts.run_state`."""
+class SamplerState(TrainState):
+    """Step and sampler position (epoch, batches of it done), checkpointed as JSON by :mod:`svae_tts.run_state`."""
 
     def __init__(self) -> None:
-        self.step = 0
+        super().__init__()
         self.epoch = 0
         self.batch_in_epoch = 0
 
@@ -123,17 +117,6 @@ class TrainState:
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
-
-
-def lr_lambda(warmup: int, total: int):
-    """Linear warm-up to the peak, then linear decay to 0 at ``total`` (F5-TTS's schedule)."""
-
-    def f(step: int) -> float:
-        if warmup > 0 and step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return f
 
 
 def build_data(cfg: DataConfig):
@@ -171,20 +154,6 @@ def build_data(cfg: DataConfig):
     return space, train_ds, test_ds
 
 
-def _prepare_run_dir(cfg: TrainConfig, accelerator=None) -> tuple[Path, Path | None]:
-    run_dir = guard_output(cfg.run_dir, [cfg.data.latent_set, cfg.data.corpus, cfg.data.vae, cfg.data.vocos],
-                           overwrite=cfg.overwrite, exists_ok=True, markers=RUN_DIR_MARKERS, what="run dir")
-    if cfg.resume and not cfg.overwrite:
-        recover_run_dir(run_dir, accelerator)  # what a crash left: half-written or stranded checkpoints/exports
-    resume_from = latest_checkpoint(run_dir) if cfg.resume and not cfg.overwrite else None
-    if run_dir.exists() and any(run_dir.iterdir()) and resume_from is None:
-        if not cfg.overwrite:
-            raise OutputExistsError(f"{run_dir}: run dir exists without a checkpoint to resume; pass overwrite=true to replace it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir, resume_from
-
-
 def _read_vocab(path: Path) -> Vocabulary:
     """The vocabulary a resumed run trained with (its order fixes the model's embedding rows)."""
     try:
@@ -194,11 +163,6 @@ def _read_vocab(path: Path) -> Vocabulary:
         return Vocabulary(chars)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, TTSError) as exc:
         raise CheckpointError(f"{path}: not a vocabulary this run can resume with ({exc_summary(exc, 120)})") from None
-
-
-def _export(ema, run_dir: Path, step: int) -> str:
-    """The EMA model as ``exports/step_X`` (an atomic dir: one that exists is complete); main process only."""
-    return str(ema.ema_model.save_pretrained(export_dir(run_dir, step), overwrite=True))
 
 
 @torch.no_grad()
@@ -230,116 +194,101 @@ def _log_samples(ema_model: TTSModel, space: FeatureSpace, dataset, cfg: TrainCo
     random.setstate(py_state)
 
 
-# -- the loop -------------------------------------------------------------------------------------
-def train(cfg: TrainConfig) -> dict:
-    """Train (or resume) a TTS model; returns ``{"run_dir", "step", "losses": {step: loss}, "s_per_step", ...}``."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from ema_pytorch import EMA
+# -- the trainer ----------------------------------------------------------------------------------
+class TTSTrainer(RunDirTrainer):
+    """CFM + DiT with EMA on one feature space; the loop, run dir and checkpoints are the scaffold's."""
 
-    if cfg.steps <= 0:
-        raise ConfigError(f"steps must be positive, got {cfg.steps}")
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
-    run_dir, resume_from = _prepare_run_dir(cfg, accelerator)
-    set_seed(cfg.seed)
+    name = "tts train"
+    error = TTSError
 
-    space, train_ds, test_ds = build_data(cfg.data)
-    space.to(accelerator.device)
-    vocab_path = run_dir / "vocab.json"
-    if resume_from is not None and vocab_path.is_file():
-        vocab = _read_vocab(vocab_path)
-    else:
-        vocab = Vocabulary.build(train_ds.texts)
-    if accelerator.is_main_process:
-        save_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(vocab_path, {"chars": vocab.chars, "unk_id": 0})
+    def __init__(self, cfg: TrainConfig, accelerator=None):
+        from ema_pytorch import EMA
+        from transformers import get_linear_schedule_with_warmup
 
-    model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=space.to_config(), vocab=vocab.chars))
-    log.info("TTS model: %.2f M parameters on %s features (dim %d, %.2f Hz), %d training utterances",
-             model.num_parameters() / 1e6, space.kind, space.dim, space.frame_rate, len(train_ds))
-    ema = EMA(model, beta=cfg.optim.ema_beta, update_after_step=cfg.optim.ema_update_after_step,
-              update_every=cfg.optim.ema_update_every, include_online_model=False)
-    ema.to(accelerator.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                                  weight_decay=cfg.optim.weight_decay)
-    decay = cfg.optim.decay_steps or cfg.steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, decay))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    state = TrainState()
-    stateful = {"state": state, "scheduler": scheduler, "ema": ema}  # JSON + safetensors, never pickled
-    exports: list[str] = []
-    if resume_from is not None:
-        load_checkpoint(accelerator, resume_from, stateful)
-        log.info("resumed from %s (step %d)", resume_from, state.step)
-        if accelerator.is_main_process and not export_dir(run_dir, state.step).is_dir():
-            exports.append(_export(ema, run_dir, state.step))  # killed between that checkpoint and its export
+        d = cfg.data
+        super().__init__(cfg, [d.latent_set, d.corpus, d.vae, d.vocos], accelerator, state=SamplerState())
+        self.space, self.train_ds, self.test_ds = build_data(d)
+        self.space.to(self.device)
+        self.vocab = self._vocabulary()
+        model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=self.space.to_config(), vocab=self.vocab.chars))
+        log.info("TTS model: %.2f M parameters on %s features (dim %d, %.2f Hz), %d training utterances",
+                 model.num_parameters() / 1e6, self.space.kind, self.space.dim, self.space.frame_rate, len(self.train_ds))
+        o = cfg.optim
+        self.ema = EMA(model, beta=o.ema_beta, update_after_step=o.ema_update_after_step,
+                       update_every=o.ema_update_every, include_online_model=False)
+        self.ema.to(self.device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        # F5-TTS's schedule: linear warm-up to the peak, then linear decay to 0 at decay_steps
+        self.scheduler = get_linear_schedule_with_warmup(optimizer, o.warmup_steps, o.decay_steps or cfg.max_steps)
+        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.sampler = make_batches(self.train_ds, d.frames_per_batch, d.max_samples, cfg.seed)
+        self.collate = Collator(self.vocab)
 
-    sampler = make_batches(train_ds, cfg.data.frames_per_batch, cfg.data.max_samples, cfg.seed)
-    collate = Collator(vocab)
-    writer = None
-    if accelerator.is_main_process:
-        from torch.utils.tensorboard import SummaryWriter
+    def _vocabulary(self) -> Vocabulary:
+        """A resumed run's own vocabulary (its order fixes the embedding rows), else one built from the texts."""
+        path = self.run_dir / "vocab.json"
+        return _read_vocab(path) if self.resume_from is not None and path.is_file() else Vocabulary.build(self.train_ds.texts)
 
-        writer = SummaryWriter(str(run_dir / "tb"))
+    def on_start(self, resumed) -> None:
+        if self.acc.is_main_process:
+            atomic_write_json(self.run_dir / "vocab.json", {"chars": self.vocab.chars, "unk_id": 0})
 
-    from tqdm import tqdm
+    def trainer_state(self) -> dict:
+        return {"scheduler": self.scheduler, "ema": self.ema}  # JSON + safetensors, never pickled
 
-    losses: dict[int, float] = {}
-    start_step, t0 = state.step, time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=state.step, desc="tts train", disable=not accelerator.is_main_process,
-               dynamic_ncols=True)
-    n_proc, rank = accelerator.num_processes, accelerator.process_index
-    while state.step < cfg.steps:
-        sampler.set_epoch(state.epoch)
-        batches = list(sampler)
-        batches = batches[: len(batches) - len(batches) % n_proc] if n_proc > 1 else batches
-        mine = batches[rank::n_proc][state.batch_in_epoch:]
-        loader = DataLoader(train_ds, batch_sampler=mine, collate_fn=collate, num_workers=cfg.data.num_workers,
-                            generator=torch.Generator().manual_seed(cfg.seed))
-        for batch in loader:
-            model.train()
-            loss = model(batch["feats"].to(accelerator.device), batch["text_ids"].to(accelerator.device),
-                         batch["lens"].to(accelerator.device))
-            accelerator.backward(loss)
-            if cfg.optim.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            ema.update()
-            state.step += 1
-            state.batch_in_epoch += 1
-            loss_v = accelerator.reduce(loss.detach(), reduction="mean").item()
-            if not math.isfinite(loss_v):
-                raise TTSError(f"loss became {loss_v} at step {state.step}; lower optim.lr or check the data")
-            losses[state.step] = loss_v
-            bar.update(1)
-            if writer is not None:
-                writer.add_scalar("train/loss", loss_v, state.step)
-                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], state.step)
-            if cfg.log_every and state.step % cfg.log_every == 0:
-                bar.set_postfix(loss=f"{loss_v:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            last = state.step >= cfg.steps
-            if (cfg.save_every and state.step % cfg.save_every == 0) or last:
-                save_checkpoint(accelerator, run_dir, state.step, stateful, cfg.keep_last)
-                if accelerator.is_main_process:
-                    exports.append(_export(ema, run_dir, state.step))
-            if cfg.sample_every and (state.step % cfg.sample_every == 0) and accelerator.is_main_process:
-                _log_samples(ema.ema_model, space, test_ds or train_ds, cfg, run_dir, state.step, writer,
-                             accelerator.device)
-            if last:
-                break
-        else:
+    def batches(self):
+        """This process's share of each epoch's length-bucketed batches, from the checkpointed position."""
+        n_proc, rank, state = self.acc.num_processes, self.acc.process_index, self.state
+        while True:
+            self.sampler.set_epoch(state.epoch)
+            batches = list(self.sampler)
+            batches = batches[: len(batches) - len(batches) % n_proc] if n_proc > 1 else batches
+            if not batches:  # else this loop would never yield
+                raise TTSError(f"{n_proc} processes but an epoch holds fewer batches; lower data.frames_per_batch")
+            mine = batches[rank::n_proc][state.batch_in_epoch:]
+            yield from DataLoader(self.train_ds, batch_sampler=mine, collate_fn=self.collate,
+                                  num_workers=self.cfg.data.num_workers,
+                                  generator=torch.Generator().manual_seed(self.cfg.seed))
             state.epoch += 1
             state.batch_in_epoch = 0
-    bar.close()
-    if writer is not None:
-        writer.close()
-    elapsed = time.perf_counter() - t0
-    done = state.step - start_step
-    return {"run_dir": str(run_dir), "step": state.step, "losses": losses, "exports": exports,
-            "s_per_step": elapsed / done if done else float("nan"), "vocab_size": len(vocab),
-            "num_parameters": accelerator.unwrap_model(model).num_parameters()}
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        dev = self.device
+        self.model.train()
+        loss = self.model(batch["feats"].to(dev), batch["text_ids"].to(dev), batch["lens"].to(dev))
+        self.acc.backward(loss)
+        if self.cfg.optim.grad_clip > 0:
+            self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        loss_v = self.acc.reduce(loss.detach(), reduction="mean")
+        self.check_finite({"loss": loss_v})
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update()
+        self.state.batch_in_epoch += 1
+        return {"loss": loss_v.item(), "lr": self.scheduler.get_last_lr()[0]}
+
+    def after_step(self, step: int) -> None:
+        super().after_step(step)
+        if self.cfg.sample_every and step % self.cfg.sample_every == 0 and self.acc.is_main_process:
+            _log_samples(self.ema.ema_model, self.space, self.test_ds or self.train_ds, self.cfg, self.run_dir, step,
+                         self.writer, self.device)
+
+    def write_export(self, out: Path) -> None:
+        """The EMA model as a TTS model dir (an atomic dir: one that exists is complete)."""
+        self.ema.ema_model.save_pretrained(out, overwrite=True)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train (or resume) a TTS model; returns ``{"run_dir", "step", "losses": {step: loss}, "s_per_step", ...}``."""
+    trainer = TTSTrainer(cfg)
+    trainer.run()
+    done = len(trainer.history)
+    first = trainer.state.step - done
+    return {"run_dir": str(trainer.run_dir), "step": trainer.state.step,
+            "losses": {first + i + 1: h["loss"] for i, h in enumerate(trainer.history)},
+            "exports": [str(p) for p in trainer.exports], "s_per_step": trainer.elapsed / done if done else float("nan"),
+            "vocab_size": len(trainer.vocab), "num_parameters": trainer.acc.unwrap_model(trainer.model).num_parameters()}
 
 
 def main(argv: list[str] | None = None) -> int:

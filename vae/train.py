@@ -30,8 +30,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import logging
 import sys
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +41,11 @@ import torch
 from torch import nn
 
 from svae_tts.checkpoint import load_state_dict, save_state_dict
-from svae_tts.config import load_config, save_config
+from svae_tts.config import load_config
 from svae_tts.cli import run_reporting_errors
-from svae_tts.errors import OutputExistsError
-from svae_tts.fileio import RUN_DIR_MARKERS, atomic_dir, guard_output
-from svae_tts.run_state import export_dir, list_checkpoints, load_checkpoint, recover_run_dir, save_checkpoint
+from svae_tts.fileio import atomic_dir
+from svae_tts.run_state import list_checkpoints  # noqa: F401 - part of this module's API (tests, demo)
+from svae_tts.trainer import RunDirTrainer, TrainingDivergedError  # noqa: F401 - TrainingDivergedError: API
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader
 from vae.discriminators import build_discriminator, load_discriminator_file, num_parameters
@@ -58,23 +58,6 @@ from vae.train_config import TrainConfig
 
 PROJECTOR_FILE = "projector.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-
-
-class TrainingDivergedError(VAEError):
-    """A loss or gradient went NaN/Inf: training stopped before the bad update was applied."""
-
-
-class TrainState:
-    """The step counter (optimiser steps done), checkpointed as JSON by :mod:`svae_tts.run_state`."""
-
-    def __init__(self) -> None:
-        self.step = 0
-
-    def state_dict(self) -> dict:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])
 
 
 @dataclass
@@ -93,20 +76,17 @@ def _seed_for(*parts: int) -> int:
     return h
 
 
-class Trainer:
-    """Builds everything from a :class:`TrainConfig`; :meth:`run` trains to ``cfg.max_steps``."""
+class Trainer(RunDirTrainer):
+    """Builds everything from a :class:`TrainConfig`; :meth:`run` trains to ``cfg.max_steps``
+    (the loop, run dir, checkpoints and logging are :class:`svae_tts.trainer.RunDirTrainer`'s)."""
+
+    name = "vae"
+    error = VAEError
+    postfix = ("mel", "kl", "align", "gan", "disc")
 
     def __init__(self, cfg: TrainConfig, accelerator=None):
-        from accelerate import Accelerator
-        from accelerate.utils import set_seed
-
-        self.cfg = cfg
-        self.acc = accelerator or Accelerator(mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
-        set_seed(cfg.seed)
-        self.device = self.acc.device
-        self.run_dir = guard_output(cfg.run_dir, [cfg.data.train, cfg.data.valid, cfg.teacher.model, cfg.teacher.features,
-                                                  cfg.init_from, cfg.init_discriminator], overwrite=cfg.overwrite,
-                                    exists_ok=True, markers=RUN_DIR_MARKERS, what="run dir")
+        super().__init__(cfg, [cfg.data.train, cfg.data.valid, cfg.teacher.model, cfg.teacher.features,
+                               cfg.init_from, cfg.init_discriminator], accelerator)
         if cfg.loss.adv_start_step < cfg.loss.disc_start_step:
             raise VAEError(f"loss.adv_start_step ({cfg.loss.adv_start_step}) < loss.disc_start_step ({cfg.loss.disc_start_step})")
         if not cfg.data.train:
@@ -121,29 +101,8 @@ class Trainer:
         self.sample_rate = gen.sample_rate
         self.hop = gen.hop_length
 
-        self.teacher: Optional[OnlineTeacher] = None
-        self.features: Optional[PrecomputedFeatures] = None
-        projector = None
-        if cfg.teacher.enabled:
-            if cfg.teacher.features:
-                self.features = PrecomputedFeatures(cfg.teacher.features)
-                width = self.features.width
-            else:
-                if not cfg.teacher.model:
-                    raise VAEError("teacher.enabled is true but neither teacher.model nor teacher.features is set")
-                self.teacher = OnlineTeacher(cfg.teacher.model, cfg.teacher.layer, cfg.teacher.sample_rate).to(self.device)
-                width = self.teacher.width
-            projector = AlignmentProjector(width, gen.latent_dim)
-            if cfg.init_from and (Path(cfg.init_from) / PROJECTOR_FILE).is_file():
-                state = load_state_dict(Path(cfg.init_from) / PROJECTOR_FILE)
-                if all(k in state and state[k].shape == v.shape for k, v in projector.state_dict().items()):
-                    projector.load_state_dict(state)
-        disc = build_discriminator(cfg.discriminator)
-        disc_init = cfg.init_discriminator
-        if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
-            disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
-        if disc_init:
-            load_discriminator_file(disc, disc_init)
+        projector = self._alignment(gen.latent_dim)  # before the discriminator: the order fixes the initial weights
+        disc = self._discriminator()
         self.mel_loss = MultiScaleMelLoss(self.sample_rate, cfg.loss.mel_n_mels, cfg.loss.mel_windows).to(self.device)
 
         o = cfg.optim
@@ -165,9 +124,6 @@ class Trainer:
 
         self.ema = EMA(self.acc.unwrap_model(gen), beta=o.ema_beta, update_after_step=o.ema_update_after_step,
                        update_every=o.ema_update_every, include_online_model=False).to(self.device)
-        self.state = TrainState()
-        # the trainer's own state, saved as JSON + safetensors by svae_tts.run_state (never pickled)
-        self.stateful = {"state": self.state, "ema": self.ema, "sched_g": sched_g, "sched_d": sched_d}
 
         # -- data ---------------------------------------------------------------------------------
         d = cfg.data
@@ -175,8 +131,43 @@ class Trainer:
         items = list_items(d.train, d.train_split)
         self.dataset = CropDataset(items, self.sample_rate, self.segment, cfg.seed, self.features)
         self.valid_batch = self._valid_batch()
-        self.writer = None
-        self.history: list[dict] = []
+
+    def _alignment(self, latent_dim: int) -> Optional[AlignmentProjector]:
+        """The teacher (online, or precomputed features) and the projector onto its width; None when alignment is off."""
+        cfg = self.cfg
+        self.teacher: Optional[OnlineTeacher] = None
+        self.features: Optional[PrecomputedFeatures] = None
+        if not cfg.teacher.enabled:
+            return None
+        if cfg.teacher.features:
+            self.features = PrecomputedFeatures(cfg.teacher.features)
+            width = self.features.width
+        else:
+            if not cfg.teacher.model:
+                raise VAEError("teacher.enabled is true but neither teacher.model nor teacher.features is set")
+            self.teacher = OnlineTeacher(cfg.teacher.model, cfg.teacher.layer, cfg.teacher.sample_rate).to(self.device)
+            width = self.teacher.width
+        projector = AlignmentProjector(width, latent_dim)
+        if cfg.init_from and (Path(cfg.init_from) / PROJECTOR_FILE).is_file():
+            state = load_state_dict(Path(cfg.init_from) / PROJECTOR_FILE)
+            if all(k in state and state[k].shape == v.shape for k, v in projector.state_dict().items()):
+                projector.load_state_dict(state)
+        return projector
+
+    def _discriminator(self) -> nn.Module:
+        """Fresh, or from ``init_discriminator`` / the fine-tuned model dir's discriminator file."""
+        cfg = self.cfg
+        disc = build_discriminator(cfg.discriminator)
+        disc_init = cfg.init_discriminator
+        if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
+            disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
+        if disc_init:
+            load_discriminator_file(disc, disc_init)
+        return disc
+
+    def trainer_state(self) -> dict:
+        """Saved as JSON + safetensors by svae_tts.run_state (never pickled)."""
+        return {"ema": self.ema, "sched_g": self.sched_g, "sched_d": self.sched_d}
 
     # -- data helpers -------------------------------------------------------------------------------
     def _valid_batch(self) -> list[dict]:
@@ -244,17 +235,6 @@ class Trainer:
         return losses
 
     # -- one optimiser step --------------------------------------------------------------------------
-    def _check_finite(self, values: dict[str, torch.Tensor], step: int) -> None:
-        names = list(values)
-        vec = torch.stack([values[k].detach().float().reshape(()) for k in names]).to(self.device)
-        bad = ~torch.isfinite(self.acc.gather(vec.unsqueeze(0))).all(0)
-        if bool(bad.any()):
-            which = ", ".join(n for n, b in zip(names, bad.tolist()) if b)
-            last = list_checkpoints(self.run_dir)
-            raise TrainingDivergedError(
-                f"step {step + 1}: non-finite {which}; stopped before applying the update. Last good checkpoint: "
-                f"{last[-1] if last else 'none'} (resume from it with a lower lr or more warm-up)")
-
     def train_step(self, batches: list[dict]) -> dict[str, float]:
         step, cfg = self.state.step, self.cfg
         accum = len(batches)
@@ -278,7 +258,7 @@ class Trainer:
                     self.acc.backward(d_loss / accum)
                 logs["disc"] += d_loss.detach() / accum
             logs["grad_norm_disc"] = torch.as_tensor(self.acc.clip_grad_norm_(self.disc.parameters(), cfg.optim.grad_clip))
-            self._check_finite({"discriminator loss": logs["disc"], **({"discriminator grad norm": logs["grad_norm_disc"]} if check_grads else {})}, step)
+            self.check_finite({"discriminator loss": logs["disc"], **({"discriminator grad norm": logs["grad_norm_disc"]} if check_grads else {})})
             self.opt_d.step()
             self.sched_d.step()
             self.opt_d.zero_grad(set_to_none=True)
@@ -301,60 +281,35 @@ class Trainer:
             disc_raw.requires_grad_(True)
         g_params = [p for m in g_models for p in m.parameters()]
         logs["grad_norm_gen"] = torch.as_tensor(self.acc.clip_grad_norm_(g_params, cfg.optim.grad_clip))
-        self._check_finite({"generator loss": logs["total"], **({"generator grad norm": logs["grad_norm_gen"]} if check_grads else {})}, step)
+        self.check_finite({"generator loss": logs["total"], **({"generator grad norm": logs["grad_norm_gen"]} if check_grads else {})})
         self.opt_g.step()
         self.sched_g.step()
         self.opt_g.zero_grad(set_to_none=True)
         self.ema.update()
-        self.state.step += 1
         result = {k: float(v) for k, v in logs.items()}
         result["lr"] = self.sched_g.get_last_lr()[0]
         return result
 
-    # -- checkpoints and exports ------------------------------------------------------------------
-    def save_checkpoint(self) -> Path:
-        """``checkpoints/step_X`` written atomically by :func:`svae_tts.run_state.save_checkpoint`; keep the last K."""
-        return save_checkpoint(self.acc, self.run_dir, self.state.step, self.stateful, self.cfg.keep_checkpoints)
-
-    def resume(self, ref: str) -> Optional[Path]:
-        """Restore ``ref`` (``auto``: the newest checkpoint, if any); a file that needs unpickling is refused."""
-        if ref == "auto":
-            found = list_checkpoints(self.run_dir)
-            if not found:
-                return None
-            path = found[-1]
-        else:
-            path = Path(ref)
-            if not path.is_dir():
-                raise VAEError(f"resume: {path} is not a checkpoint directory")
-        return load_checkpoint(self.acc, path, self.stateful)
-
-    def export_due(self, step: int) -> bool:
-        return self.cfg.export_every > 0 and step > 0 and step % self.cfg.export_every == 0
-
-    def export(self) -> Path:
+    # -- exports ----------------------------------------------------------------------------------
+    def write_export(self, out: Path) -> None:
         """The EMA generator as a VAE model dir (config records semantic/teacher) + projector and discriminator
         weights, swapped in as one directory: an export dir that exists is complete."""
-        out = export_dir(self.run_dir, self.state.step)
-        if self.acc.is_main_process:
-            model = copy.deepcopy(self.ema.ema_model).cpu().eval()
-            tc = self.cfg.teacher
-            model.config.semantic = bool(tc.enabled)
-            if tc.enabled:
-                if self.features is not None:
-                    model.config.teacher = getattr(self.features.store, "teacher", None) or tc.features
-                else:
-                    model.config.teacher = tc.model
-                model.config.teacher_layer = tc.layer
+        model = copy.deepcopy(self.ema.ema_model).cpu().eval()
+        tc = self.cfg.teacher
+        model.config.semantic = bool(tc.enabled)
+        if tc.enabled:
+            if self.features is not None:
+                model.config.teacher = getattr(self.features.store, "teacher", None) or tc.features
             else:
-                model.config.teacher, model.config.teacher_layer = None, None
-            with atomic_dir(out) as tmp:
-                model.save_pretrained(tmp, overwrite=True)
-                if self.projector is not None:
-                    save_state_dict(self.acc.unwrap_model(self.projector).state_dict(), tmp / PROJECTOR_FILE)
-                save_state_dict(self.acc.unwrap_model(self.disc).state_dict(), tmp / DISCRIMINATOR_FILE)
-        self.acc.wait_for_everyone()
-        return out
+                model.config.teacher = tc.model
+            model.config.teacher_layer = tc.layer
+        else:
+            model.config.teacher, model.config.teacher_layer = None, None
+        with atomic_dir(out) as tmp:
+            model.save_pretrained(tmp, overwrite=True)
+            if self.projector is not None:
+                save_state_dict(self.acc.unwrap_model(self.projector).state_dict(), tmp / PROJECTOR_FILE)
+            save_state_dict(self.acc.unwrap_model(self.disc).state_dict(), tmp / DISCRIMINATOR_FILE)
 
     # -- validation and logging ------------------------------------------------------------------
     @torch.no_grad()
@@ -378,73 +333,30 @@ class Trainer:
             self.writer.add_scalar("valid/mel_distance", value, self.state.step)
         return value
 
-    def _log(self, logs: dict[str, float]) -> None:
-        """Mean over processes (a collective: every process calls it), written by the main one."""
-        names = sorted(k for k in logs if k != "lr")
-        vec = self.acc.reduce(torch.tensor([logs[k] for k in names], device=self.device), "mean")
-        if self.writer is None:
-            return
-        for k, v in zip(names, vec.tolist()):
-            group = "grad_norm" if k.startswith("grad_norm") else "loss"
-            self.writer.add_scalar(f"{group}/{k.replace('grad_norm_', '')}", v, self.state.step)
-        self.writer.add_scalar("lr", logs["lr"], self.state.step)
+    # -- hooks of the loop ----------------------------------------------------------------------------
+    def on_start(self, resumed: Optional[Path]) -> None:
+        if self.writer is not None and resumed is None:
+            self.writer.add_text("params", f"generator {num_parameters(self.acc.unwrap_model(self.gen)):,}; "
+                                 f"discriminator {num_parameters(self.acc.unwrap_model(self.disc)):,}")
 
-    # -- the loop -------------------------------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def batches(self):
+        """Lists of ``grad_accum`` micro-batches, from the batch the current step starts at."""
         cfg = self.cfg
-        recover_run_dir(self.run_dir, self.acc)  # what a crash left: half-written or stranded checkpoints/exports
-        if not cfg.resume and list_checkpoints(self.run_dir) and not cfg.overwrite:
-            raise OutputExistsError(f"{self.run_dir}: already holds checkpoints; pass --resume auto to continue "
-                                    "or overwrite=true to start afresh")
-        resumed = self.resume(cfg.resume) if cfg.resume else None
-        if self.acc.is_main_process:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.run_dir / "config.yaml")
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.run_dir / "tb"))
-            if resumed is None:
-                self.writer.add_text("params", f"generator {num_parameters(self.acc.unwrap_model(self.gen)):,}; "
-                                     f"discriminator {num_parameters(self.acc.unwrap_model(self.disc)):,}")
         loader = make_loader(self.dataset, cfg.data.batch_size, cfg.seed, cfg.data.num_workers,
                              self.acc.num_processes, self.acc.process_index, start_batch=self.state.step * cfg.grad_accum)
         it = iter(loader)
-        result = TrainResult(self.run_dir, self.state.step, self.history, resumed)
-        if resumed is not None and self.export_due(self.state.step) and not export_dir(self.run_dir, self.state.step).is_dir():
-            result.last_export = self.export()  # killed between that checkpoint and its export: write it now
-        from tqdm.auto import tqdm
+        while True:
+            yield [self._to_device(next(it)) for _ in range(cfg.grad_accum)]
 
-        bar = tqdm(total=cfg.max_steps, initial=self.state.step, disable=not (cfg.progress and self.acc.is_main_process),
-                   desc="vae", unit="step", dynamic_ncols=True)
-        try:
-            t0, s0 = time.perf_counter(), self.state.step
-            while self.state.step < cfg.max_steps:
-                batches = [self._to_device(next(it)) for _ in range(cfg.grad_accum)]
-                logs = self.train_step(batches)
-                self.history.append(logs)
-                step = self.state.step
-                if step % cfg.log_every == 0 or step == cfg.max_steps:
-                    self._log(logs)
-                    rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("mel", "kl", "align", "gan", "disc") if k in logs} | {"steps/s": f"{rate:.2f}"})
-                bar.update(1)
-                if cfg.valid_every > 0 and step % cfg.valid_every == 0:
-                    self.validate(audio=cfg.audio_every > 0 and step % cfg.audio_every == 0)
-                if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0:
-                    result.last_checkpoint = self.save_checkpoint()
-                if cfg.export_every > 0 and step % cfg.export_every == 0:
-                    result.last_export = self.export()
-            if result.last_checkpoint is None or not result.last_checkpoint.name.endswith(f"{self.state.step:08d}"):
-                result.last_checkpoint = self.save_checkpoint()
-            if result.last_export is None or not result.last_export.name.endswith(f"{self.state.step:08d}"):
-                result.last_export = self.export()
-        finally:
-            bar.close()
-            if self.writer is not None:
-                self.writer.flush()
-                self.writer.close()
-        result.step = self.state.step
-        return result
+    def after_step(self, step: int) -> None:
+        cfg = self.cfg
+        if cfg.valid_every > 0 and step % cfg.valid_every == 0:
+            self.validate(audio=cfg.audio_every > 0 and step % cfg.audio_every == 0)
+        super().after_step(step)
+
+    def run(self) -> TrainResult:
+        super().run()
+        return TrainResult(self.run_dir, self.state.step, self.history, self.last_checkpoint, self.last_export)
 
 
 def train(cfg: TrainConfig, accelerator=None) -> TrainResult:
@@ -458,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", help="'auto' (latest checkpoint in run_dir) or a checkpoint dir")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train=corpus/ max_steps=1000")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
 
     def run() -> None:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field, seed_field
+from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field
 from svae_tts.errors import ConfigError
+from svae_tts.train_settings import RunSettings
 from vae.discriminators import DiscriminatorConfig
 
 
@@ -66,7 +67,9 @@ class OptimConfig(Checked):
 
 
 @dataclass
-class TrainConfig(Checked):
+class TrainConfig(RunSettings):
+    """The run settings (budget, checkpoints, resume ...) are :class:`svae_tts.train_settings.RunSettings`'."""
+
     run_dir: str = "runs/semantic_vae"
     vae: str = "semantic_vae"              # VAE preset name or YAML path
     vae_overrides: list[str] = field(default_factory=list)
@@ -77,27 +80,12 @@ class TrainConfig(Checked):
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    seed: int = seed_field(0)
     max_steps: int = positive(600_000)     # > 0: a run that trains nothing must not export a model
     grad_accum: int = positive(1)
-    mixed_precision: str = "no"            # no | bf16 | fp16
-    log_every: int = positive(50)
-    checkpoint_every: int = nonneg(5000)   # 0 = only at the end
-    keep_checkpoints: int = positive(3)
-    export_every: int = nonneg(50_000)     # exports also happen at the end; 0 = only then
+    save_every: int = nonneg(5000)         # checkpoints; 0 = only at the end
+    export_every: Optional[int] = nonneg(50_000)   # exports also happen at the end; 0 = only then
     valid_every: int = nonneg(5000)        # 0 = never
     audio_every: int = nonneg(20_000)      # 0 = never
-    resume: Optional[str] = None           # None | "auto" | a checkpoint dir
-    overwrite: bool = False                # start afresh in a run_dir that already holds checkpoints
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # YAML reads a bare `no` as false: accept it (and none/off) as "no".
-        if str(self.mixed_precision).lower() in ("no", "false", "none", "off", ""):
-            self.mixed_precision = "no"
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not one of no, bf16, fp16")
 
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"

@@ -62,7 +62,7 @@ def vae_config(out: Path, arm: str, b: DemoBudget, seed: int):
     return replace(
         base, run_dir=str(out / f"vae_{arm}"), seed=seed, vae=b.vae_preset, vae_overrides=list(b.vae_overrides),
         max_steps=b.vae_steps,
-        checkpoint_every=every,
+        save_every=every,
         valid_every=every, audio_every=b.vae_steps, export_every=0, resume="auto", teacher=teacher,
         data=replace(base.data, train=str(out / "corpus"), batch_size=b.vae_batch_size,
                      segment_seconds=b.vae_segment_seconds, num_workers=0),
@@ -94,8 +94,8 @@ def tts_config(out: Path, arm: str, latents_dir: str, b: DemoBudget, seed: int):
 
     base = load_train_config(b.tts_preset)
     return replace(
-        base, name=arm, run_dir=str(out / f"tts_{arm}"), seed=seed, resume=True,
-        steps=b.tts_steps,
+        base, name=arm, run_dir=str(out / f"tts_{arm}"), seed=seed, resume="auto",
+        max_steps=b.tts_steps,
         save_every=b.tts_save_every,
         data=_with(base.data, feature="latent", latent_set=str(latents_dir), frames_per_batch=b.tts_frames_per_batch),
         optim=_with(base.optim, warmup_steps=b.tts_warmup_steps))

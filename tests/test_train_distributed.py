@@ -1,0 +1,71 @@
+"""The distributed path users take when they outgrow one GPU, on CPU: two processes under
+``accelerate launch`` (gloo) train the VAE and the TTS a few steps, checkpoint (with every
+process's RNG state) and export, and a second launch resumes from that checkpoint.
+
+``accelerate launch --cpu --num_processes 2`` starts ONE process (accelerate's simple launcher:
+multi-CPU needs MPI there); two CPU processes come from the torchrun launcher (``--multi_gpu``)
+with ``ACCELERATE_USE_CPU=1``, which makes each process a gloo rank on the CPU even beside a GPU.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svae_tts.run_state import list_checkpoints
+from tests.tts_fixtures import build_assets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launch(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "ACCELERATE_USE_CPU": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", *args]
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def check_run(run: Path, step: int, resumed_from: int | None, proc: subprocess.CompletedProcess) -> None:
+    ckpt = list_checkpoints(run)[-1]
+    assert ckpt.name == f"step_{step:08d}"
+    assert (ckpt / "random_states_0.pkl").is_file() and (ckpt / "random_states_1.pkl").is_file()  # both processes
+    assert (run / "exports" / f"step_{step:08d}" / "model.safetensors").is_file()
+    if resumed_from is not None:
+        assert f"resumed from {run / 'checkpoints' / f'step_{resumed_from:08d}'} at step {resumed_from}" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tts_assets(tmp_path_factory):
+    return build_assets(tmp_path_factory.mktemp("dist_tts"))
+
+
+def test_vae_two_processes_checkpoint_export_resume(tmp_path):
+    g = np.random.default_rng(0)
+    (tmp_path / "wavs").mkdir()
+    for i in range(8):
+        t = np.arange(int(16000 * (0.4 + 0.4 * g.random()))) / 16000
+        sf.write(tmp_path / "wavs" / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (120 + 20 * i) * t)).astype(np.float32), 16000)
+    run = tmp_path / "run"
+    common = ["-m", "vae.train", "--config", str(ROOT / "vae/configs/tiny_acoustic.yaml"), f"run_dir={run}",
+              f"data.train={tmp_path / 'wavs'}", "data.num_workers=0", "data.batch_size=2", "data.segment_seconds=0.25",
+              "data.valid_items=1", "data.valid_seconds=0.25", "discriminator.periods=[2,3]",
+              "discriminator.fft_sizes=[512]", "loss.disc_start_step=1", "loss.adv_start_step=1", "progress=false",
+              "log_every=1", "valid_every=2", "save_every=2", "export_every=2"]
+    check_run(run, 2, None, launch([*common, "max_steps=2"], tmp_path))
+    check_run(run, 4, 2, launch([*common, "max_steps=4", "--resume", "auto"], tmp_path))
+
+
+def test_tts_two_processes_checkpoint_export_resume(tts_assets, tmp_path):
+    run = tmp_path / "run"
+    common = ["-m", "tts_recipes.train", "--config", "tiny", f"run_dir={run}",
+              f"data.latent_set={tts_assets['latents']}", "data.max_samples=2", "save_every=2", "log_every=1",
+              "progress=false"]
+    check_run(run, 2, None, launch([*common, "max_steps=2"], tmp_path))
+    check_run(run, 4, 2, launch([*common, "max_steps=4"], tmp_path))
