@@ -238,6 +238,23 @@ def run_convergence(
     return results
 
 
+def scored_utterances(out_dir: str | os.PathLike, runs: list[str]) -> dict[tuple[str, int], list[dict]]:
+    """The per-item score rows that :func:`run_convergence` cached in ``out_dir``, by (run, step):
+    what the paired tests over items (and over seeds, :mod:`eval.seeds`) are computed from."""
+    out: dict[tuple[str, int], list[dict]] = {}
+    for name in runs:
+        for path in sorted((Path(out_dir) / "cache" / name).glob("step_*.json")):
+            match = STEP_DIR.match(path.stem)
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                log.warning("%s: unreadable score cache (%s); left out", path, exc)
+                continue
+            if match and isinstance(entry.get("utterances"), list):
+                out[(name, int(match.group(1)))] = entry["utterances"]
+    return out
+
+
 def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str]) -> list[dict]:
     """Every pair of runs compared item by item (:func:`eval.scoring.paired_test`) at the last step
     both scored, on WER, CER, SIM and MOS: the only basis on which a report may call one run

@@ -160,6 +160,13 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
         assert (t["a"], t["b"], t["step"], t["n"]) == ("semantic", "acoustic", 2, 2) and 0 < t["p"] <= 1
     assert abs(paired["sim"]["diff"] - (sims[("semantic", 2)] - sims[("acoustic", 2)])) < 1e-6
     assert "## Paired tests between runs" in (out / "report.md").read_text()
+    # the cached per-item rows are what the paired tests were computed from
+    from eval.convergence import paired_comparisons, scored_utterances
+
+    utts = scored_utterances(out, ["semantic", "acoustic"])
+    assert sorted(utts) == [(n, s) for n in ("acoustic", "semantic") for s in (0, 1, 2)]
+    assert all(len(v) == 2 for v in utts.values())
+    assert paired_comparisons(utts, ["semantic", "acoustic"]) == res["paired"]
 
     # second invocation: everything from the cache, identical table, also from a cache written
     # before chance levels existed (they are computed once from its transcripts and stored)

@@ -1,0 +1,123 @@
+"""Multi-seed convergence numbers (eval.seeds): spread, steps to a level, paired tests pooled over seeds.
+
+The inputs are score rows as eval.convergence writes them; the values are built so that every
+expected number can be worked out by hand."""
+
+import math
+
+import pytest
+
+from eval.seeds import (arm_curves, first_step_reaching, group_runs, parse_run_name, pooled_paired_tests,
+                        run_name, seed_summary, steps_to_level)
+
+# CER per (arm, seed) at steps 100, 200, 300
+CURVES = {
+    ("semantic", 0): [0.9, 0.5, 0.3],
+    ("semantic", 1): [0.8, 0.6, 0.4],
+    ("semantic", 2): [0.9, 0.7, 0.35],
+    ("acoustic", 0): [0.95, 0.8, 0.6],
+    ("acoustic", 1): [0.9, 0.85, 0.7],
+    ("acoustic", 2): [1.0, 0.9, 0.65],
+}
+STEPS = (100, 200, 300)
+
+
+def _rows():
+    return [{"run": run_name(arm, seed), "step": step, "cer": v}
+            for (arm, seed), vals in CURVES.items() for step, v in zip(STEPS, vals)]
+
+
+def _utterances(items=10, better=0.2):
+    """Per-item rows: the semantic arm makes ``better`` x 10 fewer char errors per item at every seed."""
+    out = {}
+    for (arm, seed), _ in CURVES.items():
+        for step in STEPS:
+            err = 5 if arm == "acoustic" else 5 - round(better * 10)
+            out[(run_name(arm, seed), step)] = [
+                {"id": f"i{k}", "c_err": err + (k % 3), "c_n": 10, "cer": (err + k % 3) / 10, "sim": 0.5 + 0.01 * k}
+                for k in range(items)]
+    return out
+
+
+def test_run_names_carry_arm_and_seed():
+    assert parse_run_name("semantic_s2").arm == "semantic" and parse_run_name("semantic_s2").seed == 2
+    assert parse_run_name("my_arm_s10").arm == "my_arm"
+    assert parse_run_name("semantic") is None and parse_run_name("semantic_sx") is None
+    arms = group_runs(["acoustic_s1", "semantic_s0", "acoustic_s0", "plain"])
+    assert list(arms) == ["acoustic", "semantic"]
+    assert [r.seed for r in arms["acoustic"]] == [0, 1]
+
+
+def test_curves_have_mean_and_spread_over_seeds():
+    curves = arm_curves(_rows(), group_runs([run_name(a, s) for a, s in CURVES]), "cer")
+    last = curves["semantic"][-1]
+    assert last["step"] == 300 and last["n"] == 3
+    assert last["mean"] == pytest.approx(0.35) and last["sd"] == pytest.approx(0.05)
+    assert (last["min"], last["max"]) == (0.3, 0.4)
+    # a step that one seed has not scored is not averaged over the others
+    rows = [r for r in _rows() if not (r["run"] == "acoustic_s2" and r["step"] == 300)]
+    assert [p["step"] for p in arm_curves(rows, group_runs(["acoustic_s0", "acoustic_s1", "acoustic_s2"]), "cer")["acoustic"]] == [100, 200]
+
+
+def test_steps_to_a_level_per_seed_and_never():
+    rows = _rows()
+    assert first_step_reaching(rows, "semantic_s0", "cer", 0.5) == 200
+    assert first_step_reaching(rows, "acoustic_s1", "cer", 0.5) is None
+    arms = group_runs([run_name(a, s) for a, s in CURVES])
+    got = steps_to_level(rows, arms, "cer", 0.5)
+    assert got["semantic"]["per_seed"] == {0: 200, 1: 300, 2: 300}
+    assert got["semantic"]["mean"] == pytest.approx(800 / 3) and got["semantic"]["never"] == 0
+    assert got["acoustic"]["never"] == 3 and got["acoustic"]["mean"] is None
+    # higher is better for SIM
+    sim_rows = [{"run": "a_s0", "step": 1, "sim": 0.2}, {"run": "a_s0", "step": 2, "sim": 0.7}]
+    assert first_step_reaching(sim_rows, "a_s0", "sim", 0.6) == 2
+
+
+def test_summary_measures_steps_to_the_reference_arms_final_mean():
+    utts = _utterances()
+    results = {"runs": {run_name(a, s): "" for a, s in CURVES}, "rows": _rows()}
+    s = seed_summary(results, utts, threshold=0.5)
+    assert s["reference_final"] == pytest.approx(0.65)  # acoustic's mean CER at step 300
+    assert s["steps_to_reference"]["semantic"]["per_seed"] == {0: 200, 1: 200, 2: 300}
+    assert s["steps_to_reference"]["acoustic"]["per_seed"] == {0: 300, 1: None, 2: 300}
+    assert s["steps_to_threshold"]["semantic"]["per_seed"] == {0: 200, 1: 300, 2: 300}
+
+
+def test_pooled_paired_test_sees_a_consistent_gain_and_not_noise():
+    arms = group_runs([run_name(a, s) for a, s in CURVES])
+    tests = {t["metric"]: t for t in pooled_paired_tests(_utterances(better=0.2), arms)}
+    cer = tests["cer"]
+    assert (cer["a"], cer["b"], cer["step"], cer["seeds"], cer["n"]) == ("semantic", "acoustic", 300, 3, 30)
+    assert cer["diff"] == pytest.approx(-0.2) and cer["p"] < 0.01  # 30 pairs, every one the same sign
+    assert tests["sim"]["diff"] == pytest.approx(0.0) and tests["sim"]["p"] == 1.0
+    same = {t["metric"]: t for t in pooled_paired_tests(_utterances(better=0.0), arms)}
+    assert same["cer"]["diff"] == 0.0 and same["cer"]["p"] == 1.0
+    assert not math.isnan(same["cer"]["p"])
+
+
+def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_path):
+    from eval.seeds import plot_seed_curves, seeds_report, seeds_verdict
+
+    results = {"runs": {run_name(a, s): "" for a, s in CURVES}, "rows": _rows()}
+    s = seed_summary(results, _utterances(better=0.2), threshold=0.5)
+    v = seeds_verdict(s)
+    assert "CER: semantic better (-0.200" in v and "SIM: no significant difference" in v
+    # one acoustic seed never reached its own arm's final mean: the ratio is not claimed
+    assert "not measurable" in v and "ratio" not in v
+    flat = seed_summary(results, _utterances(better=0.0), threshold=0.5)
+    assert "better" not in seeds_verdict(flat) and "CER: no significant difference" in seeds_verdict(flat)
+    report = seeds_report(s)
+    assert "| 300 | 0.350 ± 0.050" in report and "s1: never" in report
+    plot_seed_curves(s, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_verdict_gives_the_steps_ratio_when_every_seed_got_there():
+    from eval.seeds import seeds_verdict
+
+    curves = {("semantic", 0): [0.45, 0.4], ("semantic", 1): [0.5, 0.45], ("acoustic", 0): [0.8, 0.5],
+              ("acoustic", 1): [0.7, 0.5]}
+    rows = [{"run": run_name(a, s), "step": st, "cer": v} for (a, s), vals in curves.items() for st, v in zip((100, 200), vals)]
+    s = seed_summary({"runs": {run_name(a, k): "" for a, k in curves}, "rows": rows}, {}, threshold=0.5)
+    assert s["steps_to_reference"]["semantic"]["per_seed"] == {0: 100, 1: 100}
+    assert "ratio 0.50" in seeds_verdict(s)
