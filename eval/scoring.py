@@ -151,6 +151,9 @@ def _scrambled(text: str, rng, words: bool) -> str:
 PAIRED_METRICS = {"wer": ("w_err", "w_n"), "cer": ("c_err", "c_n")}  # error rates: counts per item
 
 
+SIGNIFICANT_P = 0.05  # a difference between arms counts when its paired test's p is below this
+
+
 def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: int = 1999,
                 seed: int = 0) -> dict | None:
     """Is arm A's ``key`` different from arm B's on the same test items, beyond what item-to-item

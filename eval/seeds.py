@@ -23,7 +23,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from eval.scoring import paired_test
+from eval.scoring import SIGNIFICANT_P, paired_test
 
 SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and seed
 LOWER_IS_BETTER = {"wer": True, "cer": True, "sim": False, "mos_utmos": False, "mos_ovrl": False}
@@ -139,9 +139,6 @@ def seed_summary(results: dict, utterances: dict[tuple[str, int], list[dict]], m
             "steps_to_threshold": steps_to_level(rows, arms, metric, threshold),
             "steps_to_reference": steps_to_level(rows, arms, metric, ref_final),
             "paired": pooled_paired_tests(utterances, arms)}
-
-
-SIGNIFICANT_P = 0.05  # an arm-vs-arm difference counts when its pooled paired test's p is below this
 
 
 def _fmt_spread(s: dict | None, digits: int = 3) -> str:

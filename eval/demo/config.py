@@ -34,6 +34,10 @@ class DemoBudget(Checked):
     tts_save_every: int = nonneg(250)
     tts_frames_per_batch: int | None = positive(None)  # None: the TTS preset's
     tts_warmup_steps: int | None = nonneg(None)  # None: the TTS preset's
+    # TTS runs per arm, seeds seed, seed+1, ...: one run per arm shows a difference between two
+    # models; >= 3 show whether it is larger than the seed-to-seed spread (the proof budget)
+    tts_seeds: int = positive(1)
+    cer_threshold: float | None = positive(None)  # the proof's "good enough" CER, fixed before the run
     eval_items: int = positive(12)
     recon_items: int = positive(12)
     nfe: int = positive(16)
@@ -50,6 +54,11 @@ BUDGETS: dict[str, DemoBudget] = {
     "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, ctc_steps=30,
                        vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
                        tts_steps=20, tts_save_every=10, eval_items=3, recon_items=3, nfe=4, probe_steps=30),
+    # The convergence comparison the paper makes, at a size a CPU can run: three TTS seeds per
+    # arm on the default VAEs (twice their steps), a DiT of ~4.9 M parameters (the `mini` preset),
+    # steps to CER 0.5 and to the acoustic arm's final CER. `--device cuda` runs the same budget on a GPU.
+    "proof": DemoBudget(vae_steps=1200, tts_preset="mini", tts_steps=1500, tts_save_every=250, tts_seeds=3,
+                        cer_threshold=0.5),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
     "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, ctc_steps=6000, vae_preset="tiny",
                         vae_overrides=["encoder_dim=16", "encoder_out_dim=256", "latent_dim=64", "attn_heads=4",
@@ -59,6 +68,16 @@ BUDGETS: dict[str, DemoBudget] = {
                         tts_frames_per_batch=20000, tts_warmup_steps=2000,
                         eval_items=60, recon_items=40, nfe=32, probe_steps=2000),
 }
+
+
+def tts_runs(b: DemoBudget) -> list[tuple[str, str, int]]:
+    """(run name, arm, seed offset) of every TTS run: ``semantic`` / ``acoustic`` with one seed,
+    ``semantic_s0`` ... with several (the names :mod:`eval.seeds` groups by arm)."""
+    from eval.seeds import run_name
+
+    if b.tts_seeds == 1:
+        return [(arm, arm, 0) for arm in ARMS]
+    return [(run_name(arm, k), arm, k) for arm in ARMS for k in range(b.tts_seeds)]
 
 
 @dataclass

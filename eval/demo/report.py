@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from eval.demo.config import ARMS
-from eval.demo.verdict import final_rows, verdict
+from eval.demo.verdict import final_rows, proof_verdict, verdict
 from svae_tts.fileio import atomic_write_text
 
 SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/probe.md"),
-               ("Convergence", "convergence/report.md"))  # under <out>/eval/, as the eval stage writes them
+               ("Convergence over seeds", "convergence/seeds.md"), ("Convergence", "convergence/report.md"))  # under <out>/eval/, as the eval stage writes them
 LOSS_PREFIXES = ("mel", "align", "kl")
 
 
@@ -71,14 +71,23 @@ def _listen(out: Path, conv: dict) -> list[str]:
     """Links to the first wavs of each arm's last scored checkpoint."""
     from eval.convergence import audio_dir
 
-    lines = ["## Plots", "", "![convergence](eval/convergence/convergence.png)", "",
-             "![steps to threshold](eval/convergence/steps_to_threshold.png)", "", "## Listen", ""]
+    lines = ["## Plots", ""]
+    if (out / "eval" / "convergence" / "convergence_seeds.png").is_file():
+        lines += ["![convergence over seeds](eval/convergence/convergence_seeds.png)", ""]
+    lines += ["![convergence](eval/convergence/convergence.png)", "",
+              "![steps to threshold](eval/convergence/steps_to_threshold.png)", "", "## Listen", ""]
     last = final_rows(conv)
-    for arm in (a for a in ARMS if a in last):
-        step = last[arm]["step"]
-        wavs = sorted(audio_dir(out / "eval" / "convergence", arm, step).glob("*.wav"))[:4]
-        lines.append(f"- {arm}, step {step}: " + ", ".join(f"[{w.stem}]({w.relative_to(out).as_posix()})" for w in wavs))
+    for run in (r for r in conv.get("runs", {}) if r in last):
+        step = last[run]["step"]
+        wavs = sorted(audio_dir(out / "eval" / "convergence", run, step).glob("*.wav"))[:4]
+        lines.append(f"- {run}, step {step}: " + ", ".join(f"[{w.stem}]({w.relative_to(out).as_posix()})" for w in wavs))
     return lines
+
+
+def _verdict(ev: dict) -> str:
+    if ev.get("seeds"):
+        return proof_verdict(ev["seeds"], ev["convergence"], _judge_on_real(ev))
+    return verdict(ev["convergence"], _judge_on_real(ev))
 
 
 def write_report(out: Path, budget_name: str, timings: dict[str, float], results: dict) -> Path:
@@ -88,7 +97,7 @@ def write_report(out: Path, budget_name: str, timings: dict[str, float], results
              f"Budget `{budget_name}`; every stage ran offline on this machine. "
              "Both arms (semantic = VAE aligned to the CTC teacher's last hidden layer, acoustic = the same "
              "VAE without the alignment loss) had the same corpus, steps, seed and TTS budget.", "",
-             "## Verdict", "", verdict(ev["convergence"], _judge_on_real(ev)), ""]
+             "## Verdict", "", _verdict(ev), ""]
     lines += _timings(timings) + _stages(results) + _sub_reports(out / "eval") + _listen(out, ev["convergence"])
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")

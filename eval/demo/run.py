@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from eval.demo import stages
-from eval.demo.config import ARMS, BUDGETS, DemoBudget, DemoConfig
+from eval.demo.config import ARMS, BUDGETS, DemoBudget, DemoConfig, tts_runs
 from eval.demo.report import write_report
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_write_json, guard_output
@@ -94,8 +94,9 @@ def _run_stages(cfg: DemoConfig, b: DemoBudget) -> Path:
         r[f"vae_{arm}"] = log.run(f"vae_{arm}", lambda arm=arm: stages.vae(out, arm, b, cfg.seed))
     for arm in ARMS:
         r[f"latents_{arm}"] = log.run(f"latents_{arm}", lambda arm=arm: stages.latents(out, arm, r[f"vae_{arm}"]["export"]))
-    for arm in ARMS:
-        r[f"tts_{arm}"] = log.run(f"tts_{arm}", lambda arm=arm: stages.tts(out, arm, r[f"latents_{arm}"]["dir"], b, cfg.seed))
+    for run, arm, k in tts_runs(b):
+        r[f"tts_{run}"] = log.run(f"tts_{run}", lambda run=run, arm=arm, k=k: stages.tts(
+            out, run, r[f"latents_{arm}"]["dir"], b, cfg.seed + k))
     r["eval"] = log.run("eval", lambda: stages.evaluate(out, b, r, cfg.device))
     report = write_report(out, log.data["budget"], log.timings(), r)
     print(f"[demo] total {sum(log.timings().values()):.1f} s; report: {report}")
@@ -107,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes)")
     p.add_argument("--fast", action="store_true", help="smoke-test budget: every stage in a few minutes")
     p.add_argument("--preset", choices=sorted(BUDGETS), default=None,
-                   help="budget: default (CPU, ~20 min), fast, or small (meant for one GPU)")
+                   help="budget: default (CPU, ~20 min), fast, proof (3 TTS seeds per arm: the convergence "
+                        "comparison with its spread) or small (meant for one GPU)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_demo)
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from eval.demo.config import ARMS, DemoBudget
+from eval.demo.config import ARMS, DemoBudget, tts_runs
 
 C = TypeVar("C")
 
@@ -88,23 +88,23 @@ def latents(out: Path, arm: str, vae_dir: str) -> dict:
             "utterances": {k: len(v) for k, v in ls.dataset.items()}}
 
 
-def tts_config(out: Path, arm: str, latents_dir: str, b: DemoBudget, seed: int):
-    """The TTS preset trained on ``arm``'s latent set at the demo's budget."""
+def tts_config(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int):
+    """The TTS preset trained on an arm's latent set at the demo's budget, as run ``run``."""
     from tts_recipes.train import load_train_config
 
     base = load_train_config(b.tts_preset)
     return replace(
-        base, name=arm, run_dir=str(out / f"tts_{arm}"), seed=seed, resume="auto",
+        base, name=run, run_dir=str(out / f"tts_{run}"), seed=seed, resume="auto",
         max_steps=b.tts_steps,
         save_every=b.tts_save_every,
         data=_with(base.data, feature="latent", latent_set=str(latents_dir), frames_per_batch=b.tts_frames_per_batch),
         optim=_with(base.optim, warmup_steps=b.tts_warmup_steps))
 
 
-def tts(out: Path, arm: str, latents_dir: str, b: DemoBudget, seed: int) -> dict:
+def tts(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int) -> dict:
     from tts_recipes.train import train
 
-    return train(tts_config(out, arm, latents_dir, b, seed))
+    return train(tts_config(out, run, latents_dir, b, seed))
 
 
 def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
@@ -123,6 +123,21 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     recon = run_recon(vaes, out / "corpus", ev / "recon", scorer, limit=b.recon_items, overwrite=True, device=device)
     probe = run_probe(vaes, out / "corpus", ev / "probe", ProbeConfig(unit="char", steps=b.probe_steps),
                       overwrite=True, device=device)
-    conv = run_convergence([(arm, out / f"tts_{arm}") for arm in ARMS], items, ev / "convergence", scorer,
+    runs = [run for run, _, _ in tts_runs(b)]
+    conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence", scorer,
                            settings=SynthesisSettings(nfe=b.nfe, seed=0), device=device)
-    return {"recon": recon, "probe": probe, "convergence": conv, "test_items": len(items)}
+    seeds = seed_comparison(ev / "convergence", conv, runs, b) if b.tts_seeds > 1 else None
+    return {"recon": recon, "probe": probe, "convergence": conv, "seeds": seeds, "test_items": len(items)}
+
+
+def seed_comparison(conv_dir: Path, conv: dict, runs: list[str], b: DemoBudget) -> dict:
+    """The arms compared over their seeds (:mod:`eval.seeds`): ``seeds.md`` and
+    ``convergence_seeds.png`` beside the convergence outputs, the summary for the demo's report."""
+    from eval.convergence import scored_utterances
+    from eval.seeds import plot_seed_curves, seed_summary, seeds_report
+    from svae_tts.fileio import atomic_write_text
+
+    summary = seed_summary(conv, scored_utterances(conv_dir, runs), metric="cer", threshold=b.cer_threshold)
+    atomic_write_text(conv_dir / "seeds.md", seeds_report(summary))
+    plot_seed_curves(summary, conv_dir / "convergence_seeds.png")
+    return summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from eval.demo.config import ARMS
+from eval.scoring import SIGNIFICANT_P
 
 
 def final_rows(conv: dict) -> dict[str, dict]:
@@ -20,7 +21,6 @@ def final_rows(conv: dict) -> dict[str, dict]:
 
 
 CHANCE_P = 0.05  # an error rate counts as "understood" when fewer scrambled texts than this do as well
-SIGNIFICANT_P = 0.05  # an arm-vs-arm difference counts when its paired test's p is below this
 
 
 def _paired(conv: dict, key: str) -> dict | None:
@@ -106,3 +106,24 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
         head = f"At this scale no significant difference between the arms shows{partial}"
     return head + ": " + "; ".join(t for t, _ in parts) + ". Tiny models and minutes of CPU training are far " \
         "from the paper's setting; read this as a check that the pipeline runs and measures, not as evidence."
+
+
+def proof_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) -> str:
+    """The proof budget's verdict: the arms over their seeds (:func:`eval.seeds.seeds_verdict`),
+    read only when the judge reads real speech and at least one run's last CER beats chance."""
+    from eval.seeds import seeds_verdict
+
+    on_real = (judge_on_real or {}).get("cer")
+    if _finite(on_real) and on_real >= 0.9:
+        return (f"Uninformative: the judge's CER on the real test audio is {on_real:.2f}, so it reads no speech; "
+                "nothing here supports or contradicts the paper's claim.")
+    last = final_rows(conv)
+    read = sorted(run for run, row in last.items()
+                  if _finite(row.get("cer")) and row["cer"] < 1.0 and _finite(row.get("cer_p")) and row["cer_p"] < CHANCE_P)
+    numbers = seeds_verdict(seeds)
+    if not read:
+        return ("At this scale no TTS run is understood (no run's last CER beats the scrambled-text chance level), "
+                "so this run neither supports nor contradicts the paper's claim. The numbers, for the record: " + numbers)
+    return (f"Runs whose last CER beats chance: {', '.join(read)} (of {len(last)}). "
+            "Over the seeds: " + numbers + " A winner is named only where the pooled paired test has p < "
+            f"{SIGNIFICANT_P}; a steps ratio only where every seed of both arms got there.")
