@@ -18,12 +18,9 @@ default wraps ``tts_recipes.synthesis.Synthesizer``; :func:`vae_recon_synth_fact
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -35,11 +32,11 @@ import torch
 from tqdm import tqdm
 
 from eval.errors import EvalError
-from eval.report import fmt, markdown_table
+from eval.report import finite
 from eval.scoring import Scorer, aggregate, chance_error_rates, paired_test
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
-from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
+from svae_tts.fileio import atomic_write_json, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, in_range, nonneg, seed_field
 from svae_tts.run_state import step_name
@@ -50,10 +47,6 @@ log = logging.getLogger(__name__)
 STEP_DIR = re.compile(r"^step_(\d+)$")
 SynthFn = Callable[[TestItem, int], tuple[torch.Tensor, int]]
 SynthFactory = Callable[[Path], SynthFn]
-RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus",
-                  "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_sig", "mos_bak", "mos_p808", "mos_utmos", "seconds")
-PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker similarity", "higher"),
-                ("mos", "predicted MOS", "higher"))
 
 
 @dataclass
@@ -156,6 +149,26 @@ def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: 
     return rows, failed
 
 
+def _cached_entry(cache: Path, fingerprint: str) -> dict | None:
+    """The cache entry of a checkpoint when it was scored with these items, judges and settings."""
+    if not cache.is_file():
+        return None
+    try:
+        entry = json.loads(cache.read_text())
+    except json.JSONDecodeError:
+        return None
+    if entry.get("fingerprint") != fingerprint:
+        return None
+    if not any(k.endswith("_chance") for k in entry["summary"]):
+        # a cache written before chance levels existed: compute them once from its transcripts
+        # and store them, so later reuses cost nothing
+        chance = chance_error_rates(entry.get("utterances", []))
+        if chance:
+            entry["summary"] = {**entry["summary"], **chance}
+            atomic_write_json(cache, entry)
+    return entry
+
+
 def run_convergence(
     runs: list[tuple[str, str | os.PathLike]],
     items: list[TestItem],
@@ -192,24 +205,12 @@ def run_convergence(
     for name, run_dir, step, mdir in tqdm(plan, desc="checkpoints", unit="ckpt"):
         cache = out_dir / "cache" / name / f"step_{step:08d}.json"
         fp = _fingerprint(items, scorer, settings, mdir)
-        if cache.is_file():
-            try:
-                entry = json.loads(cache.read_text())
-            except json.JSONDecodeError:
-                entry = {}
-            if entry.get("fingerprint") == fp:
-                summary = entry["summary"]
-                if not any(k.endswith("_chance") for k in summary):
-                    # a cache written before chance levels existed: compute them once from its
-                    # transcripts and store them, so later reuses cost nothing
-                    chance = chance_error_rates(entry.get("utterances", []))
-                    if chance:
-                        summary = entry["summary"] = {**summary, **chance}
-                        atomic_write_json(cache, entry)
-                rows.append(summary)
-                utterances[(name, step)] = entry.get("utterances", [])
-                reused += 1
-                continue
+        entry = _cached_entry(cache, fp)
+        if entry is not None:
+            rows.append(entry["summary"])
+            utterances[(name, step)] = entry.get("utterances", [])
+            reused += 1
+            continue
         t0 = time.time()
         # a broken checkpoint is reported and skipped, never cached
         with item_boundary(f"{name} step {step} ({mdir})", log) as outcome:
@@ -234,6 +235,8 @@ def run_convergence(
                "num_items": len(items), "rows": rows, "thresholds": thresholds,
                "paired": paired_comparisons(utterances, [n for n, _ in runs]), "failures": failures,
                "reused_from_cache": reused, "scored_now": len(rows) - reused}
+    from eval.convergence_report import write_outputs
+
     write_outputs(results, out_dir)
     return results
 
@@ -267,7 +270,7 @@ def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: lis
                 continue
             step = max(common)
             ra, rb = utterances[(a, step)], utterances[(b, step)]
-            mos = next((k for k in map(_mos_key, ra) if k), None)
+            mos = next((k for k in map(mos_key, ra) if k), None)
             for key in ("wer", "cer", "sim") + ((mos,) if mos else ()):
                 test = paired_test(ra, rb, key)
                 if test is not None:
@@ -275,7 +278,7 @@ def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: lis
     return out
 
 
-def _mos_key(row: dict) -> str | None:
+def mos_key(row: dict) -> str | None:
     for k in ("mos_utmos", "mos_ovrl"):
         if k in row:
             return k
@@ -291,8 +294,8 @@ def steps_to_threshold(rows: list[dict], names: list[str], wer_threshold: float 
     by_run = {n: [r for r in rows if r["run"] == n] for n in names}
 
     def best(metric, fn):
-        vals = [fn(r[metric] for r in rs if _finite(r.get(metric))) for rs in by_run.values()
-                if any(_finite(r.get(metric)) for r in rs)]
+        vals = [fn(r[metric] for r in rs if finite(r.get(metric))) for rs in by_run.values()
+                if any(finite(r.get(metric)) for r in rs)]
         return vals
 
     out: dict = {"wer": {}, "sim": {}}
@@ -304,132 +307,9 @@ def steps_to_threshold(rows: list[dict], names: list[str], wer_threshold: float 
         sim_threshold = min(bests) if bests else None
     out["wer_threshold"], out["sim_threshold"] = wer_threshold, sim_threshold
     for n, rs in by_run.items():
-        out["wer"][n] = next((r["step"] for r in rs if wer_threshold is not None and _finite(r.get("wer"))
+        out["wer"][n] = next((r["step"] for r in rs if wer_threshold is not None and finite(r.get("wer"))
                               and r["wer"] <= wer_threshold + 1e-12), None)
-        out["sim"][n] = next((r["step"] for r in rs if sim_threshold is not None and _finite(r.get("sim"))
+        out["sim"][n] = next((r["step"] for r in rs if sim_threshold is not None and finite(r.get("sim"))
                               and r["sim"] >= sim_threshold - 1e-12), None)
     return out
 
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not math.isnan(float(v))
-
-
-def write_outputs(results: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = results["rows"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(RESULT_COLUMNS), extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: r.get(k, "") for k in RESULT_COLUMNS})
-    atomic_write_text(out_dir / "results.csv", buf.getvalue())
-    atomic_write_json(out_dir / "results.json", results)
-    plot_convergence(results, out_dir / "convergence.png")
-    plot_thresholds(results, out_dir / "steps_to_threshold.png")
-    atomic_write_text(out_dir / "report.md", convergence_report(results))
-
-
-def plot_convergence(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = results["rows"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, (metric, label, better) in zip(axes, PLOT_METRICS):
-        for name in results["runs"]:
-            rs = [r for r in rows if r["run"] == name]
-            key = _mos_key(rs[0]) if metric == "mos" and rs else metric
-            pts = [(r["step"], r[key]) for r in rs if key and _finite(r.get(key))]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=name)
-        if not ax.lines:
-            ax.text(0.5, 0.5, f"no {metric.upper()} judge", ha="center", va="center", transform=ax.transAxes, color="grey")
-        thr = results["thresholds"].get(f"{metric}_threshold")
-        if thr is not None:
-            ax.axhline(thr, color="grey", ls="--", lw=0.8)
-        ax.set_xlabel("training step")
-        ax.set_title(f"{label} ({better} is better)")
-        ax.grid(alpha=0.3)
-    for ax in axes:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-            break
-    fig.tight_layout()
-    with _atomic_png(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-
-
-def plot_thresholds(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results["runs"])
-    th = results["thresholds"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    metrics = [m for m in ("wer", "sim") if th.get(f"{m}_threshold") is not None]
-    width = 0.8 / max(1, len(metrics))
-    never = max([r["step"] for r in results["rows"]] or [1]) * 1.1 or 1.0
-    for j, metric in enumerate(metrics):
-        vals = [th[metric].get(n) for n in names]
-        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(names))]
-        bars = ax.bar(xs, [never if v is None else v for v in vals], width,
-                      label=f"{metric.upper()} {'≤' if metric == 'wer' else '≥'} {fmt(th.get(f'{metric}_threshold'))}")
-        for b, v in zip(bars, vals):
-            if v is None:
-                b.set_hatch("//")
-                b.set_alpha(0.4)
-            ax.annotate("never" if v is None else str(v), (b.get_x() + b.get_width() / 2, b.get_height()),
-                        ha="center", va="bottom", fontsize=8)
-    if not metrics:
-        ax.text(0.5, 0.5, "no WER/SIM judge", ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_title("steps to threshold (lower is faster; hatched = never)", fontsize=10)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("first step reaching it")
-    if metrics:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    with _atomic_png(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-
-
-def _atomic_png(path: Path):
-    from svae_tts.fileio import atomic_path
-
-    return atomic_path(path)
-
-
-def convergence_report(results: dict) -> str:
-    rows = results["rows"]
-    cols = [c for c in RESULT_COLUMNS if c != "seconds" and any(c in r for r in rows)]
-    th = results["thresholds"]
-    lines = ["# Convergence comparison", "",
-             f"{results['num_items']} test items, fixed seeds (item i gets seed {results['synthesis']['seed']} + i); "
-             "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
-             "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
-             "against scrambled texts (same length and letters), cer_p = the share of scrambles scoring at least "
-             "as well as the real texts (a CER shows something was understood only when cer_p is small); SIM = speaker cosine to the prompt; mos_* = predicted MOS.", "",
-             "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
-             "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",
-             "## Steps to threshold", "",
-             f"WER ≤ {fmt(th.get('wer_threshold'))}, SIM ≥ {fmt(th.get('sim_threshold'))} "
-             "(defaults: the level every run reaches).", "",
-             markdown_table([{"run": n, "steps to WER": th["wer"].get(n), "steps to SIM": th["sim"].get(n)}
-                             for n in results["runs"]], ["run", "steps to WER", "steps to SIM"]), "",
-             "## Paired tests between runs", "",
-             "Each pair of runs at the last step both scored, item by item: diff = first minus second "
-             "(corpus-level for WER/CER), p = two-sided paired randomisation test over the items "
-             "(1,999 sign flips). A difference counts only when p < 0.05.", "",
-             markdown_table(results.get("paired", []), ["a", "b", "step", "metric", "diff", "p", "n"])
-             if results.get("paired") else "No pair of runs scored a common step.", "",
-             "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
-    if results["failures"]:
-        lines += ["## Failed checkpoints (skipped)", ""] + [
-            f"- {f['run']} step {f['step']} (`{f['model_dir']}`): {f['reason']}" for f in results["failures"]] + [""]
-    return "\n".join(lines)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 
 
+def finite(v) -> bool:
+    """A real number that is neither NaN nor infinite (bools are not numbers here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def fmt(v) -> str:
     if v is None:
         return "–"

@@ -19,10 +19,10 @@ test items at the same steps:
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
+from eval.report import finite
 from eval.scoring import SIGNIFICANT_P, paired_test
 
 SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and seed
@@ -56,9 +56,6 @@ def group_runs(names: list[str]) -> dict[str, list[SeedRun]]:
     return {arm: sorted(runs, key=lambda r: r.seed) for arm, runs in arms.items()}
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
 
 def _spread(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -67,7 +64,7 @@ def _spread(values: list[float]) -> dict:
 
 def arm_curves(rows: list[dict], arms: dict[str, list[SeedRun]], metric: str) -> dict[str, list[dict]]:
     """Per arm, the steps every one of its seeds scored, with the metric's spread over seeds."""
-    by_run = {(r["run"], r["step"]): r[metric] for r in rows if _finite(r.get(metric))}
+    by_run = {(r["run"], r["step"]): r[metric] for r in rows if finite(r.get(metric))}
     out = {}
     for arm, runs in arms.items():
         steps = sorted(set.intersection(*({s for (n, s) in by_run if n == sr.run} for sr in runs)))
@@ -78,7 +75,7 @@ def arm_curves(rows: list[dict], arms: dict[str, list[SeedRun]], metric: str) ->
 def first_step_reaching(rows: list[dict], run: str, metric: str, level: float) -> int | None:
     """The first scored step at which ``run`` reaches ``level`` (at or below it for error rates)."""
     lower = LOWER_IS_BETTER.get(metric, True)
-    for r in sorted((r for r in rows if r["run"] == run and _finite(r.get(metric))), key=lambda r: r["step"]):
+    for r in sorted((r for r in rows if r["run"] == run and finite(r.get(metric))), key=lambda r: r["step"]):
         if (r[metric] <= level + 1e-12) if lower else (r[metric] >= level - 1e-12):
             return r["step"]
     return None
@@ -188,7 +185,7 @@ def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
 def seeds_report(summary: dict) -> str:
     metric = summary["metric"].upper()
     lines = ["# Convergence over seeds", "",
-             f"Arms and seeds: " + "; ".join(f"{a}: {len(s)} seeds" for a, s in summary["arms"].items()) + ".",
+             "Arms and seeds: " + "; ".join(f"{a}: {len(s)} seeds" for a, s in summary["arms"].items()) + ".",
              f"{metric} per arm at each step every seed scored: mean ± sd over seeds (min, max).", ""]
     header = ["step", *summary["curves"]]
     steps = sorted({p["step"] for c in summary["curves"].values() for p in c})
@@ -197,7 +194,7 @@ def seeds_report(summary: dict) -> str:
         cells = [next((_fmt_spread(p) for p in summary["curves"][a] if p["step"] == s), "–") for a in summary["curves"]]
         table.append(f"| {s} | " + " | ".join(cells) + " |")
     lines += table + ["", "## Steps to a level", "",
-                      f"First scored step at which each seed reaches the level (mean ± sd over the seeds that did; "
+                      "First scored step at which each seed reaches the level (mean ± sd over the seeds that did; "
                       "per seed in brackets).", "",
                       "| arm | " + f"{metric} ≤ {summary['threshold']} (set before the run) | "
                       f"{metric} ≤ {summary['reference_arm']}'s final mean ({summary['reference_final'] or float('nan'):.3f}) |",

@@ -6,9 +6,9 @@ hand-made scores (tests/test_demo.py) and read on its own.
 
 from __future__ import annotations
 
-import math
 
 from eval.demo.config import ARMS
+from eval.report import finite
 from eval.scoring import SIGNIFICANT_P
 
 
@@ -31,21 +31,18 @@ def _paired(conv: dict, key: str) -> dict | None:
     return None
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
 
 def _error_rate_unreadable(key: str, label: str, sem: dict, ac: dict, judge_on_real: dict) -> str | None:
     """Why an error rate cannot be read (judge cannot read real speech, neither arm beats chance)."""
     on_real = judge_on_real.get(key)
-    if _finite(on_real) and on_real >= 0.9:
+    if finite(on_real) and on_real >= 0.9:
         return f"{label}: uninformative (the judge's {label} on the real test audio is {on_real:.2f}; train it longer)"
     a, c, pa, pc = sem[key], ac[key], sem.get(f"{key}_p"), ac.get(f"{key}_p")
-    read_a = a < 1.0 and (not _finite(pa) or pa < CHANCE_P)
-    read_c = c < 1.0 and (not _finite(pc) or pc < CHANCE_P)
+    read_a = a < 1.0 and (not finite(pa) or pa < CHANCE_P)
+    read_c = c < 1.0 and (not finite(pc) or pc < CHANCE_P)
     if read_a or read_c:
         return None
-    chance = f"chance p {pa:.3f} / {pc:.3f}" if _finite(pa) and _finite(pc) else "no chance level"
+    chance = f"chance p {pa:.3f} / {pc:.3f}" if finite(pa) and finite(pc) else "no chance level"
     return f"{label}: neither arm is understood yet (semantic {a:.3f} vs acoustic {c:.3f}; {chance})"
 
 
@@ -54,7 +51,7 @@ def _compare(conv: dict, key: str, label: str, lower_is_better: bool, sem: dict,
     a, c = sem[key], ac[key]
     numbers = f"semantic {a:.3f} vs acoustic {c:.3f}"
     chance = ""
-    if lower_is_better and _finite(sem.get(f"{key}_p")) and _finite(ac.get(f"{key}_p")):
+    if lower_is_better and finite(sem.get(f"{key}_p")) and finite(ac.get(f"{key}_p")):
         chance = f"; chance p {sem[f'{key}_p']:.3f} / {ac[f'{key}_p']:.3f}"
     test = _paired(conv, key)
     if test is None:
@@ -87,7 +84,7 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
     measures = [("wer", True, "WER"), ("cer", True, "CER"), ("sim", False, "SIM")] + ([(mos, False, "MOS")] if mos else [])
     parts: list[tuple[str, str | None]] = []  # (text, "better" / "worse" / "ns" / None = not read)
     for key, lower_is_better, label in measures:
-        if not (_finite(sem.get(key)) and _finite(ac.get(key))):
+        if not (finite(sem.get(key)) and finite(ac.get(key))):
             parts.append((f"{label}: not measured", None))
             continue
         why_not = _error_rate_unreadable(key, label, sem, ac, judge_on_real) if lower_is_better else None
@@ -114,12 +111,12 @@ def proof_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) ->
     from eval.seeds import seeds_verdict
 
     on_real = (judge_on_real or {}).get("cer")
-    if _finite(on_real) and on_real >= 0.9:
+    if finite(on_real) and on_real >= 0.9:
         return (f"Uninformative: the judge's CER on the real test audio is {on_real:.2f}, so it reads no speech; "
                 "nothing here supports or contradicts the paper's claim.")
     last = final_rows(conv)
     read = sorted(run for run, row in last.items()
-                  if _finite(row.get("cer")) and row["cer"] < 1.0 and _finite(row.get("cer_p")) and row["cer_p"] < CHANCE_P)
+                  if finite(row.get("cer")) and row["cer"] < 1.0 and finite(row.get("cer_p")) and row["cer_p"] < CHANCE_P)
     numbers = seeds_verdict(seeds)
     if not read:
         return ("At this scale no TTS run is understood (no run's last CER beats the scrambled-text chance level), "

@@ -1,0 +1,135 @@
+"""The convergence comparison's outputs: ``results.csv``, ``results.json``, ``report.md``,
+``convergence.png`` (WER, SIM, MOS against steps, one line per run) and ``steps_to_threshold.png``.
+
+Kept apart from :mod:`eval.convergence`, which scores the checkpoints, so that what is computed
+and how it is shown can each be read (and changed) on their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from eval.convergence import mos_key
+from eval.report import finite, fmt, markdown_table
+from svae_tts.fileio import atomic_path, atomic_write_json, atomic_write_text
+
+RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus",
+                  "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_sig", "mos_bak", "mos_p808", "mos_utmos", "seconds")
+PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker similarity", "higher"),
+                ("mos", "predicted MOS", "higher"))
+
+
+def write_outputs(results: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = results["rows"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(RESULT_COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r.get(k, "") for k in RESULT_COLUMNS})
+    atomic_write_text(out_dir / "results.csv", buf.getvalue())
+    atomic_write_json(out_dir / "results.json", results)
+    plot_convergence(results, out_dir / "convergence.png")
+    plot_thresholds(results, out_dir / "steps_to_threshold.png")
+    atomic_write_text(out_dir / "report.md", convergence_report(results))
+
+
+def plot_convergence(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (metric, label, better) in zip(axes, PLOT_METRICS):
+        for name in results["runs"]:
+            rs = [r for r in rows if r["run"] == name]
+            key = mos_key(rs[0]) if metric == "mos" and rs else metric
+            pts = [(r["step"], r[key]) for r in rs if key and finite(r.get(key))]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=name)
+        if not ax.lines:
+            ax.text(0.5, 0.5, f"no {metric.upper()} judge", ha="center", va="center", transform=ax.transAxes, color="grey")
+        thr = results["thresholds"].get(f"{metric}_threshold")
+        if thr is not None:
+            ax.axhline(thr, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("training step")
+        ax.set_title(f"{label} ({better} is better)")
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+            break
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_thresholds(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["runs"])
+    th = results["thresholds"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    metrics = [m for m in ("wer", "sim") if th.get(f"{m}_threshold") is not None]
+    width = 0.8 / max(1, len(metrics))
+    never = max([r["step"] for r in results["rows"]] or [1]) * 1.1 or 1.0
+    for j, metric in enumerate(metrics):
+        vals = [th[metric].get(n) for n in names]
+        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, [never if v is None else v for v in vals], width,
+                      label=f"{metric.upper()} {'≤' if metric == 'wer' else '≥'} {fmt(th.get(f'{metric}_threshold'))}")
+        for b, v in zip(bars, vals):
+            if v is None:
+                b.set_hatch("//")
+                b.set_alpha(0.4)
+            ax.annotate("never" if v is None else str(v), (b.get_x() + b.get_width() / 2, b.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    if not metrics:
+        ax.text(0.5, 0.5, "no WER/SIM judge", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_title("steps to threshold (lower is faster; hatched = never)", fontsize=10)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("first step reaching it")
+    if metrics:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def convergence_report(results: dict) -> str:
+    rows = results["rows"]
+    cols = [c for c in RESULT_COLUMNS if c != "seconds" and any(c in r for r in rows)]
+    th = results["thresholds"]
+    lines = ["# Convergence comparison", "",
+             f"{results['num_items']} test items, fixed seeds (item i gets seed {results['synthesis']['seed']} + i); "
+             "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
+             "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
+             "against scrambled texts (same length and letters), cer_p = the share of scrambles scoring at least "
+             "as well as the real texts (a CER shows something was understood only when cer_p is small); SIM = speaker cosine to the prompt; mos_* = predicted MOS.", "",
+             "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
+             "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",
+             "## Steps to threshold", "",
+             f"WER ≤ {fmt(th.get('wer_threshold'))}, SIM ≥ {fmt(th.get('sim_threshold'))} "
+             "(defaults: the level every run reaches).", "",
+             markdown_table([{"run": n, "steps to WER": th["wer"].get(n), "steps to SIM": th["sim"].get(n)}
+                             for n in results["runs"]], ["run", "steps to WER", "steps to SIM"]), "",
+             "## Paired tests between runs", "",
+             "Each pair of runs at the last step both scored, item by item: diff = first minus second "
+             "(corpus-level for WER/CER), p = two-sided paired randomisation test over the items "
+             "(1,999 sign flips). A difference counts only when p < 0.05.", "",
+             markdown_table(results.get("paired", []), ["a", "b", "step", "metric", "diff", "p", "n"])
+             if results.get("paired") else "No pair of runs scored a common step.", "",
+             "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
+    if results["failures"]:
+        lines += ["## Failed checkpoints (skipped)", ""] + [
+            f"- {f['run']} step {f['step']} (`{f['model_dir']}`): {f['reason']}" for f in results["failures"]] + [""]
+    return "\n".join(lines)
