@@ -293,8 +293,8 @@ def train(cfg: TrainConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tts_recipes.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="preset name (tiny, small, base) or YAML path")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR steps=500")
+    parser.add_argument("--config", required=True, help="preset name (tiny, mini, small, base) or YAML path")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR max_steps=500")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
