@@ -101,10 +101,8 @@ def _latents(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    data = sub.add_parser("data", help="corpora, the embedded eSpeak corpus, teacher features, CTC judge, VAE latents")
-    dsub = data.add_subparsers(dest="data_command", metavar="STEP", required=True)
-
+def _add_build(dsub) -> None:
+    """``data build``: one parser for the three corpus sources; the column options apply to csv/hf only."""
     b = dsub.add_parser("build", help="build a corpus from a LibriTTS tree, a CSV/TSV or a Hugging Face dataset")
     b.add_argument("kind", choices=["libritts", "csv", "hf"])
     b.add_argument("source", help="folder (libritts), CSV/TSV file (csv), hub name or local folder (hf)")
@@ -123,6 +121,9 @@ def register(sub) -> None:
     _split_args(b)
     b.set_defaults(func=_build)
 
+
+def _add_espeak(dsub) -> None:
+    """``data espeak``: the embedded offline corpus, synthesised with eSpeak NG."""
     e = dsub.add_parser("espeak", help="synthesise the embedded offline English corpus with eSpeak NG")
     e.add_argument("--out", required=True)
     e.add_argument("--hours", type=positive_float, default=1.0)
@@ -136,6 +137,9 @@ def register(sub) -> None:
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=_espeak)
 
+
+def _add_features(dsub) -> None:
+    """``data features``: teacher hidden states for the VAE's distillation loss."""
     f = dsub.add_parser("features", help="teacher hidden states (any transformers speech encoder) as safetensors shards")
     f.add_argument("--corpus", required=True)
     f.add_argument("--teacher", required=True, help="model dir or hub id (e.g. microsoft/wavlm-large)")
@@ -147,6 +151,9 @@ def register(sub) -> None:
     f.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     f.set_defaults(func=_features)
 
+
+def _add_train_ctc(dsub) -> None:
+    """``data train-ctc``: the explicit options are shortcuts for ``key=value`` overrides of CTCTrainConfig."""
     c = dsub.add_parser("train-ctc", help="train a small Wav2Vec2ForCTC (offline teacher / ASR judge)")
     c.add_argument("--corpus", required=True)
     c.add_argument("--out", required=True)
@@ -163,6 +170,9 @@ def register(sub) -> None:
     c.add_argument("overrides", nargs="*", help="key=value config overrides")
     c.set_defaults(func=_train_ctc)
 
+
+def _add_latents(dsub) -> None:
+    """``data latents``: the VAE latent set the TTS recipes train on."""
     lt = dsub.add_parser("latents", help="encode a corpus with a VAE into a latent set (+ normalisation stats)")
     lt.add_argument("--corpus", required=True)
     lt.add_argument("--vae", required=True, help="VAE model dir or hub id")
@@ -174,3 +184,11 @@ def register(sub) -> None:
     lt.add_argument("--overwrite", action="store_true")
     lt.add_argument("--keep-shards", action="store_true", help="keep the per-process shards after assembling the set")
     lt.set_defaults(func=_latents)
+
+
+def register(sub) -> None:
+    """The ``data`` command: one ``_add_*`` per step, each holding that step's options."""
+    data = sub.add_parser("data", help="corpora, the embedded eSpeak corpus, teacher features, CTC judge, VAE latents")
+    dsub = data.add_subparsers(dest="data_command", metavar="STEP", required=True)
+    for add in (_add_build, _add_espeak, _add_features, _add_train_ctc, _add_latents):
+        add(dsub)

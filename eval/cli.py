@@ -128,11 +128,8 @@ def cmd_probe(a) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p_eval = sub.add_parser("eval", help="evaluate VAEs and TTS models (recon, tts, testlist, convergence, probe)")
-    es = p_eval.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
-    p_eval.set_defaults(func=lambda a: p_eval.print_help() or 1)
-
+def _add_recon(es: argparse._SubParsersAction) -> None:
+    """``eval recon``: reconstruction metrics of VAE checkpoints (and the mel+Vocos reference) on a corpus split."""
     p = es.add_parser("recon", help="reconstruction metrics of VAEs (and mel+Vocos) on a corpus split")
     p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR",
                    help="VAE dir or hub id, or mel[:VOCOS_DIR_OR_ID] for the mel+Vocos reference; repeatable")
@@ -145,6 +142,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _judges(p, "ASR judge for resynthesis WER/CER")
     p.set_defaults(func=cmd_recon)
 
+
+def _add_testlist(es: argparse._SubParsersAction) -> None:
+    """``eval testlist``: the zero-shot test list every TTS score is computed on."""
     p = es.add_parser("testlist", help="build a zero-shot test list from a corpus' test split")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="output .jsonl")
@@ -157,6 +157,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_testlist)
 
+
+def _add_tts(es: argparse._SubParsersAction) -> None:
+    """``eval tts``: one TTS model, a folder of generated audio, or the ground truth: exactly one source."""
     p = es.add_parser("tts", help="zero-shot TTS metrics of one model dir (or generated audio) on a test list")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="TTS model dir (e.g. RUN/exports/step_XXXXXXXX)")
@@ -167,6 +170,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _synthesis_eval_args(p)
     p.set_defaults(func=cmd_tts)
 
+
+def _add_convergence(es: argparse._SubParsersAction) -> None:
+    """``eval convergence``: scores against training steps, so runs can be compared by how fast they learn."""
     p = es.add_parser("convergence", help="WER/SIM/MOS against training steps for several TTS (or VAE) runs")
     p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR", help="repeatable")
     p.add_argument("--out", required=True, help="results folder (re-running reuses its cache)")
@@ -179,6 +185,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _synthesis_eval_args(p)
     p.set_defaults(func=cmd_convergence)
 
+
+def _add_probe(es: argparse._SubParsersAction) -> None:
+    """``eval probe``: how much linguistic content a linear CTC probe reads from VAE latents."""
     p = es.add_parser("probe", help="linear CTC probe of linguistic content in VAE latents (held-out speakers)")
     p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR", help="repeatable; mel[:VOCOS] too")
     p.add_argument("--data", required=True, help="corpus dir with train/test splits")
@@ -192,3 +201,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_probe)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """The ``eval`` command: one ``_add_*`` per sub-command, each holding its options."""
+    p_eval = sub.add_parser("eval", help="evaluate VAEs and TTS models (recon, tts, testlist, convergence, probe)")
+    es = p_eval.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
+    p_eval.set_defaults(func=lambda a: p_eval.print_help() or 1)
+    for add in (_add_recon, _add_testlist, _add_tts, _add_convergence, _add_probe):
+        add(es)

@@ -287,7 +287,7 @@ def speech_like(seconds: float, gap: tuple[float, float] | None = None, seed: in
 
 
 def test_cut_at_pause_lands_in_the_silent_gap():
-    from tts_recipes.synthesis import cut_at_pause
+    from tts_recipes.audio_edits import cut_at_pause
 
     wav = speech_like(20.0, gap=(11.0, 11.8))
     cut = cut_at_pause(wav, SR, 15 * SR)

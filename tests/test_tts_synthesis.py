@@ -242,7 +242,7 @@ def test_bad_synthesis_arguments_are_refused(synth, trained, change, match):
     ("# only a comment\n\n", ("r.wav", "x"), "has no lines"),
 ])
 def test_bad_batch_lists_are_refused(tmp_path, content, refs, match):
-    from tts_recipes.synthesis import read_batch_tsv
+    from tts_recipes.batch_list import read_batch_tsv
 
     lst = tmp_path / "list.tsv"
     if content is not None:

@@ -15,7 +15,8 @@ MAX_DURATION = 300.0  # seconds generated in one pass; longer text is better spl
 def _synthesize(args: argparse.Namespace) -> int:
     from svae_tts.audio import save_audio
     from svae_tts.fileio import guard_output
-    from tts_recipes.synthesis import Synthesizer, read_batch_tsv
+    from tts_recipes.batch_list import read_batch_tsv
+    from tts_recipes.synthesis import Synthesizer
 
     opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
                 duration=args.duration)

@@ -33,7 +33,8 @@ from svae_tts.checkpoint import is_hub_id
 from svae_tts.errors import SvaeError
 from svae_tts.fileio import guard_output
 from svae_tts.boundary import item_boundary
-from svae_tts.textio import read_lines
+from tts_recipes.audio_edits import cross_fade, cut_at_pause, trim_silence
+from tts_recipes.batch_list import BatchRow
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.model import TTSModel
@@ -104,7 +105,7 @@ class Synthesizer:
             raise TTSError("ref_audio must be a file path or a (waveform, sample_rate) pair")
         if wav.abs().max().item() < SILENCE_PEAK:
             raise TTSError(f"{name}: reference audio is silent (peak below {SILENCE_PEAK:g})")
-        wav = _trim_silence(wav, sr_out)
+        wav = trim_silence(wav, sr_out)
         if wav.numel() > int(self.max_ref_seconds * sr_out):
             wav, ref_text = self._shorten_reference(wav, ref_text, name)
         rms = wav.pow(2).mean().sqrt().item()
@@ -116,7 +117,7 @@ class Synthesizer:
         model, or the reference is refused (the given transcript is of the whole)."""
         sr = self.sample_rate
         whole = wav.numel() / sr
-        kept = _trim_silence(wav[: cut_at_pause(wav, sr, int(self.max_ref_seconds * sr))], sr)
+        kept = trim_silence(wav[: cut_at_pause(wav, sr, int(self.max_ref_seconds * sr))], sr)
         kept_s = kept.numel() / sr
         if self.asr is None:
             raise TTSError(
@@ -152,19 +153,7 @@ class Synthesizer:
         ``duration`` (seconds of generated speech, the reference excluded) overrides the estimate
         from the reference's speaking rate and ``speed``. Returns ``(N,)`` float32 at ``sample_rate``.
         """
-        text, ref_text = tts_text(text or ""), tts_text(ref_text or "")
-        if not text:
-            raise TTSError("text is empty")
-        if not ref_text:
-            raise TTSError("ref_text is empty (the reference's transcript is needed to clone its voice and pace)")
-        if len(text) > MAX_TEXT_CHARS:
-            raise TTSError(f"text has {len(text)} characters, over the limit of {MAX_TEXT_CHARS}; split it into several calls")
-        if nfe < 1:
-            raise TTSError(f"nfe must be at least 1, got {nfe}")
-        if speed <= 0:
-            raise TTSError(f"speed must be positive, got {speed}")
-        if duration is not None and duration <= 0:
-            raise TTSError(f"duration must be positive, got {duration}")
+        text, ref_text = _check_request(text, ref_text, nfe, speed, duration)
         ref = self.prepare_reference(ref_audio, ref_text)
         ref_text = tts_text(ref.text)
         if seed is None:
@@ -172,42 +161,39 @@ class Synthesizer:
             log.info("seed %d", seed)
         self.last_seed = seed
 
-        space = self.space
-        ref_frames = space.num_frames(ref.wav.numel())
-        ref_bytes = len(ref_text.encode()) + 1
-        frames_per_byte = ref_frames / ref_bytes
-        if duration is not None:
-            chunks = [text]
-            gen_frames = [max(1, round(duration * space.frame_rate))]
-        else:
-            room = max(int(self.max_total_seconds * space.frame_rate) - ref_frames,
-                       int(MIN_ROOM_SECONDS * space.frame_rate))
-            max_bytes = max(8, int(room * speed / frames_per_byte))
-            chunks = self.split_text(text, max_bytes)
-            gen_frames = [max(1, math.ceil(frames_per_byte * len(c.encode()) / speed)) for c in chunks]
-
-        cond = space.encode(ref.wav.to(self.device))[:, :ref_frames]
+        ref_frames = self.space.num_frames(ref.wav.numel())
+        chunks, gen_frames = self._plan_chunks(text, ref_text, ref_frames, speed, duration)
+        cond = self.space.encode(ref.wav.to(self.device))[:, :ref_frames]
         wavs = []
         for i, (chunk, n_gen) in enumerate(zip(chunks, gen_frames)):
-            total = ref_frames + n_gen
             ids = self.model.vocab.encode([f"{ref_text} {chunk}"]).to(self.device)
-            if duration is not None:
-                check_fits(ids.shape[1], total, what=f"reference text + text ({duration:g} s requested)")
-            elif ids.shape[1] > total:
-                log.warning("chunk %d: %d characters do not fit the %d frames estimated from the reference's "
-                            "rate; lengthened to %d frames", i + 1, ids.shape[1], total, ids.shape[1] + 1)
-                total = ids.shape[1] + 1
+            total = _total_frames(ids.shape[1], ref_frames + n_gen, duration, chunk_no=i + 1)
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 out, _ = self.model.cfm.sample(cond, ids, total, steps=nfe, cfg_strength=cfg_strength,
                                                sway_sampling_coef=sway, seed=seed + i)
-            wav = space.decode(out[:, ref_frames:total])[0].float().cpu()
+            wav = self.space.decode(out[:, ref_frames:total])[0].float().cpu()
             wavs.append(wav / ref.gain)
-        out = _cross_fade(wavs, int(self.cross_fade_seconds * self.sample_rate))
+        out = cross_fade(wavs, int(self.cross_fade_seconds * self.sample_rate))
         return out.clamp(-1.0, 1.0).contiguous()
 
+    def _plan_chunks(self, text: str, ref_text: str, ref_frames: int, speed: float,
+                     duration: float | None) -> tuple[list[str], list[int]]:
+        """The text chunks and the frames to generate for each: all of ``text`` in exactly
+        ``duration`` seconds when given, else chunks that fit the window beside the reference, each
+        as long as the reference's speaking rate (UTF-8 bytes per frame) and ``speed`` say."""
+        space = self.space
+        if duration is not None:
+            return [text], [max(1, round(duration * space.frame_rate))]
+        frames_per_byte = ref_frames / (len(ref_text.encode()) + 1)
+        room = max(int(self.max_total_seconds * space.frame_rate) - ref_frames,
+                   int(MIN_ROOM_SECONDS * space.frame_rate))
+        max_bytes = max(8, int(room * speed / frames_per_byte))
+        chunks = self.split_text(text, max_bytes)
+        return chunks, [max(1, math.ceil(frames_per_byte * len(c.encode()) / speed)) for c in chunks]
+
     # -- many lines ----------------------------------------------------------------------------
-    def synthesize_batch(self, rows: Sequence["BatchRow"], out_dir: str | os.PathLike, overwrite: bool = False,
+    def synthesize_batch(self, rows: Sequence[BatchRow], out_dir: str | os.PathLike, overwrite: bool = False,
                          **kwargs) -> tuple[list[Path], list[tuple[str, str]]]:
         """Write ``out_dir/<name>.wav`` per row; bad rows are skipped and returned as (name, reason)."""
         out_dir = guard_output(out_dir, [r.ref_audio for r in rows], overwrite=overwrite, exists_ok=True)
@@ -224,46 +210,6 @@ class Synthesizer:
         if skipped:
             (out_dir / "skipped.tsv").write_text("".join(f"{n}\t{r}\n" for n, r in skipped), encoding="utf-8")
         return written, skipped
-
-
-@dataclass
-class BatchRow:
-    name: str
-    text: str
-    ref_audio: str | None
-    ref_text: str | None
-
-
-def read_batch_tsv(path: str | os.PathLike, ref_audio: str | None = None, ref_text: str | None = None) -> list[BatchRow]:
-    """Lines ``name<TAB>text`` (the command line's reference) or ``name<TAB>ref_audio<TAB>ref_text<TAB>text``.
-
-    Empty lines and lines starting with ``#`` are ignored; a malformed line is an error naming it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise TTSError(f"{path}: batch list not found")
-    rows, names = [], set()
-    for n, line in read_lines(path, error=TTSError):  # one-line errors for non-UTF-8 files
-        if line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) == 2:
-            name, text = parts
-            if not ref_audio or not ref_text:
-                raise TTSError(f"{path}:{n}: two-column line needs --ref-audio and --ref-text")
-            row = BatchRow(name.strip(), text, ref_audio, ref_text)
-        elif len(parts) == 4:
-            name, ra, rt, text = parts
-            row = BatchRow(name.strip(), text, ra.strip(), rt)
-        else:
-            raise TTSError(f"{path}:{n}: expected 2 or 4 tab-separated columns, got {len(parts)}")
-        if not re.fullmatch(r"[\w.-]+", row.name) or row.name in names:
-            raise TTSError(f"{path}:{n}: output name {row.name!r} is empty, has odd characters, or repeats")
-        names.add(row.name)
-        rows.append(row)
-    if not rows:
-        raise TTSError(f"{path}: batch list has no lines")
-    return rows
 
 
 def _pack(pieces: list[str], max_bytes: int) -> list[str]:
@@ -289,6 +235,38 @@ def _split_long(sentence: str, max_bytes: int) -> list[str]:
     return _pack(re.split(r"(?<=[,，、])\s*|\s+", sentence), max_bytes)
 
 
+def _check_request(text: str, ref_text: str, nfe: int, speed: float, duration: float | None) -> tuple[str, str]:
+    """The normalised text and reference transcript, once every argument of a synthesis call is
+    known to be usable: a bad one is refused before the reference is even read."""
+    text, ref_text = tts_text(text or ""), tts_text(ref_text or "")
+    if not text:
+        raise TTSError("text is empty")
+    if not ref_text:
+        raise TTSError("ref_text is empty (the reference's transcript is needed to clone its voice and pace)")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TTSError(f"text has {len(text)} characters, over the limit of {MAX_TEXT_CHARS}; split it into several calls")
+    if nfe < 1:
+        raise TTSError(f"nfe must be at least 1, got {nfe}")
+    if speed <= 0:
+        raise TTSError(f"speed must be positive, got {speed}")
+    if duration is not None and duration <= 0:
+        raise TTSError(f"duration must be positive, got {duration}")
+    return text, ref_text
+
+
+def _total_frames(n_ids: int, total: int, duration: float | None, chunk_no: int) -> int:
+    """Frames of reference + chunk to sample: the model needs at least one per text token, so an
+    estimate too short for the text is lengthened (with a warning), while a ``duration`` the text
+    does not fit is refused, since the caller asked for exactly that length."""
+    if duration is not None:
+        check_fits(n_ids, total, what=f"reference text + text ({duration:g} s requested)")
+    elif n_ids > total:
+        log.warning("chunk %d: %d characters do not fit the %d frames estimated from the reference's "
+                    "rate; lengthened to %d frames", chunk_no, n_ids, total, n_ids + 1)
+        total = n_ids + 1
+    return total
+
+
 def _check_asr(asr: str | os.PathLike) -> str:
     """A CTC model that writes text (not phonemes), loaded once now so a bad one fails before any work."""
     from data_prep.ctc import ctc_info
@@ -304,53 +282,4 @@ def _check_asr(asr: str | os.PathLike) -> str:
     return str(asr)
 
 
-def cut_at_pause(wav: torch.Tensor, sr: int, max_samples: int, search_fraction: float = 0.5,
-                 frame_s: float = 0.01, pause_s: float = 0.1) -> int:
-    """Where to cut ``wav`` to keep at most ``max_samples``: the middle of its quietest ``pause_s``
-    stretch in the last ``search_fraction`` of the allowed length (the latest of equals, to keep
-    more). F5-TTS clips a long reference at a silence for the same reason: a cut inside a word
-    leaves a fragment whose sound no transcript matches. ``wav.numel()`` when it fits.
-    """
-    if wav.numel() <= max_samples:
-        return wav.numel()
-    hop = max(1, int(sr * frame_s))
-    frames = max_samples // hop
-    if frames < 2:
-        return max_samples
-    energy = wav[: frames * hop].reshape(frames, hop).pow(2).mean(1)
-    k = max(1, min(frames, round(pause_s / frame_s)))
-    smooth = torch.nn.functional.avg_pool1d(energy[None, None], k, stride=1)[0, 0]  # smooth[i]: frames i..i+k-1
-    lo = min(int(frames * (1 - search_fraction)), smooth.numel() - 1)
-    tail = smooth[lo:]
-    best = lo + tail.numel() - 1 - int(torch.argmin(tail.flip(0)))
-    return min(max_samples, best * hop + k * hop // 2)
-
-
-def _trim_silence(wav: torch.Tensor, sr: int, rel_db: float = -40.0, margin_s: float = 0.05) -> torch.Tensor:
-    """Cut leading/trailing stretches quieter than ``rel_db`` below the loudest 10 ms frame."""
-    hop = max(1, sr // 100)
-    n = wav.numel() // hop
-    if n < 3:
-        return wav
-    rms = wav[: n * hop].view(n, hop).pow(2).mean(1).sqrt()
-    loud = (rms > rms.max() * 10 ** (rel_db / 20)).nonzero().flatten()
-    margin = int(margin_s * sr)
-    start = max(0, int(loud[0]) * hop - margin)
-    end = min(wav.numel(), (int(loud[-1]) + 1) * hop + margin)
-    return wav[start:end]
-
-
-def _cross_fade(wavs: list[torch.Tensor], fade: int) -> torch.Tensor:
-    out = wavs[0]
-    for w in wavs[1:]:
-        f = min(fade, out.numel(), w.numel())
-        if f <= 0:
-            out = torch.cat([out, w])
-            continue
-        ramp = torch.linspace(0, 1, f)
-        mixed = out[-f:] * (1 - ramp) + w[:f] * ramp
-        out = torch.cat([out[:-f], mixed, w[f:]])
-    return out
-
-
-__all__ = ["Synthesizer", "Reference", "BatchRow", "read_batch_tsv", "cut_at_pause", "MAX_TEXT_CHARS"]
+__all__ = ["Synthesizer", "Reference", "MAX_TEXT_CHARS"]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import logging
 import sys
 from collections import defaultdict
@@ -40,25 +39,18 @@ from typing import Optional
 import torch
 from torch import nn
 
-from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.config import load_config
 from svae_tts.cli import run_reporting_errors
-from svae_tts.fileio import atomic_dir
 from svae_tts.run_state import list_checkpoints  # noqa: F401 - part of this module's API (tests, demo)
 from svae_tts.trainer import RunDirTrainer, TrainingDivergedError  # noqa: F401 - TrainingDivergedError: API
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader
-from vae.discriminators import build_discriminator, load_discriminator_file, num_parameters
+from vae.discriminators import num_parameters
 from vae.losses import (MultiScaleMelLoss, alignment_loss, discriminator_adv_loss, feature_matching_loss,
                         frame_mask, generator_adv_loss, interpolate_features, kl_divergence)
 from vae.model import SemanticVAE, VAEError
-from vae.projector import AlignmentProjector
-from vae.teacher import OnlineTeacher, PrecomputedFeatures
 from vae.train_config import TrainConfig
-
-PROJECTOR_FILE = "projector.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
-
+from vae.train_models import build_alignment, build_run_discriminator, write_export
 
 @dataclass
 class TrainResult:
@@ -101,8 +93,9 @@ class Trainer(RunDirTrainer):
         self.sample_rate = gen.sample_rate
         self.hop = gen.hop_length
 
-        projector = self._alignment(gen.latent_dim)  # before the discriminator: the order fixes the initial weights
-        disc = self._discriminator()
+        # the projector before the discriminator: the order fixes the initial weights
+        self.teacher, self.features, projector = build_alignment(cfg, gen.latent_dim, self.device)
+        disc = build_run_discriminator(cfg)
         self.mel_loss = MultiScaleMelLoss(self.sample_rate, cfg.loss.mel_n_mels, cfg.loss.mel_windows).to(self.device)
 
         o = cfg.optim
@@ -131,39 +124,6 @@ class Trainer(RunDirTrainer):
         items = list_items(d.train, d.train_split)
         self.dataset = CropDataset(items, self.sample_rate, self.segment, cfg.seed, self.features)
         self.valid_batch = self._valid_batch()
-
-    def _alignment(self, latent_dim: int) -> Optional[AlignmentProjector]:
-        """The teacher (online, or precomputed features) and the projector onto its width; None when alignment is off."""
-        cfg = self.cfg
-        self.teacher: Optional[OnlineTeacher] = None
-        self.features: Optional[PrecomputedFeatures] = None
-        if not cfg.teacher.enabled:
-            return None
-        if cfg.teacher.features:
-            self.features = PrecomputedFeatures(cfg.teacher.features)
-            width = self.features.width
-        else:
-            if not cfg.teacher.model:
-                raise VAEError("teacher.enabled is true but neither teacher.model nor teacher.features is set")
-            self.teacher = OnlineTeacher(cfg.teacher.model, cfg.teacher.layer, cfg.teacher.sample_rate).to(self.device)
-            width = self.teacher.width
-        projector = AlignmentProjector(width, latent_dim)
-        if cfg.init_from and (Path(cfg.init_from) / PROJECTOR_FILE).is_file():
-            state = load_state_dict(Path(cfg.init_from) / PROJECTOR_FILE)
-            if all(k in state and state[k].shape == v.shape for k, v in projector.state_dict().items()):
-                projector.load_state_dict(state)
-        return projector
-
-    def _discriminator(self) -> nn.Module:
-        """Fresh, or from ``init_discriminator`` / the fine-tuned model dir's discriminator file."""
-        cfg = self.cfg
-        disc = build_discriminator(cfg.discriminator)
-        disc_init = cfg.init_discriminator
-        if disc_init is None and cfg.init_from and (Path(cfg.init_from) / DISCRIMINATOR_FILE).is_file():
-            disc_init = str(Path(cfg.init_from) / DISCRIMINATOR_FILE)
-        if disc_init:
-            load_discriminator_file(disc, disc_init)
-        return disc
 
     def trainer_state(self) -> dict:
         """Saved as JSON + safetensors by svae_tts.run_state (never pickled)."""
@@ -292,24 +252,9 @@ class Trainer(RunDirTrainer):
 
     # -- exports ----------------------------------------------------------------------------------
     def write_export(self, out: Path) -> None:
-        """The EMA generator as a VAE model dir (config records semantic/teacher) + projector and discriminator
-        weights, swapped in as one directory: an export dir that exists is complete."""
-        model = copy.deepcopy(self.ema.ema_model).cpu().eval()
-        tc = self.cfg.teacher
-        model.config.semantic = bool(tc.enabled)
-        if tc.enabled:
-            if self.features is not None:
-                model.config.teacher = getattr(self.features.store, "teacher", None) or tc.features
-            else:
-                model.config.teacher = tc.model
-            model.config.teacher_layer = tc.layer
-        else:
-            model.config.teacher, model.config.teacher_layer = None, None
-        with atomic_dir(out) as tmp:
-            model.save_pretrained(tmp, overwrite=True)
-            if self.projector is not None:
-                save_state_dict(self.acc.unwrap_model(self.projector).state_dict(), tmp / PROJECTOR_FILE)
-            save_state_dict(self.acc.unwrap_model(self.disc).state_dict(), tmp / DISCRIMINATOR_FILE)
+        """The export dir :func:`vae.train_models.write_export` describes, from the EMA generator."""
+        projector = self.acc.unwrap_model(self.projector) if self.projector is not None else None
+        write_export(out, self.ema.ema_model, self.cfg.teacher, self.features, projector, self.acc.unwrap_model(self.disc))
 
     # -- validation and logging ------------------------------------------------------------------
     @torch.no_grad()
