@@ -29,13 +29,13 @@ from svae_tts.config import from_dict
 from svae_tts.textio import read_json
 from vae.config import DecoderConfig, VAEConfig
 from vae.model import SemanticVAE
+from vae.projector import PROJECTOR_FILE
 
 log = logging.getLogger(__name__)
 
 METAINFO_NAME = "metainfo.json"
 WEIGHTS_REL = Path("dac") / "weights.pth"
 EMA_REL = Path("dac") / "ema_state_dict.pth"
-PROJECTOR_NAME = "projector.safetensors"
 METAINFO_COPY_NAME = "official_metainfo.json"
 
 EMA_PREFIX = "ema_model."
@@ -218,7 +218,7 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
         model.save_pretrained(tmp, overwrite=True, extra=extra)
         atomic_write_json(tmp / METAINFO_COPY_NAME, meta)
         if keep_projector and projector_state:
-            save_state_dict(projector_state, tmp / PROJECTOR_NAME,
+            save_state_dict(projector_state, tmp / PROJECTOR_FILE,
                             metadata={"source": str(official_dir), "latent_dim": config.latent_dim})
     n_params = sum(math.prod(v.shape) for v in model_state.values())
     log.info("imported %s (%s weights, %.1f M tensors' values) -> %s", src, extra["source_weights"], n_params / 1e6, out_dir)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+PROJECTOR_FILE = "projector.safetensors"  # the projector's weights in a VAE model dir (beside the VAE's own)
+
 
 class AlignmentProjector(nn.Module):
     def __init__(self, teacher_dim: int, latent_dim: int):

@@ -19,11 +19,10 @@ from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.fileio import atomic_dir
 from vae.discriminators import build_discriminator, load_discriminator_file
 from vae.model import SemanticVAE, VAEError
-from vae.projector import AlignmentProjector
+from vae.projector import PROJECTOR_FILE, AlignmentProjector
 from vae.teacher import OnlineTeacher, PrecomputedFeatures
 from vae.train_config import TeacherConfig, TrainConfig
 
-PROJECTOR_FILE = "projector.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 
 
