@@ -169,6 +169,19 @@ def _cached_entry(cache: Path, fingerprint: str) -> dict | None:
     return entry
 
 
+def _plan(runs: list[tuple[str, str | os.PathLike]], steps: list[int] | None) -> list[tuple[str, Path, int, Path]]:
+    """(run, run dir, step, export dir) of every checkpoint to score, ``steps`` only when given."""
+    plan = []
+    for name, run_dir in runs:
+        ckpts = find_checkpoints(run_dir)
+        if steps:
+            ckpts = [c for c in ckpts if c[0] in set(steps)]
+        if not ckpts:
+            log.warning("%s: no exported checkpoints in %s/exports", name, run_dir)
+        plan += [(name, Path(run_dir), step, mdir) for step, mdir in ckpts]
+    return plan
+
+
 def run_convergence(
     runs: list[tuple[str, str | os.PathLike]],
     items: list[TestItem],
@@ -191,14 +204,7 @@ def run_convergence(
     settings = settings or SynthesisSettings()
     scorer = (scorer or Scorer(device=device)).load()  # a missing judge fails before any synthesis
     synth_factory = synth_factory or tts_synth_factory(device, settings)
-    plan = []
-    for name, run_dir in runs:
-        ckpts = find_checkpoints(run_dir)
-        if steps:
-            ckpts = [c for c in ckpts if c[0] in set(steps)]
-        if not ckpts:
-            log.warning("%s: no exported checkpoints in %s/exports", name, run_dir)
-        plan += [(name, Path(run_dir), step, mdir) for step, mdir in ckpts]
+    plan = _plan(runs, steps)
 
     rows, failures, reused = [], [], 0
     utterances: dict[tuple[str, int], list[dict]] = {}  # per-item rows, for the paired tests
