@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from svae_tts.cli import float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE  # the synthesis options' ranges, as for `svae-tts synthesize`
@@ -65,9 +64,6 @@ def _items(a):
     return load_test_list(a.test, a.librispeech_root, a.limit)
 
 
-def _print(obj) -> int:
-    print(json.dumps(obj, indent=2, default=str))
-    return 0
 
 
 def cmd_recon(a) -> int:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,12 +38,12 @@ from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, in_range, nonneg, seed_field
-from svae_tts.run_state import step_name
+from svae_tts.errors import exc_summary
+from svae_tts.run_state import EXPORTS_DIR, list_exports, step_name
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 
 log = logging.getLogger(__name__)
 
-STEP_DIR = re.compile(r"^step_(\d+)$")
 SynthFn = Callable[[TestItem, int], tuple[torch.Tensor, int]]
 SynthFactory = Callable[[Path], SynthFn]
 
@@ -66,16 +65,9 @@ def audio_dir(out_dir: str | os.PathLike, run: str, step: int) -> Path:
 
 def find_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """``(step, model_dir)`` for each ``exports/step_XXXXXXXX/`` holding a ``config.json``, by step."""
-    run_dir = Path(run_dir)
-    exports = run_dir / "exports"
-    if not exports.is_dir():
+    if not (Path(run_dir) / EXPORTS_DIR).is_dir():
         raise EvalError(f"{run_dir}: not a TTS run dir (no exports/ folder with step_XXXXXXXX model dirs)")
-    found = []
-    for d in exports.iterdir():
-        m = STEP_DIR.match(d.name)
-        if m and d.is_dir() and (d / "config.json").is_file():
-            found.append((int(m.group(1)), d))
-    return sorted(found)
+    return list_exports(run_dir)
 
 
 def tts_synth_factory(device: str = "cpu", settings: SynthesisSettings | None = None) -> SynthFactory:
@@ -209,7 +201,7 @@ def run_convergence(
     rows, failures, reused = [], [], 0
     utterances: dict[tuple[str, int], list[dict]] = {}  # per-item rows, for the paired tests
     for name, run_dir, step, mdir in tqdm(plan, desc="checkpoints", unit="ckpt"):
-        cache = out_dir / "cache" / name / f"step_{step:08d}.json"
+        cache = cache_path(out_dir, name, step)
         fp = _fingerprint(items, scorer, settings, mdir)
         entry = _cached_entry(cache, fp)
         if entry is not None:
@@ -247,20 +239,24 @@ def run_convergence(
     return results
 
 
-def scored_utterances(out_dir: str | os.PathLike, runs: list[str]) -> dict[tuple[str, int], list[dict]]:
-    """The per-item score rows that :func:`run_convergence` cached in ``out_dir``, by (run, step):
-    what the paired tests over items (and over seeds, :mod:`eval.seeds`) are computed from."""
+def cache_path(out_dir: str | os.PathLike, run: str, step: int) -> Path:
+    """Where :func:`run_convergence` caches the scores of one checkpoint (summary and per-item rows)."""
+    return Path(out_dir) / "cache" / run / f"{step_name(step)}.json"
+
+
+def scored_utterances(out_dir: str | os.PathLike, rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """The per-item score rows behind ``rows`` (a :func:`run_convergence` result's ``rows``), by
+    (run, step): what the paired tests over items (and over seeds, :mod:`eval.seeds`) are computed
+    from. Only the checkpoints those rows scored are read, so an older cache entry of a checkpoint
+    that is gone, or failed this time, never enters a test."""
     out: dict[tuple[str, int], list[dict]] = {}
-    for name in runs:
-        for path in sorted((Path(out_dir) / "cache" / name).glob("step_*.json")):
-            match = STEP_DIR.match(path.stem)
-            try:
-                entry = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                log.warning("%s: unreadable score cache (%s); left out", path, exc)
-                continue
-            if match and isinstance(entry.get("utterances"), list):
-                out[(name, int(match.group(1)))] = entry["utterances"]
+    for row in rows:
+        path = cache_path(out_dir, row["run"], row["step"])
+        try:
+            out[(row["run"], row["step"])] = json.loads(path.read_text())["utterances"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise EvalError(f"{path}: the scores of {row['run']} step {row['step']} are unreadable "
+                            f"({exc_summary(exc, 120)}); re-run the convergence to rescore it") from None
     return out
 
 

@@ -63,12 +63,6 @@ def step_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
-def checkpoint_step(path: str | os.PathLike) -> int:
-    """The step a checkpoint (or export) dir was written at, from its name ``step_XXXXXXXX``."""
-    m = STEP_RE.match(Path(path).name)
-    if not m:
-        raise CheckpointError(f"{path}: not a checkpoint directory (its name is not step_XXXXXXXX)")
-    return int(m.group(1))
 
 
 def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
@@ -86,6 +80,16 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Optional[Path]:
 
 def export_dir(run_dir: str | os.PathLike, step: int) -> Path:
     return Path(run_dir) / EXPORTS_DIR / step_name(step)
+
+
+def list_exports(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, export dir)`` of every finished export (one holding ``config.json``), oldest first."""
+    exports = Path(run_dir) / EXPORTS_DIR
+    if not exports.is_dir():
+        return []
+    found = [(int(m.group(1)), d) for d in exports.iterdir()
+             if (m := STEP_RE.match(d.name)) and d.is_dir() and (d / "config.json").is_file()]
+    return sorted(found)
 
 
 def recover_run_dir(run_dir: str | os.PathLike, accelerator=None) -> None:

@@ -8,19 +8,10 @@ import pytest
 import torch
 
 from svae_tts.errors import CheckpointError
+from tests.shared_fixtures import PlantedCode
 from svae_tts.run_state import (STATE_JSON, STATE_TENSORS, check_plain_data, latest_checkpoint, list_checkpoints,
                                 load_checkpoint, read_trainer_state, recover_run_dir, save_checkpoint,
                                 write_trainer_state)
-
-
-class PlantedCode:
-    """Unpickling this creates ``marker``: stands for any code a hostile pickle would run."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 class Counters:

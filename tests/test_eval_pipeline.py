@@ -163,8 +163,8 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
     # the cached per-item rows are what the paired tests were computed from
     from eval.convergence import paired_comparisons, scored_utterances
 
-    utts = scored_utterances(out, ["semantic", "acoustic"])
-    assert sorted(utts) == [(n, s) for n in ("acoustic", "semantic") for s in (0, 1, 2)]
+    utts = scored_utterances(out, res["rows"])
+    assert sorted(utts) == [(n, s) for n in ("acoustic", "semantic") for s in (0, 1, 2)]  # not the broken step 9
     assert all(len(v) == 2 for v in utts.values())
     assert paired_comparisons(utts, ["semantic", "acoustic"]) == res["paired"]
 

@@ -126,18 +126,18 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     runs = [run for run, _, _ in tts_runs(b)]
     conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence", scorer,
                            settings=SynthesisSettings(nfe=b.nfe, seed=0), device=device)
-    seeds = seed_comparison(ev / "convergence", conv, runs, b) if b.tts_seeds > 1 else None
+    seeds = seed_comparison(ev / "convergence", conv, b) if b.tts_seeds > 1 else None
     return {"recon": recon, "probe": probe, "convergence": conv, "seeds": seeds, "test_items": len(items)}
 
 
-def seed_comparison(conv_dir: Path, conv: dict, runs: list[str], b: DemoBudget) -> dict:
+def seed_comparison(conv_dir: Path, conv: dict, b: DemoBudget) -> dict:
     """The arms compared over their seeds (:mod:`eval.seeds`): ``seeds.md`` and
     ``convergence_seeds.png`` beside the convergence outputs, the summary for the demo's report."""
     from eval.convergence import scored_utterances
     from eval.seeds import plot_seed_curves, seed_summary, seeds_report
     from svae_tts.fileio import atomic_write_text
 
-    summary = seed_summary(conv, scored_utterances(conv_dir, runs), metric="cer", threshold=b.cer_threshold)
+    summary = seed_summary(conv, scored_utterances(conv_dir, conv["rows"]), metric="cer", threshold=b.cer_threshold)
     atomic_write_text(conv_dir / "seeds.md", seeds_report(summary))
     plot_seed_curves(summary, conv_dir / "convergence_seeds.png")
     return summary

@@ -10,7 +10,6 @@ them) rather than aborting a whole test list.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import torch
@@ -87,7 +86,3 @@ def mel_distance(ref, est, sr: int, est_sr: int | None = None, scales=MEL_SCALES
             total += float((a - b).abs().mean())
     return total / len(scales)
 
-
-def nanmean(values) -> float:
-    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    return sum(vals) / len(vals) if vals else float("nan")
