@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos, write_random_vocos  # noqa: E402
 from tts_recipes.model import CFMConfig, TTSConfig, TTSModel  # noqa: E402
 from tts_recipes.synthesis import Synthesizer  # noqa: E402
-from svae_tts.text import tts_text  # noqa: E402
 from tts_recipes.text import UNK  # noqa: E402
 from tts_recipes.train import load_train_config  # noqa: E402
 
@@ -85,7 +84,7 @@ def time_synthesis(synth: Synthesizer, args, device) -> dict:
     cond = space.encode(ref_wav)
     gen = round(args.seconds * space.frame_rate)
     n_total = cond.shape[1] + gen
-    text = synth.model.vocab.encode([f"{REF_TEXT} {TEXT}"], warn=False).to(device)
+    text = synth.model.vocab.encode([synth.model.model_text(f"{REF_TEXT} {TEXT}")], warn=False).to(device)
     enc = _median_time(lambda: space.encode(ref_wav), args.repeats, device)
     dit = _median_time(lambda: synth.model.cfm.sample(cond, text, n_total, steps=args.nfe, cfg_strength=2.0,
                                                       sway_sampling_coef=-1.0, seed=0), args.repeats, device)
@@ -102,7 +101,7 @@ def time_training(model: TTSModel, space: FeatureSpace, args, device) -> dict:
     frames = round(args.train_seconds * space.frame_rate)
     feats = torch.randn(args.train_batch, frames, space.dim, device=device)
     lens = torch.full((args.train_batch,), frames, device=device, dtype=torch.long)
-    text = model.vocab.encode([tts_text(TEXT)] * args.train_batch, warn=False).to(device)
+    text = model.vocab.encode([model.model_text(TEXT)] * args.train_batch, warn=False).to(device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
     def step():

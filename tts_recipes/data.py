@@ -18,10 +18,9 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from svae_tts.audio import load_audio
-from svae_tts.text import tts_text
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
-from tts_recipes.text import Vocabulary
+from tts_recipes.text import Vocabulary, row_model_text
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +30,18 @@ class LatentTTSDataset(Dataset):
     """Utterances held in memory as normalised ``(T, D)`` tensors."""
 
     def __init__(self, ids: Sequence[str], feats: Sequence[torch.Tensor], texts: Sequence[str]):
-        self.ids, self.feats, self.texts = list(ids), list(feats), [tts_text(t) for t in texts]
+        """``texts`` are what the model reads (:func:`tts_recipes.text.row_model_text`)."""
+        self.ids, self.feats, self.texts = list(ids), list(feats), list(texts)
 
     @classmethod
-    def from_split(cls, split, space, min_frames: int = 1, max_frames: int = 0) -> "LatentTTSDataset":
+    def from_split(cls, split, space, min_frames: int = 1, max_frames: int = 0, text_input: str = "characters",
+                   voice: str = "en-us") -> "LatentTTSDataset":
         ids, feats, texts, dropped = [], [], [], []
         for row in split:
             z = torch.as_tensor(row["latents"], dtype=torch.float32)
             if z.dim() != 2 or z.shape[-1] != space.dim:
                 raise TTSError(f"latent set item {row['id']}: latents of shape {tuple(z.shape)}, expected (T, {space.dim})")
-            text = tts_text(row["text"])
+            text = row_model_text(row, text_input, voice)
             reason = _drop_reason(text, z.shape[0], min_frames, max_frames)
             if reason:
                 dropped.append((row["id"], reason))
@@ -64,12 +65,13 @@ class LatentTTSDataset(Dataset):
 class AudioTTSDataset(Dataset):
     """Corpus rows whose audio is encoded by the feature space when fetched (mel baseline)."""
 
-    def __init__(self, split, space: FeatureSpace, min_frames: int = 1, max_frames: int = 0):
+    def __init__(self, split, space: FeatureSpace, min_frames: int = 1, max_frames: int = 0,
+                 text_input: str = "characters", voice: str = "en-us"):
         self.space = space
         self.rows, dropped = [], []
         for row in split:
             frames = space.num_frames(int(round(float(row["duration"]) * space.sample_rate)))
-            text = tts_text(row["text"])
+            text = row_model_text(row, text_input, voice)
             reason = _drop_reason(text, frames, min_frames, max_frames)
             if reason:
                 dropped.append((row["id"], reason))
@@ -99,7 +101,7 @@ def _drop_reason(text: str, frames: int, min_frames: int, max_frames: int) -> st
     if max_frames and frames > max_frames:
         return f"{frames} frames > max {max_frames}"
     if len(text) > frames:
-        return f"text has {len(text)} characters but only {frames} frames"
+        return f"text has {len(text)} symbols but only {frames} frames"
     return None
 
 

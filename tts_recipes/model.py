@@ -26,7 +26,7 @@ from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
 from tts_recipes.feature_space import FeatureSpace
-from tts_recipes.text import Vocabulary
+from tts_recipes.text import TEXT_INPUTS, Vocabulary, model_text
 
 
 @dataclass
@@ -43,6 +43,17 @@ class DiTConfig(Checked):
     dropout: float = in_range(0.1, 0, 1)
     qk_norm: Optional[str] = None
     pe_attn_head: Optional[int] = nonneg(None)
+    # F5-TTS pads the text with filler tokens to the frame count and leaves the alignment to
+    # attention, which at small scale is learnt late or never (docs/demo/tts_alignment.md).
+    # ZipVoice-style average upsampling (in F5-TTS since 1.1) stretches the encoded characters
+    # evenly over the frames instead, so every frame starts out next to roughly its own character.
+    text_mask_padding: bool = True
+    text_average_upsampling: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.text_average_upsampling and not self.text_mask_padding:
+            raise ConfigError("dit: text_average_upsampling needs text_mask_padding (F5-TTS upsamples the unpadded text)")
 
 
 @dataclass
@@ -67,6 +78,13 @@ class TTSConfig(Checked):
     cfm: CFMConfig = field(default_factory=CFMConfig)
     feature: dict[str, Any] = field(default_factory=dict)
     vocab: list[str] = field(default_factory=list)
+    text_input: str = "characters"  # what the vocabulary's symbols are: characters or eSpeak phonemes
+    phoneme_voice: str = "en-us"  # eSpeak voice that phonemises text at synthesis
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.text_input not in TEXT_INPUTS:
+            raise ConfigError(f"text_input {self.text_input!r}: choose one of {', '.join(TEXT_INPUTS)}")
 
     @property
     def feature_dim(self) -> int:
@@ -80,7 +98,9 @@ def build_cfm(dit: DiTConfig, cfm: CFMConfig, feature_dim: int, vocab_size: int)
 
     transformer = DiT(dim=dit.dim, depth=dit.depth, heads=dit.heads, dim_head=dit.dim_head, ff_mult=dit.ff_mult,
                       dropout=dit.dropout, mel_dim=feature_dim, text_num_embeds=vocab_size, text_dim=dit.text_dim,
-                      conv_layers=dit.conv_layers, qk_norm=dit.qk_norm, pe_attn_head=dit.pe_attn_head)
+                      conv_layers=dit.conv_layers, qk_norm=dit.qk_norm, pe_attn_head=dit.pe_attn_head,
+                      text_mask_padding=dit.text_mask_padding,
+                      text_embedding_average_upsampling=dit.text_average_upsampling)
     # Text arrives already tokenised (our Vocabulary, with its own unknown id), and features arrive
     # already extracted (features are 3-D, so CFM never calls its mel front end, which holds no weights).
     return CFM(transformer, sigma=cfm.sigma, audio_drop_prob=cfm.audio_drop_prob, cond_drop_prob=cfm.cond_drop_prob,
@@ -103,6 +123,10 @@ class TTSModel(nn.Module, PretrainedMixin):
     @property
     def feature_dim(self) -> int:
         return self.config.feature_dim
+
+    def model_text(self, text: str) -> str:
+        """What this model reads for ``text`` (the text, or its phonemes)."""
+        return model_text(text, self.config.text_input, self.config.phoneme_voice)
 
     def forward(self, feats: torch.Tensor, text: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """Flow-matching loss on normalised features ``(B, T, D)`` and token ids ``(B, L)``."""

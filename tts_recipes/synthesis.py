@@ -166,7 +166,7 @@ class Synthesizer:
         cond = self.space.encode(ref.wav.to(self.device))[:, :ref_frames]
         wavs = []
         for i, (chunk, n_gen) in enumerate(zip(chunks, gen_frames)):
-            ids = self.model.vocab.encode([f"{ref_text} {chunk}"]).to(self.device)
+            ids = self.model.vocab.encode([self.model.model_text(f"{ref_text} {chunk}")]).to(self.device)
             total = _total_frames(ids.shape[1], ref_frames + n_gen, duration, chunk_no=i + 1)
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):

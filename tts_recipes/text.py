@@ -1,4 +1,4 @@
-"""Character vocabulary for the DiT's text input.
+"""The DiT's text input: what it reads (characters or eSpeak phonemes) and the vocabulary of its symbols.
 
 F5-TTS's own helper (``list_str_to_idx``) maps unknown characters to id 0 without a word, which in
 its shipped vocabularies is the space. Here id 0 is reserved for ``<unk>`` (``UNK_ID``): a character
@@ -19,6 +19,11 @@ from svae_tts.text import tts_text
 from tts_recipes.errors import TTSError
 
 log = logging.getLogger(__name__)
+
+# What a model reads. Characters need no front end but leave English spelling-to-sound to the
+# model; phonemes (eSpeak's IPA, stored in the corpus by data_prep, computed by the same embedded
+# eSpeak at synthesis) take that off its hands, which matters most when it has little data.
+TEXT_INPUTS = ("characters", "phonemes")
 
 UNK = "<unk>"
 UNK_ID = 0
@@ -73,3 +78,25 @@ def check_fits(num_tokens: int, num_frames: int, what: str = "text") -> None:
             f"{what} has {num_tokens} characters but the target has only {num_frames} frames; "
             "shorten the text, lower the speed or give a longer duration"
         )
+
+
+def model_text(text: str, text_input: str = "characters", voice: str = "en-us") -> str:
+    """The string a model with this ``text_input`` reads for ``text``: the text itself
+    (:func:`~svae_tts.text.tts_text`), or eSpeak's IPA of it in ``voice`` (punctuation, and with it
+    the pauses, is not in the IPA)."""
+    text = tts_text(text)
+    if text_input == "characters":
+        return text
+    if text_input != "phonemes":
+        raise TTSError(f"text_input {text_input!r}: choose one of {', '.join(TEXT_INPUTS)}")
+    from data_prep.espeak import get_engine
+
+    return " ".join(get_engine().phonemes(text, voice).split())
+
+
+def row_model_text(row: dict, text_input: str = "characters", voice: str = "en-us") -> str:
+    """:func:`model_text` of a corpus or latent-set row; its stored ``phonemes`` (made with the
+    speaker's own voice, so the accent matches the audio) when it has them."""
+    if text_input == "phonemes" and row.get("phonemes"):
+        return " ".join(tts_text(row["phonemes"]).split())
+    return model_text(row["text"], text_input, voice)

@@ -54,6 +54,8 @@ class DataConfig(Checked):
     corpus: Optional[str] = None  # data_prep corpus dir (mel space, or latent space encoded on the fly)
     vae: Optional[str] = None  # VAE dir/hub id: overrides the latent set's record (e.g. after moving it)
     vocos: str = DEFAULT_VOCOS  # Vocos dir or hub id for the mel space
+    text_input: Literal["characters", "phonemes"] = "characters"  # phonemes: the rows' stored eSpeak IPA
+    phoneme_voice: str = "en-us"  # eSpeak voice for rows without stored phonemes, and at synthesis
     frames_per_batch: int = positive(38400)
     max_samples: int = positive(64)
     min_frames: int = nonneg(1)
@@ -129,7 +131,8 @@ def build_data(cfg: DataConfig):
             raise ConfigError(f"data.latent_set is given but data.feature is {cfg.feature!r}; use feature=latent")
         ls = load_latent_set(cfg.latent_set)
         space = LatentFeatureSpace.from_latent_set(cfg.latent_set, ls, cfg.vae)
-        make = lambda split: LatentTTSDataset.from_split(split, space, cfg.min_frames, cfg.max_frames)  # noqa: E731
+        make = lambda split: LatentTTSDataset.from_split(split, space, cfg.min_frames, cfg.max_frames,  # noqa: E731
+                                                         cfg.text_input, cfg.phoneme_voice)
         dsd = ls.dataset
     elif cfg.corpus:
         dsd = load_corpus(cfg.corpus)
@@ -138,7 +141,8 @@ def build_data(cfg: DataConfig):
         else:
             raise ConfigError("a latent feature space needs data.latent_set (its normalisation statistics); "
                               "make one with data_prep, or use data.feature=mel with a corpus")
-        make = lambda split: AudioTTSDataset(split, space, cfg.min_frames, cfg.max_frames)  # noqa: E731
+        make = lambda split: AudioTTSDataset(split, space, cfg.min_frames, cfg.max_frames,  # noqa: E731
+                                             cfg.text_input, cfg.phoneme_voice)
     else:
         raise ConfigError("set data.latent_set (latent space) or data.corpus (mel space)")
     train = dsd.get("train")
@@ -210,7 +214,8 @@ class TTSTrainer(RunDirTrainer):
         self.space, self.train_ds, self.test_ds = build_data(d)
         self.space.to(self.device)
         self.vocab = self._vocabulary()
-        model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=self.space.to_config(), vocab=self.vocab.chars))
+        model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=self.space.to_config(), vocab=self.vocab.chars,
+                                   text_input=d.text_input, phoneme_voice=d.phoneme_voice))
         log.info("TTS model: %.2f M parameters on %s features (dim %d, %.2f Hz), %d training utterances",
                  model.num_parameters() / 1e6, self.space.kind, self.space.dim, self.space.frame_rate, len(self.train_ds))
         o = cfg.optim
