@@ -124,6 +124,17 @@ def cmd_probe(a) -> int:
     return 0
 
 
+def cmd_text_reliance(a) -> int:
+    from eval.codecs import parse_named
+    from eval.text_reliance import run_text_reliance
+
+    models = [(name, path, a.data) for name, path in parse_named(a.model)]
+    run_text_reliance(models, a.out, a.overwrite, split=a.split, items=a.items,
+                      context=a.context, seed=a.seed, device=a.device)
+    print(open(f"{a.out}/text_reliance.md").read())
+    return 0
+
+
 def _add_recon(es: argparse._SubParsersAction) -> None:
     """``eval recon``: reconstruction metrics of VAE checkpoints (and the mel+Vocos reference) on a corpus split."""
     p = es.add_parser("recon", help="reconstruction metrics of VAEs (and mel+Vocos) on a corpus split")
@@ -199,10 +210,26 @@ def _add_probe(es: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_probe)
 
 
+def _add_text_reliance(es: argparse._SubParsersAction) -> None:
+    """``eval text-reliance``: whether TTS models read their text, from their loss with the right and a wrong text."""
+    p = es.add_parser("text-reliance", help="held-out loss of TTS models with their own vs another item's text")
+    p.add_argument("--model", action="append", required=True, metavar="[NAME=]DIR", help="TTS model dir; repeatable")
+    p.add_argument("--data", required=True, help="latent set (latent models) or corpus (mel models)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--items", type=int_arg(2, 100000), default=48)
+    p.add_argument("--context", type=float_arg(0, 1), default=0.3, help="visible share at the start of each item")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_text_reliance)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The ``eval`` command: one ``_add_*`` per sub-command, each holding its options."""
-    p_eval = sub.add_parser("eval", help="evaluate VAEs and TTS models (recon, tts, testlist, convergence, probe)")
+    p_eval = sub.add_parser("eval", help="evaluate VAEs and TTS models (recon, tts, testlist, convergence, probe, "
+                                              "text-reliance)")
     es = p_eval.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
     p_eval.set_defaults(func=lambda a: p_eval.print_help() or 1)
-    for add in (_add_recon, _add_testlist, _add_tts, _add_convergence, _add_probe):
+    for add in (_add_recon, _add_testlist, _add_tts, _add_convergence, _add_probe, _add_text_reliance):
         add(es)

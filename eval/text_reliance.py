@@ -1,0 +1,121 @@
+"""``svae-tts eval text-reliance``: how much a TTS model reads its text, from its loss alone.
+
+A flow-matching TTS that has not learned to align text and frames can still lower its loss by
+continuing the audio context, so its loss says little about whether it reads, and a judge cannot
+hear anything until the speech is clear. This asks the model directly: on held-out items, the
+flow-matching loss of the masked part with the item's own text, with another item's text (the
+next one in the list) and with no text, all else equal (the same noise, time and mask per item,
+drawn from ``seed``). A model that ignores the text scores the same with either text; one that
+reads it is hurt by the wrong one. ``gap`` is ``other / own - 1`` over all items, and ``p`` is a
+paired sign-flip test (:func:`eval.scoring.paired_test`) of own against other over the items.
+
+Written here because neither F5-TTS nor another library exposes it; it runs the model's own
+``DiT`` forward pass, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+import torch.nn.functional as F
+
+from eval.errors import EvalError
+from eval.report import markdown_table
+from eval.scoring import paired_test
+from svae_tts.errors import SvaeError
+from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = ("own", "other", "none")
+
+
+def _dataset(model, data: str | os.PathLike, split: str):
+    """The model's own view of ``data``'s split: its feature space, its text input."""
+    from tts_recipes.data import AudioTTSDataset, LatentTTSDataset
+    from svae_tts.formats.corpus import load_corpus
+    from svae_tts.formats.latent_set import load_latent_set
+
+    space = model.load_feature_space()
+    text_input, voice = model.config.text_input, model.config.phoneme_voice
+    if space.kind == "latent":
+        dsd = load_latent_set(data).dataset
+        if split not in dsd:
+            raise EvalError(f"{data}: latent set has no {split!r} split")
+        return LatentTTSDataset.from_split(dsd[split], space, text_input=text_input, voice=voice)
+    dsd = load_corpus(data)
+    if split not in dsd:
+        raise EvalError(f"{data}: corpus has no {split!r} split")
+    return AudioTTSDataset(dsd[split], space, text_input=text_input, voice=voice)
+
+
+@torch.no_grad()
+def text_reliance(model_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test", items: int = 48,
+                  context: float = 0.3, seed: int = 0, device: str = "cpu") -> dict:
+    """Per-item losses under each condition and their summary (see the module docstring).
+
+    ``data`` is the latent set a latent model was trained on (or one like it), or a corpus for a
+    mel model. The first ``context`` of each item stays visible, the rest is masked, as in
+    synthesis from a prompt.
+    """
+    from tts_recipes.model import TTSModel
+
+    if not 0 <= context < 1:
+        raise EvalError(f"context must be in [0, 1), got {context}")
+    try:
+        model = TTSModel.from_pretrained(model_dir).to(device).eval()
+        ds = _dataset(model, data, split)
+    except SvaeError as exc:
+        raise EvalError(f"text reliance: {exc}") from None
+    n = min(items, len(ds))
+    if n < 2:
+        raise EvalError(f"{data}: the {split!r} split has {len(ds)} usable item(s); the test needs at least 2")
+    rows_in = [ds[i] for i in range(n)]
+    dit = model.cfm.transformer
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for i, item in enumerate(rows_in):
+        x1 = item["feats"][None].to(device)
+        frames = x1.shape[1]
+        masked = torch.zeros(1, frames, dtype=torch.bool, device=device)
+        masked[:, int(frames * context):] = True
+        cond = torch.where(masked[..., None], torch.zeros_like(x1), x1)
+        x0 = torch.randn(x1.shape, generator=gen).to(device)
+        t = (torch.rand(1, generator=gen) * 0.8 + 0.1).to(device)  # away from the ends, where text matters least
+        phi = (1 - t) * x0 + t * x1
+        flow = x1 - x0
+        row = {"id": item["id"]}
+        texts = {"own": item["text"], "other": rows_in[(i + 1) % n]["text"], "none": item["text"]}
+        for cond_name in CONDITIONS:
+            ids = model.vocab.encode([texts[cond_name]], warn=False)[:, :frames].to(device)
+            pred = dit(x=phi, cond=cond, text=ids, time=t, drop_text=cond_name == "none")
+            row[cond_name] = F.mse_loss(pred[masked], flow[masked]).item()
+        rows.append(row)
+    means = {c: sum(r[c] for r in rows) / n for c in CONDITIONS}
+    test = paired_test([{"id": r["id"], "loss": r["other"]} for r in rows],
+                       [{"id": r["id"], "loss": r["own"]} for r in rows], "loss", seed=seed)
+    return {"model": str(model_dir), "data": str(data), "split": split, "items": n, "context": context,
+            "seed": seed, **means, "gap": means["other"] / means["own"] - 1,
+            "p": test["p"] if test else None, "utterances": rows}
+
+
+def run_text_reliance(models: list[tuple[str, str, str]], out: str | os.PathLike, overwrite: bool = False,
+                      **kwargs) -> list[dict]:
+    """:func:`text_reliance` of each ``(name, model dir, data)``; ``out/text_reliance.json`` and ``.md``."""
+    out = guard_output(out, [p for _, model, data in models for p in (model, data)], overwrite=overwrite, kind="dir")
+    results = [{"name": name, **text_reliance(model, data, **kwargs)} for name, model, data in models]
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "text_reliance.json", results)
+    atomic_write_text(out / "text_reliance.md", "# Text reliance\n\n" + reliance_table(results) + "\n")
+    return results
+
+
+def reliance_table(results: list[dict]) -> str:
+    """The results as a markdown table, with what its columns mean."""
+    table = markdown_table([{**r, "gap %": 100 * r["gap"]} for r in results],
+                           ["name", "items", "own", "other", "none", "gap %", "p"])
+    return ("Held-out flow-matching loss with each item's own text (own), the next item's text (other) and "
+            "none, with the same noise, time and mask; gap = other / own - 1; p: paired sign-flip test of "
+            "own against other over the items.\n\n" + table)
