@@ -96,7 +96,7 @@ def test_vocabulary_unknown_id_and_too_long_text(caplog):
         ids = v.encode(["abz", "c"])
     assert ids.tolist() == [[2, 3, 0], [4, -1, -1]]
     assert "z" in caplog.text and "unknown id 0" in caplog.text
-    with pytest.raises(TTSError, match="5 characters but the target has only 4 frames"):
+    with pytest.raises(TTSError, match="5 symbols but the target has only 4 frames"):
         check_fits(5, 4)
 
 

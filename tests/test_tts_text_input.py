@@ -11,7 +11,7 @@ from svae_tts.errors import ConfigError
 from tests.tts_fixtures import one_torch_thread  # noqa: F401
 from tts_recipes.errors import TTSError
 from tts_recipes.model import DiTConfig, TTSConfig, TTSModel
-from tts_recipes.text import UNK, model_text, row_model_text
+from tts_recipes.text import UNK, model_text
 
 
 def _model(upsample: bool) -> TTSModel:
@@ -70,12 +70,15 @@ def test_upsampling_without_padding_mask_is_refused():
         DiTConfig(text_average_upsampling=True, text_mask_padding=False)
 
 
-def test_phoneme_text_is_espeak_ipa_and_stored_phonemes_win():
+def test_phoneme_text_is_espeak_ipa_in_the_model_voice():
     assert model_text("The  driver", "characters") == "The driver"
     ipa = model_text("The  driver", "phonemes")
     assert ipa.split()[0].startswith("ð") and "ɹ" in ipa and "T" not in ipa and "  " not in ipa
-    assert row_model_text({"text": "The driver", "phonemes": "ðə  dɹˈaɪvə"}, "phonemes") == "ðə dɹˈaɪvə"
-    assert row_model_text({"text": "The driver", "phonemes": ""}, "phonemes") == ipa
+    assert model_text("The driver", "phonemes", voice="en-gb-x-rp") != ipa  # the voice is the accent
+    with pytest.raises(TTSError, match="phoneme_voice 'xx-nowhere'"):
+        model_text("The driver", "phonemes", voice="xx-nowhere")
+    with pytest.raises(TTSError, match="no phonemes for '...'"):
+        model_text("...", "phonemes")
     with pytest.raises(TTSError, match="text_input 'bytes'"):
         model_text("x", "bytes")
     with pytest.raises(ConfigError, match="text_input 'bytes'"):

@@ -218,3 +218,20 @@ def test_bad_vocab_on_resume_is_one_line(tmp_path):
             _read_vocab(tmp_path / "vocab.json")
     (tmp_path / "vocab.json").write_text('{"chars": ["<unk>", "a"]}')
     assert _read_vocab(tmp_path / "vocab.json").chars == ["<unk>", "a"]
+
+
+def test_resume_refuses_another_text_layout(tmp_path):
+    """Text input, voice and upsampling change no weight's shape: a resume that changed them would
+    go on silently with a vocabulary and a layout the model was not trained with."""
+    from svae_tts.errors import ConfigError
+    from tts_recipes.train import _read_vocab
+
+    path = tmp_path / "vocab.json"
+    layout = {"text_input": "characters", "phoneme_voice": "en-us", "text_average_upsampling": True}
+    path.write_text(json.dumps({"chars": ["<unk>", "a"], "layout": layout}))
+    assert _read_vocab(path, layout).chars == ["<unk>", "a"]
+    with pytest.raises(ConfigError, match="trained with text_input='characters', not 'phonemes'"):
+        _read_vocab(path, {**layout, "text_input": "phonemes"})
+    path.write_text('{"chars": ["<unk>", "a"]}')  # written before the layout was recorded: filler padding
+    with pytest.raises(ConfigError, match="trained with text_average_upsampling=False, not True"):
+        _read_vocab(path, layout)

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from svae_tts.audio import load_audio
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
-from tts_recipes.text import Vocabulary, row_model_text
+from tts_recipes.text import Vocabulary, model_text
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class LatentTTSDataset(Dataset):
     """Utterances held in memory as normalised ``(T, D)`` tensors."""
 
     def __init__(self, ids: Sequence[str], feats: Sequence[torch.Tensor], texts: Sequence[str]):
-        """``texts`` are what the model reads (:func:`tts_recipes.text.row_model_text`)."""
+        """``texts`` are what the model reads (:func:`tts_recipes.text.model_text`)."""
         self.ids, self.feats, self.texts = list(ids), list(feats), list(texts)
 
     @classmethod
@@ -41,7 +41,7 @@ class LatentTTSDataset(Dataset):
             z = torch.as_tensor(row["latents"], dtype=torch.float32)
             if z.dim() != 2 or z.shape[-1] != space.dim:
                 raise TTSError(f"latent set item {row['id']}: latents of shape {tuple(z.shape)}, expected (T, {space.dim})")
-            text = row_model_text(row, text_input, voice)
+            text = model_text(row["text"], text_input, voice)
             reason = _drop_reason(text, z.shape[0], min_frames, max_frames)
             if reason:
                 dropped.append((row["id"], reason))
@@ -71,7 +71,7 @@ class AudioTTSDataset(Dataset):
         self.rows, dropped = [], []
         for row in split:
             frames = space.num_frames(int(round(float(row["duration"]) * space.sample_rate)))
-            text = row_model_text(row, text_input, voice)
+            text = model_text(row["text"], text_input, voice)
             reason = _drop_reason(text, frames, min_frames, max_frames)
             if reason:
                 dropped.append((row["id"], reason))

@@ -26,7 +26,7 @@ from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
 from tts_recipes.feature_space import FeatureSpace
-from tts_recipes.text import TEXT_INPUTS, Vocabulary, model_text
+from tts_recipes.text import TEXT_INPUTS, TextInput, Vocabulary, model_text
 
 
 @dataclass
@@ -78,7 +78,7 @@ class TTSConfig(Checked):
     cfm: CFMConfig = field(default_factory=CFMConfig)
     feature: dict[str, Any] = field(default_factory=dict)
     vocab: list[str] = field(default_factory=list)
-    text_input: str = "characters"  # what the vocabulary's symbols are: characters or eSpeak phonemes
+    text_input: TextInput = "characters"  # what the vocabulary's symbols are: characters or eSpeak phonemes
     phoneme_voice: str = "en-us"  # eSpeak voice that phonemises text at synthesis
 
     def __post_init__(self) -> None:

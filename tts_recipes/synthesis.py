@@ -190,7 +190,12 @@ class Synthesizer:
                    int(MIN_ROOM_SECONDS * space.frame_rate))
         max_bytes = max(8, int(room * speed / frames_per_byte))
         chunks = self.split_text(text, max_bytes)
-        return chunks, [max(1, math.ceil(frames_per_byte * len(c.encode()) / speed)) for c in chunks]
+        # the rate in the symbols the model reads: a model that spreads its text evenly over the
+        # frames puts the reference/text boundary where the symbol counts say (phonemes drop
+        # punctuation and spell out digits, so their count drifts from the text's bytes)
+        units = lambda s: len(self.model.model_text(s).encode())  # noqa: E731
+        frames_per_unit = ref_frames / (units(ref_text) + 1)
+        return chunks, [max(1, math.ceil(frames_per_unit * units(c) / speed)) for c in chunks]
 
     # -- many lines ----------------------------------------------------------------------------
     def synthesize_batch(self, rows: Sequence[BatchRow], out_dir: str | os.PathLike, overwrite: bool = False,

@@ -10,7 +10,7 @@ word came out garbled. Ids run 0..V-1 and padding is -1, as ``DiT``'s text embed
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Sequence
+from typing import Iterable, Literal, Sequence, get_args
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -21,9 +21,10 @@ from tts_recipes.errors import TTSError
 log = logging.getLogger(__name__)
 
 # What a model reads. Characters need no front end but leave English spelling-to-sound to the
-# model; phonemes (eSpeak's IPA, stored in the corpus by data_prep, computed by the same embedded
-# eSpeak at synthesis) take that off its hands, which matters most when it has little data.
-TEXT_INPUTS = ("characters", "phonemes")
+# model; phonemes (eSpeak's IPA from the embedded eSpeak, in one voice for training and synthesis)
+# take that off its hands, which matters most when it has little data.
+TextInput = Literal["characters", "phonemes"]
+TEXT_INPUTS: tuple[str, ...] = get_args(TextInput)
 
 UNK = "<unk>"
 UNK_ID = 0
@@ -75,7 +76,7 @@ def check_fits(num_tokens: int, num_frames: int, what: str = "text") -> None:
     """F5's DiT silently cuts text longer than the frame sequence; refuse instead."""
     if num_tokens > num_frames:
         raise TTSError(
-            f"{what} has {num_tokens} characters but the target has only {num_frames} frames; "
+            f"{what} has {num_tokens} symbols but the target has only {num_frames} frames; "
             "shorten the text, lower the speed or give a longer duration"
         )
 
@@ -83,20 +84,23 @@ def check_fits(num_tokens: int, num_frames: int, what: str = "text") -> None:
 def model_text(text: str, text_input: str = "characters", voice: str = "en-us") -> str:
     """The string a model with this ``text_input`` reads for ``text``: the text itself
     (:func:`~svae_tts.text.tts_text`), or eSpeak's IPA of it in ``voice`` (punctuation, and with it
-    the pauses, is not in the IPA)."""
+    the pauses, is not in the IPA).
+
+    Training and synthesis both come through here, with the model's one voice: a corpus's stored
+    ``phonemes`` column (each speaker's own accent) is not used, because a synthesis request has
+    only text, and a model trained on accents it is never given would be read another way."""
     text = tts_text(text)
     if text_input == "characters":
         return text
     if text_input != "phonemes":
         raise TTSError(f"text_input {text_input!r}: choose one of {', '.join(TEXT_INPUTS)}")
     from data_prep.espeak import get_engine
+    from svae_tts.errors import SvaeError
 
-    return " ".join(get_engine().phonemes(text, voice).split())
-
-
-def row_model_text(row: dict, text_input: str = "characters", voice: str = "en-us") -> str:
-    """:func:`model_text` of a corpus or latent-set row; its stored ``phonemes`` (made with the
-    speaker's own voice, so the accent matches the audio) when it has them."""
-    if text_input == "phonemes" and row.get("phonemes"):
-        return " ".join(tts_text(row["phonemes"]).split())
-    return model_text(row["text"], text_input, voice)
+    try:
+        ipa = " ".join(get_engine().phonemes(text, voice).split())
+    except SvaeError as exc:
+        raise TTSError(f"phoneme_voice {voice!r}: {exc}") from None
+    if text and not ipa:
+        raise TTSError(f"eSpeak ({voice}) gives no phonemes for {text[:40]!r}")
+    return ipa

@@ -40,7 +40,7 @@ from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_b
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
 from tts_recipes.model import CFMConfig, DiTConfig, TTSConfig, TTSModel
-from tts_recipes.text import Vocabulary
+from tts_recipes.text import TextInput, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class DataConfig(Checked):
     corpus: Optional[str] = None  # data_prep corpus dir (mel space, or latent space encoded on the fly)
     vae: Optional[str] = None  # VAE dir/hub id: overrides the latent set's record (e.g. after moving it)
     vocos: str = DEFAULT_VOCOS  # Vocos dir or hub id for the mel space
-    text_input: Literal["characters", "phonemes"] = "characters"  # phonemes: the rows' stored eSpeak IPA
-    phoneme_voice: str = "en-us"  # eSpeak voice for rows without stored phonemes, and at synthesis
+    text_input: TextInput = "characters"  # phonemes: eSpeak's IPA of each row's text
+    phoneme_voice: str = "en-us"  # the eSpeak voice that phonemises, in training and at synthesis
     frames_per_batch: int = positive(38400)
     max_samples: int = positive(64)
     min_frames: int = nonneg(1)
@@ -158,15 +158,34 @@ def build_data(cfg: DataConfig):
     return space, train_ds, test_ds
 
 
-def _read_vocab(path: Path) -> Vocabulary:
-    """The vocabulary a resumed run trained with (its order fixes the model's embedding rows)."""
+def text_layout(cfg: TrainConfig) -> dict:
+    """What the vocabulary's symbols mean and how they meet the frames: a resumed run must keep it,
+    since none of it changes a weight's shape and a change would go unnoticed."""
+    return {"text_input": cfg.data.text_input, "phoneme_voice": cfg.data.phoneme_voice,
+            "text_average_upsampling": cfg.model.text_average_upsampling}
+
+
+def _read_vocab(path: Path, layout: dict | None = None) -> Vocabulary:
+    """The vocabulary a resumed run trained with (its order fixes the model's embedding rows); the
+    text layout it was trained with must equal ``layout`` (a run dir from before the layout was
+    recorded used F5-TTS's filler padding over characters)."""
     try:
-        chars = json.loads(path.read_text(encoding="utf-8"))["chars"]
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        chars = saved["chars"]
         if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
             raise TypeError("'chars' is not a list of strings")
-        return Vocabulary(chars)
+        vocab = Vocabulary(chars)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, TTSError) as exc:
         raise CheckpointError(f"{path}: not a vocabulary this run can resume with ({exc_summary(exc, 120)})") from None
+    if layout is not None:
+        before = {"text_input": "characters", "phoneme_voice": "en-us", "text_average_upsampling": False,
+                  **saved.get("layout", {})}
+        changed = [k for k in layout if before.get(k) != layout[k]]
+        if changed:
+            k = changed[0]
+            raise ConfigError(f"{path.parent}: this run was trained with {k}={before.get(k)!r}, not {layout[k]!r}; "
+                              "keep it to resume, or start a new run (overwrite=true or another run_dir)")
+    return vocab
 
 
 @torch.no_grad()
@@ -232,11 +251,14 @@ class TTSTrainer(RunDirTrainer):
     def _vocabulary(self) -> Vocabulary:
         """A resumed run's own vocabulary (its order fixes the embedding rows), else one built from the texts."""
         path = self.run_dir / "vocab.json"
-        return _read_vocab(path) if self.resume_from is not None and path.is_file() else Vocabulary.build(self.train_ds.texts)
+        if self.resume_from is not None and path.is_file():
+            return _read_vocab(path, text_layout(self.cfg))
+        return Vocabulary.build(self.train_ds.texts)
 
     def on_start(self, resumed) -> None:
         if self.acc.is_main_process:
-            atomic_write_json(self.run_dir / "vocab.json", {"chars": self.vocab.chars, "unk_id": 0})
+            atomic_write_json(self.run_dir / "vocab.json",
+                              {"chars": self.vocab.chars, "unk_id": 0, "layout": text_layout(self.cfg)})
 
     def trainer_state(self) -> dict:
         return {"scheduler": self.scheduler, "ema": self.ema}  # JSON + safetensors, never pickled
