@@ -39,7 +39,7 @@ def test_a_model_blind_to_text_shows_no_gap(trained, tmp_path):
         proj.weight[:, 2 * model.feature_dim:] = 0  # the text's columns: whatever the text, it adds nothing
     blind = model.save_pretrained(tmp_path / "blind")
     res = text_reliance(blind, trained["latents"], split="train")
-    assert res["own"] == res["other"] == res["none"] and res["gap"] == 0 and res["p"] == 1
+    assert res["own"] == res["other"] and res["gap"] == 0 and res["p"] == 1
 
 
 def test_cli_writes_the_table_and_refuses_bad_inputs(trained, tmp_path, capsys):
