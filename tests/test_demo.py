@@ -22,8 +22,14 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
 
     assert torch.get_num_threads() == 1  # the demo gives the caller's thread setting back (conftest sets 1)
     report = (demo_dir / "report.md").read_text()
-    for heading in ("## Verdict", "## Stage timings", "## Reconstruction", "## Latent probe", "## Convergence"):
+    for heading in ("## Verdict", "## Stage timings", "## Reconstruction", "## Latent probe", "## Convergence",
+                    "## Does the TTS read its text?"):
         assert heading in report
+    reliance = json.loads((demo_dir / "eval" / "text_reliance" / "text_reliance.json").read_text())
+    assert [r["name"] for r in reliance] == list(ARMS) and all(r["items"] >= 2 for r in reliance)
+    verdict_text = report.split("## Verdict")[1].split("##")[0]
+    for r in reliance:  # each run's gap and p, from its own row
+        assert f"{r['name']} {100 * r['gap']:+.1f} % (p {r['p']:.3f})" in verdict_text
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
         assert (conv / name).stat().st_size > 1000
@@ -144,7 +150,9 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
                    f"data.latent_set={latents}", f"max_steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=auto"]
             cli += [f"data.frames_per_batch={b.tts_frames_per_batch}"] * (b.tts_frames_per_batch is not None)
             cli += [f"optim.warmup_steps={b.tts_warmup_steps}"] * (b.tts_warmup_steps is not None)
+            cli += [f"data.text_input={b.tts_text_input}"] * (b.tts_text_input is not None)
             assert stages.tts_config(out, arm, latents, b, 3) == load_train_config(b.tts_preset, cli)
+    assert stages.tts_config(out, "semantic", latents, BUDGETS["proof"], 3).data.text_input == "phonemes"
     small = stages.tts_config(out, "semantic", latents, BUDGETS["small"], 3)
     assert (small.data.frames_per_batch, small.optim.warmup_steps) == (20000, 2000)
 
@@ -188,6 +196,7 @@ def test_proof_path_compares_arms_over_seeds(demo_dir, tmp_path):
     first = {run: r[f"tts_{run}"]["losses"] for run, _, _ in tts_runs(b)}
     assert first["semantic_s0"] != first["semantic_s1"]
     r["eval"] = stages.evaluate(out, b, r, "cpu")
+    assert [t["name"] for t in r["eval"]["text_reliance"]] == [run for run, _, _ in tts_runs(b)]
     seeds = r["eval"]["seeds"]
     assert seeds["arms"] == {"semantic": [0, 1], "acoustic": [0, 1]}
     assert {p["metric"] for p in seeds["paired"]} >= {"cer", "sim"}
@@ -200,6 +209,16 @@ def test_proof_path_compares_arms_over_seeds(demo_dir, tmp_path):
     verdict_text = report.split("## Verdict")[1].split("##")[0]
     # the fast judge reads nothing (CER ~1 on real audio), and the verdict says so instead of comparing
     assert any(s in verdict_text for s in ("Uninformative", "no TTS run is understood", "Over the seeds:"))
+
+
+def test_reliance_sentence_names_only_runs_whose_own_text_significantly_helps():
+    from eval.demo.verdict import reliance_sentence
+
+    row = lambda name, gap, p: {"name": name, "gap": gap, "p": p}  # noqa: E731
+    text = reliance_sentence([row("semantic", 0.12, 0.001), row("acoustic", 0.02, 0.2)])
+    assert text.startswith("Runs that read their text") and ": semantic (1 of 2;" in text
+    assert reliance_sentence([row("semantic", 0.01, 0.3), row("acoustic", -0.05, 0.001)]).startswith("No TTS run")
+    assert "not measured" in reliance_sentence([row("semantic", 0.0, None)])
 
 
 def test_proof_verdict_reads_seeds_only_when_speech_is_understood():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from svae_tts.config import Checked, nonneg, positive, seed_field
 from svae_tts.errors import ConfigError
+from tts_recipes.text import TextInput
 
 ARMS = ("semantic", "acoustic")
 
@@ -29,11 +30,14 @@ class DemoBudget(Checked):
     vae_batch_size: int = positive(8)
     vae_disc_start: int = nonneg(1_000_000)  # no GAN within the CPU budget: mel + KL (+ alignment) only
     vae_adv_start: int = nonneg(1_000_000)
+    # the tiny DiT with its text averaged over the frames: 3,000 steps read above chance on the
+    # demo's semantic latents (CER 0.754 vs chance 0.769, p 0.005; docs/demo/tts_alignment.md)
     tts_preset: str = "tiny"
-    tts_steps: int = positive(1000)
-    tts_save_every: int = nonneg(250)
+    tts_steps: int = positive(3000)
+    tts_save_every: int = nonneg(750)
     tts_frames_per_batch: int | None = positive(None)  # None: the TTS preset's
     tts_warmup_steps: int | None = nonneg(None)  # None: the TTS preset's
+    tts_text_input: TextInput | None = None  # None: the TTS preset's
     # TTS runs per arm, seeds seed, seed+1, ...: one run per arm shows a difference between two
     # models; >= 3 show whether it is larger than the seed-to-seed spread (the proof budget)
     tts_seeds: int = positive(1)
@@ -48,19 +52,20 @@ class DemoBudget(Checked):
 
 
 BUDGETS: dict[str, DemoBudget] = {
-    # ~15-20 minutes on 2 CPU cores.
+    # About 23 minutes on 2 quiet CPU cores (1,364 s on 2026-12-01).
     "default": DemoBudget(),
     # A smoke run of every stage in a few minutes (the end-to-end test uses it).
     "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, ctc_steps=30,
                        vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
                        tts_steps=20, tts_save_every=10, eval_items=3, recon_items=3, nfe=4, probe_steps=30),
     # The convergence comparison the paper makes, with its spread: three TTS seeds per arm on the
-    # default VAEs (twice their steps), a DiT of ~6.4 M parameters (the `mini` preset) for 4,000
-    # steps (where one CPU experiment still saw no text alignment, docs/demo/tts_alignment.md),
-    # steps to CER 0.5 and to the acoustic arm's final CER. Hours on 2 CPU cores (it resumes stage
-    # by stage); `--device cuda` runs the same budget on a GPU.
-    "proof": DemoBudget(vae_steps=1200, tts_preset="mini", tts_steps=4000, tts_save_every=500, tts_seeds=3,
-                        cer_threshold=0.5),
+    # default VAEs (twice their steps), a DiT of ~6.4 M parameters (the `mini` preset: text averaged
+    # over the frames) reading eSpeak phonemes, 1,500 steps (where one CPU run of it on the semantic
+    # arm read above chance from step 1,000, docs/demo/tts_alignment.md), steps to CER 0.5 and to
+    # the acoustic arm's final CER. About two hours on 2 CPU cores (it resumes stage by stage);
+    # `--device cuda` runs the same budget on a GPU.
+    "proof": DemoBudget(vae_steps=1200, tts_preset="mini", tts_steps=1500, tts_save_every=300, tts_warmup_steps=200,
+                        tts_text_input="phonemes", tts_seeds=3, cer_threshold=0.5),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
     "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, ctc_steps=6000, vae_preset="tiny",
                         vae_overrides=["encoder_dim=16", "encoder_out_dim=256", "latent_dim=64", "attn_heads=4",

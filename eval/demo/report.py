@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from eval.demo.config import ARMS
-from eval.demo.verdict import final_rows, proof_verdict, verdict
+from eval.demo.verdict import final_rows, proof_verdict, reliance_sentence, verdict
 from svae_tts.fileio import atomic_write_text
 
 SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/probe.md"),
-               ("Convergence over seeds", "convergence/seeds.md"), ("Convergence", "convergence/report.md"))  # under <out>/eval/, as the eval stage writes them
+               ("Convergence over seeds", "convergence/seeds.md"), ("Convergence", "convergence/report.md"),
+               ("Does the TTS read its text?", "text_reliance/text_reliance.md"))  # under <out>/eval/, as the eval stage writes them
 LOSS_PREFIXES = ("mel", "align", "kl")
 
 
@@ -86,8 +87,10 @@ def _listen(out: Path, conv: dict) -> list[str]:
 
 def _verdict(ev: dict) -> str:
     if ev.get("seeds"):
-        return proof_verdict(ev["seeds"], ev["convergence"], _judge_on_real(ev))
-    return verdict(ev["convergence"], _judge_on_real(ev))
+        text = proof_verdict(ev["seeds"], ev["convergence"], _judge_on_real(ev))
+    else:
+        text = verdict(ev["convergence"], _judge_on_real(ev))
+    return text + (" " + reliance_sentence(ev["text_reliance"]) if ev.get("text_reliance") else "")
 
 
 def write_report(out: Path, budget_name: str, timings: dict[str, float], results: dict) -> Path:

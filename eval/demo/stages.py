@@ -97,7 +97,8 @@ def tts_config(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int):
         base, name=run, run_dir=str(out / f"tts_{run}"), seed=seed, resume="auto",
         max_steps=b.tts_steps,
         save_every=b.tts_save_every,
-        data=_with(base.data, feature="latent", latent_set=str(latents_dir), frames_per_batch=b.tts_frames_per_batch),
+        data=_with(base.data, feature="latent", latent_set=str(latents_dir), frames_per_batch=b.tts_frames_per_batch,
+                   text_input=b.tts_text_input),
         optim=_with(base.optim, warmup_steps=b.tts_warmup_steps))
 
 
@@ -108,7 +109,8 @@ def tts(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int) -> dict
 
 
 def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
-    """Reconstruction, the latent probe and the convergence comparison, on held-out voices."""
+    """Reconstruction, the latent probe, the convergence comparison and whether each TTS reads its
+    text (text reliance), on held-out voices."""
     from eval.convergence import SynthesisSettings, run_convergence
     from eval.probe import ProbeConfig, run_probe
     from eval.recon import run_recon
@@ -127,7 +129,23 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence", scorer,
                            settings=SynthesisSettings(nfe=b.nfe, seed=0), device=device)
     seeds = seed_comparison(ev / "convergence", conv, b) if b.tts_seeds > 1 else None
-    return {"recon": recon, "probe": probe, "convergence": conv, "seeds": seeds, "test_items": len(items)}
+    reliance = text_reliance(out, b, results, device)
+    return {"recon": recon, "probe": probe, "convergence": conv, "seeds": seeds, "text_reliance": reliance,
+            "test_items": len(items)}
+
+
+def text_reliance(out: Path, b: DemoBudget, results: dict, device: str) -> list[dict]:
+    """Does each TTS run read its text yet? Its last export's loss with the own vs another item's
+    text on its arm's held-out latents (:mod:`eval.text_reliance`): it shows before a judge can."""
+    from eval.text_reliance import run_text_reliance
+    from svae_tts.run_state import list_exports
+
+    models = []
+    for run, arm, _ in tts_runs(b):
+        last_export = list_exports(results[f"tts_{run}"]["run_dir"])[-1][1]
+        models.append((run, str(last_export), results[f"latents_{arm}"]["dir"]))
+    scores = run_text_reliance(models, out / "eval" / "text_reliance", overwrite=True, device=device)
+    return [{k: v for k, v in r.items() if k != "utterances"} for r in scores]
 
 
 def seed_comparison(conv_dir: Path, conv: dict, b: DemoBudget) -> dict:

@@ -124,3 +124,19 @@ def proof_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) ->
     return (f"Runs whose last CER beats chance: {', '.join(read)} (of {len(last)}). "
             "Over the seeds: " + numbers + " A winner is named only where the pooled paired test has p < "
             f"{SIGNIFICANT_P}; a steps ratio only where every seed of both arms got there.")
+
+
+READS_TEXT_P = 0.01  # a run "reads its text" when its own text beats another's at this level
+
+
+def reliance_sentence(results: list[dict]) -> str:
+    """Which TTS runs read their text at their last export (:mod:`eval.text_reliance`), each
+    against its own null hypothesis; the arms' gaps are not compared with each other (their losses
+    live in different latent spaces)."""
+    reads = [r for r in results if finite(r.get("p")) and r["p"] < READS_TEXT_P and r["gap"] > 0]
+    numbers = "; ".join(f"{r['name']} {100 * r['gap']:+.1f} % (p {r['p']:.3f})" if finite(r.get("p"))
+                        else f"{r['name']}: not measured" for r in results)
+    if not reads:
+        return f"No TTS run shows that it reads its text (loss with another item's text vs its own: {numbers})."
+    return (f"Runs that read their text (another item's text raises their held-out loss, p < {READS_TEXT_P}): "
+            f"{', '.join(r['name'] for r in reads)} ({len(reads)} of {len(results)}; {numbers}).")
