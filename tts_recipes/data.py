@@ -4,8 +4,8 @@ Two sources, one interface (``get_frame_len`` for F5-TTS's ``DynamicBatchSampler
 - a latent set (``data_prep`` output: latents ``(T, D)`` per utterance + stats + the VAE it came
   from), held in memory, normalised once;
 - a corpus of audio files, encoded on the fly by the feature space (the mel baseline).
-Utterances whose text has more characters than frames are dropped with a warning, because F5's DiT
-would silently cut their text.
+Utterances whose text has more symbols (characters or phonemes) than frames are dropped with a
+warning, because F5's DiT would silently cut their text.
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ def _total_frames(n_ids: int, total: int, duration: float | None, chunk_no: int)
     if duration is not None:
         check_fits(n_ids, total, what=f"reference text + text ({duration:g} s requested)")
     elif n_ids > total:
-        log.warning("chunk %d: %d characters do not fit the %d frames estimated from the reference's "
+        log.warning("chunk %d: %d text symbols do not fit the %d frames estimated from the reference's "
                     "rate; lengthened to %d frames", chunk_no, n_ids, total, n_ids + 1)
         total = n_ids + 1
     return total
