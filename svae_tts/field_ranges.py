@@ -13,7 +13,9 @@ helpers while only the entry points read files.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import types
 import typing
 from typing import Any, Callable
 
@@ -162,13 +164,35 @@ def check_order(cls: type, values: dict[str, Any], name: Callable[[str], str]) -
         require_order(name(lo), values[lo], name(hi), values[hi], rest[0] if rest else None)
 
 
+@functools.lru_cache(maxsize=None)
+def literal_choices(cls: type) -> dict[str, tuple]:
+    """The allowed values of each ``Literal[...]`` (or ``Literal[...] | None``) field of ``cls``."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation this module cannot resolve: nothing to check
+        return {}
+    out = {}
+    for name, tp in hints.items():
+        union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+        members = typing.get_args(tp) if union else (tp,)
+        literals = [m for m in members if typing.get_origin(m) is typing.Literal]
+        if literals:
+            none = (None,) if type(None) in members else ()
+            out[name] = tuple(c for lit in literals for c in typing.get_args(lit)) + none
+    return out
+
+
 def check_fields(obj: Any, where: str | None = None) -> None:
     """Check every field of dataclass instance ``obj`` against its declared range (numbers without
-    one must still be finite and fit in 64 bits) and its ``ORDERED`` pairs. Nested configs check
-    themselves when they are built."""
+    one must still be finite and fit in 64 bits), its ``Literal`` choices and its ``ORDERED`` pairs.
+    Nested configs check themselves when they are built."""
     where = where or type(obj).__name__
+    choices = literal_choices(type(obj))
     for f in dataclasses.fields(obj):
-        check_value(getattr(obj, f.name), field_range(f), f"{where}.{f.name}")
+        value = getattr(obj, f.name)
+        check_value(value, field_range(f), f"{where}.{f.name}")
+        if f.name in choices and value not in choices[f.name]:
+            raise ConfigError(f"{where}.{f.name}: {value!r} is not one of {list(choices[f.name])}")
     check_order(type(obj), {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, lambda k: f"{where}.{k}")
 
 

@@ -8,7 +8,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import pytest
 import torch
@@ -80,6 +80,20 @@ def test_checked_configs_are_validated_when_built_in_python():
         Inner(lr=float("nan"))
     with pytest.raises(ConfigError, match=r"Outer\.lo \(7\) is larger than Outer\.hi \(2\)"):
         Outer(lo=7, hi=2)
+
+
+@dataclass
+class Choice(Checked):
+    kind: Literal["a", "b"] = "a"
+    maybe: Optional[Literal["x"]] = None
+
+
+def test_literal_fields_are_checked_when_built_in_python_as_from_yaml():
+    assert Choice(kind="b", maybe="x").kind == "b" and Choice().maybe is None
+    with pytest.raises(ConfigError, match=r"Choice\.kind: 'c' is not one of \['a', 'b'\]"):
+        Choice(kind="c")
+    with pytest.raises(ConfigError, match=r"Choice\.maybe: 'y' is not one of \['x', None\]"):
+        Choice(maybe="y")
 
 
 def test_every_shipped_config_and_preset_is_in_range():

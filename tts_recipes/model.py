@@ -26,7 +26,7 @@ from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
 from tts_recipes.feature_space import FeatureSpace
-from tts_recipes.text import TEXT_INPUTS, TextInput, Vocabulary, model_text
+from tts_recipes.text import TextInput, Vocabulary, model_text
 
 
 @dataclass
@@ -80,11 +80,6 @@ class TTSConfig(Checked):
     vocab: list[str] = field(default_factory=list)
     text_input: TextInput = "characters"  # what the vocabulary's symbols are: characters or eSpeak phonemes
     phoneme_voice: str = "en-us"  # eSpeak voice that phonemises text at synthesis
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.text_input not in TEXT_INPUTS:
-            raise ConfigError(f"text_input {self.text_input!r}: choose one of {', '.join(TEXT_INPUTS)}")
 
     @property
     def feature_dim(self) -> int:
