@@ -104,3 +104,9 @@ def test_a_phoneme_model_trains_on_ipa_and_synthesises_from_text(tmp_path, caplo
         wav = synth.synthesize(train_text, assets["ref_wav"], assets["ref_text"], nfe=2, seed=0)
     assert wav.numel() > 0 and torch.isfinite(wav).all()
     assert not [m for m in caplog.messages if "not in the model's vocabulary" in m]
+    # lengths are planned in the symbols the model reads: "7" and "seven" are the same phonemes
+    ref_text = "Hello there."
+    plans = [synth._plan_chunks(t, model.model_text(ref_text), ref_text, 200, 1.0, None) for t in ("7", "seven")]
+    assert plans[0] == plans[1] == ([model_text("seven", "phonemes")], plans[0][1])
+    with pytest.raises(TTSError, match="no phonemes for"):
+        synth.synthesize("...", assets["ref_wav"], assets["ref_text"], nfe=2, seed=0)

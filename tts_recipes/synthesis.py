@@ -162,11 +162,12 @@ class Synthesizer:
         self.last_seed = seed
 
         ref_frames = self.space.num_frames(ref.wav.numel())
-        chunks, gen_frames = self._plan_chunks(text, ref_text, ref_frames, speed, duration)
+        ref_input = self.model.model_text(ref_text)
+        chunks, gen_frames = self._plan_chunks(text, ref_input, ref_text, ref_frames, speed, duration)
         cond = self.space.encode(ref.wav.to(self.device))[:, :ref_frames]
         wavs = []
         for i, (chunk, n_gen) in enumerate(zip(chunks, gen_frames)):
-            ids = self.model.vocab.encode([self.model.model_text(f"{ref_text} {chunk}")]).to(self.device)
+            ids = self.model.vocab.encode([f"{ref_input} {chunk}"]).to(self.device)
             total = _total_frames(ids.shape[1], ref_frames + n_gen, duration, chunk_no=i + 1)
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
@@ -177,25 +178,27 @@ class Synthesizer:
         out = cross_fade(wavs, int(self.cross_fade_seconds * self.sample_rate))
         return out.clamp(-1.0, 1.0).contiguous()
 
-    def _plan_chunks(self, text: str, ref_text: str, ref_frames: int, speed: float,
+    def _plan_chunks(self, text: str, ref_input: str, ref_text: str, ref_frames: int, speed: float,
                      duration: float | None) -> tuple[list[str], list[int]]:
-        """The text chunks and the frames to generate for each: all of ``text`` in exactly
-        ``duration`` seconds when given, else chunks that fit the window beside the reference, each
-        as long as the reference's speaking rate (UTF-8 bytes per frame) and ``speed`` say."""
+        """The chunks of ``text`` as the model reads them (``model.model_text``, once each) and the
+        frames to generate for each: all of ``text`` in exactly ``duration`` seconds when given,
+        else chunks that fit the window beside the reference, each as long as the reference's
+        speaking rate and ``speed`` say. ``ref_input`` is the reference transcript as the model
+        reads it, ``ref_text`` as written."""
         space = self.space
         if duration is not None:
-            return [text], [max(1, round(duration * space.frame_rate))]
+            return [self.model.model_text(text)], [max(1, round(duration * space.frame_rate))]
+        # text is split where it is written (sentences, commas), at a size from its bytes ...
         frames_per_byte = ref_frames / (len(ref_text.encode()) + 1)
         room = max(int(self.max_total_seconds * space.frame_rate) - ref_frames,
                    int(MIN_ROOM_SECONDS * space.frame_rate))
         max_bytes = max(8, int(room * speed / frames_per_byte))
-        chunks = self.split_text(text, max_bytes)
-        # the rate in the symbols the model reads: a model that spreads its text evenly over the
-        # frames puts the reference/text boundary where the symbol counts say (phonemes drop
+        chunks = [self.model.model_text(c) for c in self.split_text(text, max_bytes)]
+        # ... and timed in the symbols the model reads: a model that spreads its text evenly over
+        # the frames puts the reference/text boundary where the symbol counts say (phonemes drop
         # punctuation and spell out digits, so their count drifts from the text's bytes)
-        units = lambda s: len(self.model.model_text(s).encode())  # noqa: E731
-        frames_per_unit = ref_frames / (units(ref_text) + 1)
-        return chunks, [max(1, math.ceil(frames_per_unit * units(c) / speed)) for c in chunks]
+        frames_per_unit = ref_frames / (len(ref_input.encode()) + 1)
+        return chunks, [max(1, math.ceil(frames_per_unit * len(c.encode()) / speed)) for c in chunks]
 
     # -- many lines ----------------------------------------------------------------------------
     def synthesize_batch(self, rows: Sequence[BatchRow], out_dir: str | os.PathLike, overwrite: bool = False,
