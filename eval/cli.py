@@ -218,7 +218,8 @@ def _add_text_reliance(es: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--items", type=int_arg(2, 100000), default=48)
-    p.add_argument("--context", type=float_arg(0, 1), default=0.3, help="visible share at the start of each item")
+    p.add_argument("--context", type=float_arg(0, 1, hi_open=True), default=0.3,
+                   help="visible share at the start of each item, in [0, 1)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--device", default="cpu")

@@ -7,8 +7,9 @@ flow-matching loss of the masked part with the item's own text and with another 
 next one in the list), all else equal (the same noise, time and mask per item, drawn from
 ``seed``). A model that ignores the text scores the same with either; one that reads it is hurt
 by the wrong one. (No "without text" condition: F5-TTS drops the text only together with the
-audio context in training, so text dropped alone is a case the model never saw.) ``gap`` is ``other / own - 1`` over all items, and ``p`` is a
-paired sign-flip test (:func:`eval.scoring.paired_test`) of own against other over the items.
+audio context in training, so text dropped alone is a case the model never saw.) ``gap`` is
+``other / own - 1`` over all items, and ``p`` is a paired sign-flip test
+(:func:`eval.scoring.paired_test`) of own against other over the items.
 
 Written here because neither F5-TTS nor another library exposes it; it runs the model's own
 ``DiT`` forward pass, nothing else.
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 CONDITIONS = ("own", "other")
 
 
-def _dataset(model, data: str | os.PathLike, split: str):
-    """The model's own view of ``data``'s split: its feature space, its text input."""
+def _dataset(model, data: str | os.PathLike, split: str, items: int):
+    """The model's own view of the first ``items`` rows of ``data``'s split: its feature space, its
+    text input (only those rows are normalised and phonemised)."""
     from tts_recipes.data import AudioTTSDataset, LatentTTSDataset
     from svae_tts.formats.corpus import load_corpus
     from svae_tts.formats.latent_set import load_latent_set
@@ -50,11 +52,14 @@ def _dataset(model, data: str | os.PathLike, split: str):
         if shift > 0.5 or ratio.min().item() < 0.5 or ratio.max().item() > 2:
             log.warning("%s: its latent statistics are far from the ones the model was trained with "
                         "(made with another VAE?); the losses may mean little", data)
-        return LatentTTSDataset.from_split(ls.dataset[split], space, text_input=text_input, voice=voice)
+        rows = ls.dataset[split]
+        return LatentTTSDataset.from_split(rows.select(range(min(items, len(rows)))), space,
+                                           text_input=text_input, voice=voice)
     dsd = load_corpus(data)
     if split not in dsd:
         raise EvalError(f"{data}: corpus has no {split!r} split")
-    return AudioTTSDataset(dsd[split], space, text_input=text_input, voice=voice)
+    rows = dsd[split]
+    return AudioTTSDataset(rows.select(range(min(items, len(rows)))), space, text_input=text_input, voice=voice)
 
 
 @torch.no_grad()
@@ -72,12 +77,13 @@ def text_reliance(model_dir: str | os.PathLike, data: str | os.PathLike, split: 
         raise EvalError(f"context must be in [0, 1), got {context}")
     try:
         model = TTSModel.from_pretrained(model_dir).to(device).eval()
-        ds = _dataset(model, data, split)
+        ds = _dataset(model, data, split, items)
     except SvaeError as exc:
         raise EvalError(f"text reliance: {exc}") from None
     n = min(items, len(ds))
     if n < 2:
-        raise EvalError(f"{data}: the {split!r} split has {len(ds)} usable item(s); the test needs at least 2")
+        raise EvalError(f"{data}: {len(ds)} usable item(s) among the first {items} of the {split!r} split; "
+                        "the test needs at least 2")
     rows_in = [ds[i] for i in range(n)]
     dit = model.cfm.transformer
     gen = torch.Generator().manual_seed(seed)

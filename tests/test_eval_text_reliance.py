@@ -58,3 +58,28 @@ def test_cli_writes_the_table_and_refuses_bad_inputs(trained, tmp_path, capsys):
         text_reliance(trained["model"], trained["latents"], split="dev")
     with pytest.raises(EvalError, match="at least 2"):
         run_text_reliance([("m", str(trained["model"]), trained["latents"])], tmp_path / "one", items=1, split="train")
+
+
+def test_a_latent_set_from_elsewhere_is_warned_about(trained, tmp_path, caplog):
+    from svae_tts.formats.latent_set import load_latent_set, write_latent_set
+
+    ls = load_latent_set(trained["latents"])
+    rows = [{**r, "split": split} for split in ls.dataset for r in ls.dataset[split]]
+    louder = {r["id"]: 10 * torch.as_tensor(r["latents"]) for r in rows}  # another VAE's scale
+    info = {k: v for k, v in ls.info.items() if k not in ("frames", "splits")}
+    write_latent_set(tmp_path / "louder", [{k: v for k, v in r.items() if k != "latents"} for r in rows],
+                     louder.__getitem__, info)
+    with caplog.at_level("WARNING"):
+        text_reliance(trained["model"], trained["latents"], split="train", items=2)
+    assert "far from" not in caplog.text
+    with caplog.at_level("WARNING"):
+        text_reliance(trained["model"], tmp_path / "louder", split="train", items=2)
+    assert "far from the ones the model was trained with" in caplog.text
+
+
+def test_a_context_that_hides_nothing_is_refused(trained, capsys):
+    with pytest.raises(EvalError, match=r"context must be in \[0, 1\)"):
+        text_reliance(trained["model"], trained["latents"], split="train", context=1.0)
+    argv = ["eval", "text-reliance", "--model", str(trained["model"]), "--data", str(trained["latents"]),
+            "--out", str(trained["root"] / "never"), "--context", "1"]
+    assert cli_main(argv) == 2 and not (trained["root"] / "never").exists()
