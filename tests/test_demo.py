@@ -157,6 +157,18 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
     assert (small.data.frames_per_batch, small.optim.warmup_steps) == (20000, 2000)
 
 
+def test_a_training_stage_stopped_before_its_first_checkpoint_runs_again(demo_dir, tmp_path):
+    """Re-running the demo after a stop mid-stage: a run dir with no checkpoint yet is the demo's
+    own leftover, cleared, not refused; one with checkpoints is resumed."""
+    done = json.loads((demo_dir / "stages.json").read_text())["stages"]
+    latents = done["latents_semantic"]["result"]["dir"]
+    leftover = tmp_path / "tts_semantic" / "tb"
+    leftover.mkdir(parents=True)
+    (leftover / "events").write_text("partial")
+    r = stages.tts(tmp_path, "semantic", latents, BUDGETS["fast"], seed=0)
+    assert r["step"] == BUDGETS["fast"].tts_steps and not (leftover / "events").exists()
+
+
 def test_unknown_budget_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown demo budget 'huge'"):
         run_demo(DemoConfig(out=str(tmp_path / "d"), budget="huge"))

@@ -69,10 +69,22 @@ def vae_config(out: Path, arm: str, b: DemoBudget, seed: int):
         loss=replace(base.loss, disc_start_step=b.vae_disc_start, adv_start_step=b.vae_adv_start))
 
 
+def _unfinished(run_dir: Path) -> Path:
+    """A training stage stopped before its first checkpoint left a run dir the trainer will not
+    resume (nothing to resume from) and will not overwrite unasked; it is ours to clear."""
+    from svae_tts.run_state import latest_checkpoint
+
+    if run_dir.is_dir() and latest_checkpoint(run_dir) is None:
+        _fresh(run_dir)
+    return run_dir
+
+
 def vae(out: Path, arm: str, b: DemoBudget, seed: int) -> dict:
     from vae.train import train
 
-    result = train(vae_config(out, arm, b, seed))
+    cfg = vae_config(out, arm, b, seed)
+    _unfinished(Path(cfg.run_dir))
+    result = train(cfg)
     hist = result.history  # this process's steps (after a resume: from the resumed step on)
     return {"run_dir": result.run_dir, "export": result.last_export, "step": result.step,
             "first": hist[0] if hist else {}, "last": hist[-1] if hist else {}}
@@ -105,7 +117,9 @@ def tts_config(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int):
 def tts(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int) -> dict:
     from tts_recipes.train import train
 
-    return train(tts_config(out, run, latents_dir, b, seed))
+    cfg = tts_config(out, run, latents_dir, b, seed)
+    _unfinished(Path(cfg.run_dir))
+    return train(cfg)
 
 
 def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
