@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
+from svae_tts.config import to_dict
 from svae_tts.errors import ConfigError
 from tests.shared_fixtures import make_corpus, make_latent_set
 from tests.tts_fixtures import build_assets, one_torch_thread, tiny_cfg  # noqa: F401
@@ -115,6 +117,9 @@ def test_d_optimiser_schedule_and_step_start_fresh(world, tmp_path):
     warmup, lr = trainer.cfg.optim.warmup_steps, trainer.cfg.optim.lr
     assert trainer.state.step == 2
     assert [h["lr"] for h in trainer.history] == pytest.approx([lr / warmup, 2 * lr / warmup])  # warm-up again
+    assert json.loads((tmp_path / "ft" / "vocab.json").read_text())["chars"] == trainer.vocab.chars
+    run_config = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())
+    assert run_config["model"] == to_dict(TTSModel.from_pretrained(world["base"]).config.dit)  # the base's, recorded
     record = json.loads((tmp_path / "ft" / RECORD_NAME).read_text())
     assert record["init_from"] == str(world["base"]) and record["base"]["vocab"] == TTSModel.from_pretrained(
         world["base"]).vocab.chars
@@ -148,3 +153,7 @@ def test_cli_refuses_a_missing_init_from_in_one_line(world, tmp_path, capsys):
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc == 2 and len(lines) == 1 and "init_from" in lines[0] and str(tmp_path / "nope") in lines[0], err
     assert "Traceback" not in err and not (tmp_path / "run").exists()
+    # a run dir instead of one of its exports: the error points at the newest export
+    assert main(["tts", "train", "--config", "tiny", f"run_dir={tmp_path / 'run'}",
+                 f"data.latent_set={world['new_latents']}", f"init_from={world['root'] / 'base'}"]) == 2
+    assert f"start from one of its exports, e.g. {world['base']}" in capsys.readouterr().err
