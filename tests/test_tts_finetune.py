@@ -157,3 +157,36 @@ def test_cli_refuses_a_missing_init_from_in_one_line(world, tmp_path, capsys):
     assert main(["tts", "train", "--config", "tiny", f"run_dir={tmp_path / 'run'}",
                  f"data.latent_set={world['new_latents']}", f"init_from={world['root'] / 'base'}"]) == 2
     assert f"start from one of its exports, e.g. {world['base']}" in capsys.readouterr().err
+
+
+def test_the_phoneme_voice_counts_only_for_a_phoneme_model():
+    from tts_recipes.finetune import check_layout
+
+    dit = DiTConfig(text_average_upsampling=True)
+    layout = {"text_input": "characters", "phoneme_voice": "de", "text_average_upsampling": True}
+    check_layout(TTSConfig(dit=dit, feature={"dim": 4}, vocab=["<unk>", "a"]), layout, "init_from x")  # never phonemised
+    phonemes = TTSConfig(dit=dit, feature={"dim": 4}, vocab=["<unk>", "a"], text_input="phonemes")
+    with pytest.raises(ConfigError, match="trained with data.phoneme_voice='en-us', this run has 'de'"):
+        check_layout(phonemes, {**layout, "text_input": "phonemes"}, "init_from x")
+
+
+def test_a_mel_model_fine_tunes_on_mel(world, tmp_path):
+    """Mel has no statistics to adopt: the mel settings must match, and the run trains from the base's weights."""
+    from tts_recipes.feature_space import write_random_vocos
+
+    vocos = write_random_vocos(tmp_path / "vocos", dim=8, intermediate_dim=16, num_layers=1)
+    mel = [f"data.corpus={world['corpus']}", "data.feature=mel", f"data.vocos={vocos}", "save_every=0"]
+    base = train(tiny_cfg(tmp_path / "base", world["latents"], "max_steps=2", "data.latent_set=null", *mel))
+    ft = TTSTrainer(tiny_cfg(tmp_path / "ft", world["latents"], "max_steps=2", "data.latent_set=null", *mel,
+                             f"init_from={base['exports'][-1]}"))
+    loaded = TTSModel.from_pretrained(base["exports"][-1]).state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in ft.acc.unwrap_model(ft.model).state_dict().items())
+    from tts_recipes.feature_space import MelFeatureSpace
+
+    other_hop = MelFeatureSpace(str(vocos), mel={"hop_length": 240}).to_config()
+    mel_base = TTSModel.from_pretrained(base["exports"][-1])
+    TTSModel(TTSConfig(dit=mel_base.config.dit, feature=other_hop, vocab=mel_base.vocab.chars)).save_pretrained(tmp_path / "hop")
+    with pytest.raises(ConfigError, match=r"mel features differ from this run's data \(frame_rate 100.0 vs 93.75, "
+                                          r"hop_length 240 vs 256, mel"):
+        TTSTrainer(tiny_cfg(tmp_path / "ft2", world["latents"], "max_steps=2", "data.latent_set=null", *mel,
+                            f"init_from={tmp_path / 'hop'}"))
