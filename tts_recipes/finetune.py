@@ -201,11 +201,11 @@ def match_feature_space(base_feature: dict, space: FeatureSpace, source: str) ->
 
 
 # -- vocabulary and weights -----------------------------------------------------------------------
-def extend_vocabulary(base: Vocabulary, texts: Iterable[str]) -> tuple[Vocabulary, list[str]]:
+def extend_vocabulary(base: Vocabulary, texts: Iterable[str]) -> Vocabulary:
     """The base's symbols, ids unchanged, then the symbols of ``texts`` it lacks, sorted (the order
-    a resumed or repeated run rebuilds identically). Returns the vocabulary and the new symbols."""
+    a repeated run rebuilds identically; a resumed one reads it back from its vocab.json)."""
     new = [c for c in Vocabulary.build(texts).chars[1:] if c not in base.index]
-    return Vocabulary(base.chars + new), new
+    return Vocabulary(base.chars + new)
 
 
 def init_weights(model: TTSModel, base: TTSModel) -> None:

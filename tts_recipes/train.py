@@ -6,7 +6,8 @@ sampler position as JSON + safetensors; written by :mod:`svae_tts.run_state` und
 then swapped in, and refused on resume if any file in it would need full unpickling; the last
 ``keep_last`` kept), ``exports/step_XXXXXXXX/`` (TTS model dirs with EMA weights, one per
 checkpoint: a resumed run first writes the one a crash kept it from writing), ``tb/`` (TensorBoard
-loss/lr/audio), ``samples/step_XXXXXXXX/``.
+loss/lr/audio), ``samples/step_XXXXXXXX/``, and for a fine-tune (``init_from``) ``finetune.json``
+(what it took from its base: :mod:`tts_recipes.finetune`).
 
 Exact resume: everything random is seeded, the DataLoader gets its own generator (so building it
 does not draw from the global RNG), the sampler's epoch and position are checkpointed, and
@@ -277,7 +278,7 @@ class TTSTrainer(RunDirTrainer):
         if self.resume_from is not None and path.is_file():
             return _read_vocab(path, text_layout(self.cfg))
         if self.start is not None:
-            return extend_vocabulary(Vocabulary(self.start.config.vocab), self.train_ds.texts)[0]
+            return extend_vocabulary(Vocabulary(self.start.config.vocab), self.train_ds.texts)
         return Vocabulary.build(self.train_ds.texts)
 
     def on_start(self, resumed) -> None:
