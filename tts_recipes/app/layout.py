@@ -69,27 +69,35 @@ def _synthesize_tab(ctx: AppContext, models: list[FoundModel], start: str | None
                           elem_id="syn-text")
         nfe, cfg, speed, seed = _option_row(gr, "syn")
         go = gr.Button("Synthesize", variant="primary", elem_id="syn-go")
-        used = gr.Textbox(label="seed used", interactive=False, elem_id="syn-seed")
-        command = gr.Code(label="the same from the command line (the reference is the file the page saved)",
-                          language="shell", lines=2, wrap_lines=True, elem_id="syn-command")
-        slots = []
-        for i in range(MAX_LINES):
-            slots.append(gr.Audio(label=f"output {i + 1}", format="wav", visible=False, interactive=False,
-                                  elem_id=f"syn-out-{i}"))
-            slots.append(gr.Image(label=f"spectrogram {i + 1}", type="numpy", visible=False, interactive=False,
-                                  elem_id=f"syn-spec-{i}"))
+        rows, slots = [], []
+        for i in range(MAX_LINES):  # a row per take; hidden rows take no room
+            with gr.Row(equal_height=True, visible=False) as row:
+                rows.append(row)
+                slots.append(gr.Audio(label=f"output {i + 1}", format="wav", interactive=False, elem_id=f"syn-out-{i}"))
+                slots.append(gr.Image(label=f"spectrogram {i + 1}", type="numpy", interactive=False,
+                                      elem_id=f"syn-spec-{i}"))
+        used = gr.Textbox(label="seed used", interactive=False, elem_id="syn-seed-used")
+        command = _command_box("the same from the command line (--ref-audio is the copy the page saved)", "syn")
 
     def run(model, ref, ref_text, text, nfe, cfg, speed, seed):
         seed_used, takes = handlers.synthesize(ctx, model, ref, ref_text, text, nfe, cfg, speed, seed)
-        shown = []
+        shown, values = [], []
         for i in range(MAX_LINES):
             take = takes[i] if i < len(takes) else None
-            shown.append(gr.update(value=pcm16(take.sample_rate, take.audio) if take else None, visible=bool(take),
-                                   label=f"output {i + 1}: {take.text[:80]}" if take else None))
-            shown.append(gr.update(value=take.spectrogram if take else None, visible=bool(take)))
-        return [str(seed_used), "\n".join(t.command for t in takes), *shown]
+            shown.append(gr.update(visible=take is not None))
+            values.append(gr.update(value=pcm16(take.sample_rate, take.audio), label=f"output {i + 1}: {take.text[:80]}")
+                          if take else None)
+            values.append(take.spectrogram if take else None)
+        return [str(seed_used), "\n".join(t.command for t in takes), *shown, *values]
 
-    go.click(run, [model, ref, ref_text, text, nfe, cfg, speed, seed], [used, command, *slots])
+    go.click(run, [model, ref, ref_text, text, nfe, cfg, speed, seed], [used, command, *rows, *slots])
+
+
+def _command_box(label: str, prefix: str):
+    import gradio as gr
+
+    return gr.Textbox(label=label, lines=1, max_lines=2 * MAX_LINES, interactive=False, buttons=["copy"],
+                      elem_id=f"{prefix}-command")
 
 
 def _option_row(gr, prefix: str):
@@ -119,7 +127,7 @@ def _compare_tab(ctx: AppContext, models: list[FoundModel], start: str | None):
         text = gr.Textbox(label="text to say", lines=2, elem_id="cmp-text")
         nfe, cfg, speed, seed = _option_row(gr, "cmp")
         go = gr.Button("Compare", variant="primary", elem_id="cmp-go")
-        used = gr.Textbox(label="seed used (both)", interactive=False, elem_id="cmp-seed")
+        used = gr.Textbox(label="seed used (both)", interactive=False, elem_id="cmp-seed-used")
         outs = []
         with gr.Row():
             for side in ("a", "b"):
@@ -128,8 +136,7 @@ def _compare_tab(ctx: AppContext, models: list[FoundModel], start: str | None):
                                          elem_id=f"cmp-out-{side}"))
                     outs.append(gr.Image(label=f"model {side.upper()}: spectrogram", type="numpy",
                                          interactive=False, elem_id=f"cmp-spec-{side}"))
-        command = gr.Code(label="the same from the command line", language="shell", lines=2, wrap_lines=True,
-                          elem_id="cmp-command")
+        command = _command_box("the same from the command line", "cmp")
 
     def run(model_a, model_b, ref, ref_text, text, nfe, cfg, speed, seed):
         seed_used, a, b = handlers.compare(ctx, model_a, model_b, ref, ref_text, text, nfe, cfg, speed, seed)
