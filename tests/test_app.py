@@ -2,6 +2,7 @@
 the page's one-line errors, the model cache and the command's options."""
 
 import shlex
+import socket
 import shutil
 import threading
 
@@ -214,6 +215,12 @@ def test_command_line_options_and_one_line_errors(runs, tmp_path, capsys):
     assert main(["app", "--runs", str(tmp_path), "--model", str(tmp_path / "missing")]) == 2
     assert main(["app", "--runs", str(tmp_path), "--vae", str(runs["tts"]["semantic"])]) == 2
     assert main(["app", "--runs", str(tmp_path), "--device", "warp9"]) == 2
+    with socket.socket() as taken:  # a port another program listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--runs", str(tmp_path), "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4 and all(line.startswith("svae-tts") and "error" in line for line in err)
+    assert len(err) == 5 and all(line.startswith("svae-tts") and "error" in line for line in err)
     assert "missing" in err[1] and "svae_tts.tts" in err[2] and "warp9" in err[3]
+    assert f"port {port}" in err[4] and "--port" in err[4]

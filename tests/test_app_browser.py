@@ -39,7 +39,7 @@ def _free_port() -> int:
 def app(tmp_path_factory):
     from tts_recipes.app.layout import serve
 
-    runs = build_runs(tmp_path_factory.mktemp("app_browser"), arms=("semantic",))
+    runs = build_runs(tmp_path_factory.mktemp("app_browser"))
     page = serve(runs["runs"], host="127.0.0.1", port=_free_port(), device="cpu", block=False)
     try:
         assert page.local_url.startswith("http://127.0.0.1:")
@@ -64,18 +64,33 @@ def browser():
         driver.quit()
 
 
+def _upload(driver, elem_id: str, path) -> None:
+    """Give an audio component a file; done when the component offers it back for download."""
+    wait = WebDriverWait(driver, WAIT_S)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#{elem_id} input[type=file]"))).send_keys(str(path))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#{elem_id} a[data-testid=download-link]")))
+
+
 def _fill_synthesize_tab(driver, url: str, runs: dict, text: str) -> None:
     """Open the page afresh, upload the reference, type its transcript and the text, press the button."""
-    wait = WebDriverWait(driver, WAIT_S)
     driver.get(url)
-    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#syn-ref input[type=file]"))).send_keys(
-        str(runs["ref_wav"]))
-    # the upload is done when the component offers the file back for download
-    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#syn-ref a[data-testid=download-link]")))
+    _upload(driver, "syn-ref", runs["ref_wav"])
     driver.find_element(By.CSS_SELECTOR, "#syn-ref-text textarea").send_keys(runs["ref_text"])
     if text:
         driver.find_element(By.CSS_SELECTOR, "#syn-text textarea").send_keys(text)
     driver.find_element(By.ID, "syn-go").click()
+
+
+def _output_wav(driver, elem_id: str):
+    """The file an output audio component offers, fetched and decoded: (samples, rate)."""
+    link = WebDriverWait(driver, WAIT_S).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, f"#{elem_id} a[data-testid=download-link]")))
+    return sf.read(io.BytesIO(_get(link.get_attribute("href"))), dtype="float32")
+
+
+def _open_tab(driver, name: str) -> None:
+    WebDriverWait(driver, WAIT_S).until(
+        EC.element_to_be_clickable((By.XPATH, f"//*[@role='tab' and contains(., '{name}')]"))).click()
 
 
 def _get(url: str) -> bytes:
@@ -88,9 +103,7 @@ def _get(url: str) -> bytes:
 def test_synthesize_in_the_browser(app, browser, tmp_path):
     url, runs = app
     _fill_synthesize_tab(browser, url, runs, "the cat sat")
-    link = WebDriverWait(browser, WAIT_S).until(
-        EC.presence_of_element_located((By.CSS_SELECTOR, "#syn-out-0 a[data-testid=download-link]")))
-    wav, sr = sf.read(io.BytesIO(_get(link.get_attribute("href"))), dtype="float32")
+    wav, sr = _output_wav(browser, "syn-out-0")
     assert sr == 16000 and wav.ndim == 1 and wav.size > 0 and abs(wav).max() > 0
 
     seed = browser.find_element(By.CSS_SELECTOR, "#syn-seed-used textarea, #syn-seed-used input").get_attribute("value")
@@ -113,3 +126,25 @@ def test_an_empty_text_shows_the_message_in_the_page(app, browser):
         EC.presence_of_element_located((By.CSS_SELECTOR, "#syn-out-1 a[data-testid=download-link]")))
     assert "the sun is hot" in browser.find_element(By.ID, "syn-out-1").text
     assert not browser.find_elements(By.ID, "syn-out-2")
+
+
+def test_compare_and_reconstruct_tabs(app, browser):
+    url, runs = app
+    browser.get(url)
+    _open_tab(browser, "Compare")
+    _upload(browser, "cmp-ref", runs["ref_wav"])
+    browser.find_element(By.CSS_SELECTOR, "#cmp-ref-text textarea").send_keys(runs["ref_text"])
+    browser.find_element(By.CSS_SELECTOR, "#cmp-text textarea").send_keys("the cat sat")
+    browser.find_element(By.ID, "cmp-go").click()
+    (a, sr_a), (b, sr_b) = _output_wav(browser, "cmp-out-a"), _output_wav(browser, "cmp-out-b")
+    assert sr_a == sr_b == 16000 and a.size and b.size
+    command = browser.find_element(By.CSS_SELECTOR, "#cmp-command textarea").get_attribute("value")
+    assert "tts_semantic" in command and "tts_acoustic" in command  # the two arms at one step, by default
+
+    _open_tab(browser, "Reconstruct")
+    _upload(browser, "rec-in", runs["ref_wav"])
+    browser.find_element(By.ID, "rec-go").click()
+    wav, sr = _output_wav(browser, "rec-out")
+    assert sr == 16000 and wav.size == sf.info(runs["ref_wav"]).frames
+    for pic in ("rec-pic-in", "rec-pic-out", "rec-latents"):
+        assert browser.find_element(By.CSS_SELECTOR, f"#{pic} img").get_attribute("src")

@@ -8,8 +8,11 @@ from svae_tts.cli import int_arg
 
 
 def _app(args: argparse.Namespace) -> int:
+    import logging
+
     from tts_recipes.app.layout import serve
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests, one INFO line each
     serve(args.runs, args.model, args.vae, host=args.host, port=args.port, share=args.share, device=args.device)
     return 0
 

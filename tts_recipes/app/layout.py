@@ -208,14 +208,19 @@ def create_app(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None 
 def serve(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None = None, vae: str | None = None,
           host: str = "127.0.0.1", port: int | None = None, share: bool = False, device: str | None = "auto",
           block: bool = True):
-    """Start the page (``block``: until Ctrl-C). Returns the ``gr.Blocks``, whose ``local_url``
-    says where it listens and whose ``close()`` stops it."""
+    """Start the page and print where it listens (``block``: then serve until Ctrl-C). Returns the
+    ``gr.Blocks``, whose ``local_url`` says where it listens and whose ``close()`` stops it."""
     page, _ = create_app(runs, model, vae, device)
     try:
-        page.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                            quiet=not block)
+        page.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True)
     except OSError as exc:
-        raise AppError(f"cannot listen on {host}:{port or 'a free port from 7860'}: {exc}") from None
+        where = f"port {port}" if port else "a free port from 7860 to 7959"
+        raise AppError(f"cannot listen on {host} at {where} (in use, or not this machine's address); "
+                       f"choose another with --port / --host") from None
+    print(f"svae-tts app: {page.local_url}" + (f" and {page.share_url}" if share and page.share_url else "")
+          + (" (Ctrl-C stops)" if block else ""), flush=True)
+    if block:
+        page.block_thread()
     return page
 
 
