@@ -34,8 +34,7 @@ def pcm16(sample_rate: int, audio: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 def no_model_note(runs: str | os.PathLike | None) -> str:
-    return (f"**No TTS model found** under `{runs}`. {HOW_TO_GET_A_MODEL[0].upper()}{HOW_TO_GET_A_MODEL[1:]}; "
-            "or type a model dir or hub id in the model box.")
+    return f"**No TTS model found** under `{runs}`: {HOW_TO_GET_A_MODEL}; or type a model dir or hub id in a model box."
 
 
 def _choices(models: list[FoundModel]) -> list[tuple[str, str]]:
