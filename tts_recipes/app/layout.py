@@ -22,6 +22,8 @@ from tts_recipes.cli import SPEED_RANGE
 log = logging.getLogger(__name__)
 
 DEFAULT_RUNS = "runs"
+MAX_UPLOAD = "100mb"  # a reference is seconds of speech; this refuses a mistaken upload of hours
+CACHE_CLEANUP = (3600, 24 * 3600)  # every hour, delete uploads and outputs the page saved over a day ago
 
 
 class AppError(SvaeError):
@@ -174,7 +176,7 @@ def build_app(ctx: AppContext, found: FoundModels, model: str | None = None, vae
 
     tts_models, tts_start = add_given(found.tts, model)
     vae_models, vae_start = add_given(found.vae, vae)
-    with gr.Blocks(title="svae-tts", analytics_enabled=False) as page:
+    with gr.Blocks(title="svae-tts", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as page:
         gr.Markdown(f"# svae-tts\nModels from `{runs}` on `{ctx.device}`.")
         if not tts_models:
             gr.Markdown(no_model_note(runs), elem_id="no-model")
@@ -211,8 +213,9 @@ def serve(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None = Non
     ``gr.Blocks``, whose ``local_url`` says where it listens and whose ``close()`` stops it."""
     page, _ = create_app(runs, model, vae, device)
     try:
-        page.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True)
-    except OSError as exc:
+        page.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
+                            max_file_size=MAX_UPLOAD)
+    except OSError:
         where = f"port {port}" if port else "a free port from 7860 to 7959"
         raise AppError(f"cannot listen on {host} at {where} (in use, or not this machine's address); "
                        f"choose another with --port / --host") from None
