@@ -2,7 +2,10 @@
 
 RTF = compute seconds / seconds of audio processed (batch x duration); below 1 is faster than
 real time. Weights are random (speed does not depend on them). Each figure is the median of
-``--repeats`` timed runs after one warm-up run.
+``--repeats`` timed runs after one warm-up run. Decode is timed for each of ``--decoders``:
+``eager`` (the BigVGAN modules as trained), ``fast`` (``vae.fast_decode``'s inference copy, the
+default of ``load_vae``) and ``fast-bf16`` (the same in bfloat16); the table gives each one's
+speed-up over eager from this same run and its largest deviation from the eager waveform.
 
     python benchmarks/vae_speed.py                       # CPU (+ CUDA when available), batch 1 and 8, 3 s
     python benchmarks/vae_speed.py --duration 2 --batches 1 8 --devices cpu --threads 2
@@ -41,37 +44,51 @@ def _time(fn, device: torch.device, repeats: int) -> float:
     return statistics.median(times)
 
 
+DECODERS = {"eager": (False, torch.float32), "fast": (True, torch.float32), "fast-bf16": (True, torch.bfloat16)}
+
+
 def bench(model: str, devices: list[str], batches: list[int], duration: float, repeats: int,
-          dtype: str = "float32") -> list[dict]:
+          decoders: list[str] = ("eager", "fast")) -> list[dict]:
     rows = []
     for dev_name in devices:
         device = torch.device(dev_name)
-        vae = load_vae(model, device)
-        if dtype != "float32":
-            vae = vae.to(getattr(torch, dtype))
+        vae = load_vae(model, device, fast_decode=False)
         n = int(round(duration * vae.sample_rate))
         for batch in batches:
             g = torch.Generator().manual_seed(0)
-            wav = (0.1 * torch.randn(batch, n, generator=g)).to(device, next(vae.parameters()).dtype)
+            wav = (0.1 * torch.randn(batch, n, generator=g)).to(device)
             with torch.inference_mode():
                 z = vae.encode_stats(wav)[0]
                 t_enc = _time(lambda: vae.encode_stats(wav), device, repeats)
-                t_dec = _time(lambda: vae.decode(z, n), device, repeats)
-            audio_s = batch * duration
-            rows.append({"device": dev_name, "dtype": dtype, "batch": batch, "audio_s": audio_s,
-                         "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / audio_s, "dec_rtf": t_dec / audio_s})
+                reference = vae.use_inference_decoder(False).decode(z, n).float()
+                for name in decoders:
+                    fast, dtype = DECODERS[name]
+                    vae.to(dtype).use_inference_decoder(fast)
+                    zz = z.to(dtype)
+                    t_dec = _time(lambda: vae.decode(zz, n), device, repeats)
+                    err = (vae.decode(zz, n).float() - reference).abs().max().item()
+                    rows.append({"device": dev_name, "decoder": name, "batch": batch, "audio_s": batch * duration,
+                                 "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / (batch * duration),
+                                 "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err,
+                                 "peak": reference.abs().max().item()})
+                    vae.to(torch.float32)
         del vae
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    for row in rows:  # speed-up over the eager decode of the same device and batch, from this run
+        base = next((r for r in rows if r["device"] == row["device"] and r["batch"] == row["batch"]
+                     and r["decoder"] == "eager"), None)
+        row["dec_speedup"] = base["dec_s"] / row["dec_s"] if base else float("nan")
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'device':<8} {'dtype':<8} {'batch':>5} {'audio s':>8} {'enc s':>8} {'enc RTF':>8} {'dec s':>8} {'dec RTF':>8}"
+    head = (f"{'device':<8} {'batch':>5} {'audio s':>8} {'enc RTF':>8} {'decoder':<10} {'dec s':>8} {'dec RTF':>8} "
+            f"{'vs eager':>8} {'max |diff|':>10}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['device']:<8} {r['dtype']:<8} {r['batch']:>5} {r['audio_s']:>8.1f} {r['enc_s']:>8.3f} "
-                     f"{r['enc_rtf']:>8.4f} {r['dec_s']:>8.3f} {r['dec_rtf']:>8.4f}")
+        lines.append(f"{r['device']:<8} {r['batch']:>5} {r['audio_s']:>8.1f} {r['enc_rtf']:>8.4f} {r['decoder']:<10} "
+                     f"{r['dec_s']:>8.3f} {r['dec_rtf']:>8.4f} {r['dec_speedup']:>7.2f}x {r['max_abs_vs_eager']:>10.2e}")
     return "\n".join(lines)
 
 
@@ -83,12 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=3.0, help="seconds of audio per item")
     p.add_argument("--repeats", type=int, default=1, help="timed runs after the warm-up (median)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--decoders", nargs="+", default=["eager", "fast", "fast-bf16"], choices=list(DECODERS))
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    rows = bench(args.model, devices, args.batches, args.duration, args.repeats, args.dtype)
+    rows = bench(args.model, devices, args.batches, args.duration, args.repeats, args.decoders)
     gpu = f", {torch.cuda.get_device_name(0)}" if any(d.startswith("cuda") for d in devices) else ""
     print(f"VAE speed: {args.model}, {args.duration:g} s per item, median of {args.repeats} after 1 warm-up, "
           f"{torch.get_num_threads()} CPU threads{gpu}, torch {torch.__version__}")
