@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from svae_tts.device import resolve_device  # noqa: E402
 from vae.model import load_vae  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
           dtype: str = "float32") -> list[dict]:
     rows = []
     for dev_name in devices:
-        device = torch.device(dev_name)
+        device = resolve_device(dev_name)
         vae = load_vae(model, device)
         if dtype != "float32":
             vae = vae.to(getattr(torch, dtype))

@@ -25,6 +25,7 @@ from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
+from svae_tts.device import resolve_device
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.formats.corpus import corpus_audio, load_corpus
@@ -179,7 +180,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     dd = load_corpus(corpus_dir)
     out_dir = guard_output(out_dir, [corpus_dir, *corpus_audio(dd)], overwrite=overwrite, markers=(INFO_FILE,),
                            what="CTC model dir")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     if "train" not in dd or len(dd["train"]) == 0:
         raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
     train, test = _training_rows(dd, cfg, corpus_dir)

@@ -115,6 +115,25 @@ def single_char(text: str) -> str:
     return text
 
 
+def device_arg(text: str) -> str:
+    """A ``--device`` value, resolved (``auto`` -> ``cuda`` or ``cpu``) and checked by
+    :func:`svae_tts.device.device_name`: a bad name or a missing GPU stops the command in one line."""
+    from svae_tts.device import device_name
+
+    try:
+        return device_name(text)
+    except SvaeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_device_option(parser, help_extra: str = "") -> None:
+    """The ``--device`` option every command that runs a model takes, ``auto`` by default
+    (argparse passes the default through ``device_arg`` too, so handlers get a checked name)."""
+    from svae_tts.device import DEVICE_HELP
+
+    parser.add_argument("--device", type=device_arg, default="auto", help=DEVICE_HELP + help_extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="svae-tts",
