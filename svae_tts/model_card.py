@@ -133,7 +133,9 @@ def _tts_facts(cfg: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], list[t
     text_input = cfg.get("text_input", "characters")
     summary = ("Zero-shot text-to-speech: F5-TTS's flow-matching DiT (CFM) trained with "
                f"svae-tts on {space}. Given a reference recording and its "
-               "transcript it speaks new text in that voice. The decoder it needs is in this folder.")
+               "transcript it speaks new text in that voice. "
+               + ("The decoder it needs is in this folder." if any(k.endswith("_sha256") for k in feature)
+                  else "It loads the decoder named above."))
     facts = {
         "DiT": f"dim {dit.get('dim')}, depth {dit.get('depth')}, heads {dit.get('heads')}, ff x{dit.get('ff_mult')}, "
                f"text dim {dit.get('text_dim')}",
