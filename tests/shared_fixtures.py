@@ -143,10 +143,16 @@ def save_tiny_release(folder: Path, seed: int = 0) -> Path:
             "Decoder": asdict(cfg.decoder)}
     (folder / "dac").mkdir(parents=True)
     (folder / "metainfo.json").write_text(json.dumps(meta))
-    ema = {f"ema_model.{k}": v for k, v in state.items()}
-    ema.update(initted=torch.tensor(True), step=torch.tensor(7))
-    torch.save(ema, folder / "dac" / "ema_state_dict.pth")
+    write_release_ema(folder, state, step=7)
     return folder
+
+
+def write_release_ema(folder: Path, state: dict, step: int) -> Path:
+    """``dac/ema_state_dict.pth`` as ema-pytorch saves it: ``ema_model.<key>`` plus its bookkeeping."""
+    ema = {f"ema_model.{k}": v for k, v in state.items()}
+    ema.update(initted=torch.tensor(True), step=torch.tensor(step))
+    torch.save(ema, folder / "dac" / "ema_state_dict.pth")
+    return folder / "dac" / "ema_state_dict.pth"
 
 
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
