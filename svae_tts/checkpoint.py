@@ -19,7 +19,7 @@ from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from svae_tts.model_card import write_model_card
-from svae_tts.hub import hub_snapshot, is_hub_id  # noqa: F401 (is_hub_id: imported from here by the stages)
+from svae_tts.hub import hub_snapshot, is_hub_id
 from svae_tts.textio import read_json
 
 CONFIG_NAME = "config.json"

@@ -242,8 +242,7 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
         if keep_projector and projector_state:
             save_state_dict(projector_state, tmp / PROJECTOR_FILE,
                             metadata={"source": str(official_dir), "latent_dim": config.latent_dim})
-        write_model_card(tmp, training={"trained by": "the Semantic-VAE release (imported, not trained here)",
-                                        "weights": "EMA" if ema else "raw generator"})
+        write_model_card(tmp, training={"trained by": "the Semantic-VAE release (imported, not trained here)"})
     n_params = sum(math.prod(v.shape) for v in model_state.values())
     log.info("imported %s (%s weights, %.1f M tensors' values) -> %s", src, extra["source_weights"], n_params / 1e6, out_dir)
     return Path(out_dir)
