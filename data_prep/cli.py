@@ -175,7 +175,8 @@ def _add_latents(dsub) -> None:
     """``data latents``: the VAE latent set the TTS recipes train on."""
     lt = dsub.add_parser("latents", help="encode a corpus with a VAE into a latent set (+ normalisation stats)")
     lt.add_argument("--corpus", required=True)
-    lt.add_argument("--vae", required=True, help="VAE model dir or hub id")
+    lt.add_argument("--vae", required=True,
+                    help="VAE model dir, hub id, or release reference such as zkniu/Semantic-VAE/semantic_vae")
     lt.add_argument("--out", required=True)
     lt.add_argument("--batch-size", type=positive_int, default=8)
     lt.add_argument("--shard-size", type=positive_int, default=256)

@@ -139,7 +139,8 @@ def _add_recon(es: argparse._SubParsersAction) -> None:
     """``eval recon``: reconstruction metrics of VAE checkpoints (and the mel+Vocos reference) on a corpus split."""
     p = es.add_parser("recon", help="reconstruction metrics of VAEs (and mel+Vocos) on a corpus split")
     p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR",
-                   help="VAE dir or hub id, or mel[:VOCOS_DIR_OR_ID] for the mel+Vocos reference; repeatable")
+                   help="VAE dir, hub id or release reference (owner/repo/subfolder), or mel[:VOCOS_DIR_OR_ID] for "
+                        "the mel+Vocos reference; repeatable")
     p.add_argument("--data", required=True, help="corpus dir (data_prep)")
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")

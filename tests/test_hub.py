@@ -104,3 +104,12 @@ def test_model_dir_hub_id_loads_from_the_cache_and_a_missing_one_is_named(tmp_pa
     assert torch.equal(vae.fc_mu.weight, SemanticVAE.from_pretrained(src).fc_mu.weight)
     with pytest.raises(CheckpointError, match="someone/other-vae: could not fetch this hub id"):
         load_vae("someone/other-vae")
+
+
+def test_the_cli_takes_a_reference_as_its_vae(release, tmp_path):
+    from svae_tts.audio import save_audio
+
+    save_audio(tmp_path / "a.wav", torch.randn(8000) * 0.1, 16000)
+    assert main(["vae", "encode", str(tmp_path / "a.wav"), "-m", REF, "-o", str(tmp_path / "lat"), "--no-progress"]) == 0
+    meta = json.loads((tmp_path / "lat" / "encode_report.json").read_text())
+    assert meta["model"] == REF and len(meta["written"]) == 1

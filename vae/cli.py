@@ -9,7 +9,8 @@ from svae_tts.cli import add_device_option, seed_int
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", required=True,
-                   help="VAE model dir, hub id, or preset:NAME (random init, e.g. preset:tiny for demos)")
+                   help="VAE model dir, hub id, release reference (owner/repo/subfolder, imported once into the "
+                        "svae-tts cache), or preset:NAME (random init, e.g. preset:tiny for demos)")
     add_device_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
