@@ -51,7 +51,8 @@ def build_spaces(args, device):
     if args.vocos:
         vocos = load_vocos(args.vocos)
     else:
-        tmp = write_random_vocos(Path(tempfile.mkdtemp()) / "vocos", dim=512, intermediate_dim=1536, num_layers=8)
+        dim, inter, layers = getattr(args, "vocos_size", (512, 1536, 8))
+        tmp = write_random_vocos(Path(tempfile.mkdtemp()) / "vocos", dim=dim, intermediate_dim=inter, num_layers=layers)
         vocos = load_vocos(str(tmp))
     mel = MelFeatureSpace(args.vocos or "random:vocos-mel-24khz", vocos_model=vocos)
     return {"latent": latent.to(device), "mel": mel.to(device)}

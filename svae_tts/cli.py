@@ -25,7 +25,8 @@ from svae_tts.config import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
 from svae_tts.errors import SvaeError
 
 # Order = order in --help. A stage that is not installed is skipped.
-STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "eval.cli", "eval.demo", "svae_tts.push_cli")
+STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "tts_recipes.app.cli", "eval.cli", "eval.demo",
+                     "svae_tts.push_cli")
 
 EXIT_USER_ERROR = 2
 

@@ -67,7 +67,9 @@ def write_tone_list(folder: Path, count: int, sr: int = 16000) -> Path:
 WORDS = ["a", "big", "cat", "sat", "on", "the", "mat", "and", "dog", "ran", "far", "away", "sun", "is", "hot"]
 
 
-def tone_for_text(text: str, sample_rate: int, chars_per_second: float = 12.0, seed: int = 0) -> torch.Tensor:
+def tone_for_text(text: str, sample_rate: int, chars_per_second: float = 12.0, seed: int = 0,
+                  pitch: float = 1.0) -> torch.Tensor:
+    """One harmonic tone per character; ``pitch`` scales every tone, so another value is another voice."""
     g = np.random.default_rng(seed)
     per = int(sample_rate / chars_per_second)
     t = np.arange(per) / sample_rate
@@ -77,14 +79,15 @@ def tone_for_text(text: str, sample_rate: int, chars_per_second: float = 12.0, s
         if c == " ":
             pieces.append(np.zeros(per))
             continue
-        f0 = 110 + 9 * (ord(c) % 32)
+        f0 = pitch * (110 + 9 * (ord(c) % 32))
         wave = sum(np.sin(2 * math.pi * f0 * k * t) / k for k in (1, 2, 3))
         pieces.append(0.3 * env * wave + 0.005 * g.standard_normal(per))
     return torch.from_numpy(np.concatenate(pieces).astype(np.float32))
 
 
 def make_corpus(directory: str | os.PathLike, n_train: int = 6, n_test: int = 2, sample_rate: int = 16000,
-                seed: int = 0):
+                seed: int = 0, words: list[str] | None = None, pitch: float = 1.0):
+    """``words``: the texts' vocabulary (``WORDS``); ``pitch``: the "voice" (see :func:`tone_for_text`)."""
     from datasets import Dataset, DatasetDict
 
     directory = Path(directory)
@@ -93,8 +96,8 @@ def make_corpus(directory: str | os.PathLike, n_train: int = 6, n_test: int = 2,
     for split, n in (("train", n_train), ("test", n_test)):
         rows = []
         for i in range(n):
-            text = " ".join(rng.choice(WORDS, size=int(rng.integers(2, 5))))
-            wav = tone_for_text(text, sample_rate, seed=seed + i)
+            text = " ".join(rng.choice(words or WORDS, size=int(rng.integers(2, 5))))
+            wav = tone_for_text(text, sample_rate, seed=seed + i, pitch=pitch)
             uid = f"{split}_{i:03d}"
             path = (directory / "wavs" / f"{uid}.wav").absolute()
             save_audio(path, wav, sample_rate, overwrite=True)

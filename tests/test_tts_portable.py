@@ -396,7 +396,7 @@ def test_reference_without_transcript_or_asr_is_one_line(portable, tmp_path, cap
                  "the cat", "-o", str(out)]) == 2
     _one_line_error(capsys, "--ref-text", "--asr CTC_MODEL")
     assert not out.exists()
-    with pytest.raises(TTSError, match=r"no reference transcript: pass --ref-text .* or --asr CTC_MODEL"):
+    with pytest.raises(TTSError, match=r"ref_text is empty: pass --ref-text .* or --asr CTC_MODEL"):
         Synthesizer.from_pretrained(portable["model"]).synthesize("the cat", portable["ref"], None, nfe=2)
     lst = tmp_path / "list.tsv"
     lst.write_text("one\tthe cat\n")

@@ -38,3 +38,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def build_runs(root: Path, arms: tuple[str, ...] = ("semantic", "acoustic"), steps: int = 2) -> dict:
+    """A runs folder laid out like ``runs/demo``: ``tts_<arm>/exports/step_*`` for each arm (same
+    data, another seed each, so their outputs differ) and ``vae_<arm>/exports/step_*``; the assets
+    of :func:`build_assets` come along."""
+    from tests.shared_fixtures import save_tiny_vae
+    from tts_recipes.train import train
+
+    assets = build_assets(root)
+    runs = root / "runs"
+    models = {}
+    for seed, arm in enumerate(arms):
+        train(tiny_cfg(runs / f"tts_{arm}", assets["latents"], f"max_steps={steps}", "save_every=0", f"seed={seed}"))
+        models[arm] = runs / f"tts_{arm}" / "exports" / f"step_{steps:08d}"
+    assets.update(runs=runs, tts=models, vae=save_tiny_vae(runs / f"vae_{arms[0]}" / "exports" / "step_00000010"))
+    return assets

@@ -272,7 +272,7 @@ def _check_request(text: str, ref_text: str | None, nfe: int, speed: float, dura
     if not text:
         raise TTSError("text is empty")
     if not ref_text and asr is None:
-        raise TTSError("no reference transcript: pass --ref-text (the reference's transcript, needed to clone its "
+        raise TTSError("ref_text is empty: pass --ref-text (the reference's transcript, needed to clone its "
                        "voice and pace) or --asr CTC_MODEL to transcribe the reference")
     if len(text) > MAX_TEXT_CHARS:
         raise TTSError(f"text has {len(text)} characters, over the limit of {MAX_TEXT_CHARS}; split it into several calls")

@@ -6,7 +6,8 @@ sampler position as JSON + safetensors; written by :mod:`svae_tts.run_state` und
 then swapped in, and refused on resume if any file in it would need full unpickling; the last
 ``keep_last`` kept), ``exports/step_XXXXXXXX/`` (TTS model dirs with EMA weights, one per
 checkpoint: a resumed run first writes the one a crash kept it from writing), ``tb/`` (TensorBoard
-loss/lr/audio), ``samples/step_XXXXXXXX/``.
+loss/lr/audio), ``samples/step_XXXXXXXX/``, and for a fine-tune (``init_from``) ``finetune.json``
+(what it took from its base: :mod:`tts_recipes.finetune`).
 
 Exact resume: everything random is seeded, the DataLoader gets its own generator (so building it
 does not draw from the global RNG), the sampler's epoch and position are checkpointed, and
@@ -17,6 +18,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +41,8 @@ from svae_tts.trainer import RunDirTrainer, TrainState
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import DEFAULT_VOCOS, FeatureSpace, LatentFeatureSpace, MelFeatureSpace
+from tts_recipes.finetune import (StartPoint, check_layout, extend_vocabulary, init_weights, match_feature_space,
+                                  merge_architecture, start_point, write_record)
 from tts_recipes.model import CFMConfig, DiTConfig, TTSConfig, TTSModel
 from tts_recipes.text import TextInput, Vocabulary
 
@@ -95,6 +99,9 @@ class TrainConfig(RunSettings):
     sample_nfe: int = positive(16)
     sample_cfg: float = nonneg(2.0)
     resume: Optional[Union[bool, str]] = "auto"  # continue from the newest checkpoint in run_dir when there is one
+    # fine-tune: start from this exported TTS model (dir or hub id): its weights and architecture, a
+    # fresh optimiser and schedule at step 0; not read again on resume (tts_recipes/finetune.py)
+    init_from: Optional[str] = None
 
 
 def load_train_config(config: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
@@ -121,8 +128,10 @@ class SamplerState(TrainState):
         self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
 
 
-def build_data(cfg: DataConfig):
-    """-> (feature space, train dataset, held-out dataset or None)."""
+def build_data(cfg: DataConfig, start: StartPoint | None = None):
+    """-> (feature space, train dataset, held-out dataset or None). ``start``: the base model of a
+    fine-tune, whose feature space the data must be in and whose latent statistics normalise them
+    (checked before any utterance is read)."""
     from svae_tts.formats.corpus import load_corpus
     from svae_tts.formats.latent_set import load_latent_set
 
@@ -145,6 +154,8 @@ def build_data(cfg: DataConfig):
                                              cfg.text_input, cfg.phoneme_voice)
     else:
         raise ConfigError("set data.latent_set (latent space) or data.corpus (mel space)")
+    if start is not None:
+        match_feature_space(start.config.feature, space, start.source)
     train = dsd.get("train")
     if train is None:
         raise TTSError("the training data has no 'train' split")
@@ -229,12 +240,24 @@ class TTSTrainer(RunDirTrainer):
         from transformers import get_linear_schedule_with_warmup
 
         d = cfg.data
-        super().__init__(cfg, [d.latent_set, d.corpus, d.vae, d.vocos], accelerator, state=SamplerState())
-        self.space, self.train_ds, self.test_ds = build_data(d)
+        super().__init__(cfg, [d.latent_set, d.corpus, d.vae, d.vocos, cfg.init_from], accelerator,
+                         state=SamplerState())
+        self.start = start_point(cfg.init_from, self.run_dir, resuming=self.resume_from is not None)
+        if self.start is not None:  # a fine-tune: the base's architecture and text layout
+            cfg = self.cfg = dataclasses.replace(cfg, model=merge_architecture(cfg.model, self.start.config.dit,
+                                                                               self.start.source))
+            check_layout(self.start.config, text_layout(cfg), self.start.source)
+        self.space, self.train_ds, self.test_ds = build_data(d, self.start)
         self.space.to(self.device)
         self.vocab = self._vocabulary()
         model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=self.space.to_config(), vocab=self.vocab.chars,
                                    text_input=d.text_input, phoneme_voice=d.phoneme_voice))
+        if self.start is not None and self.start.model is not None:
+            init_weights(model, self.start.model)  # before the EMA copies it and the optimiser sees it
+            log.info("fine-tuning from %s: its weights, a fresh optimiser and schedule at step 0; %d new symbol(s) %s",
+                     self.start.ref, len(self.vocab) - len(self.start.model.vocab),
+                     "".join(self.vocab.chars[len(self.start.model.vocab):]))
+            self.start.model = None  # the weights live in ``model`` now
         log.info("TTS model: %.2f M parameters on %s features (dim %d, %.2f Hz), %d training utterances",
                  model.num_parameters() / 1e6, self.space.kind, self.space.dim, self.space.frame_rate, len(self.train_ds))
         o = cfg.optim
@@ -249,16 +272,21 @@ class TTSTrainer(RunDirTrainer):
         self.collate = Collator(self.vocab)
 
     def _vocabulary(self) -> Vocabulary:
-        """A resumed run's own vocabulary (its order fixes the embedding rows), else one built from the texts."""
+        """A resumed run's own vocabulary (its order fixes the embedding rows); a fine-tune's base
+        vocabulary with the new texts' symbols after it; else one built from the texts."""
         path = self.run_dir / "vocab.json"
         if self.resume_from is not None and path.is_file():
             return _read_vocab(path, text_layout(self.cfg))
+        if self.start is not None:
+            return extend_vocabulary(Vocabulary(self.start.config.vocab), self.train_ds.texts)
         return Vocabulary.build(self.train_ds.texts)
 
     def on_start(self, resumed) -> None:
         if self.acc.is_main_process:
             atomic_write_json(self.run_dir / "vocab.json",
                               {"chars": self.vocab.chars, "unk_id": 0, "layout": text_layout(self.cfg)})
+            if self.start is not None and resumed is None:
+                write_record(self.run_dir, self.start)
 
     def trainer_state(self) -> dict:
         return {"scheduler": self.scheduler, "ema": self.ema}  # JSON + safetensors, never pickled

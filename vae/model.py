@@ -58,6 +58,7 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         self.fc_mu = nn.Linear(config.latent_dim, config.latent_dim)
         self.fc_var = nn.Linear(config.latent_dim, config.latent_dim)
         self.decoder = self._build_decoder(config)
+        self.fast_decode = False  # see use_inference_decoder
 
     @staticmethod
     def _build_encoder(config: VAEConfig) -> nn.Module:
@@ -175,13 +176,38 @@ class SemanticVAE(nn.Module, PretrainedMixin):
             out.append(z.float().cpu())
         return out
 
+    def use_inference_decoder(self, enabled: bool = True) -> "SemanticVAE":
+        """Decode through :func:`vae.fast_decode.inference_decoder` when no gradient is needed.
+
+        That copy of the BigVGAN decoder has weight norm folded into plain weights and computes the
+        anti-aliased activations polyphase: the same waveform to float rounding (~1e-7), at less
+        cost on CPU. It is rebuilt whenever the decoder's weights, device or dtype change (tensor
+        version counters), so loading weights or a training step never leaves it stale; decodes
+        with gradients (training) always run the original modules. The frame-rate (Vocos) decoder
+        has nothing to gain and ignores the switch."""
+        self.fast_decode = bool(enabled) and self.config.decoder_type != "vocos"
+        self.__dict__.pop("_inference_cache", None)
+        return self
+
+    def _inference_decoder(self) -> nn.Module:
+        params = list(self.decoder.parameters())
+        key = (tuple(p._version for p in params), params[0].device, params[0].dtype)
+        cached = self.__dict__.get("_inference_cache")
+        if cached is None or cached[0] != key:
+            from vae.fast_decode import inference_decoder
+
+            cached = (key, inference_decoder(self.decoder))
+            self.__dict__["_inference_cache"] = cached  # outside nn.Module's registry: not in state_dict
+        return cached[1]
+
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Latents ``(B, T, D)`` -> waveform ``(B, T*hop)``, trimmed to ``length`` samples if given."""
         if z.dim() == 2:
             z = z.unsqueeze(0)
         if z.dim() != 3 or z.shape[-1] != self.latent_dim:
             raise VAEError(f"decode expects latents (B, T, {self.latent_dim}), got shape {tuple(z.shape)}")
-        wav = self.decoder(z.transpose(1, 2))[:, 0]
+        decoder = self._inference_decoder() if self.fast_decode and not torch.is_grad_enabled() else self.decoder
+        wav = decoder(z.transpose(1, 2))[:, 0]
         return wav[:, :length] if length is not None else wav
 
     def forward(self, wav: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -191,11 +217,13 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         return {"audio": self.decode(z, wav.shape[-1]), "z": z, "mu": mu, "logvar": logvar}
 
 
-def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0) -> SemanticVAE:
+def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0,
+             fast_decode: bool = True) -> SemanticVAE:
     """The one VAE loader: a model dir, a hub id (``owner/name``), a release reference
     (``owner/repo/subfolder``, imported once into the svae-tts cache: :func:`vae.official.cached_release`)
     or ``preset:NAME`` (random init from ``seed``: tests and smoke runs), in eval mode on ``device``
-    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it."""
+    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it.
+    ``fast_decode``: see :meth:`SemanticVAE.use_inference_decoder` (exact to float rounding)."""
     ref = str(ref)
     device = resolve_device(device)
     if ref.startswith(PRESET_PREFIX):
@@ -208,4 +236,4 @@ def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: i
     else:
         vae = SemanticVAE.from_pretrained(ref)
     vae.source = ref
-    return vae.to(device).eval()
+    return vae.to(device).eval().use_inference_decoder(fast_decode)

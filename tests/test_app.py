@@ -1,0 +1,226 @@
+"""``svae-tts app`` without a browser: model discovery, the handlers of each tab on tiny models,
+the page's one-line errors, the model cache and the command's options."""
+
+import shlex
+import socket
+import shutil
+import threading
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svae_tts.cli import main
+from tests.tts_fixtures import build_runs, one_torch_thread  # noqa: F401
+from tts_recipes.app import handlers
+from tts_recipes.app.handlers import AppContext, parse_seed, text_lines
+from tts_recipes.app.layout import build_app, no_model_note, pcm16
+from tts_recipes.app.models import FoundModel, FoundModels, ModelCache, add_given, find_models
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return build_runs(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return AppContext()
+
+
+def _synth(ctx, runs, text="the cat sat", seed=None, model=None, **kw):
+    return handlers.synthesize(ctx, str(model or runs["tts"]["semantic"]), str(runs["ref_wav"]), runs["ref_text"],
+                               text, kw.get("nfe", 4), kw.get("cfg", 2.0), kw.get("speed", 1.0), seed)
+
+
+# -- discovery -------------------------------------------------------------------------------------
+def test_models_are_found_by_their_config_not_their_names(runs, tmp_path):
+    found = find_models(runs["runs"])
+    assert [m.label for m in found.tts] == ["tts_acoustic/exports/step_00000002", "tts_semantic/exports/step_00000002"]
+    assert [m.path for m in found.vae] == [str(runs["vae"])]
+    # the VAE each TTS export carries in vae/ is not offered again
+    assert (runs["tts"]["semantic"] / "vae" / "config.json").is_file()
+    assert not any("/vae" in m.label.split("exports")[-1] for m in found.tts + found.vae)
+
+    # names mean nothing: a TTS export under a "vae" name is a TTS model; a Hugging Face config
+    # (the demo's teacher), a broken config.json and a missing folder are skipped
+    odd = tmp_path / "runs"
+    shutil.copytree(runs["tts"]["semantic"], odd / "vae_named" / "exports" / "step_1000")
+    shutil.copytree(runs["tts"]["semantic"], odd / "vae_named" / "exports" / "step_900")
+    (odd / "teacher").mkdir()
+    (odd / "teacher" / "config.json").write_text('{"model_type": "wav2vec2"}')
+    (odd / "broken").mkdir()
+    (odd / "broken" / "config.json").write_text("{not json")
+    found = find_models(odd)
+    assert [m.label for m in found.tts] == ["vae_named/exports/step_900", "vae_named/exports/step_1000"]
+    assert found.vae == []
+    assert find_models(tmp_path / "nowhere") == FoundModels()
+
+
+def test_a_model_given_on_the_command_line_is_offered_first_and_chosen():
+    found = [FoundModel("a/exports/step_1", "/r/a/exports/step_1"), FoundModel("b/exports/step_1", "/r/b/exports/step_1")]
+    assert add_given(found, None) == (found, "/r/b/exports/step_1")
+    assert add_given(found, "/r/a/exports/step_1") == (found, "/r/a/exports/step_1")
+    models, start = add_given(found, "owner/model")
+    assert start == "owner/model" and models[0] == FoundModel("owner/model", "owner/model") and models[1:] == found
+    assert add_given([], None) == ([], None)
+
+
+# -- the tabs --------------------------------------------------------------------------------------
+def test_synthesize_gives_one_take_per_line_at_the_models_rate_with_one_seed(runs, ctx):
+    seed, takes = _synth(ctx, runs, "the cat sat\n\n   \na dog ran far", seed=-1)
+    assert isinstance(seed, int) and 0 <= seed < 2**31
+    assert [t.text for t in takes] == ["the cat sat", "a dog ran far"]
+    synth, _ = ctx.synthesizer(str(runs["tts"]["semantic"]))
+    assert synth.last_seed == seed
+    for t in takes:
+        assert t.sample_rate == synth.sample_rate == 16000
+        assert t.audio.dtype == np.float32 and t.audio.ndim == 1 and t.audio.size > 0 and np.abs(t.audio).max() <= 1
+        assert t.spectrogram.ndim == 3 and t.spectrogram.shape[2] == 3 and t.spectrogram.std() > 0
+        assert f"--seed {seed}" in t.command and "--nfe 4" in t.command
+    # the same seed, typed in, makes the same first take; another seed another one
+    again = _synth(ctx, runs, "the cat sat", seed=str(seed))[1][0]
+    other = _synth(ctx, runs, "the cat sat", seed=seed + 1)[1][0]
+    assert np.array_equal(again.audio, takes[0].audio) and not np.array_equal(other.audio, takes[0].audio)
+    assert _synth(ctx, runs, "the cat sat", seed="")[0] != _synth(ctx, runs, "the cat sat", seed=None)[0]
+
+
+def test_the_printed_command_makes_the_same_sound(runs, ctx, tmp_path):
+    seed, (take,) = _synth(ctx, runs, "a dog ran far", seed=None, cfg=1.5, speed=1.25)
+    argv = shlex.split(take.command)
+    assert argv[:2] == ["svae-tts", "synthesize"]
+    argv[argv.index("-o") + 1] = str(tmp_path / "cli.wav")
+    assert main(argv[1:]) == 0
+    wav, sr = sf.read(tmp_path / "cli.wav", dtype="float32")
+    assert sr == take.sample_rate and wav.shape == take.audio.shape
+    assert np.abs(wav - take.audio).max() <= 1.5 / 32767  # only the 16-bit file's rounding
+
+
+def test_compare_runs_two_models_with_one_seed(runs, ctx):
+    a_dir, b_dir = str(runs["tts"]["semantic"]), str(runs["tts"]["acoustic"])
+    seed, a, b = handlers.compare(ctx, a_dir, b_dir, str(runs["ref_wav"]), runs["ref_text"], "the cat\nsat", 4, 2.0, 1.0, 7)
+    assert seed == 7 and a.text == b.text == "the cat sat"
+    assert a.sample_rate == b.sample_rate == 16000 and a.audio.size and b.audio.size
+    assert not np.array_equal(a.audio, b.audio)  # two different models
+    assert np.array_equal(a.audio, _synth(ctx, runs, "the cat sat", seed=7)[1][0].audio)
+    assert a_dir in a.command and b_dir in b.command and "--seed 7" in b.command
+    # a random seed is drawn once and shared
+    seed, a, b = handlers.compare(ctx, a_dir, a_dir, str(runs["ref_wav"]), runs["ref_text"], "the cat", 4, 2.0, 1.0, -1)
+    assert np.array_equal(a.audio, b.audio) and f"--seed {seed}" in b.command
+
+
+def test_reconstruct_returns_audio_and_pictures(runs, ctx):
+    r = handlers.reconstruct(ctx, str(runs["vae"]), str(runs["ref_wav"]))
+    src, sr = sf.read(runs["ref_wav"], dtype="float32")
+    assert r.sample_rate == sr == 16000 and r.audio.shape == src.shape and np.isfinite(r.audio).all()
+    assert r.latent_shape == (int(np.ceil(src.size / 400)), 16)
+    for pic in (r.input_picture, r.output_picture, r.latent_picture):
+        assert pic.dtype == np.uint8 and pic.ndim == 3 and pic.shape[2] == 3 and pic.std() > 0
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def _page_error(func, *args) -> str:
+    with pytest.raises(gr.Error) as info:
+        func(*args)
+    message = info.value.message
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_errors_are_one_line_in_the_page_and_the_next_request_works(runs, ctx, tmp_path):
+    model, ref, ref_text = str(runs["tts"]["semantic"]), str(runs["ref_wav"]), runs["ref_text"]
+    syn = handlers.synthesize
+    assert "text is empty" in _page_error(syn, ctx, model, ref, ref_text, " \n ", 4, 2, 1, None)
+    assert "ref_text is empty" in _page_error(syn, ctx, model, ref, "  ", "hi", 4, 2, 1, None)
+    assert "no reference audio" in _page_error(syn, ctx, model, None, ref_text, "hi", 4, 2, 1, None)
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF not really a wav file")
+    assert str(garbage) in _page_error(syn, ctx, model, str(garbage), ref_text, "hi", 4, 2, 1, None)
+    assert "--nfe" in _page_error(syn, ctx, model, ref, ref_text, "hi", 0, 2, 1, None)
+    assert "--speed" in _page_error(syn, ctx, model, ref, ref_text, "hi", 4, 2, 99, None)
+    assert "--seed" in _page_error(syn, ctx, model, ref, ref_text, "hi", 4, 2, 1, "abc")
+    assert "at most 8" in _page_error(syn, ctx, model, ref, ref_text, "a\n" * 9, 4, 2, 1, None)
+    assert "make demo" in _page_error(syn, ctx, None, ref, ref_text, "hi", 4, 2, 1, None)
+    loaded = len(ctx.cache)
+    assert "no such model directory" in _page_error(syn, ctx, str(tmp_path / "missing"), ref, ref_text, "hi", 4, 2, 1, None)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_kind": "svae_tts.tts"}')
+    (broken / "model.safetensors").write_bytes(b"nope")
+    assert _page_error(syn, ctx, str(broken), ref, ref_text, "hi", 4, 2, 1, None).startswith(f"model {broken}: ")
+    truncated = tmp_path / "truncated"
+    shutil.copytree(model, truncated)
+    (truncated / "model.safetensors").write_bytes((truncated / "model.safetensors").read_bytes()[:1000])
+    assert "unreadable safetensors" in _page_error(syn, ctx, str(truncated), ref, ref_text, "hi", 4, 2, 1, None)
+    assert len(ctx.cache) == loaded  # failures are not cached
+    assert "second TTS model" in _page_error(handlers.compare, ctx, model, None, ref, ref_text, "hi", 4, 2, 1, None)
+    assert "no VAE model" in _page_error(handlers.reconstruct, ctx, None, ref)
+    assert str(garbage) in _page_error(handlers.reconstruct, ctx, str(runs["vae"]), str(garbage))
+    assert _synth(ctx, runs, "the cat")[1][0].audio.size > 0
+
+
+def test_a_bug_is_one_line_too(runs, ctx):
+    @handlers.page_errors
+    def buggy():
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    assert _page_error(buggy).startswith("unexpected error (details in the server log): ZeroDivisionError")
+
+
+def test_seed_and_text_parsing():
+    assert parse_seed(None) is parse_seed("") is parse_seed(" ") is parse_seed(-1) is parse_seed(-1.0) is None
+    assert parse_seed(5) == parse_seed(5.0) == parse_seed(" 5 ") == 5
+    assert text_lines("a\n\n b \r\nc") == ["a", "b", "c"]
+
+
+# -- the cache -------------------------------------------------------------------------------------
+def test_models_load_once_per_path_and_device(runs):
+    ctx = AppContext(cache=ModelCache(size=2))
+    a, b = str(runs["tts"]["semantic"]), str(runs["tts"]["acoustic"])
+    first, lock = ctx.synthesizer(a)
+    assert ctx.synthesizer(a + "/")[0] is first and ctx.synthesizer(a)[1] is lock
+    ctx.synthesizer(b)
+    ctx.vae(str(runs["vae"]))  # a third model: the least recently used (a) goes
+    assert len(ctx.cache) == 2 and ctx.synthesizer(a)[0] is not first
+
+    calls = []
+    cache = ModelCache()
+
+    def slow_load():
+        calls.append(1)
+        return object()
+
+    threads = [threading.Thread(target=cache.get, args=("k", slow_load)) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(calls) == 1
+
+
+# -- the page and the command ----------------------------------------------------------------------
+def test_the_page_without_models_says_how_to_get_one(tmp_path):
+    page = build_app(AppContext(), FoundModels(), runs=tmp_path / "runs")
+    texts = [c.get("props", {}).get("value") for c in page.config["components"]]
+    assert no_model_note(tmp_path / "runs") in texts and "make demo" in no_model_note("runs")
+    sr, pcm = pcm16(16000, np.array([0.0, 0.5, -1.0, 2.0], dtype=np.float32))
+    assert sr == 16000 and pcm.dtype == np.int16 and pcm.tolist() == [0, 16384, -32767, 32767]
+
+
+def test_command_line_options_and_one_line_errors(runs, tmp_path, capsys):
+    assert main(["app", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--model", "--vae", "--runs", "--host", "--port", "--share", "--device"):
+        assert option in out
+    assert main(["app", "--port", "0"]) == 2
+    assert main(["app", "--runs", str(tmp_path), "--model", str(tmp_path / "missing")]) == 2
+    assert main(["app", "--runs", str(tmp_path), "--vae", str(runs["tts"]["semantic"])]) == 2
+    assert main(["app", "--runs", str(tmp_path), "--device", "warp9"]) == 2
+    with socket.socket() as taken:  # a port another program listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--runs", str(tmp_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 5 and all(line.startswith("svae-tts") and "error" in line for line in err)
+    assert "missing" in err[1] and "svae_tts.tts" in err[2] and "warp9" in err[3]
+    assert f"port {port}" in err[4] and "--port" in err[4]

@@ -1,0 +1,126 @@
+"""Which models the page offers, and the loaded models it reuses across requests.
+
+Model dirs are recognised by their ``config.json`` (``model_kind``), not by folder names: a run
+dir, a copied export or an imported release all look the same there. The search does not enter a
+model dir, so the VAE every TTS export carries in its ``vae/`` folder is not offered twice (the VAE
+run's own exports are), and it skips the large folders a runs tree holds (corpora, latents) by
+never reading anything but ``config.json`` files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Hashable
+
+from svae_tts.checkpoint import CONFIG_NAME
+from svae_tts.errors import SvaeError
+from svae_tts.textio import read_json
+
+log = logging.getLogger(__name__)
+
+TTS_KIND = "svae_tts.tts"
+VAE_KIND = "svae_tts.vae"
+_STEP = re.compile(r"step_(\d+)$")
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    label: str  # the dir relative to the runs folder, what the drop-down shows
+    path: str
+
+
+@dataclass
+class FoundModels:
+    tts: list[FoundModel] = field(default_factory=list)
+    vae: list[FoundModel] = field(default_factory=list)
+
+
+def model_kind(directory: str | os.PathLike) -> str | None:
+    """``model_kind`` from a dir's ``config.json``, or None when it is not one of our model dirs
+    (no file, unreadable JSON, a Hugging Face config such as the demo's teacher)."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        return None
+    try:
+        kind = read_json(path, dict).get("model_kind")
+    except SvaeError:
+        log.warning("%s: unreadable, skipped", path)
+        return None
+    return kind if kind in (TTS_KIND, VAE_KIND) else None
+
+
+def _sort_key(path: Path) -> tuple:
+    """Run by run, then by training step as a number (``step_900`` before ``step_1000``)."""
+    m = _STEP.search(path.name)
+    return (str(path.parent), int(m.group(1)) if m else -1, path.name)
+
+
+def find_models(runs: str | os.PathLike | None) -> FoundModels:
+    """Every TTS and VAE model dir under ``runs`` (exports sit in ``RUN/exports/step_*``), in run
+    then step order. A missing folder finds nothing: the page then says how to get a model."""
+    found = FoundModels()
+    if runs is None or not Path(runs).is_dir():
+        return found
+    root = Path(runs)
+    hits: list[tuple[Path, str]] = []
+    for here, dirs, _files in os.walk(root):
+        kind = model_kind(here)
+        if kind is not None:
+            hits.append((Path(here), kind))
+            dirs.clear()  # a model dir's own folders (the VAE a TTS export carries) are not offered
+        else:
+            dirs.sort()
+    for path, kind in sorted(hits, key=lambda h: _sort_key(h[0])):
+        label = path.relative_to(root).as_posix() if path != root else path.name
+        (found.tts if kind == TTS_KIND else found.vae).append(FoundModel(label, str(path)))
+    return found
+
+
+def add_given(models: list[FoundModel], given: str | None) -> tuple[list[FoundModel], str | None]:
+    """The choices with a model named on the command line first (when not already found), and
+    which one the page starts on: the given one, else the newest found (the last)."""
+    if not given:
+        return models, (models[-1].path if models else None)
+    same = [m for m in models if Path(m.path).resolve() == Path(given).expanduser().resolve()]
+    if same:
+        return models, same[0].path
+    return [FoundModel(given, given), *models], given
+
+
+class ModelCache:
+    """Loaded models keyed by (path, device), the least recently used dropped beyond ``size``.
+
+    Loading a model takes seconds (a VAE decoder, a DiT), a request milliseconds to seconds, so a
+    page that loaded per click would be mostly loading. Each entry has its own lock, held while a
+    request uses it: ``Synthesizer.last_seed`` and the models' buffers are per-object state, and
+    Gradio runs the tabs' events in parallel threads."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[object, threading.Lock]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], object]) -> tuple[object, threading.Lock]:
+        """The cached object for ``key`` and its lock, loading it (once, even when asked twice at
+        the same time) on a miss. A load that fails is not cached, so a fixed file loads later."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            item = (load(), threading.Lock())
+            self._items[key] = item
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return item
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+__all__ = ["FoundModel", "FoundModels", "ModelCache", "add_given", "find_models", "model_kind"]
