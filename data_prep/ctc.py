@@ -26,6 +26,7 @@ from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
 from svae_tts.device import resolve_device
+from svae_tts.hub import hub_snapshot
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.formats.corpus import corpus_audio, load_corpus
@@ -226,10 +227,8 @@ def _load(model_dir: str, device: str):
 
     try:
         folder = Path(model_dir)
-        if not folder.is_dir():  # a hub id (users online)
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(model_dir, allow_patterns=["*.json", "*.safetensors", "*.txt"]))
+        if not folder.is_dir():  # a hub id: fetched, or found in the hub cache
+            folder = hub_snapshot(model_dir, ["*.json", "*.safetensors", "*.txt"])
         model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
         tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
     except Exception as exc:
