@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
 import data_speed  # noqa: E402
+from svae_tts.cli import add_device_option  # noqa: E402
 import tts_speed  # noqa: E402
 import vae_train_speed  # noqa: E402
 
@@ -228,13 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="JSON file (a .md table is written beside it)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes on CPU: checks the suite runs, numbers mean nothing")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:1 ...")
+    add_device_option(p)
     p.add_argument("--sections", nargs="+", choices=["tts", "vae_training", "latent_extraction"], default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = torch.device(args.device)  # resolved by add_device_option: auto -> cuda when present
     results = run_suite(args.out, args.smoke, device, args.sections)
     failed = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
     return 1 if failed else 0

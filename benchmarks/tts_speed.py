@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from svae_tts.cli import add_device_option  # noqa: E402
 from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos, write_random_vocos  # noqa: E402
 from tts_recipes.model import CFMConfig, TTSConfig, TTSModel  # noqa: E402
 from tts_recipes.synthesis import Synthesizer  # noqa: E402
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny", help="DiT preset: tiny, small, base")
     p.add_argument("--nfe", type=int, default=32)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_option(p)
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of speech generated per call")
     p.add_argument("--ref-seconds", type=float, default=5.0)
     p.add_argument("--repeats", type=int, default=3)

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from svae_tts.device import resolve_device  # noqa: E402
 from vae.model import load_vae  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
           decoders: list[str] = ("eager", "fast")) -> list[dict]:
     rows = []
     for dev_name in devices:
-        device = torch.device(dev_name)
+        device = resolve_device(dev_name)
         vae = load_vae(model, device, fast_decode=False)
         n = int(round(duration * vae.sample_rate))
         for batch in batches:

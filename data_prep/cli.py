@@ -6,7 +6,7 @@ import argparse
 import json
 
 from data_prep.sentences import MAX_MIN_WORDS, MIN_GRAMMAR_WORDS
-from svae_tts.cli import (float_arg, int_arg, nonneg_float, nonneg_int, positive_float, positive_int, sample_rate_int,
+from svae_tts.cli import (add_device_option, float_arg, int_arg, nonneg_float, nonneg_int, positive_float, positive_int, sample_rate_int,
                           seed_int, single_char)
 
 
@@ -165,7 +165,7 @@ def _add_train_ctc(dsub) -> None:
                    help="safety cap: fail if training takes longer (the budget is --max-steps)")
     c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=None)
     c.add_argument("--lr", type=positive_float, default=None)
-    c.add_argument("--device", default=None)
+    add_device_option(c)
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("overrides", nargs="*", help="key=value config overrides")
     c.set_defaults(func=_train_ctc)
@@ -175,7 +175,8 @@ def _add_latents(dsub) -> None:
     """``data latents``: the VAE latent set the TTS recipes train on."""
     lt = dsub.add_parser("latents", help="encode a corpus with a VAE into a latent set (+ normalisation stats)")
     lt.add_argument("--corpus", required=True)
-    lt.add_argument("--vae", required=True, help="VAE model dir or hub id")
+    lt.add_argument("--vae", required=True,
+                    help="VAE model dir, hub id, or release reference such as zkniu/Semantic-VAE/semantic_vae")
     lt.add_argument("--out", required=True)
     lt.add_argument("--batch-size", type=positive_int, default=8)
     lt.add_argument("--shard-size", type=positive_int, default=256)

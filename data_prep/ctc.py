@@ -25,6 +25,8 @@ from data_prep.errors import DataError, exc_summary
 from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
+from svae_tts.device import resolve_device
+from svae_tts.hub import hub_snapshot
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.formats.corpus import corpus_audio, load_corpus
@@ -179,7 +181,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     dd = load_corpus(corpus_dir)
     out_dir = guard_output(out_dir, [corpus_dir, *corpus_audio(dd)], overwrite=overwrite, markers=(INFO_FILE,),
                            what="CTC model dir")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     if "train" not in dd or len(dd["train"]) == 0:
         raise DataError(f"{corpus_dir}: no train split to train a CTC model on")
     train, test = _training_rows(dd, cfg, corpus_dir)
@@ -225,10 +227,8 @@ def _load(model_dir: str, device: str):
 
     try:
         folder = Path(model_dir)
-        if not folder.is_dir():  # a hub id (users online)
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(model_dir, allow_patterns=["*.json", "*.safetensors", "*.txt"]))
+        if not folder.is_dir():  # a hub id: fetched, or found in the hub cache
+            folder = hub_snapshot(model_dir, ["*.json", "*.safetensors", "*.txt"])
         model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
         tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
     except Exception as exc:

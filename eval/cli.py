@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from svae_tts.cli import float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
+from svae_tts.cli import add_device_option, float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE  # the synthesis options' ranges, as for `svae-tts synthesize`
 
 
@@ -18,7 +18,7 @@ def _judges(p: argparse.ArgumentParser, asr_help: str) -> None:
     g.add_argument("--sim", default="resemblyzer", help="speaker model: resemblyzer (offline), a WavLM-SV hub id/dir "
                    "such as microsoft/wavlm-base-plus-sv, or none")
     g.add_argument("--mos", default="dnsmos", help="dnsmos (offline), dnsmos_personalized, utmos, utmos:/local/SpeechMOS, or none")
-    g.add_argument("--device", default="cpu")
+    add_device_option(g)
 
 
 def _scorer(a):
@@ -139,7 +139,8 @@ def _add_recon(es: argparse._SubParsersAction) -> None:
     """``eval recon``: reconstruction metrics of VAE checkpoints (and the mel+Vocos reference) on a corpus split."""
     p = es.add_parser("recon", help="reconstruction metrics of VAEs (and mel+Vocos) on a corpus split")
     p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR",
-                   help="VAE dir or hub id, or mel[:VOCOS_DIR_OR_ID] for the mel+Vocos reference; repeatable")
+                   help="VAE dir, hub id or release reference (owner/repo/subfolder), or mel[:VOCOS_DIR_OR_ID] for "
+                        "the mel+Vocos reference; repeatable")
     p.add_argument("--data", required=True, help="corpus dir (data_prep)")
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
@@ -206,7 +207,7 @@ def _add_probe(es: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, default=None, help="at most N utterances per split")
     p.add_argument("--allow-seen-speakers", action="store_true", help="keep test speakers that occur in train")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
+    add_device_option(p)
     p.set_defaults(func=cmd_probe)
 
 
@@ -222,7 +223,7 @@ def _add_text_reliance(es: argparse._SubParsersAction) -> None:
                    help="visible share at the start of each item, in [0, 1)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
+    add_device_option(p)
     p.set_defaults(func=cmd_text_reliance)
 
 

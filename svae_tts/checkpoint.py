@@ -1,7 +1,7 @@
 """Model directories: ``config.json`` + ``model.safetensors``, the Hugging Face convention.
 
 ``save_pretrained(dir)`` writes both atomically (a crash leaves the previous directory intact);
-``from_pretrained(dir_or_hub_id)`` takes a local directory or, for users online, a hub id.
+``from_pretrained(dir_or_hub_id)`` takes a local directory or a hub id (:mod:`svae_tts.hub`).
 Foreign PyTorch pickles are only ever read with ``weights_only=True``.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Type, TypeVar
 
@@ -19,6 +18,8 @@ from safetensors.torch import load_file, save_file
 from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+from svae_tts.model_card import write_model_card
+from svae_tts.hub import hub_snapshot, is_hub_id
 from svae_tts.textio import read_json
 
 CONFIG_NAME = "config.json"
@@ -28,17 +29,9 @@ FORMAT_VERSION = 1
 M = TypeVar("M", bound="PretrainedMixin")
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-
-
-def is_hub_id(ref: str) -> bool:
-    """``owner/name`` that is not also a local path."""
-    return bool(_HUB_ID.match(ref)) and not Path(ref).exists()
-
-
 def resolve_model_dir(ref: str | os.PathLike, files: tuple[str, ...] = (CONFIG_NAME, WEIGHTS_NAME),
                       revision: str | None = None) -> Path:
-    """A local directory holding ``files``; hub ids (``owner/name``) are downloaded when online."""
+    """A local directory holding ``files``; hub ids (``owner/name``) are fetched (or found in the hub cache)."""
     ref_s = str(ref)
     path = Path(ref_s).expanduser()
     if path.is_dir():
@@ -48,15 +41,7 @@ def resolve_model_dir(ref: str | os.PathLike, files: tuple[str, ...] = (CONFIG_N
         return path
     if not is_hub_id(ref_s):
         raise CheckpointError(f"{ref_s}: no such model directory (and not a hub id of the form owner/name)")
-    try:
-        from huggingface_hub import snapshot_download
-
-        local = snapshot_download(ref_s, revision=revision, allow_patterns=list(files))
-    except Exception as exc:
-        raise CheckpointError(
-            f"{ref_s}: could not fetch this hub id ({type(exc).__name__}); offline machines need a local model directory"
-        ) from None
-    return resolve_model_dir(local, files)
+    return resolve_model_dir(hub_snapshot(ref_s, list(files), revision=revision), files)
 
 
 def read_config_json(directory: str | os.PathLike) -> dict:
@@ -133,7 +118,9 @@ class PretrainedMixin:
     model_kind: ClassVar[str]
 
     def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False,
-                        extra: dict | None = None) -> Path:
+                        extra: dict | None = None, card: Mapping[str, Any] | None = None) -> Path:
+        """``card``: also write a ``README.md`` model card, with these facts
+        (:func:`svae_tts.model_card.write_model_card`'s ``training``, ``metrics``, ``license``)."""
         directory = check_writable(directory, overwrite, kind="dir")
         cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config)}
         if extra:
@@ -141,6 +128,8 @@ class PretrainedMixin:
         with atomic_dir(directory) as tmp:
             atomic_write_json(tmp / CONFIG_NAME, cfg)
             save_state_dict(self.state_dict(), tmp / WEIGHTS_NAME, metadata={"model_kind": self.model_kind})
+            if card is not None:
+                write_model_card(tmp, **card)
         return Path(directory)
 
     @classmethod

@@ -25,7 +25,8 @@ from svae_tts.config import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
 from svae_tts.errors import SvaeError
 
 # Order = order in --help. A stage that is not installed is skipped.
-STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "tts_recipes.app.cli", "eval.cli", "eval.demo")
+STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "tts_recipes.app.cli", "eval.cli", "eval.demo",
+                     "svae_tts.push_cli")
 
 EXIT_USER_ERROR = 2
 
@@ -113,6 +114,25 @@ def single_char(text: str) -> str:
     if len(text) != 1 or text in "\"\r\n":
         raise argparse.ArgumentTypeError(f"{text!r} must be one character such as ',' or a tab")
     return text
+
+
+def device_arg(text: str) -> str:
+    """A ``--device`` value, resolved (``auto`` -> ``cuda`` or ``cpu``) and checked by
+    :func:`svae_tts.device.device_name`: a bad name or a missing GPU stops the command in one line."""
+    from svae_tts.device import device_name
+
+    try:
+        return device_name(text)
+    except SvaeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_device_option(parser, help_extra: str = "") -> None:
+    """The ``--device`` option every command that runs a model takes, ``auto`` by default
+    (argparse passes the default through ``device_arg`` too, so handlers get a checked name)."""
+    from svae_tts.device import DEVICE_HELP
+
+    parser.add_argument("--device", type=device_arg, default="auto", help=DEVICE_HELP + help_extra)
 
 
 def build_parser() -> argparse.ArgumentParser:

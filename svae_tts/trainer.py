@@ -19,6 +19,7 @@ with a run dir, :meth:`RunDirTrainer.write_export` and :meth:`RunDirTrainer.trai
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -27,7 +28,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 import torch
 
-from svae_tts.config import save_config
+from svae_tts.config import save_config, to_dict
 from svae_tts.errors import OutputExistsError, SvaeError
 from svae_tts.fileio import RUN_DIR_MARKERS, guard_output
 from svae_tts.run_state import (Stateful, export_dir, latest_checkpoint, load_checkpoint, recover_run_dir,
@@ -155,6 +156,9 @@ class StepLoop:
 class RunDirTrainer(StepLoop):
     """A :class:`StepLoop` whose run lives in a run dir: resume, checkpoints, exports, ``config.yaml``, ``tb/``."""
 
+    # config sections whose values an export's model card lists (the data it was trained on, the optimiser ...)
+    card_sections: tuple[str, ...] = ("data", "optim")
+
     def __init__(self, cfg: RunSettings, inputs: Iterable[Any] = (), accelerator=None,
                  state: Optional[TrainState] = None):
         super().__init__(cfg, accelerator, state)
@@ -237,6 +241,26 @@ class RunDirTrainer(StepLoop):
         self.last_export = out
         self.exports.append(out)
         return out
+
+    def card_facts(self) -> dict[str, dict[str, Any]]:
+        """What an export's model card says about its training (:func:`svae_tts.model_card.write_model_card`'s
+        ``training`` and ``metrics``): step, budget and seed, the plain values of ``card_sections``,
+        and the logged values of the progress bar averaged over the last logging window (this process's)."""
+        cfg = self.cfg
+        training: dict[str, Any] = {"steps": self.state.step, "max_steps": cfg.max_steps, "seed": cfg.seed,
+                                    "mixed precision": cfg.mixed_precision}
+        for section in self.card_sections:
+            values = getattr(cfg, section, None)
+            if dataclasses.is_dataclass(values):
+                training.update({f"{section}.{k}": v for k, v in to_dict(values).items()
+                                 if v is not None and not isinstance(v, (dict, list, tuple))})
+        window = self.history[-(cfg.log_every or 100):]
+        metrics = {}
+        for name in self.postfix:
+            seen = [logs[name] for logs in window if name in logs]
+            if seen:
+                metrics[f"training {name} (mean of the last {len(seen)} steps)"] = sum(seen) / len(seen)
+        return {"training": training, "metrics": metrics}
 
     def _due(self, every: int, step: int) -> bool:
         return every > 0 and step > 0 and step % every == 0

@@ -125,3 +125,52 @@ def make_latent_set(directory: str | os.PathLike, corpus, vae, vae_ref: str) -> 
                      {"vae": vae_ref, "frame_rate": vae.frame_rate, "latent_dim": vae.latent_dim,
                       "sample_rate": vae.sample_rate})
     return Path(directory)
+
+
+def save_tiny_release(folder: Path, seed: int = 0) -> Path:
+    """A release folder in the Semantic-VAE release format (``metainfo.json`` + ``dac/ema_state_dict.pth``
+    with ema-pytorch's ``ema_model.`` keys and bookkeeping) holding the tiny preset's architecture:
+    what ``vae import`` reads, small enough to import in a second. The release fixes 8 attention heads."""
+    import json
+    from dataclasses import asdict
+
+    from vae import SemanticVAE
+    from vae.config import load_preset
+
+    cfg = load_preset("tiny", ["attn_heads=8"])
+    torch.manual_seed(seed)
+    state = SemanticVAE(cfg).state_dict()
+    meta = {"DAC": {"sample_rate": cfg.sample_rate, "encoder_dim": cfg.encoder_dim, "encoder_rates": cfg.encoder_rates,
+                    "latent_dim": cfg.encoder_out_dim, "vae_dim": cfg.latent_dim, "decoder_type": "bigvgan",
+                    "distill": True},
+            "Decoder": asdict(cfg.decoder)}
+    (folder / "dac").mkdir(parents=True)
+    (folder / "metainfo.json").write_text(json.dumps(meta))
+    write_release_ema(folder, state, step=7)
+    return folder
+
+
+def write_release_ema(folder: Path, state: dict, step: int) -> Path:
+    """``dac/ema_state_dict.pth`` as ema-pytorch saves it: ``ema_model.<key>`` plus its bookkeeping."""
+    ema = {f"ema_model.{k}": v for k, v in state.items()}
+    ema.update(initted=torch.tensor(True), step=torch.tensor(step))
+    torch.save(ema, folder / "dac" / "ema_state_dict.pth")
+    return folder / "dac" / "ema_state_dict.pth"
+
+
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def put_in_hub_cache(cache: Path, repo_id: str, source: Path, subfolder: str = "",
+                     commit: str = HUB_COMMIT) -> Path:
+    """Lay ``source`` out as ``repo_id`` (at ``subfolder``) in a Hugging Face hub cache, as a download
+    leaves it: ``models--owner--name/snapshots/<commit>/...`` and ``refs/main`` naming the commit, so
+    ``snapshot_download`` with ``HF_HUB_OFFLINE=1`` finds it there without any network."""
+    import shutil
+
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(source, snapshot / subfolder if subfolder else snapshot, dirs_exist_ok=True)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot

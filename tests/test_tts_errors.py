@@ -85,13 +85,8 @@ def test_bad_vocos_dirs(tmp_path):
         load_vocos(str(small))
 
 
-def test_unreachable_vocos_hub_id(monkeypatch):
-    """Offline, a hub id fails with one TTSError naming it (the download itself is the core's resolve_model_dir)."""
-    import huggingface_hub
-
-    def offline(*args, **kwargs):
-        raise huggingface_hub.errors.LocalEntryNotFoundError("offline")
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+def test_unreachable_vocos_hub_id(offline_hub):
+    """Offline, a hub id not in the hub cache fails with one TTSError naming it (the lookup is
+    huggingface_hub's own, through the core's resolve_model_dir)."""
     with pytest.raises(TTSError, match="data.vocos: charactr/vocos-mel-24khz: could not fetch this hub id"):
         load_vocos("charactr/vocos-mel-24khz", source="data.vocos")

@@ -17,7 +17,7 @@ from svae_tts.cli import main
 from tests.tts_fixtures import one_torch_thread, tiny_cfg  # noqa: F401
 from tts_recipes.errors import TTSError
 from tts_recipes.synthesis import Synthesizer
-from tests.shared_fixtures import make_corpus, make_latent_set, tone_for_text
+from tests.shared_fixtures import make_corpus, make_latent_set, put_in_hub_cache, tone_for_text
 from tts_recipes.train import train
 
 
@@ -244,32 +244,21 @@ def test_save_refuses_a_vae_that_is_gone_and_writes_nothing(small, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_model_from_the_hub_comes_with_its_vae(small, tmp_path, monkeypatch):
-    """An uploaded export: the download must include the vae/ folder (the hub is stood in for by a
-    folder; only the file selection by allow_patterns is emulated)."""
-    import fnmatch
-
-    import huggingface_hub
-
+def test_model_from_the_hub_comes_with_its_vae(small, tmp_path, monkeypatch, offline_hub):
+    """An uploaded export, as a download leaves it in the hub cache: loaded by its hub id offline,
+    it decodes with the VAE in its own vae/ folder (and an id not in the cache is named in one line)."""
+    from svae_tts.errors import CheckpointError
     from tts_recipes.model import TTSModel
 
     model, _ = small
-    hub = model.save_pretrained(tmp_path / "hub_repo")
-
-    def snapshot_download(repo_id, revision=None, allow_patterns=None):
-        assert repo_id == "someone/tts-model"
-        local = tmp_path / "cache"
-        for f in hub.rglob("*"):
-            rel = f.relative_to(hub).as_posix()
-            if f.is_file() and any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
-                (local / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(f, local / rel)
-        return str(local)
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    snapshot = put_in_hub_cache(offline_hub, "someone/tts-model", model.save_pretrained(tmp_path / "hub_repo"))
     monkeypatch.chdir(tmp_path)
     loaded = TTSModel.from_pretrained("someone/tts-model")
-    assert loaded.load_feature_space().vae_ref == str(tmp_path / "cache" / "vae")
+    assert loaded.source == "someone/tts-model"
+    assert loaded.load_feature_space().vae_ref == str(snapshot / "vae")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(CheckpointError, match="someone/other-model: could not fetch this hub id"):
+        TTSModel.from_pretrained("someone/other-model")
 
 
 # -- class 7: long references --------------------------------------------------------------------
@@ -374,3 +363,43 @@ def test_unusable_asr_models_are_refused_before_any_work(portable, long_ref, cha
     assert _synth_cli(portable["model"], long_ref, "text", out, "--asr", str(tmp_path / "no_such_asr")) == 2
     _one_line_error(capsys, f"asr model {tmp_path / 'no_such_asr'}: no such directory")
     assert not out.exists()
+
+
+def test_reference_without_transcript_is_transcribed_by_the_asr_model(portable, char_asr, tmp_path, caplog, capsys):
+    from data_prep.ctc import transcribe
+
+    s = Synthesizer.from_pretrained(portable["model"], asr=str(char_asr))
+    ref = s.prepare_reference(portable["ref"], None)
+    assert ref.text is None  # the reference alone: no transcript asked for yet
+    heard = " ".join(transcribe(char_asr, [ref.wav / ref.gain], sample_rate=SR)[0].split())
+    with caplog.at_level(logging.WARNING):
+        w = s.synthesize("the cat", portable["ref"], None, nfe=2, seed=0)
+    assert heard and w.numel() > 0
+    # the ASR's transcript of the (trimmed) reference was used, and shown
+    assert "no transcript given" in caplog.text and repr(heard) in caplog.text
+    # the command line: --asr instead of --ref-text, for one line and for a batch list
+    out = tmp_path / "o.wav"
+    assert main(["synthesize", "--model", str(portable["model"]), "--ref-audio", str(portable["ref"]), "--text",
+                 "the cat", "-o", str(out), "--nfe", "2", "--seed", "0", "--asr", str(char_asr)]) == 0
+    assert sf.info(str(out)).frames > 0
+    lst = tmp_path / "list.tsv"
+    lst.write_text("one\tthe cat\n")
+    assert main(["synthesize", "--model", str(portable["model"]), "--ref-audio", str(portable["ref"]), "--batch",
+                 str(lst), "-o", str(tmp_path / "batch"), "--nfe", "2", "--seed", "0", "--asr", str(char_asr)]) == 0
+    assert (tmp_path / "batch" / "one.wav").is_file()
+
+
+def test_reference_without_transcript_or_asr_is_one_line(portable, tmp_path, capsys):
+    out = tmp_path / "o.wav"
+    capsys.readouterr()
+    assert main(["synthesize", "--model", str(portable["model"]), "--ref-audio", str(portable["ref"]), "--text",
+                 "the cat", "-o", str(out)]) == 2
+    _one_line_error(capsys, "--ref-text", "--asr CTC_MODEL")
+    assert not out.exists()
+    with pytest.raises(TTSError, match=r"ref_text is empty: pass --ref-text .* or --asr CTC_MODEL"):
+        Synthesizer.from_pretrained(portable["model"]).synthesize("the cat", portable["ref"], None, nfe=2)
+    lst = tmp_path / "list.tsv"
+    lst.write_text("one\tthe cat\n")
+    assert main(["synthesize", "--model", str(portable["model"]), "--ref-audio", str(portable["ref"]), "--batch",
+                 str(lst), "-o", str(tmp_path / "batch")]) == 2
+    _one_line_error(capsys, "two-column line needs --ref-audio and --ref-text (or --asr)")

@@ -222,7 +222,7 @@ def test_split_text_packs_sentences_then_commas_then_words(synth):
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"ref_text": "  "}, "ref_text is empty"),
+    ({"ref_text": "  "}, "ref_text is empty: pass --ref-text .* or --asr CTC_MODEL"),
     ({"nfe": 0}, "nfe must be at least 1"),
     ({"speed": 0.0}, "speed must be positive"),
     ({"duration": -1.0}, "duration must be positive"),

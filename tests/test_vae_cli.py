@@ -138,7 +138,7 @@ def test_bad_input_is_one_line_exit_2(tiny_dir, tmp_path, capsys):
 
 
 def test_output_clashes_and_bad_device_are_refused(audio_dir, tmp_path):
-    from vae.file_jobs import resolve_device
+    from svae_tts.device import resolve_device
 
     vae = load_vae("preset:tiny")
     lat = tmp_path / "lat"

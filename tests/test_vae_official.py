@@ -14,6 +14,7 @@ from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError
 from svae_tts.fileio import OutputPathError
 from vae import SemanticVAE
 from vae.official import config_from_metainfo, import_official
+from tests.shared_fixtures import write_release_ema
 
 
 # The released key/shape manifest (a copy of shared/reference/semantic_vae_official_state_dict.json).
@@ -65,9 +66,7 @@ def _release_folder(root: Path, dim: int, layout: str, distill: bool = True, sta
     elif layout == "wrapped":
         torch.save({"state_dict": state, "metadata": {"step": 10, "note": "x"}}, folder / "dac" / "weights.pth")
     elif layout == "ema":
-        ema = {f"ema_model.{k}": v for k, v in state.items()}
-        ema.update(initted=torch.tensor(True), step=torch.tensor(123))
-        torch.save(ema, folder / "dac" / "ema_state_dict.pth")
+        write_release_ema(folder, state, step=123)
     return folder
 
 

@@ -25,10 +25,12 @@ class BatchRow:
     ref_text: str | None
 
 
-def read_batch_tsv(path: str | os.PathLike, ref_audio: str | None = None, ref_text: str | None = None) -> list[BatchRow]:
+def read_batch_tsv(path: str | os.PathLike, ref_audio: str | None = None, ref_text: str | None = None,
+                   asr: bool = False) -> list[BatchRow]:
     """Lines ``name<TAB>text`` (the command line's reference) or ``name<TAB>ref_audio<TAB>ref_text<TAB>text``.
 
     Empty lines and lines starting with ``#`` are ignored; a malformed line is an error naming it.
+    With ``asr`` (an ASR model will transcribe references) a reference may come without its text.
     """
     path = Path(path)
     if not path.is_file():
@@ -40,8 +42,8 @@ def read_batch_tsv(path: str | os.PathLike, ref_audio: str | None = None, ref_te
         parts = line.split("\t")
         if len(parts) == 2:
             name, text = parts
-            if not ref_audio or not ref_text:
-                raise TTSError(f"{path}:{n}: two-column line needs --ref-audio and --ref-text")
+            if not ref_audio or not (ref_text or asr):
+                raise TTSError(f"{path}:{n}: two-column line needs --ref-audio and --ref-text (or --asr)")
             row = BatchRow(name.strip(), text, ref_audio, ref_text)
         elif len(parts) == 4:
             name, ra, rt, text = parts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from svae_tts.cli import float_arg, int_arg, nonneg_float, finite_float, seed_int
+from svae_tts.cli import add_device_option, float_arg, int_arg, nonneg_float, finite_float, seed_int
 from tts_recipes.errors import TTSError
 
 MAX_NFE = 1000  # ODE steps (F5-TTS uses 16-32)
@@ -23,13 +23,14 @@ def _synthesize(args: argparse.Namespace) -> int:
     load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr)
     if args.batch:
         guard_output(args.output, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
-        rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text)
+        rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text, asr=args.asr is not None)
         synth = Synthesizer.from_pretrained(args.model, **load)
         written, skipped = synth.synthesize_batch(rows, args.output, overwrite=args.overwrite, **opts)
         print(f"wrote {len(written)} file(s) to {args.output}" + (f"; skipped {len(skipped)} (see skipped.tsv)" if skipped else ""))
         return 0 if written else 2
-    if not args.text or args.ref_audio is None or args.ref_text is None:
-        raise TTSError("give --text, --ref-audio and --ref-text (or --batch list.tsv)")
+    if not args.text or args.ref_audio is None or (args.ref_text is None and args.asr is None):
+        raise TTSError("give --text, --ref-audio and --ref-text (or --asr CTC_MODEL to transcribe the reference; "
+                       "or --batch list.tsv)")
     guard_output(args.output, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file")
     synth = Synthesizer.from_pretrained(args.model, **load)
     wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)
@@ -51,7 +52,7 @@ def register(sub) -> None:
                        description="Speech for --text in the voice of --ref-audio, whose transcript is --ref-text.")
     p.add_argument("--model", required=True, help="TTS model dir (e.g. RUN/exports/step_00010000) or hub id")
     p.add_argument("--ref-audio", help="reference speech (wav/flac/ogg)")
-    p.add_argument("--ref-text", help="transcript of the reference")
+    p.add_argument("--ref-text", help="transcript of the reference (without it, --asr transcribes the reference)")
     p.add_argument("--text", help="text to speak")
     p.add_argument("--batch", help="TSV: name<TAB>text, or name<TAB>ref_audio<TAB>ref_text<TAB>text; -o is then a folder")
     p.add_argument("-o", "--output", required=True, help="output wav (or folder with --batch)")
@@ -67,9 +68,10 @@ def register(sub) -> None:
                    help="longest reference used (default 15); a longer one is refused, as its transcript would "
                         "not match a cut, unless --asr transcribes the part kept")
     p.add_argument("--asr", default=None, metavar="CTC_MODEL",
-                   help="character CTC model dir (svae-tts data train-ctc) or hub id: a reference over "
-                        "--max-ref-seconds is cut at a pause and this transcribes the part kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+                   help="character CTC model dir (svae-tts data train-ctc) or hub id: transcribes a reference given "
+                        "without --ref-text (a warning shows what it heard), and the part kept of one over "
+                        "--max-ref-seconds, cut at a pause")
+    add_device_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=_synthesize)
 

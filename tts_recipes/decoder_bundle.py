@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from svae_tts.checkpoint import CONFIG_NAME, WEIGHTS_NAME, is_hub_id
+from svae_tts.hub import is_release_ref
 from tts_recipes.errors import TTSError
 
 DEFAULT_VOCOS = "charactr/vocos-mel-24khz"  # the Vocos F5-TTS's mel front end was trained with
 
 def resolve_ref(ref: str | os.PathLike, base_dir: str | os.PathLike | None, what: str, source: str,
                 hint: str = "", inside_only: bool = False) -> str:
-    """Where a stored name of a model dir points: an absolute local dir, or a hub id.
+    """Where a stored name of a model dir points: an absolute local dir, or a hub name (a hub id
+    ``owner/name``, or for a VAE a release reference ``owner/repo/subfolder``, which ``load_vae`` imports).
 
     A relative path is looked up relative to ``base_dir`` (the dir of the file that stores it, so a
     model dir or latent set can be moved or copied together with what it names) first, then as
@@ -38,7 +40,7 @@ def resolve_ref(ref: str | os.PathLike, base_dir: str | os.PathLike | None, what
     for cand in tried:
         if cand.is_dir():
             return os.path.abspath(cand)
-    if is_hub_id(ref) and not (inside_only and inside):
+    if (is_hub_id(ref) or is_release_ref(ref)) and not (inside_only and inside):
         return ref
     if inside_only and inside:
         where = f" (looked for {inside}: the model dir is incomplete)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 from torch import nn
@@ -21,7 +21,9 @@ from torch import nn
 from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, PretrainedMixin, WEIGHTS_NAME, is_hub_id,
                                  resolve_model_dir, save_state_dict)
 from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
-from svae_tts.errors import CheckpointError, ConfigError
+from svae_tts.errors import ConfigError
+from svae_tts.hub import hub_snapshot
+from svae_tts.model_card import write_model_card
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
@@ -133,8 +135,10 @@ class TTSModel(nn.Module, PretrainedMixin):
     def load_feature_space(self, source: str = "TTS model") -> FeatureSpace:
         return FeatureSpace.from_config(self.config.feature, source, self.base_dir)
 
-    def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False, extra: dict | None = None) -> Path:
-        """config.json, model.safetensors and the decoder's folder, swapped in together (atomic)."""
+    def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False, extra: dict | None = None,
+                        card: Mapping[str, Any] | None = None) -> Path:
+        """config.json, model.safetensors and the decoder's folder (and with ``card`` a README.md
+        model card with these facts, :func:`svae_tts.model_card.write_model_card`), swapped in together (atomic)."""
         directory = check_writable(directory, overwrite)
         with atomic_dir(directory) as tmp:
             feature = bundle_decoder(self.config.feature, tmp, Path(directory), self.base_dir,
@@ -143,6 +147,8 @@ class TTSModel(nn.Module, PretrainedMixin):
                    "feature": feature, **(extra or {})}
             atomic_write_json(tmp / CONFIG_NAME, cfg)
             save_state_dict(self.state_dict(), tmp / WEIGHTS_NAME, metadata={"model_kind": self.model_kind})
+            if card is not None:
+                write_model_card(tmp, **card)
         return Path(directory)
 
     @classmethod
@@ -162,12 +168,5 @@ def _model_dir(ref: str | os.PathLike, revision: str | None = None) -> Path:
     ``resolve_model_dir`` (config.json + weights only) would leave behind."""
     if Path(str(ref)).expanduser().is_dir() or not is_hub_id(str(ref)):
         return resolve_model_dir(ref)
-    try:
-        from huggingface_hub import snapshot_download
-
-        folders = [f"{key}/*" for key, _, _ in BUNDLED_DECODERS.values()]
-        local = snapshot_download(str(ref), revision=revision, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, *folders])
-    except Exception as exc:
-        raise CheckpointError(f"{ref}: could not fetch this hub id ({type(exc).__name__}); "
-                              "offline machines need a local model directory") from None
-    return resolve_model_dir(local)
+    folders = [f"{key}/*" for key, _, _ in BUNDLED_DECODERS.values()]
+    return resolve_model_dir(hub_snapshot(str(ref), [CONFIG_NAME, WEIGHTS_NAME, *folders], revision=revision))

@@ -6,7 +6,9 @@ feature-space interface instead: the same code drives VAE-latent and mel models.
    ``target_rms`` when quieter (the output gets the original loudness back). A reference longer
    than ``max_ref_seconds`` is cut at a pause (:func:`cut_at_pause`), and since its transcript
    covers the whole, it is refused unless an ASR model (``asr``) is given to transcribe the part
-   kept: a prompt whose text runs past its audio conditions the model on the wrong pace and words;
+   kept: a prompt whose text runs past its audio conditions the model on the wrong pace and words.
+   A reference given without a transcript is transcribed by the same ASR model (with a warning
+   showing what it heard), or refused when there is none;
 2. text split at sentence boundaries into chunks that fit the model's window with the reference;
 3. each chunk's length estimated from the reference's speaking rate (UTF-8 bytes per *frame* of the
    feature space, so 40 Hz latents and 93.75 Hz mel both come out right), divided by ``speed``;
@@ -30,6 +32,7 @@ import torch
 
 from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
 from svae_tts.checkpoint import is_hub_id
+from svae_tts.device import resolve_device
 from svae_tts.errors import SvaeError
 from svae_tts.fileio import guard_output
 from svae_tts.boundary import item_boundary
@@ -57,15 +60,16 @@ class Reference:
 
 
 class Synthesizer:
-    """``asr``: a character CTC model dir or hub id (``data_prep.ctc``) that transcribes the kept
-    part of a reference longer than ``max_ref_seconds``; without one such a reference is refused."""
+    """``asr``: a character CTC model dir or hub id (``data_prep.ctc``) that transcribes a reference
+    given without its transcript, and the kept part of one longer than ``max_ref_seconds``; without
+    one such references are refused. ``device``: ``auto``, ``cpu``, ``cuda`` ... (:mod:`svae_tts.device`)."""
 
     def __init__(self, model: TTSModel, space: FeatureSpace, device: str | torch.device = "cpu",
                  max_ref_seconds: float = 15.0, max_total_seconds: float = 30.0, target_rms: float = 0.1,
                  cross_fade_seconds: float = 0.15, asr: str | os.PathLike | None = None):
         if not (isinstance(max_ref_seconds, (int, float)) and math.isfinite(max_ref_seconds) and max_ref_seconds > 0):
             raise TTSError(f"max_ref_seconds must be a positive number of seconds, got {max_ref_seconds!r}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.space = space.to(self.device)
         self.asr = _check_asr(asr) if asr is not None else None
@@ -88,7 +92,8 @@ class Synthesizer:
 
     # -- reference -----------------------------------------------------------------------------
     def prepare_reference(self, ref_audio: str | os.PathLike | tuple, ref_text: str | None = None) -> Reference:
-        """The cleaned reference and its transcript (``ref_text``, or the ASR's when it had to be cut)."""
+        """The cleaned reference and its transcript (``ref_text``, or the ASR's when it had to be cut;
+        ``None`` when none was given and it was not cut: :meth:`synthesize` then asks the ASR model)."""
         sr_out = self.sample_rate
         if isinstance(ref_audio, (str, os.PathLike)):
             name = str(ref_audio)
@@ -125,15 +130,25 @@ class Synthesizer:
                 f"would not match a cut; pass --max-ref-seconds {math.ceil(whole)} to use it whole, give a reference "
                 f"under {self.max_ref_seconds:g} s with its transcript, or --asr CTC_MODEL to transcribe the part kept "
                 f"(its first {kept_s:.1f} s, cut at a pause)")
+        heard = self._transcribe_reference(
+            kept, name, f"reference is {whole:.1f} s, over the {self.max_ref_seconds:g} s limit, and the part kept "
+                        f"({kept_s:.1f} s) needs its own transcript")
+        given = f" (the given one, {ref_text!r}, is of the whole)" if ref_text else " (none was given)"
+        log.warning("%s: reference is %.1f s, cut at a pause to %.1f s; its transcript replaced by what %s heard "
+                    "there: %r%s", name, whole, kept_s, self.asr, heard, given)
+        return kept, heard
+
+    def _transcribe_reference(self, wav: torch.Tensor, name: str, why: str) -> str:
+        """What the ASR model hears in ``wav`` (the one transcription of a reference); ``why`` says
+        why it was needed, for the errors: no ASR model given, or no words heard."""
+        if self.asr is None:
+            raise TTSError(f"{name}: {why}; pass --ref-text (its transcript) or --asr CTC_MODEL to transcribe it")
         from data_prep.ctc import transcribe
 
-        heard = " ".join(transcribe(self.asr, [kept.cpu()], sample_rate=sr, device=str(self.device))[0].split())
+        heard = " ".join(transcribe(self.asr, [wav.cpu()], sample_rate=self.sample_rate, device=str(self.device))[0].split())
         if not heard:
-            raise TTSError(f"{name}: reference is {whole:.1f} s, over the {self.max_ref_seconds:g} s limit, and the "
-                           f"ASR model {self.asr} heard no words in the {kept_s:.1f} s kept; give a shorter reference")
-        log.warning("%s: reference is %.1f s, cut at a pause to %.1f s; its transcript replaced by what %s heard "
-                    "there: %r (the given one, %r, is of the whole)", name, whole, kept_s, self.asr, heard, ref_text)
-        return kept, heard
+            raise TTSError(f"{name}: {why}, and the ASR model {self.asr} heard no words in it; pass --ref-text")
+        return heard
 
     # -- text ----------------------------------------------------------------------------------
     def split_text(self, text: str, max_bytes: int) -> list[str]:
@@ -145,16 +160,21 @@ class Synthesizer:
 
     # -- synthesis -----------------------------------------------------------------------------
     @torch.no_grad()
-    def synthesize(self, text: str, ref_audio, ref_text: str, nfe: int = 32, cfg_strength: float = 2.0,
+    def synthesize(self, text: str, ref_audio, ref_text: str | None = None, nfe: int = 32, cfg_strength: float = 2.0,
                    sway: float = -1.0, seed: int | None = None, speed: float = 1.0,
                    duration: float | None = None) -> torch.Tensor:
-        """Speech for ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``).
+        """Speech for ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``; without
+        one the ASR model transcribes the reference).
 
         ``duration`` (seconds of generated speech, the reference excluded) overrides the estimate
         from the reference's speaking rate and ``speed``. Returns ``(N,)`` float32 at ``sample_rate``.
         """
-        text, ref_text = _check_request(text, ref_text, nfe, speed, duration)
+        text, ref_text = _check_request(text, ref_text, nfe, speed, duration, asr=self.asr)
         ref = self.prepare_reference(ref_audio, ref_text)
+        if not ref.text:
+            ref.text = self._transcribe_reference(ref.wav / ref.gain, ref.name, "no transcript was given")
+            log.warning("%s: no transcript given; %s heard %r, which is used as the reference text "
+                        "(pass --ref-text if it is wrong)", ref.name, self.asr, ref.text)
         ref_text = tts_text(ref.text)
         if seed is None:
             seed = random.randrange(2**31)
@@ -243,14 +263,17 @@ def _split_long(sentence: str, max_bytes: int) -> list[str]:
     return _pack(re.split(r"(?<=[,，、])\s*|\s+", sentence), max_bytes)
 
 
-def _check_request(text: str, ref_text: str, nfe: int, speed: float, duration: float | None) -> tuple[str, str]:
+def _check_request(text: str, ref_text: str | None, nfe: int, speed: float, duration: float | None,
+                   asr: str | None = None) -> tuple[str, str]:
     """The normalised text and reference transcript, once every argument of a synthesis call is
-    known to be usable: a bad one is refused before the reference is even read."""
+    known to be usable: a bad one is refused before the reference is even read. An empty
+    transcript is left for the ``asr`` model to fill, and refused when there is none."""
     text, ref_text = tts_text(text or ""), tts_text(ref_text or "")
     if not text:
         raise TTSError("text is empty")
-    if not ref_text:
-        raise TTSError("ref_text is empty (the reference's transcript is needed to clone its voice and pace)")
+    if not ref_text and asr is None:
+        raise TTSError("ref_text is empty: pass --ref-text (the reference's transcript, needed to clone its "
+                       "voice and pace) or --asr CTC_MODEL to transcribe the reference")
     if len(text) > MAX_TEXT_CHARS:
         raise TTSError(f"text has {len(text)} characters, over the limit of {MAX_TEXT_CHARS}; split it into several calls")
     if nfe < 1:

@@ -331,7 +331,7 @@ class TTSTrainer(RunDirTrainer):
 
     def write_export(self, out: Path) -> None:
         """The EMA model as a TTS model dir (an atomic dir: one that exists is complete)."""
-        self.ema.ema_model.save_pretrained(out, overwrite=True)
+        self.ema.ema_model.save_pretrained(out, overwrite=True, card=self.card_facts())
 
 
 def train(cfg: TrainConfig) -> dict:

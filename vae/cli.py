@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from svae_tts.cli import seed_int
+from svae_tts.cli import add_device_option, seed_int
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", required=True,
-                   help="VAE model dir, hub id, or preset:NAME (random init, e.g. preset:tiny for demos)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+                   help="VAE model dir, hub id, release reference (owner/repo/subfolder, imported once into the "
+                        "svae-tts cache), or preset:NAME (random init, e.g. preset:tiny for demos)")
+    add_device_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -31,7 +32,7 @@ def _file_job(kind: str):
 
         # the output folder first: a clash or an unwritable place is reported before a model loads
         guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
-        vae = load_vae(args.model, file_jobs.resolve_device(args.device))
+        vae = load_vae(args.model, args.device)
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
             kwargs.update(use_mean=args.use_mean, seed=args.seed)
@@ -60,7 +61,8 @@ def register(sub) -> None:
     vae.set_defaults(func=lambda args: vae.print_help() or 1)
 
     p = cmds.add_parser("import", help="convert a released Semantic-VAE folder into a model dir")
-    p.add_argument("official_dir", help="release folder (metainfo.json, dac/*.pth) or owner/repo/subfolder on the hub")
+    p.add_argument("official_dir", help="release folder (metainfo.json, dac/*.pth) or owner/repo/subfolder on the hub "
+                                        "(e.g. zkniu/Semantic-VAE/semantic_vae: only that folder is fetched)")
     p.add_argument("out_dir", help="model dir to write (config.json + model.safetensors)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="use dac/ema_state_dict.pth (default) or dac/weights.pth (--no-ema)")

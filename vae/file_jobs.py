@@ -68,18 +68,6 @@ class FileJobReport:
 
 
 # -- model and file helpers -------------------------------------------------------------------------
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise VAEError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:1 ...)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VAEError(f"--device {device!r}: CUDA is not available on this machine")
-    return dev
-
-
 def _pairs(inputs: Iterable[str | os.PathLike], out_dir: Path, suffix: str,
            exts: tuple[str, ...] | None) -> list[tuple[Path, Path]]:
     """(input file, output file); a folder's files keep their relative paths under ``out_dir``."""
@@ -244,5 +232,5 @@ def reconstruct_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, 
     return _run("reconstruct", vae, inputs, out_dir, ".wav", None, overwrite, progress, work)
 
 
-__all__ = ["FileJobReport", "resolve_device", "save_latents", "load_latents", "encode_files",
+__all__ = ["FileJobReport", "save_latents", "load_latents", "encode_files",
            "decode_files", "reconstruct_files"]

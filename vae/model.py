@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from svae_tts.checkpoint import PretrainedMixin
+from svae_tts.device import resolve_device
+from svae_tts.hub import is_release_ref
 from svae_tts.errors import SvaeError
 from vae.bottleneck import AttentionProjection
 from vae.config import VAEConfig, load_preset
@@ -217,14 +219,21 @@ class SemanticVAE(nn.Module, PretrainedMixin):
 
 def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0,
              fast_decode: bool = True) -> SemanticVAE:
-    """The one VAE loader: a model dir, a hub id, or ``preset:NAME`` (random init from ``seed``:
-    tests and smoke runs), in eval mode on ``device``; ``vae.source`` names where it came from.
+    """The one VAE loader: a model dir, a hub id (``owner/name``), a release reference
+    (``owner/repo/subfolder``, imported once into the svae-tts cache: :func:`vae.official.cached_release`)
+    or ``preset:NAME`` (random init from ``seed``: tests and smoke runs), in eval mode on ``device``
+    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it.
     ``fast_decode``: see :meth:`SemanticVAE.use_inference_decoder` (exact to float rounding)."""
     ref = str(ref)
+    device = resolve_device(device)
     if ref.startswith(PRESET_PREFIX):
         torch.manual_seed(seed)
         vae = SemanticVAE.from_preset(ref[len(PRESET_PREFIX):])
-        vae.source = ref
+    elif is_release_ref(ref):
+        from vae.official import cached_release
+
+        vae = SemanticVAE.from_pretrained(cached_release(ref))
     else:
         vae = SemanticVAE.from_pretrained(ref)
+    vae.source = ref
     return vae.to(device).eval().use_inference_decoder(fast_decode)

@@ -23,7 +23,9 @@ from typing import Any, Mapping
 import torch
 
 from svae_tts.checkpoint import CONFIG_NAME, compare_state_dicts, load_torch_weights, save_state_dict
-from svae_tts.errors import CheckpointError, ConfigError
+from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError
+from svae_tts.hub import hub_snapshot, is_release_ref, split_release_ref, svae_cache_dir
+from svae_tts.model_card import write_model_card
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.config import from_dict
 from svae_tts.textio import read_json
@@ -178,23 +180,43 @@ def split_official_state(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, t
 
 # -- the import itself -----------------------------------------------------------------------------
 def resolve_official_dir(ref: str | os.PathLike, ema: bool = True) -> Path:
-    """A local release folder, or ``owner/repo/subfolder`` on the Hugging Face hub (online users)."""
+    """A local release folder, or ``owner/repo/subfolder`` on the Hugging Face hub: only that
+    subfolder's ``metainfo.json`` and the one weight file used are fetched (or found in the hub cache)."""
     path = Path(ref).expanduser()
     if path.is_dir():
         return path
-    parts = str(ref).strip("/").split("/")
-    if path.exists() or len(parts) < 3:
+    if not is_release_ref(str(ref)):
         raise CheckpointError(f"{ref}: no such folder (and not a hub reference owner/repo/subfolder)")
-    repo, sub = "/".join(parts[:2]), "/".join(parts[2:])
+    repo, sub = split_release_ref(str(ref))
     weights = EMA_REL if ema else WEIGHTS_REL
-    try:
-        from huggingface_hub import snapshot_download
+    local = hub_snapshot(repo, [f"{sub}/{METAINFO_NAME}", f"{sub}/{weights.as_posix()}"], ref=str(ref)) / sub
+    if not (local / METAINFO_NAME).is_file():  # the repo is there, the folder is not (a typo in the subfolder)
+        raise CheckpointError(f"{ref}: hub repo {repo} has no release folder {sub!r} (no {sub}/{METAINFO_NAME})")
+    return local
 
-        local = snapshot_download(repo, allow_patterns=[f"{sub}/{METAINFO_NAME}", f"{sub}/{weights.as_posix()}"])
-    except Exception as exc:
-        raise CheckpointError(f"{ref}: could not fetch from the hub ({type(exc).__name__}); "
-                              "offline machines need a local release folder") from None
-    return Path(local) / sub
+
+def release_cache_dir(ref: str) -> Path:
+    """Where the release reference ``owner/repo/subfolder`` is kept once imported:
+    ``<svae-tts cache>/vae/<owner>--<repo>--<subfolder>`` (EMA weights, as ``vae import`` makes by default)."""
+    return svae_cache_dir("vae") / "--".join(str(ref).strip("/").split("/"))
+
+
+def cached_release(ref: str) -> Path:
+    """The model dir of a release reference, imported on first use and reused after.
+
+    Loading a released VAE by name (``--vae zkniu/Semantic-VAE/semantic_vae``, ``load_vae``, a TTS
+    config's ``data.vae``) must not convert 200 MB of pickles on every call, nor leave a half-made
+    dir when interrupted: the import is written atomically into :func:`release_cache_dir`, and a
+    process that finds it there (or loses a race to write it) loads that copy."""
+    out = release_cache_dir(ref)
+    if (out / CONFIG_NAME).is_file():
+        return out
+    try:
+        import_official(ref, out)
+    except OutputExistsError:  # another process imported it meanwhile
+        if not (out / CONFIG_NAME).is_file():
+            raise
+    return out
 
 
 def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike, ema: bool = True,
@@ -220,6 +242,7 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
         if keep_projector and projector_state:
             save_state_dict(projector_state, tmp / PROJECTOR_FILE,
                             metadata={"source": str(official_dir), "latent_dim": config.latent_dim})
+        write_model_card(tmp, training={"trained by": "the Semantic-VAE release (imported, not trained here)"})
     n_params = sum(math.prod(v.shape) for v in model_state.values())
     log.info("imported %s (%s weights, %.1f M tensors' values) -> %s", src, extra["source_weights"], n_params / 1e6, out_dir)
     return Path(out_dir)

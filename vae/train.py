@@ -75,6 +75,7 @@ class Trainer(RunDirTrainer):
     name = "vae"
     error = VAEError
     postfix = ("mel", "kl", "align", "gan", "disc")
+    card_sections = ("data", "teacher", "loss", "optim")
 
     def __init__(self, cfg: TrainConfig, accelerator=None):
         super().__init__(cfg, [cfg.data.train, cfg.data.valid, cfg.teacher.model, cfg.teacher.features,
@@ -254,7 +255,16 @@ class Trainer(RunDirTrainer):
     def write_export(self, out: Path) -> None:
         """The export dir :func:`vae.train_models.write_export` describes, from the EMA generator."""
         projector = self.acc.unwrap_model(self.projector) if self.projector is not None else None
-        write_export(out, self.ema.ema_model, self.cfg.teacher, self.features, projector, self.acc.unwrap_model(self.disc))
+        write_export(out, self.ema.ema_model, self.cfg.teacher, self.features, projector, self.acc.unwrap_model(self.disc),
+                     card=self.card_facts())
+
+    def card_facts(self) -> dict:
+        """The scaffold's facts, and the last validation mel distance (with its step) when there is one."""
+        facts = super().card_facts()
+        if getattr(self, "last_valid", None) is not None:
+            step, value = self.last_valid
+            facts["metrics"][f"validation mel distance (EMA model, step {step})"] = value
+        return facts
 
     # -- validation and logging ------------------------------------------------------------------
     @torch.no_grad()
@@ -274,6 +284,7 @@ class Trainer(RunDirTrainer):
                     self.writer.add_audio(f"valid/{i}_original", wav[0].cpu(), self.state.step, self.sample_rate)
         self._logged_refs = True
         value = sum(dists) / len(dists)
+        self.last_valid = (self.state.step, value)
         if self.writer is not None:
             self.writer.add_scalar("valid/mel_distance", value, self.state.step)
         return value

@@ -62,10 +62,12 @@ def build_run_discriminator(cfg: TrainConfig) -> nn.Module:
 
 
 def write_export(out: Path, ema_model: SemanticVAE, teacher_cfg: TeacherConfig,
-                 features: Optional[PrecomputedFeatures], projector: Optional[nn.Module], disc: nn.Module) -> None:
+                 features: Optional[PrecomputedFeatures], projector: Optional[nn.Module], disc: nn.Module,
+                 card: Optional[dict] = None) -> None:
     """The EMA generator as a VAE model dir (its config records whether it is semantic and which
-    teacher) + projector and discriminator weights, swapped in as one directory: an export dir
-    that exists is complete. ``projector`` and ``disc`` are the unwrapped modules."""
+    teacher) + projector and discriminator weights (+ a README.md model card with the ``card``
+    facts), swapped in as one directory: an export dir that exists is complete. ``projector`` and
+    ``disc`` are the unwrapped modules."""
     model = copy.deepcopy(ema_model).cpu().eval()
     model.config.semantic = bool(teacher_cfg.enabled)
     if teacher_cfg.enabled:
@@ -77,7 +79,7 @@ def write_export(out: Path, ema_model: SemanticVAE, teacher_cfg: TeacherConfig,
     else:
         model.config.teacher, model.config.teacher_layer = None, None
     with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp, overwrite=True)
+        model.save_pretrained(tmp, overwrite=True, card=card)
         if projector is not None:
             save_state_dict(projector.state_dict(), tmp / PROJECTOR_FILE)
         save_state_dict(disc.state_dict(), tmp / DISCRIMINATOR_FILE)

@@ -91,7 +91,7 @@ def tts_runs(b: DemoBudget) -> list[tuple[str, str, int]]:
 class DemoConfig(Checked):
     out: str = "runs/demo"
     budget: str = "default"
-    device: str = "cpu"
+    device: str = "auto"  # svae_tts.device: a GPU when there is one
     seed: int = seed_field(0)
 
     def resolved_budget(self) -> DemoBudget:

@@ -19,6 +19,8 @@ from typing import Any, Callable
 from eval.demo import stages
 from eval.demo.config import ARMS, BUDGETS, DemoBudget, DemoConfig, tts_runs
 from eval.demo.report import write_report
+from svae_tts.cli import add_device_option
+from svae_tts.device import device_name
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_write_json, guard_output
 
@@ -73,6 +75,7 @@ def run_demo(cfg: DemoConfig) -> Path:
     import torch
 
     budget = cfg.resolved_budget()
+    cfg = dataclasses.replace(cfg, device=device_name(cfg.device))  # "auto" -> the GPU when there is one, once
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     try:
@@ -110,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(BUDGETS), default=None,
                    help="budget: default (CPU, ~20 min), fast, proof (3 TTS seeds per arm: the convergence "
                         "comparison with its spread) or small (meant for one GPU)")
-    p.add_argument("--device", default="cpu")
+    add_device_option(p, "; the budgets are steps, so a GPU gives the same stages, faster")
     p.set_defaults(func=_cmd_demo)
 
 

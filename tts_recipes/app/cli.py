@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from svae_tts.cli import int_arg
+from svae_tts.cli import add_device_option, int_arg
 
 
 def _app(args: argparse.Namespace) -> int:
@@ -28,5 +28,5 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_arg(1, 65535), default=None, help="port (default: the first free from 7860)")
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    add_device_option(p)
     p.set_defaults(func=_app)

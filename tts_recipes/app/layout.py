@@ -192,7 +192,7 @@ def create_app(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None 
     """The page and its context: models found under ``runs``, the device resolved (``auto`` = CUDA
     when present), and ``model`` / ``vae`` loaded now, so one that cannot load stops the command
     with its one-line error instead of failing on the first click."""
-    from vae.file_jobs import resolve_device
+    from svae_tts.device import resolve_device
 
     ctx = AppContext(device=resolve_device(device))
     if runs is not None and not Path(runs).is_dir():

@@ -1,0 +1,87 @@
+"""Names of models on the Hugging Face hub, and the one place that fetches from it.
+
+Two kinds of hub names are taken wherever a model is:
+
+- a *model dir* ``owner/name``: a repo holding one of our model dirs (``config.json`` +
+  ``model.safetensors``), fetched by :func:`hub_snapshot` into the hub's own cache;
+- a *release reference* ``owner/repo/subfolder`` (``zkniu/Semantic-VAE/semantic_vae``): a folder
+  of a repo in the Semantic-VAE release format, which the VAE stage imports once into
+  :func:`svae_cache_dir` (``vae.official.cached_release``) and loads from there.
+
+A name that is also a local path is always the local path. Every fetch goes through
+:func:`hub_snapshot`, so an offline machine, a missing repo or a typo gives the same one-line
+error naming the reference, and a pre-populated hub cache (``HF_HUB_CACHE``, ``HF_HUB_OFFLINE=1``)
+is used without network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from svae_tts.errors import CheckpointError, exc_summary
+
+_NAME = r"[A-Za-z0-9][\w.-]*"
+_HUB_ID = re.compile(rf"^{_NAME}/{_NAME}$")
+# exactly one subfolder, as the release has them: a longer missing path is a typo'd local path, not a hub name
+_RELEASE_REF = re.compile(rf"^{_NAME}/{_NAME}/{_NAME}$")
+
+CACHE_ENV = "SVAE_TTS_CACHE"  # where imported releases are kept (default ~/.cache/svae-tts)
+
+
+def looks_like_hub_id(ref: str) -> bool:
+    """``owner/name`` in form (a repo id to create or upload to), whatever is on the disk."""
+    return bool(_HUB_ID.match(ref))
+
+
+def is_hub_id(ref: str) -> bool:
+    """``owner/name`` that is not also a local path."""
+    return looks_like_hub_id(ref) and not Path(ref).exists()
+
+
+def is_release_ref(ref: str) -> bool:
+    """``owner/repo/subfolder`` (a folder of a hub repo) that is not also a local path."""
+    return bool(_RELEASE_REF.match(ref)) and not Path(ref).exists()
+
+
+def split_release_ref(ref: str) -> tuple[str, str]:
+    """``owner/repo/subfolder`` -> ``("owner/repo", "subfolder")``."""
+    parts = ref.strip("/").split("/")
+    return "/".join(parts[:2]), "/".join(parts[2:])
+
+
+def hub_snapshot(repo_id: str, allow_patterns: list[str], ref: str | None = None,
+                 revision: str | None = None) -> Path:
+    """The local folder of ``repo_id`` holding the files ``allow_patterns`` select (downloaded when
+    online, from the hub cache when not). ``ref`` is how the user named it, for the error message:
+    one line naming it, whatever went wrong (no network, no such repo, not in the cache)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
+    except Exception as exc:
+        raise CheckpointError(f"{ref or repo_id}: could not fetch this hub id ({_why(exc)}); offline machines "
+                              "need it in the hub cache (HF_HUB_CACHE) or a local model directory") from None
+
+
+def _why(exc: Exception) -> str:
+    """huggingface_hub's error in a few words (its messages run to several sentences)."""
+    kind = type(exc).__name__
+    if kind in ("LocalEntryNotFoundError", "OfflineModeIsEnabled"):
+        return "not in the hub cache, and the hub was not reached"
+    if kind in ("RepositoryNotFoundError", "GatedRepoError"):
+        return "no such repo on the hub, or it is private or gated"
+    if kind == "RevisionNotFoundError":
+        return "no such revision"
+    return exc_summary(exc, 100)
+
+
+def svae_cache_dir(kind: str) -> Path:
+    """Our own cache for things made from downloads (``$SVAE_TTS_CACHE/<kind>``, default
+    ``~/.cache/svae-tts/<kind>``): the hub cache keeps what was downloaded, this what we made of it."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "svae-tts")
+    return Path(root) / kind
+
+
+__all__ = ["looks_like_hub_id", "is_hub_id", "is_release_ref", "split_release_ref", "hub_snapshot", "svae_cache_dir", "CACHE_ENV"]

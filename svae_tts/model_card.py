@@ -1,0 +1,197 @@
+"""Model cards: the ``README.md`` of a model dir, as the Hugging Face hub shows it.
+
+A model dir alone says little to whoever finds it on the hub or in a run folder: what it is, how it
+was made, how to load it. Every export (VAE and TTS trainers), every ``vae import`` and every
+``svae-tts push`` of a dir without a card writes one, rendered by :meth:`ModelCard.render` from a
+:class:`ModelCard`. What the model *is* comes from the dir's own ``config.json`` and weights file
+(:func:`card_for_model_dir`), so an export and a later push describe it alike; what only the stage
+knows (steps, seed, data, key settings, metrics) is passed in by the stage as ``training`` and
+``metrics``. Facts that are not known are left out rather than guessed.
+
+A ``README.md`` already in a dir is the user's and is kept unless ``overwrite`` is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from svae_tts.errors import CheckpointError
+from svae_tts.fileio import atomic_write_text
+
+CARD_NAME = "README.md"
+LIBRARY_NAME = "svae-tts"
+MODEL_PLACEHOLDER = "MODEL"  # in the usage snippets: this dir's path, or its hub id once pushed
+
+
+@dataclass
+class ModelCard:
+    """Everything a card shows; :meth:`render` turns it into Markdown with YAML front matter."""
+
+    title: str
+    summary: str
+    model: dict[str, str] = field(default_factory=dict)  # "What it is": architecture, dims, rates, parameters
+    training: dict[str, str] = field(default_factory=dict)  # "How it was trained"; empty: section left out
+    metrics: dict[str, str] = field(default_factory=dict)  # empty: section left out
+    usage: list[tuple[str, str]] = field(default_factory=list)  # (language, code) blocks
+    tags: list[str] = field(default_factory=list)
+    license: str | None = None
+    library_name: str = LIBRARY_NAME
+
+    def front_matter(self) -> str:
+        """The hub's metadata block; every value is JSON-quoted, which YAML reads as the same string."""
+        lines = ["---", f"library_name: {json.dumps(self.library_name)}"]
+        if self.license:
+            lines.append(f"license: {json.dumps(self.license)}")
+        if self.tags:
+            lines.append("tags:")
+            lines += [f"- {json.dumps(t)}" for t in self.tags]
+        return "\n".join(lines + ["---"])
+
+    def render(self) -> str:
+        parts = [self.front_matter(), "", f"# {self.title}", "", self.summary, ""]
+        for heading, table in (("What it is", self.model), ("How it was trained", self.training),
+                               ("Metrics", self.metrics)):
+            if table:
+                parts += [f"## {heading}", "", "| | |", "|---|---|"]
+                parts += [f"| {_cell(k)} | {_cell(v)} |" for k, v in table.items()]
+                parts.append("")
+        if self.usage:
+            parts += ["## How to load it", "",
+                      f"`{MODEL_PLACEHOLDER}` below is this folder's path, or its hub id (`owner/name`) once "
+                      f"uploaded with `svae-tts push`.", ""]
+            for lang, code in self.usage:
+                parts += [f"```{lang}", code.strip("\n"), "```", ""]
+        return "\n".join(parts)
+
+
+def _cell(value: Any) -> str:
+    """A table cell: one line, pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def count_parameters(weights: str | os.PathLike) -> int | None:
+    """Values in a safetensors file, read from its header alone (the tensors stay on disk)."""
+    try:
+        with open(weights, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+    except (OSError, ValueError, struct.error):
+        return None
+    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+
+
+def _millions(n: int | None) -> str | None:
+    return None if n is None else f"{n / 1e6:.2f} M" if n >= 10_000 else f"{n:,}"
+
+
+def _vae_facts(cfg: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], list[tuple[str, str]], list[str]]:
+    rates = cfg.get("encoder_rates") or []
+    hop = math.prod(rates) if rates else None
+    sr = cfg.get("sample_rate")
+    semantic = bool(cfg.get("semantic"))
+    teacher = cfg.get("teacher")
+    kind = "Semantic-VAE" if semantic else "acoustic VAE"
+    summary = (f"A speech {kind} (the Semantic-VAE design, [arXiv 2509.22167](https://arxiv.org/abs/2509.22167)) "
+               f"in svae-tts's model-dir format: "
+               f"waveform in, {cfg.get('latent_dim')}-dim Gaussian latents out, and back"
+               + (f"; its latents were aligned during training with {teacher}'s features." if semantic and teacher
+                  else "; trained without the semantic alignment loss." if not semantic else "."))
+    facts = {
+        "preset / name": cfg.get("name"),
+        "encoder / decoder": f"{cfg.get('encoder_type', 'waveform')} / {cfg.get('decoder_type', 'bigvgan')}",
+        "latent dim": cfg.get("latent_dim"),
+        "sample rate": f"{sr} Hz" if sr else None,
+        "latent rate": f"{sr / hop:g} frames/s (hop {hop})" if sr and hop else None,
+        "semantic alignment": (f"{teacher}, layer {cfg.get('teacher_layer')}" if semantic and teacher
+                               else "yes" if semantic else "no"),
+    }
+    usage = [("bash", f"svae-tts vae reconstruct speech.wav -m {MODEL_PLACEHOLDER} -o recon/\n"
+                      f"svae-tts data latents --corpus data/corpus --vae {MODEL_PLACEHOLDER} --out data/latents"),
+             ("python", "from vae.model import load_vae\n\n"
+                        f"vae = load_vae(\"{MODEL_PLACEHOLDER}\", device=\"auto\")\n"
+                        "latents = vae.encode_clips([wav])[0]  # wav: 1-D float tensor at vae.sample_rate\n"
+                        "audio = vae.decode(latents[None])")]
+    tags = ["audio", "speech", "vae", "semantic-vae" if semantic else "acoustic-vae"]
+    return f"{kind}: {cfg.get('name')}", summary, facts, usage, tags
+
+
+def _tts_facts(cfg: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], list[tuple[str, str]], list[str]]:
+    dit = cfg.get("dit") or {}
+    feature = cfg.get("feature") or {}
+    if feature.get("kind") == "latent":
+        space = f"VAE latents, {feature.get('dim')}-dim, of {feature.get('vae_source') or feature.get('vae')}"
+    elif feature.get("kind") == "mel":
+        space = f"mel ({feature.get('dim')} bins), vocoded by {feature.get('vocos_source') or feature.get('vocos')}"
+    else:
+        space = str(feature.get("kind"))
+    text_input = cfg.get("text_input", "characters")
+    summary = ("Zero-shot text-to-speech: F5-TTS's flow-matching DiT (CFM) trained with "
+               f"svae-tts on {space}. Given a reference recording and its "
+               "transcript it speaks new text in that voice. "
+               + ("The decoder it needs is in this folder." if any(k.endswith("_sha256") for k in feature)
+                  else "It loads the decoder named above."))
+    facts = {
+        "DiT": f"dim {dit.get('dim')}, depth {dit.get('depth')}, heads {dit.get('heads')}, ff x{dit.get('ff_mult')}, "
+               f"text dim {dit.get('text_dim')}",
+        "text alignment": "averaged over the frames" if dit.get("text_average_upsampling") else "filler padding (F5-TTS)",
+        "feature space": space,
+        "text input": (f"eSpeak phonemes ({cfg.get('phoneme_voice')})" if text_input == "phonemes" else text_input),
+        "vocabulary": f"{len(cfg.get('vocab') or [])} symbols",
+    }
+    usage = [("bash", f"svae-tts synthesize --model {MODEL_PLACEHOLDER} --ref-audio ref.wav --ref-text \"What ref.wav "
+                      "says.\" \\\n    --text \"Text to say in that voice.\" -o out.wav --nfe 32 --seed 0"),
+             ("python", "from tts_recipes.synthesis import Synthesizer\n\n"
+                        f"synth = Synthesizer.from_pretrained(\"{MODEL_PLACEHOLDER}\", device=\"auto\")\n"
+                        "wav = synth.synthesize(\"Text to say.\", \"ref.wav\", \"What ref.wav says.\")")]
+    tags = ["audio", "speech", "text-to-speech", "f5-tts", "flow-matching",
+            "latent-tts" if feature.get("kind") == "latent" else "mel-tts"]
+    return "TTS: F5-TTS DiT on " + ("VAE latents" if feature.get("kind") == "latent" else "mel"), summary, facts, usage, tags
+
+
+DESCRIBERS = {"svae_tts.vae": _vae_facts, "svae_tts.tts": _tts_facts}
+
+
+def card_for_model_dir(directory: str | os.PathLike, training: Mapping[str, Any] | None = None,
+                       metrics: Mapping[str, Any] | None = None, license: str | None = None) -> ModelCard:
+    """The card of the model dir ``directory`` (its config.json says what it is), with the stage's
+    ``training`` facts and ``metrics`` (``None`` values are left out)."""
+    directory = Path(directory)
+    path = directory / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot describe the model without it ({type(exc).__name__})") from None
+    kind = cfg.get("model_kind") if isinstance(cfg, dict) else None
+    if kind not in DESCRIBERS:
+        raise CheckpointError(f"{path}: not an svae-tts model dir (model_kind {kind!r})")
+    title, summary, facts, usage, tags = DESCRIBERS[kind](cfg)
+    facts["parameters"] = _millions(count_parameters(directory / "model.safetensors"))
+    provenance = {k: cfg.get(k) for k in ("source", "source_weights") if cfg.get(k)}
+    training = {**provenance, **(training or {})}
+
+    def clean(d: Mapping[str, Any]) -> dict[str, str]:
+        return {k: (f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in d.items() if v not in (None, "")}
+
+    return ModelCard(title=title, summary=summary, model=clean(facts), training=clean(training),
+                     metrics=clean(metrics or {}), usage=usage, tags=tags, license=license)
+
+
+def write_model_card(directory: str | os.PathLike, training: Mapping[str, Any] | None = None,
+                     metrics: Mapping[str, Any] | None = None, license: str | None = None,
+                     overwrite: bool = False) -> Path | None:
+    """Write ``directory/README.md`` (atomically) unless one is there and ``overwrite`` is not asked:
+    returns its path, or ``None`` when an existing card was kept."""
+    path = Path(directory) / CARD_NAME
+    if path.exists() and not overwrite:
+        return None
+    atomic_write_text(path, card_for_model_dir(directory, training, metrics, license).render())
+    return path
+
+
+__all__ = ["ModelCard", "CARD_NAME", "card_for_model_dir", "write_model_card", "count_parameters"]

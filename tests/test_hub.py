@@ -1,0 +1,115 @@
+"""Hub names wherever a model is taken, resolved offline against a real, pre-populated hub cache.
+
+The release reference ``owner/repo/subfolder`` (the Semantic-VAE release's layout) and the model-dir
+hub id ``owner/name`` go through huggingface_hub's own cache lookup (``HF_HUB_OFFLINE=1``), so these
+tests exercise the same code an online user runs after a download, with no network and no stand-in
+for ``snapshot_download``.
+"""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from svae_tts.cli import main
+from svae_tts.errors import CheckpointError
+from tests.shared_fixtures import put_in_hub_cache, save_tiny_release
+
+REPO = "someone/Semantic-VAE"
+REF = f"{REPO}/semantic_vae"
+
+
+@pytest.fixture
+def release(tmp_path, offline_hub):
+    """A tiny release folder, and the same folder as ``someone/Semantic-VAE/semantic_vae`` in the hub cache
+    (beside another subfolder, which must not be imported with it)."""
+    src = save_tiny_release(tmp_path / "release" / "semantic_vae")
+    put_in_hub_cache(offline_hub, REPO, src, "semantic_vae")
+    put_in_hub_cache(offline_hub, REPO, save_tiny_release(tmp_path / "release" / "acoustic_vae_dim16", seed=1),
+                     "acoustic_vae_dim16")
+    return src
+
+
+def test_vae_import_of_a_hub_reference_equals_importing_the_folder(release, tmp_path, capsys):
+    assert main(["vae", "import", str(release), str(tmp_path / "local")]) == 0
+    assert main(["vae", "import", REF, str(tmp_path / "hub")]) == 0
+    assert f"imported {REF}" in capsys.readouterr().out
+    local = load_file(str(tmp_path / "local" / "model.safetensors"))
+    hub = load_file(str(tmp_path / "hub" / "model.safetensors"))
+    assert set(local) == set(hub) and all(torch.equal(local[k], hub[k]) for k in local)
+    assert json.loads((tmp_path / "hub" / "config.json").read_text())["source"] == REF
+    # the other subfolder's weights differ: the reference picked its own folder
+    other = tmp_path / "other"
+    assert main(["vae", "import", f"{REPO}/acoustic_vae_dim16", str(other)]) == 0
+    k = "fc_mu.weight"
+    assert not torch.equal(load_file(str(other / "model.safetensors"))[k], hub[k])
+
+
+def test_load_vae_imports_a_reference_once_into_the_cache(release, tmp_path, monkeypatch):
+    import vae.official
+    from vae import SemanticVAE
+    from vae.model import load_vae
+
+    calls = []
+    real = vae.official.import_official
+    monkeypatch.setattr(vae.official, "import_official", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    first = load_vae(REF)
+    assert calls == [REF] and first.source == REF and first.latent_dim == 16
+    cached = tmp_path / "svae_cache" / "vae" / "someone--Semantic-VAE--semantic_vae"
+    assert sorted(p.name for p in cached.iterdir()) >= ["README.md", "config.json", "model.safetensors"]
+    stamp = (cached / "model.safetensors").stat().st_mtime_ns
+    second = load_vae(REF, device="auto")
+    assert calls == [REF], "the second load imported again"
+    assert (cached / "model.safetensors").stat().st_mtime_ns == stamp
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    plain = SemanticVAE.from_pretrained(cached)  # the cached import is an ordinary model dir
+    assert torch.equal(plain.fc_mu.weight, first.fc_mu.weight)
+    assert not list(cached.parent.glob(".*")), "a temporary dir was left behind"
+
+
+def test_a_reference_works_as_a_tts_feature_space_vae_and_an_eval_codec(release):
+    from eval.codecs import load_codec
+    from tts_recipes.feature_space import FeatureSpace
+
+    space = FeatureSpace.from_config({"kind": "latent", "vae": REF, "mean": [0.0] * 16, "std": [1.0] * 16})
+    assert space.vae_ref == REF and space.to_config()["vae"] == REF
+    wav = torch.randn(8000) * 0.1
+    assert space.encode(wav).shape == (1, 20, 16)
+    codec = load_codec(REF)
+    assert torch.equal(codec.encode(wav), space.vae.encode_clips([wav])[0])
+
+
+def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, capsys):
+    from vae.model import load_vae
+
+    with pytest.raises(CheckpointError, match=f"{REPO}/no_such_folder: hub repo {REPO} has no release folder .no_such_folder."):
+        load_vae(f"{REPO}/no_such_folder")
+    assert main(["vae", "import", "nobody/nothing/semantic_vae", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nobody/nothing/semantic_vae: could not fetch this hub id" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+    assert not (tmp_path / "svae_cache" / "vae" / "someone--Semantic-VAE--no_such_folder").exists()
+
+
+def test_model_dir_hub_id_loads_from_the_cache_and_a_missing_one_is_named(tmp_path, offline_hub):
+    from vae import SemanticVAE
+    from vae.model import load_vae
+
+    torch.manual_seed(3)
+    src = SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "vae_dir")
+    put_in_hub_cache(offline_hub, "someone/tiny-vae", src)
+    vae = load_vae("someone/tiny-vae")
+    assert vae.source == "someone/tiny-vae"
+    assert torch.equal(vae.fc_mu.weight, SemanticVAE.from_pretrained(src).fc_mu.weight)
+    with pytest.raises(CheckpointError, match="someone/other-vae: could not fetch this hub id"):
+        load_vae("someone/other-vae")
+
+
+def test_the_cli_takes_a_reference_as_its_vae(release, tmp_path):
+    from svae_tts.audio import save_audio
+
+    save_audio(tmp_path / "a.wav", torch.randn(8000) * 0.1, 16000)
+    assert main(["vae", "encode", str(tmp_path / "a.wav"), "-m", REF, "-o", str(tmp_path / "lat"), "--no-progress"]) == 0
+    meta = json.loads((tmp_path / "lat" / "encode_report.json").read_text())
+    assert meta["model"] == REF and len(meta["written"]) == 1

@@ -1,0 +1,92 @@
+"""Model cards: every export and import carries a README.md saying what it is, how it was made and how to load it."""
+
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svae_tts.model_card import CARD_NAME, ModelCard, card_for_model_dir, write_model_card
+from tests.tts_fixtures import build_assets, one_torch_thread, tiny_cfg  # noqa: F401
+
+
+def _front_matter(text: str) -> dict[str, str]:
+    m = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    assert m, text[:200]
+    return dict(line.split(": ", 1) for line in m.group(1).splitlines() if ": " in line)
+
+
+def test_render_front_matter_sections_and_left_out_facts():
+    card = ModelCard(title="T", summary="S", model={"latent dim": "16"}, training={"steps": "4"},
+                     usage=[("bash", "svae-tts x MODEL")], tags=["speech", 'odd "tag"'], license="cc-by-4.0")
+    text = card.render()
+    meta = _front_matter(text)
+    assert meta == {"library_name": '"svae-tts"', "license": '"cc-by-4.0"'}
+    assert '- "odd \\"tag\\""' in text
+    assert "## How it was trained" in text and "| steps | 4 |" in text
+    assert "## Metrics" not in text  # no metrics known: no section
+    assert "license" not in ModelCard(title="T", summary="S").render()  # unknown: left out
+
+
+@pytest.fixture(scope="module")
+def tts_export(tmp_path_factory):
+    from tts_recipes.train import train
+
+    root = tmp_path_factory.mktemp("card_tts")
+    assets = build_assets(root)
+    train(tiny_cfg(root / "run", assets["latents"], "max_steps=3", "seed=5", "log_every=1"))
+    return root / "run" / "exports" / "step_00000003", assets
+
+
+def test_a_tts_export_has_a_card_naming_its_steps_space_and_how_to_load_it(tts_export):
+    export, assets = tts_export
+    text = (export / CARD_NAME).read_text()
+    assert _front_matter(text)["library_name"] == '"svae-tts"' and '- "text-to-speech"' in text
+    assert "| steps | 3 |" in text and "| seed | 5 |" in text
+    assert f"| data.latent_set | {assets['latents']} |" in text
+    assert "| text input | characters |" in text and "VAE latents, 16-dim" in text
+    assert "svae-tts synthesize --model MODEL" in text and "Synthesizer.from_pretrained" in text
+    assert re.search(r"\| training loss \(mean of the last \d+ steps\) \| [0-9.]+ \|", text)
+    assert re.search(r"\| parameters \| [0-9.]+ M \|", text)
+
+
+def test_a_vae_export_and_an_import_have_cards(tmp_path):
+    from svae_tts.cli import main
+    from svae_tts.config import load_config
+    from tests.shared_fixtures import save_tiny_release
+    from vae.train import train
+    from vae.train_config import TrainConfig, training_config_path
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    t = np.arange(8000) / 16000
+    for i in range(4):
+        sf.write(audio / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (120 + 30 * i) * t)).astype(np.float32), 16000)
+    cfg = load_config(TrainConfig, training_config_path("tiny_acoustic"), [
+        f"run_dir={tmp_path / 'run'}", f"data.train={audio}", "data.num_workers=0", "data.batch_size=2",
+        "data.segment_seconds=0.25", "data.valid_items=1", "data.valid_seconds=0.25", "discriminator.periods=[2,3]",
+        "discriminator.fft_sizes=[512]", "progress=false", "log_every=1", "valid_every=2", "export_every=0",
+        "save_every=0", "max_steps=2", "seed=3"])
+    result = train(cfg)
+    text = (result.last_export / CARD_NAME).read_text()
+    assert "# acoustic VAE" in text and "| steps | 2 |" in text and "| seed | 3 |" in text
+    assert f"| data.train | {audio} |" in text and "| latent rate | 40 frames/s (hop 400) |" in text
+    assert "validation mel distance (EMA model, step 2)" in text
+    assert 'load_vae("MODEL"' in text and "svae-tts vae reconstruct speech.wav -m MODEL" in text
+    # an imported release says where it came from
+    src = save_tiny_release(tmp_path / "release" / "semantic_vae")
+    assert main(["vae", "import", str(src), str(tmp_path / "imported")]) == 0
+    text = (tmp_path / "imported" / CARD_NAME).read_text()
+    assert "# Semantic-VAE: semantic_vae" in text and f"| source | {src} |" in text
+    assert "imported, not trained here" in text and "microsoft/wavlm-large" in text
+
+
+def test_a_card_the_user_wrote_is_kept_unless_asked(tts_export, tmp_path):
+    import shutil
+
+    export, _ = tts_export
+    own = shutil.copytree(export, tmp_path / "mine")
+    (own / CARD_NAME).write_text("my notes")
+    assert write_model_card(own) is None and (own / CARD_NAME).read_text() == "my notes"
+    assert write_model_card(own, overwrite=True) == own / CARD_NAME
+    assert (own / CARD_NAME).read_text() == card_for_model_dir(own).render()
