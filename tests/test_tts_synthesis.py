@@ -255,3 +255,53 @@ def test_cli_needs_text_and_reference_without_batch(trained, tmp_path, capsys):
     assert main(["synthesize", "--model", str(trained["model_dir"]), "--text", "the cat", "-o", str(tmp_path / "o.wav")]) == 2
     _one_line_error(capsys, "give --text, --ref-audio and --ref-text")
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_epss_switch_changes_only_the_nfes_it_has_a_schedule_for(synth, trained):
+    from f5_tts.model.utils import get_epss_timesteps
+
+    from tts_recipes.synthesis import sampling_times
+
+    assert sampling_times(7, True, None) == [round(float(t), 6) for t in get_epss_timesteps(7, "cpu", torch.float64)]
+    assert sampling_times(7, True, None)[:3] == [0.0, 0.0625, 0.125]  # dense near t=0
+    assert sampling_times(8, True, None) == sampling_times(8, False, None)  # no table for 8: uniform
+    args = ("the cat sat", trained["ref_wav"], trained["ref_text"])
+    kw = dict(seed=1, duration=1.0)
+    on, off = synth.synthesize(*args, nfe=7, epss=True, **kw), synth.synthesize(*args, nfe=7, epss=False, **kw)
+    assert not torch.equal(on, off)
+    assert synth.last_schedule == sampling_times(7, False, -1.0)
+    assert torch.equal(synth.synthesize(*args, nfe=8, epss=True, **kw), synth.synthesize(*args, nfe=8, epss=False, **kw))
+
+
+def test_a_reference_is_encoded_once_and_read_again_when_it_changes(trained, tmp_path):
+    synth = Synthesizer.from_pretrained(trained["model_dir"])
+    calls = []
+    encode = synth.space.encode
+    synth.space.encode = lambda wav: calls.append(wav.numel()) or encode(wav)
+    ref = tmp_path / "ref.wav"
+    shutil.copy(trained["ref_wav"], ref)
+    kw = dict(nfe=2, seed=5, duration=1.0)
+    first = synth.synthesize("the cat sat", ref, trained["ref_text"], **kw)
+    again = synth.synthesize("a dog ran", ref, trained["ref_text"], **kw)
+    assert len(calls) == 1
+    assert torch.equal(first, synth.synthesize("the cat sat", ref, trained["ref_text"], **kw))
+    # same samples as a (wave, rate) pair: cached by content
+    wav, sr = sf.read(ref, dtype="float32")
+    synth.synthesize("the cat sat", (wav, sr), trained["ref_text"], **kw)
+    synth.synthesize("the cat sat", (wav.copy(), sr), trained["ref_text"], **kw)
+    assert len(calls) == 2
+    # another transcript, or the file rewritten, is prepared afresh
+    synth.synthesize("the cat sat", ref, "another transcript", **kw)
+    assert len(calls) == 3
+    sf.write(ref, 0.5 * wav, sr)
+    import os
+    os.utime(ref, ns=(1, 1))
+    quieter = synth.synthesize("the cat sat", ref, trained["ref_text"], **kw)
+    assert len(calls) == 4 and quieter.shape == again.shape
+
+
+def test_cli_prints_the_schedule_it_used(trained, tmp_path, capsys):
+    assert _cli(trained, tmp_path, "--seed", "1", "--duration", "0.5", "--nfe", "7", "--sway", "0") == 0
+    assert "NFE 7, EPSS schedule: t = 0.000, 0.062, 0.125, 0.188, 0.250, 0.500, 0.750, 1.000" in capsys.readouterr().out
+    assert _cli(trained, tmp_path, "--seed", "1", "--duration", "0.5", "--nfe", "7", "--no-epss", "--overwrite") == 0
+    assert "NFE 7, uniform schedule" in capsys.readouterr().out

@@ -16,10 +16,10 @@ def _synthesize(args: argparse.Namespace) -> int:
     from svae_tts.audio import save_audio
     from svae_tts.fileio import guard_output
     from tts_recipes.batch_list import read_batch_tsv
-    from tts_recipes.synthesis import Synthesizer
+    from tts_recipes.synthesis import Synthesizer, sampling_times
 
     opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
-                duration=args.duration)
+                duration=args.duration, epss=args.epss)
     load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr)
     if args.batch:
         guard_output(args.output, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
@@ -36,6 +36,8 @@ def _synthesize(args: argparse.Namespace) -> int:
     wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)
     save_audio(args.output, wav, synth.sample_rate, overwrite=args.overwrite)
     print(f"wrote {args.output} ({wav.numel() / synth.sample_rate:.2f} s at {synth.sample_rate} Hz, seed {synth.last_seed})")
+    schedule = "EPSS" if args.epss and synth.last_schedule != sampling_times(args.nfe, False, args.sway) else "uniform"
+    print(f"NFE {args.nfe}, {schedule} schedule: t = {', '.join(f'{t:.3f}' for t in synth.last_schedule)}")
     return 0
 
 
@@ -59,6 +61,9 @@ def register(sub) -> None:
     p.add_argument("--nfe", type=int_arg(1, MAX_NFE), default=32, help="ODE steps (default 32)")
     p.add_argument("--cfg", type=nonneg_float, default=2.0, help="classifier-free guidance strength (default 2)")
     p.add_argument("--sway", type=finite_float, default=-1.0, help="sway sampling coefficient (default -1)")
+    p.add_argument("--epss", action=argparse.BooleanOptionalAction, default=True,
+                   help="f5-tts's pruned step schedule for NFE 5, 6, 7, 10, 12 and 16 (default on; other NFEs "
+                        "are uniform either way); the times used are logged")
     p.add_argument("--seed", type=seed_int, default=None, help="random seed (default: random, printed)")
     p.add_argument("--speed", type=float_arg(*SPEED_RANGE), default=1.0,
                    help=f"speaking-rate factor vs the reference, {SPEED_RANGE[0]:g} to {SPEED_RANGE[1]:g} (default 1)")

@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import hashlib
 import random
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,6 +51,22 @@ log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 5000  # per call; longer input should be split by the caller (or use --batch)
 SILENCE_PEAK = 1e-3  # a reference whose peak stays below this (-60 dBFS) is treated as silent
 MIN_ROOM_SECONDS = 5.0  # generated speech per chunk at least, however much of the window a long reference takes
+REFERENCE_CACHE = 8  # encoded references kept per Synthesizer (a batch list or an app reuses a few voices)
+
+
+def sampling_times(nfe: int, epss: bool = True, sway: float | None = -1.0) -> list[float]:
+    """The times at which ``CFM.sample`` evaluates the flow for ``nfe`` steps.
+
+    f5-tts replaces the uniform grid by its empirically pruned schedule (EPSS: dense near t=0,
+    where the flow changes fastest) for NFE 5, 6, 7, 10, 12 and 16 whenever ``use_epss`` is on,
+    its default; other NFEs stay uniform. Sway sampling then bends the grid toward t=0 as well.
+    Written out here so the schedule a call used can be shown (:attr:`Synthesizer.last_schedule`)."""
+    from f5_tts.model.utils import get_epss_timesteps
+
+    t = get_epss_timesteps(nfe, device="cpu", dtype=torch.float64) if epss else torch.linspace(0, 1, nfe + 1, dtype=torch.float64)
+    if sway is not None:
+        t = t + sway * (torch.cos(torch.pi / 2 * t) - 1 + t)
+    return [round(float(v), 6) for v in t]
 
 
 @dataclass
@@ -78,6 +96,8 @@ class Synthesizer:
         self.target_rms = target_rms
         self.cross_fade_seconds = cross_fade_seconds
         self.last_seed: int | None = None
+        self.last_schedule: list[float] | None = None  # the ODE times of the last call, sway included
+        self._references: OrderedDict[tuple, tuple[Reference, torch.Tensor]] = OrderedDict()
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> "Synthesizer":
@@ -150,6 +170,26 @@ class Synthesizer:
             raise TTSError(f"{name}: {why}, and the ASR model {self.asr} heard no words in it; pass --ref-text")
         return heard
 
+    def _encoded_reference(self, ref_audio, ref_text: str) -> tuple[Reference, torch.Tensor]:
+        """The prepared reference (transcript filled in) and its features ``(1, T, D)``, from the
+        cache when this reference was used before: cleaning, ASR and the VAE encode are the
+        costly part of a short synthesis, and batch lists and the app repeat a few voices."""
+        key = _reference_key(ref_audio, ref_text)
+        if key is not None and key in self._references:
+            self._references.move_to_end(key)
+            return self._references[key]
+        ref = self.prepare_reference(ref_audio, ref_text or None)
+        if not ref.text:
+            ref.text = self._transcribe_reference(ref.wav / ref.gain, ref.name, "no transcript was given")
+            log.warning("%s: no transcript given; %s heard %r, which is used as the reference text "
+                        "(pass --ref-text if it is wrong)", ref.name, self.asr, ref.text)
+        cond = self.space.encode(ref.wav.to(self.device))[:, : self.space.num_frames(ref.wav.numel())]
+        if key is not None:
+            self._references[key] = (ref, cond)
+            while len(self._references) > REFERENCE_CACHE:
+                self._references.popitem(last=False)
+        return ref, cond
+
     # -- text ----------------------------------------------------------------------------------
     def split_text(self, text: str, max_bytes: int) -> list[str]:
         """Sentences packed greedily into chunks of at most ``max_bytes`` (a long sentence splits at commas, then words)."""
@@ -162,29 +202,28 @@ class Synthesizer:
     @torch.no_grad()
     def synthesize(self, text: str, ref_audio, ref_text: str | None = None, nfe: int = 32, cfg_strength: float = 2.0,
                    sway: float = -1.0, seed: int | None = None, speed: float = 1.0,
-                   duration: float | None = None) -> torch.Tensor:
+                   duration: float | None = None, epss: bool = True) -> torch.Tensor:
         """Speech for ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``; without
         one the ASR model transcribes the reference).
 
         ``duration`` (seconds of generated speech, the reference excluded) overrides the estimate
-        from the reference's speaking rate and ``speed``. Returns ``(N,)`` float32 at ``sample_rate``.
+        from the reference's speaking rate and ``speed``. ``epss``: f5-tts's pruned step schedule
+        where it has one for ``nfe`` (see :func:`sampling_times`). A reference used again (same
+        file, unchanged, or same waveform, and same transcript) is not cleaned or encoded again.
+        Returns ``(N,)`` float32 at ``sample_rate``.
         """
         text, ref_text = _check_request(text, ref_text, nfe, speed, duration, asr=self.asr)
-        ref = self.prepare_reference(ref_audio, ref_text)
-        if not ref.text:
-            ref.text = self._transcribe_reference(ref.wav / ref.gain, ref.name, "no transcript was given")
-            log.warning("%s: no transcript given; %s heard %r, which is used as the reference text "
-                        "(pass --ref-text if it is wrong)", ref.name, self.asr, ref.text)
+        ref, cond = self._encoded_reference(ref_audio, ref_text)
         ref_text = tts_text(ref.text)
         if seed is None:
             seed = random.randrange(2**31)
             log.info("seed %d", seed)
         self.last_seed = seed
+        self.last_schedule = sampling_times(nfe, epss, sway)
 
-        ref_frames = self.space.num_frames(ref.wav.numel())
+        ref_frames = cond.shape[1]
         ref_input = self.model.model_text(ref_text)
         chunks, gen_frames = self._plan_chunks(text, ref_input, ref_text, ref_frames, speed, duration)
-        cond = self.space.encode(ref.wav.to(self.device))[:, :ref_frames]
         wavs = []
         for i, (chunk, n_gen) in enumerate(zip(chunks, gen_frames)):
             ids = self.model.vocab.encode([f"{ref_input} {chunk}"]).to(self.device)
@@ -192,7 +231,7 @@ class Synthesizer:
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 out, _ = self.model.cfm.sample(cond, ids, total, steps=nfe, cfg_strength=cfg_strength,
-                                               sway_sampling_coef=sway, seed=seed + i)
+                                               sway_sampling_coef=sway, seed=seed + i, use_epss=epss)
             wav = self.space.decode(out[:, ref_frames:total])[0].float().cpu()
             wavs.append(wav / ref.gain)
         out = cross_fade(wavs, int(self.cross_fade_seconds * self.sample_rate))
@@ -238,6 +277,22 @@ class Synthesizer:
         if skipped:
             (out_dir / "skipped.tsv").write_text("".join(f"{n}\t{r}\n" for n, r in skipped), encoding="utf-8")
         return written, skipped
+
+
+def _reference_key(ref_audio, ref_text: str) -> tuple | None:
+    """What identifies a reference for the cache: a file by its resolved path, size and mtime (an
+    edited file is read again), a waveform by a hash of its samples and rate; ``None``: not cached."""
+    if isinstance(ref_audio, (str, os.PathLike)):
+        try:
+            st = os.stat(ref_audio)
+        except OSError:
+            return None  # let prepare_reference report it
+        return ("file", str(Path(ref_audio).resolve()), st.st_size, st.st_mtime_ns, ref_text)
+    if isinstance(ref_audio, (tuple, list)) and len(ref_audio) == 2:
+        wav = torch.as_tensor(ref_audio[0]).detach().float().cpu().contiguous()
+        digest = hashlib.sha1(wav.numpy().tobytes()).hexdigest()
+        return ("wave", digest, tuple(wav.shape), int(ref_audio[1]), ref_text)
+    return None
 
 
 def _pack(pieces: list[str], max_bytes: int) -> list[str]:
@@ -313,4 +368,4 @@ def _check_asr(asr: str | os.PathLike) -> str:
     return str(asr)
 
 
-__all__ = ["Synthesizer", "Reference", "MAX_TEXT_CHARS"]
+__all__ = ["Synthesizer", "Reference", "MAX_TEXT_CHARS", "sampling_times"]
