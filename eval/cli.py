@@ -35,13 +35,15 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speed", type=float_arg(*SPEED_RANGE), default=1.0)
     g.add_argument("--seed", type=seed_int, default=0, help="item i is synthesised with seed SEED+i")
     g.add_argument("--use-target-duration", action="store_true", help="give the synthesiser the ground-truth duration")
+    g.add_argument("--epss", action=argparse.BooleanOptionalAction, default=True,
+                   help="f5-tts's pruned step schedule for NFE 5, 6, 7, 10, 12, 16 (default on)")
 
 
 def _settings(a):
     from eval.convergence import SynthesisSettings
 
     return SynthesisSettings(nfe=a.nfe, cfg_strength=a.cfg_strength, sway=a.sway, speed=a.speed, seed=a.seed,
-                             use_target_duration=a.use_target_duration)
+                             use_target_duration=a.use_target_duration, epss=a.epss)
 
 
 def _test_args(p: argparse.ArgumentParser) -> None:

@@ -56,6 +56,7 @@ class SynthesisSettings(Checked):
     speed: float = in_range(1.0, *SPEED_RANGE)
     seed: int = seed_field(0)
     use_target_duration: bool = False  # pass the ground-truth duration (F5-TTS eval uses the ratio of texts)
+    epss: bool = True  # f5-tts's pruned step schedule where it has one for ``nfe`` (tts_recipes.synthesis.sampling_times)
 
 
 def audio_dir(out_dir: str | os.PathLike, run: str, step: int) -> Path:
@@ -85,7 +86,7 @@ def tts_synth_factory(device: str = "cpu", settings: SynthesisSettings | None = 
             duration = item.target_duration if settings.use_target_duration else None
             wav = synth.synthesize(item.text, item.prompt_audio, item.prompt_text, nfe=settings.nfe,
                                    cfg_strength=settings.cfg_strength, sway=settings.sway, seed=seed,
-                                   speed=settings.speed, duration=duration)
+                                   speed=settings.speed, duration=duration, epss=settings.epss)
             return wav.detach().float().cpu().reshape(-1), int(synth.sample_rate)
 
         return run

@@ -56,3 +56,29 @@ def test_convergence_over_real_tts_checkpoints(tts_runs, tmp_path):
     assert (out / "convergence.png").stat().st_size > 0 and (out / "report.md").is_file()
     assert main(argv) == 0
     assert json.loads((out / "results.json").read_text())["reused_from_cache"] == 4
+
+
+def test_nfe_quality_scores_each_schedule_against_nfe32(tts_runs, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from eval.testlist import build_test_list, write_test_list
+    from tests.eval_helpers import tiny_ctc_dir
+
+    items = build_test_list(tts_runs["corpus"], allow_seen_speakers=True)
+    lst = write_test_list(items, tmp_path / "test.jsonl")
+    ctc = tiny_ctc_dir(tmp_path / "ctc")
+    model = tts_runs["runs"]["semantic"] / "exports" / "step_00000004"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "nfe_quality.py"), "--model", str(model),
+                           "--test", str(lst), "--asr", str(ctc), "--sim", "none", "--nfe", "2", "5", "--items", "3",
+                           "--out", str(tmp_path / "q"), "--device", "cpu"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads((tmp_path / "q" / "nfe_quality.json").read_text())
+    assert list(res["settings"]) == ["nfe32", "nfe2", "nfe5", "nfe5-epss"]
+    s = res["settings"]
+    assert all(s[k]["n"] == 3 and s[k]["failed"] == 0 for k in s)
+    assert s["nfe2"]["mel_distance_to_nfe32"] > 0 and s["nfe2"]["cer_vs_nfe32"]["n"] == 3
+    assert s["nfe5"]["mel_distance_to_nfe32"] != s["nfe5-epss"]["mel_distance_to_nfe32"]  # the schedules differ
+    assert "nfe5-epss" in (tmp_path / "q" / "nfe_quality.md").read_text()
