@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     p.add_argument("--train-seconds", type=float, default=10.0, help="seconds of audio per training utterance")
     p.add_argument("--train-steps", type=int, default=5)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for training")
+    p.add_argument("--decoder-dtype", choices=["float32", "bfloat16"], default="float32",
+                   help="precision of the VAE decode at synthesis (the latent pipeline's decoder)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -148,7 +150,7 @@ def main(argv=None) -> int:
     rows = {}
     for name, space in spaces.items():
         model = build_model(args.preset, space)
-        synth = Synthesizer(model, space, device)
+        synth = Synthesizer(model, space, device, decoder_dtype=args.decoder_dtype)
         rows[name] = {"params_M": model.num_parameters() / 1e6, "dim": space.dim, "hz": space.frame_rate,
                       **time_synthesis(synth, args, device), **time_training(model, space, args, device)}
         del synth, model
@@ -156,7 +158,7 @@ def main(argv=None) -> int:
           f"{args.ref_seconds:g} s prompt, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f" ({args.threads} thread(s))"))
     print(f"training: batch {args.train_batch} x {args.train_seconds:g} s, {args.train_steps} timed steps"
-          + (", bf16" if args.bf16 else ", fp32"))
+          + (", bf16" if args.bf16 else ", fp32") + f"; VAE decode {args.decoder_dtype}")
     hdr = f"{'pipeline':<8} {'DiT M':>7} {'dim':>4} {'Hz':>6} {'frames':>6} {'RTF':>8} {'DiT RTF':>8} {'enc RTF':>8} {'dec RTF':>8} {'steps/s':>8} {'audio s/s':>10}"
     print(hdr)
     print("-" * len(hdr))

@@ -305,3 +305,14 @@ def test_cli_prints_the_schedule_it_used(trained, tmp_path, capsys):
     assert "NFE 7, EPSS schedule: t = 0.000, 0.062, 0.125, 0.188, 0.250, 0.500, 0.750, 1.000" in capsys.readouterr().out
     assert _cli(trained, tmp_path, "--seed", "1", "--duration", "0.5", "--nfe", "7", "--no-epss", "--overwrite") == 0
     assert "NFE 7, uniform schedule" in capsys.readouterr().out
+
+
+def test_bf16_decoder_option_changes_only_the_decode_rounding(trained):
+    kw = dict(nfe=2, seed=3, duration=1.0)
+    args = ("the cat sat", trained["ref_wav"], trained["ref_text"])
+    fp32 = Synthesizer.from_pretrained(trained["model_dir"]).synthesize(*args, **kw)
+    bf16_synth = Synthesizer.from_pretrained(trained["model_dir"], decoder_dtype="bfloat16")
+    assert bf16_synth.space.vae.fast_decode_dtype == torch.bfloat16
+    bf16 = bf16_synth.synthesize(*args, **kw)
+    assert bf16.shape == fp32.shape
+    assert 0 < (bf16 - fp32).abs().max() <= 0.05 * fp32.abs().max()

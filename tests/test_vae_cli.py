@@ -159,3 +159,17 @@ def test_unavailable_device_is_a_user_error(tiny_dir, audio_dir, tmp_path, capsy
     assert cli_main(["vae", "encode", str(audio_dir), "-o", str(tmp_path / "o"), "-m", str(tiny_dir),
                      "--device", "cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_decode_fast_eager_and_bf16_decoders(tiny_dir, audio_dir, tmp_path):
+    """The default (fast) decoder writes what the eager one does to 16-bit rounding; bf16 is close."""
+    lat = tmp_path / "lat"
+    cli_main(["vae", "encode", str(audio_dir / "a.wav"), "-o", str(lat), "-m", str(tiny_dir), "--no-progress"])
+    outs = {}
+    for name, extra in (("fast", []), ("eager", ["--decoder", "eager"]), ("bf16", ["--decoder-dtype", "bfloat16"])):
+        assert cli_main(["vae", "decode", str(lat), "-o", str(tmp_path / name), "-m", str(tiny_dir),
+                         "--no-progress", *extra]) == 0
+        outs[name] = sf.read(tmp_path / name / "a.wav", dtype="float32")[0]
+    assert np.abs(outs["fast"] - outs["eager"]).max() <= 2 / 32768
+    err = np.abs(outs["bf16"] - outs["eager"]).max()
+    assert 0 < err <= 0.02 * max(np.abs(outs["eager"]).max(), 1e-3)

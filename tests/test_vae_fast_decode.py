@@ -82,3 +82,16 @@ def test_fast_decode_changes_no_saved_weights(tmp_path):
     z = torch.randn(1, 7, vae.latent_dim)
     with torch.no_grad():
         assert (loaded.decode(z) - vae.use_inference_decoder(False).decode(z)).abs().max() <= TOL
+
+
+def test_bf16_inference_decoder_is_close_and_returns_float32():
+    vae = _perturbed("tiny")
+    z = torch.randn(1, 20, vae.latent_dim)
+    with torch.no_grad():
+        ref = vae.use_inference_decoder(False).decode(z)
+        out = vae.use_inference_decoder(True, "bfloat16").decode(z)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    err = (out - ref).abs().max().item()
+    assert 0 < err <= 0.02 * ref.abs().max().item()  # bf16 rounding, not another waveform
+    with pytest.raises(Exception, match="float32, bfloat16 or float16"):
+        vae.use_inference_decoder(True, torch.int8)

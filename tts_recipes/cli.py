@@ -20,7 +20,7 @@ def _synthesize(args: argparse.Namespace) -> int:
 
     opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
                 duration=args.duration, epss=args.epss)
-    load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr)
+    load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr, decoder_dtype=args.decoder_dtype)
     if args.batch:
         guard_output(args.output, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
         rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text, asr=args.asr is not None)
@@ -61,6 +61,8 @@ def register(sub) -> None:
     p.add_argument("--nfe", type=int_arg(1, MAX_NFE), default=32, help="ODE steps (default 32)")
     p.add_argument("--cfg", type=nonneg_float, default=2.0, help="classifier-free guidance strength (default 2)")
     p.add_argument("--sway", type=finite_float, default=-1.0, help="sway sampling coefficient (default -1)")
+    p.add_argument("--decoder-dtype", choices=["float32", "bfloat16"], default="float32",
+                   help="precision of the VAE decode (bfloat16: faster on CPUs with bf16 units, ~1%% waveform error)")
     p.add_argument("--epss", action=argparse.BooleanOptionalAction, default=True,
                    help="f5-tts's pruned step schedule for NFE 5, 6, 7, 10, 12 and 16 (default on; other NFEs "
                         "are uniform either way); the times used are logged")

@@ -84,12 +84,16 @@ class Synthesizer:
 
     def __init__(self, model: TTSModel, space: FeatureSpace, device: str | torch.device = "cpu",
                  max_ref_seconds: float = 15.0, max_total_seconds: float = 30.0, target_rms: float = 0.1,
-                 cross_fade_seconds: float = 0.15, asr: str | os.PathLike | None = None):
+                 cross_fade_seconds: float = 0.15, asr: str | os.PathLike | None = None,
+                 decoder_dtype: str = "float32"):
         if not (isinstance(max_ref_seconds, (int, float)) and math.isfinite(max_ref_seconds) and max_ref_seconds > 0):
             raise TTSError(f"max_ref_seconds must be a positive number of seconds, got {max_ref_seconds!r}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.space = space.to(self.device)
+        vae = getattr(self.space, "vae", None)
+        if vae is not None and hasattr(vae, "use_inference_decoder"):  # latent models: the VAE's decode path
+            vae.use_inference_decoder(True, decoder_dtype)
         self.asr = _check_asr(asr) if asr is not None else None
         self.max_ref_seconds = float(max_ref_seconds)
         self.max_total_seconds = max_total_seconds

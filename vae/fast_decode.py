@@ -9,9 +9,9 @@ about a third of a decode (the dense AMP-block convs are the rest).
 
 :class:`PolyphaseActivation1d` computes the same thing without ever building the zero-stuffed
 signal: the upsampler's even and odd outputs are two short filters over the input (its polyphase
-components), evaluated as one depthwise conv with two outputs per channel; the activation runs on
+components); the activation runs on
 the two phases as they are (it is pointwise); the downsampler reads the two phases directly with
-the matching halves of its filter. Edges replicate the first/last sample exactly as the original
+the matching halves of its filter. Every filter is a plain depthwise conv (oneDNN's fast path). Edges replicate the first/last sample exactly as the original
 pads do. The channel count is fixed at construction, so the module also exports to ONNX (the
 original's ``filter.expand(C, ...)`` over a runtime channel count does not).
 
@@ -92,23 +92,23 @@ class PolyphaseActivation1d(nn.Module):
         self.channels = channels
         up_taps, self.up_left, self.up_right = upsample_polyphase_taps(up.filter.detach().reshape(-1).float())
         down_taps, self.down_left, self.down_right = downsample_polyphase_taps(down.filter.detach().reshape(-1).float())
-        # depthwise with 2 outputs per channel (the phases) / 2 inputs per channel (the phases)
-        self.register_buffer("up_weight", up_taps.repeat(channels, 1).unsqueeze(1), persistent=False)
-        self.register_buffer("down_weight", down_taps.unsqueeze(0).repeat(channels, 1, 1), persistent=False)
+        # one depthwise filter per phase: oneDNN's depthwise kernel (one input, one output per group)
+        # is fast, a grouped conv with two outputs or inputs per group is not
+        for name, taps in (("up", up_taps), ("down", down_taps)):
+            for phase in (0, 1):
+                self.register_buffer(f"{name}{phase}", taps[phase].repeat(channels, 1).unsqueeze(1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t = x.shape
+        c, t = x.shape[1], x.shape[-1]
         xp = _edge_pad(x, x[..., :1], self.up_left, x[..., -1:], self.up_right)
-        phases = F.conv1d(xp, self.up_weight.to(x.dtype), groups=c)  # (B, 2C, T): channel 2c+phase
         # Channel c's two phases side by side, (B, C, 2T): the activation is per channel and
         # pointwise, so sample order inside a channel does not matter to it.
-        u = self.act(phases.reshape(b, c, 2 * t))
+        u = self.act(torch.cat((F.conv1d(xp, self.up0, groups=c), F.conv1d(xp, self.up1, groups=c)), dim=-1))
         even, odd = u[..., :t], u[..., t:]
         first, last = even[..., :1], odd[..., -1:]  # u[0] and u[2T-1] of the interleaved signal
         even = _edge_pad(even, first, self.down_left, last, self.down_right)
         odd = _edge_pad(odd, first, self.down_left, last, self.down_right)
-        stacked = torch.stack((even, odd), dim=2).reshape(b, 2 * c, -1)  # channel 2c+phase again
-        return F.conv1d(stacked, self.down_weight.to(x.dtype), groups=c)
+        return F.conv1d(even, self.down0, groups=c) + F.conv1d(odd, self.down1, groups=c)
 
 
 def _channels_of(act: nn.Module) -> int:
