@@ -64,15 +64,13 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
                 reference = vae.use_inference_decoder(False).decode(z, n).float()
                 for name in decoders:
                     fast, dtype = DECODERS[name]
-                    vae.to(dtype).use_inference_decoder(fast)
-                    zz = z.to(dtype)
-                    t_dec = _time(lambda: vae.decode(zz, n), device, repeats)
-                    err = (vae.decode(zz, n).float() - reference).abs().max().item()
+                    vae.use_inference_decoder(fast, dtype)
+                    t_dec = _time(lambda: vae.decode(z, n), device, repeats)
+                    err = (vae.decode(z, n).float() - reference).abs().max().item()
                     rows.append({"device": dev_name, "decoder": name, "batch": batch, "audio_s": batch * duration,
                                  "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / (batch * duration),
                                  "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err,
                                  "peak": reference.abs().max().item()})
-                    vae.to(torch.float32)
         del vae
         if device.type == "cuda":
             torch.cuda.empty_cache()
