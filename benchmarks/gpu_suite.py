@@ -13,7 +13,7 @@ Every network is random-init at its real size (speed does not depend on weight v
 offline. Results go to ``--out`` as JSON (written after every section, so a run cut short keeps what
 it measured) and a Markdown table beside it.
 
-    python benchmarks/gpu_suite.py --out docs/benchmarks/gpu_suite_h200.json          # one GPU, < 8 min
+    python benchmarks/gpu_suite.py --out docs/benchmarks/gpu_suite_h200.json          # one GPU (sized for < 8 min; not yet run on one)
     python benchmarks/gpu_suite.py --smoke --out /tmp/smoke.json                       # CPU, tiny sizes, seconds
 
 ``--smoke`` swaps in the tiny presets and a few steps so the suite runs in CI and cannot rot; its

@@ -316,3 +316,11 @@ def test_bf16_decoder_option_changes_only_the_decode_rounding(trained):
     bf16 = bf16_synth.synthesize(*args, **kw)
     assert bf16.shape == fp32.shape
     assert 0 < (bf16 - fp32).abs().max() <= 0.05 * fp32.abs().max()
+
+
+def test_a_swapped_rate_and_waveform_pair_is_a_user_error(synth, trained):
+    from svae_tts.errors import SvaeError
+
+    wav, sr = sf.read(trained["ref_wav"], dtype="float32")
+    with pytest.raises(SvaeError):
+        synth.synthesize("the cat sat", (sr, wav), trained["ref_text"], nfe=2, seed=0, duration=0.5)

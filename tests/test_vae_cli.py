@@ -173,3 +173,13 @@ def test_decode_fast_eager_and_bf16_decoders(tiny_dir, audio_dir, tmp_path):
     assert np.abs(outs["fast"] - outs["eager"]).max() <= 2 / 32768
     err = np.abs(outs["bf16"] - outs["eager"]).max()
     assert 0 < err <= 0.02 * max(np.abs(outs["eager"]).max(), 1e-3)
+
+
+def test_bf16_with_the_eager_decoder_is_refused(tiny_dir, audio_dir, tmp_path, capsys):
+    lat = tmp_path / "lat"
+    cli_main(["vae", "encode", str(audio_dir / "a.wav"), "-o", str(lat), "-m", str(tiny_dir), "--no-progress"])
+    capsys.readouterr()
+    assert cli_main(["vae", "decode", str(lat), "-o", str(tmp_path / "w"), "-m", str(tiny_dir),
+                     "--decoder", "eager", "--decoder-dtype", "bfloat16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--decoder-dtype applies to the fast decoder only" in err[0]

@@ -62,6 +62,12 @@ def test_decode_switch_follows_weight_changes_and_gradients():
         after, want = vae.decode(z), eager.decode(z)
     assert (before - want).abs().max() > 1e-3
     assert (after - want).abs().max() <= TOL
+    # a write through .data bumps no version counter (ema_pytorch updates this way): still seen
+    with torch.no_grad():
+        for p in vae.decoder.parameters():
+            p.data.mul_(0.9)
+        eager.load_state_dict(vae.state_dict())
+        assert (vae.decode(z) - eager.decode(z)).abs().max() <= TOL
     # with gradients the original modules run (the copy's weights are frozen) and gradients flow
     zz = z.clone().requires_grad_(True)
     vae.decode(zz).pow(2).sum().backward()
@@ -95,3 +101,5 @@ def test_bf16_inference_decoder_is_close_and_returns_float32():
     assert 0 < err <= 0.02 * ref.abs().max().item()  # bf16 rounding, not another waveform
     with pytest.raises(Exception, match="float32, bfloat16 or float16"):
         vae.use_inference_decoder(True, torch.int8)
+    with pytest.raises(Exception, match="float32, bfloat16 or float16"):
+        vae.use_inference_decoder(True, "bf16")

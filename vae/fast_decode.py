@@ -4,8 +4,10 @@ BigVGAN wraps every Snake activation in an anti-aliased ``Activation1d``: upsamp
 and filter with a 12-tap Kaiser-sinc, done as a depthwise ``conv_transpose1d``), the activation,
 then low-pass and keep every second sample (a strided depthwise ``conv1d``), each preceded by a
 replicate pad. On CPU the transposed depthwise conv falls off the fast convolution path and the
-replicate pads copy the whole signal twice per activation: in the released decoder these cost
-about a third of a decode (the dense AMP-block convs are the rest).
+replicate pads copy the whole signal twice per activation: in profiles of the released decoder
+(1 thread) these took 15-25 % of a decode; the dense AMP-block convs take the rest, and they run
+near the core's fp32 peak already, so this copy is only 1.0-1.1x faster in fp32 at 2 threads
+(``docs/benchmarks/cpu_2026-12-01.md``). Its bf16 mode is where the time goes down (2x).
 
 :class:`PolyphaseActivation1d` computes the same thing without ever building the zero-stuffed
 signal: the upsampler's even and odd outputs are two short filters over the input (its polyphase

@@ -181,17 +181,22 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         """Decode through :func:`vae.fast_decode.inference_decoder` when no gradient is needed.
 
         That copy of the BigVGAN decoder has weight norm folded into plain weights and computes the
-        anti-aliased activations polyphase: the same waveform to float rounding (~1e-7), at less
-        cost on CPU. It is rebuilt whenever the decoder's weights, device or dtype change (tensor
-        version counters), so loading weights or a training step never leaves it stale; decodes
-        with gradients (training) always run the original modules. The frame-rate (Vocos) decoder
-        has nothing to gain and ignores the switch.
+        anti-aliased activations polyphase: the same waveform to float rounding (~1e-7), 1.0-1.1x
+        faster on CPU (``docs/benchmarks/``). It is rebuilt whenever the decoder's weights, device or
+        dtype change: each decode compares the parameters' version counters and a per-parameter sum
+        with those it was built from, so loading weights, an optimiser step and in-place writes
+        through ``p.data`` (which bump no version counter: ``ema_pytorch`` updates that way) all
+        show. Decodes with gradients (training) always run the original modules. The frame-rate
+        (Vocos) decoder has nothing to gain and ignores the switch.
 
         ``dtype`` ``bfloat16`` runs that copy in bf16 (input cast down, waveform returned in float32):
-        on CPUs with AMX / AVX512-BF16 about 1.8x faster than fp32 at 2 threads
-        (``benchmarks/vae_speed.py``), at a waveform error of ~1e-3 (about 1 % of the peak); on CPUs
-        without bf16 units it is slower, hence opt-in."""
-        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        on CPUs with AMX / AVX512-BF16 about 2x faster than fp32 at 2 threads
+        (``benchmarks/vae_speed.py``), at a waveform error of a few 1e-3 with random weights (a few
+        per cent of their peak); on CPUs without bf16 units it is slower, hence opt-in."""
+        if isinstance(dtype, str):
+            if dtype not in ("float32", "bfloat16", "float16"):
+                raise VAEError(f"decoder dtype must be float32, bfloat16 or float16, got {dtype!r}")
+            dtype = getattr(torch, dtype)
         if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise VAEError(f"decoder dtype must be float32, bfloat16 or float16, got {dtype}")
         self.fast_decode = bool(enabled) and self.config.decoder_type != "vocos"
@@ -202,13 +207,14 @@ class SemanticVAE(nn.Module, PretrainedMixin):
     def _inference_decoder(self) -> nn.Module:
         params = list(self.decoder.parameters())
         key = (tuple(p._version for p in params), params[0].device, params[0].dtype, self.fast_decode_dtype)
+        sums = torch.stack([p.detach().sum() for p in params])  # ~1 ms: catches writes through p.data
         cached = self.__dict__.get("_inference_cache")
-        if cached is None or cached[0] != key:
+        if cached is None or cached[0] != key or not torch.equal(cached[1], sums):
             from vae.fast_decode import inference_decoder
 
-            cached = (key, inference_decoder(self.decoder).to(self.fast_decode_dtype))
+            cached = (key, sums, inference_decoder(self.decoder).to(self.fast_decode_dtype))
             self.__dict__["_inference_cache"] = cached  # outside nn.Module's registry: not in state_dict
-        return cached[1]
+        return cached[2]
 
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Latents ``(B, T, D)`` -> waveform ``(B, T*hop)``, trimmed to ``length`` samples if given."""
