@@ -113,3 +113,37 @@ def test_the_cli_takes_a_reference_as_its_vae(release, tmp_path):
     assert main(["vae", "encode", str(tmp_path / "a.wav"), "-m", REF, "-o", str(tmp_path / "lat"), "--no-progress"]) == 0
     meta = json.loads((tmp_path / "lat" / "encode_report.json").read_text())
     assert meta["model"] == REF and len(meta["written"]) == 1
+
+
+def test_two_loaders_of_one_reference_import_it_once(release, monkeypatch):
+    """Every rank of an ``accelerate launch`` may name the same release: one imports, the others wait
+    for that copy (without the lock the second import swapped the first one's dir away)."""
+    import threading
+    import time
+
+    import vae.official
+
+    calls = []
+    real = vae.official.import_official
+
+    def slow_import(*a, **k):
+        calls.append(a[0])
+        time.sleep(0.5)  # widen the window in which a second loader would start its own import
+        return real(*a, **k)
+
+    monkeypatch.setattr(vae.official, "import_official", slow_import)
+    results, errors = [], []
+
+    def load():
+        try:
+            results.append(vae.official.cached_release(REF))
+        except Exception as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and calls == [REF]
+    assert len(results) == 2 and results[0] == results[1] and (results[0] / "config.json").is_file()

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import torch
 
 from svae_tts.checkpoint import CONFIG_NAME, compare_state_dicts, load_torch_weights, save_state_dict
-from svae_tts.errors import CheckpointError, ConfigError, OutputExistsError
+from svae_tts.errors import CheckpointError, ConfigError
 from svae_tts.hub import hub_snapshot, is_release_ref, split_release_ref, svae_cache_dir
 from svae_tts.model_card import write_model_card
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
@@ -206,16 +206,22 @@ def cached_release(ref: str) -> Path:
 
     Loading a released VAE by name (``--vae zkniu/Semantic-VAE/semantic_vae``, ``load_vae``, a TTS
     config's ``data.vae``) must not convert 200 MB of pickles on every call, nor leave a half-made
-    dir when interrupted: the import is written atomically into :func:`release_cache_dir`, and a
-    process that finds it there (or loses a race to write it) loads that copy."""
+    dir when interrupted: the import is written atomically into :func:`release_cache_dir` under a
+    file lock, and a process that finds it there (or waited for another to write it) loads that
+    copy. The cache is keyed by the reference, not the hub revision: delete the folder to fetch a
+    release that changed on the hub."""
+    from filelock import FileLock
+
     out = release_cache_dir(ref)
     if (out / CONFIG_NAME).is_file():
         return out
-    try:
-        import_official(ref, out)
-    except OutputExistsError:  # another process imported it meanwhile
+    locks = out.parent.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    # One importer at a time (e.g. every rank of an `accelerate launch` naming the same release):
+    # the others wait, then find the finished copy instead of importing and swapping it away.
+    with FileLock(str(locks / f"{out.name}.lock")):
         if not (out / CONFIG_NAME).is_file():
-            raise
+            import_official(ref, out)
     return out
 
 
