@@ -147,3 +147,15 @@ def test_two_loaders_of_one_reference_import_it_once(release, monkeypatch):
         t.join(60)
     assert not errors and calls == [REF]
     assert len(results) == 2 and results[0] == results[1] and (results[0] / "config.json").is_file()
+
+
+def test_a_tts_export_bundles_a_release_references_vae(release, tmp_path):
+    """An export must load offline and be checkable by hash, whichever way its VAE was named."""
+    from tts_recipes.decoder_bundle import bundle_decoder
+
+    out = tmp_path / "export"
+    out.mkdir()
+    cfg = bundle_decoder({"kind": "latent", "vae": REF}, out, out, None, "test export")
+    assert cfg["vae"] == "vae" and cfg["vae_source"] == REF
+    assert set(cfg["vae_sha256"]) == {"config.json", "model.safetensors"}
+    assert (out / "vae" / "model.safetensors").is_file()

@@ -102,7 +102,8 @@ def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base
     """Put the local decoder dir ``feature`` names (VAE or Vocos) into ``out_dir/<vae|vocos>/``.
 
     Returns the config to store: the decoder named by its folder relative to the model dir, with
-    each file's sha256 and where it came from. A hub id is left as it is. A file identical to one
+    each file's sha256 and where it came from. A hub id is left as it is; a release reference
+    (``owner/repo/subfolder``) is bundled from its cached import. A file identical to one
     in a sibling model dir (another export of the same run) is hard-linked to it (copied where the
     file system cannot link), so a run stores its ~200 MB VAE once however many exports it writes,
     yet each export is complete when copied alone. The user's own decoder files are copied, never
@@ -116,6 +117,13 @@ def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base
     if not ref:
         raise TTSError(f"{source}: the feature space config does not name its {what} ({key!r})")
     src = resolve_ref(ref, base_dir, what, source, inside_only=f"{key}_sha256" in feature)
+    named = None
+    if key == "vae" and is_release_ref(src):
+        # a release reference is bundled like a local dir (from its cached import), so the export
+        # loads offline and a fine-tune from it can check its VAE by hash
+        from vae.official import cached_release
+
+        named, src = src, str(cached_release(src))
     if not Path(src).is_dir():  # a hub id
         return dict(feature)
     dest = out_dir / key
@@ -130,5 +138,5 @@ def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base
             shutil.copyfile(twin or Path(src) / name, dest / name)
         hashes[name] = file_sha256(dest / name)  # what was written (free when linked: the twin's is known)
     bundled_before = base_dir is not None and src == os.path.abspath(Path(base_dir) / key)
-    origin = feature.get(f"{key}_source", src) if bundled_before else src
+    origin = feature.get(f"{key}_source", src) if bundled_before else (named or src)
     return {**feature, key: key, f"{key}_sha256": hashes, f"{key}_source": origin}
