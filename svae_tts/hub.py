@@ -35,6 +35,11 @@ def looks_like_hub_id(ref: str) -> bool:
     return bool(_HUB_ID.match(ref))
 
 
+def looks_like_release_ref(ref: str) -> bool:
+    """``owner/name`` or ``owner/repo/subfolder`` in form, whatever is on the disk."""
+    return bool(_HUB_ID.match(ref) or _RELEASE_REF.match(ref))
+
+
 def is_hub_id(ref: str) -> bool:
     """``owner/name`` that is not also a local path."""
     return looks_like_hub_id(ref) and not Path(ref).exists()
@@ -84,4 +89,4 @@ def svae_cache_dir(kind: str) -> Path:
     return Path(root) / kind
 
 
-__all__ = ["looks_like_hub_id", "is_hub_id", "is_release_ref", "split_release_ref", "hub_snapshot", "svae_cache_dir", "CACHE_ENV"]
+__all__ = ["looks_like_hub_id", "looks_like_release_ref", "is_hub_id", "is_release_ref", "split_release_ref", "hub_snapshot", "svae_cache_dir", "CACHE_ENV"]

@@ -8,6 +8,11 @@ was made, how to load it. Every export (VAE and TTS trainers), every ``vae impor
 knows (steps, seed, data, key settings, metrics) is passed in by the stage as ``training`` and
 ``metrics``. Facts that are not known are left out rather than guessed.
 
+A card is published, so it names no local path: every path it shows (the corpus, the latent set,
+the teacher, the VAE, an import's source) is shown as its last component by :func:`shown_ref`, the
+one place this is done; hub ids and release references (``owner/repo[/sub]``) are kept as they are.
+:func:`absolute_paths` finds what a card (say a user-written one) still holds, for ``push`` to warn.
+
 A ``README.md`` already in a dir is the user's and is kept unless ``overwrite`` is asked for.
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +29,7 @@ from typing import Any, Mapping
 
 from svae_tts.errors import CheckpointError
 from svae_tts.fileio import atomic_write_text
+from svae_tts.hub import looks_like_release_ref
 
 CARD_NAME = "README.md"
 LIBRARY_NAME = "svae-tts"
@@ -73,6 +80,64 @@ class ModelCard:
 def _cell(value: Any) -> str:
     """A table cell: one line, pipes escaped."""
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def shown_ref(value: Any) -> Any:
+    """What a card shows for a value that may be a local path: its last component (``/data/corpus``
+    and ``runs/x/corpus`` -> ``corpus``). A hub id or release reference (``owner/repo[/sub]``) that
+    is not a local path is kept, as is anything that is not a string, holds no separator or is a
+    sentence (a relative path that does not exist here and has the form ``owner/repo[/sub]`` is
+    taken for a hub name)."""
+    if not isinstance(value, str) or not value:
+        return value
+    text = value.strip()
+    pathlike = (text.startswith(("/", "~", "./", "../", "\\")) or re.match(r"^[A-Za-z]:[\\/]", text)
+                or os.path.exists(text))
+    if not pathlike and (looks_like_release_ref(text) or ("/" not in text and "\\" not in text)
+                         or any(c.isspace() for c in text)):  # a hub name, a plain word, a sentence
+        return value
+    last = re.split(r"[\\/]+", text.rstrip("/\\"))[-1]
+    return last or value
+
+
+# config.json values that name a model or a folder: shown through shown_ref
+_REF_KEYS = ("teacher", "source")
+_FEATURE_REF_KEYS = ("vae", "vae_source", "vocos", "vocos_source")
+
+# an absolute path in a card's text: /x... or ~/x... after a space, a table bar, a quote, a bracket or
+# the line's start (so not a URL's //, "frames/s" or "encoder / decoder"), or a drive letter's C:\
+_ABSOLUTE = re.compile(r"(?:(?<=^)|(?<=[\s|`\"'(\[=,]))(~?/[^\s/|`\"'()<>\[\]][^\s|`\"'()<>\[\]]*"
+                       r"|[A-Za-z]:\\[^\s|`\"'()<>]+)", re.M)
+
+
+def absolute_paths(text: str) -> list[tuple[int, str]]:
+    """``(line number, path)`` of each absolute local path in ``text`` (a card), in order."""
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _ABSOLUTE.finditer(text)]
+
+
+def card_facts(text: str) -> dict[str, dict[str, str]] | None:
+    """The ``training``, ``metrics`` and ``license`` a card rendered by :meth:`ModelCard.render`
+    shows, read back from its text (so a card can be rendered again from the facts it was written
+    with); ``None`` for a card that is not ours (no ``library_name: "svae-tts"`` front matter)."""
+    m = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    if not m or f"library_name: {json.dumps(LIBRARY_NAME)}" not in m.group(1).splitlines():
+        return None
+    lic = re.search(r"^license: (.*)$", m.group(1), re.M)
+    facts: dict[str, Any] = {"training": {}, "metrics": {}, "license": None}
+    if lic:
+        try:
+            facts["license"] = json.loads(lic.group(1))
+        except ValueError:
+            facts["license"] = lic.group(1).strip()
+    section = None
+    for line in text[m.end():].splitlines():
+        if line.startswith("## "):
+            section = {"## How it was trained": "training", "## Metrics": "metrics"}.get(line.strip())
+        elif section and line.startswith("| ") and line not in ("| | |",):
+            cells = [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if len(cells) == 2 and cells[0]:
+                facts[section][cells[0]] = cells[1]
+    return facts
 
 
 def count_parameters(weights: str | os.PathLike) -> int | None:
@@ -170,10 +235,14 @@ def card_for_model_dir(directory: str | os.PathLike, training: Mapping[str, Any]
     kind = cfg.get("model_kind") if isinstance(cfg, dict) else None
     if kind not in DESCRIBERS:
         raise CheckpointError(f"{path}: not an svae-tts model dir (model_kind {kind!r})")
+    cfg = {**cfg, **{k: shown_ref(cfg[k]) for k in _REF_KEYS if k in cfg}}
+    if isinstance(cfg.get("feature"), dict):
+        cfg["feature"] = {**cfg["feature"], **{k: shown_ref(cfg["feature"][k])
+                                               for k in _FEATURE_REF_KEYS if k in cfg["feature"]}}
     title, summary, facts, usage, tags = DESCRIBERS[kind](cfg)
     facts["parameters"] = _millions(count_parameters(directory / "model.safetensors"))
     provenance = {k: cfg.get(k) for k in ("source", "source_weights") if cfg.get(k)}
-    training = {**provenance, **(training or {})}
+    training = {k: shown_ref(v) for k, v in {**provenance, **(training or {})}.items()}
 
     def clean(d: Mapping[str, Any]) -> dict[str, str]:
         return {k: (f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in d.items() if v not in (None, "")}
@@ -194,4 +263,5 @@ def write_model_card(directory: str | os.PathLike, training: Mapping[str, Any] |
     return path
 
 
-__all__ = ["ModelCard", "CARD_NAME", "card_for_model_dir", "write_model_card", "count_parameters"]
+__all__ = ["ModelCard", "CARD_NAME", "card_for_model_dir", "write_model_card", "count_parameters", "shown_ref",
+           "absolute_paths", "card_facts"]

@@ -1,27 +1,35 @@
 """Upload a model dir to the Hugging Face hub: what ``svae-tts push DIR owner/name`` does.
 
 Only a model dir goes up (``config.json`` + ``model.safetensors`` of a VAE or TTS model), and only
-files that load without running code: a pickle (``.pt``, ``.pth``, ``.bin``, ``.pkl`` ...) or a
-script in the dir refuses the whole push, since whoever downloads it from the hub would unpickle or
-run it. Hidden files (editor backups, our ``.tmp-*`` leftovers) stay behind. A dir without a
-``README.md`` gets a model card first (:mod:`svae_tts.model_card`); one that has a card keeps it
-unless ``rewrite_card`` is asked for. ``dry_run`` lists what would go up and writes nothing.
+the files a model dir holds, which load without running code: safetensors weights, JSON, YAML,
+Markdown and text (:data:`ALLOWED_SUFFIXES`). Anything else (a pickle such as ``.pt`` or
+``checkpoint.pth.tar``, ``.npy``, a script, a notebook ...) and any symlink (the upload would follow
+it out of the dir) refuses the whole push, naming the file. Hidden files (editor backups, our
+``.tmp-*`` leftovers) stay behind. A dir without a ``README.md`` gets a model card
+(:mod:`svae_tts.model_card`); one that has a card keeps it unless ``rewrite_card`` is asked for,
+which renders it again from the facts the old card shows when it is one of ours. The card is
+rendered in memory and every check runs before anything is written; it is written into the dir
+only just before the upload. A card that names an absolute local path is warned about, one line per
+path. ``dry_run`` lists what would go up (and what is refused) and writes nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from svae_tts.checkpoint import read_config_json, resolve_model_dir
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
+from svae_tts.fileio import atomic_write_text
 from svae_tts.hub import looks_like_hub_id
-from svae_tts.model_card import CARD_NAME, DESCRIBERS, write_model_card
+from svae_tts.model_card import CARD_NAME, DESCRIBERS, absolute_paths, card_facts, card_for_model_dir
 
-# Files that run code when loaded or executed: never uploaded from a model dir.
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".joblib")
-CODE_SUFFIXES = (".py", ".sh", ".bat", ".exe", ".so", ".dll", ".dylib")
+log = logging.getLogger(__name__)
+
+# What a model dir holds: weights, config / vocabulary / provenance JSON, a Vocos config.yaml, the card.
+ALLOWED_SUFFIXES = (".safetensors", ".json", ".md", ".yaml", ".yml", ".txt")
 
 
 class PushError(SvaeError):
@@ -31,33 +39,73 @@ class PushError(SvaeError):
 @dataclass
 class PushPlan:
     """What a push uploads: ``files`` relative to ``directory`` with their sizes; ``card`` says
-    whether the README.md is the dir's own (``kept``), written now (``new``) or rewritten."""
+    whether the README.md is the dir's own (``kept``), written now (``new``) or rewritten
+    (``rewrite``: from the old card's facts; ``rewrite-bare``: they were not readable), and
+    ``card_text`` is what will be uploaded as it. ``refused``: files that stop the push, with why;
+    ``warnings``: one line per absolute path the card names."""
 
     directory: Path
     repo_id: str
     files: list[tuple[str, int]] = field(default_factory=list)
     card: str = "kept"
+    card_text: str = ""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         total = sum(size for _, size in self.files)
         lines = [f"{self.repo_id}: {len(self.files)} file(s), {total / 1e6:.1f} MB from {self.directory}"]
+        note = {"new": " (model card, written from config.json)",
+                "rewrite": " (model card, rewritten from config.json and the old card's facts)",
+                "rewrite-bare": " (model card, rewritten from config.json; the old card's facts were not readable)"}
         for rel, size in self.files:
-            note = {"new": " (model card, written from config.json)", "rewrite": " (model card, rewritten)"}
             lines.append(f"  {rel}  {size / 1e6:.2f} MB{note.get(self.card, '') if rel == CARD_NAME else ''}")
+        lines += [f"  {rel}  refused ({why})" for rel, why in self.refused]
         return "\n".join(lines)
 
+    def check(self) -> None:
+        """Raise the one-line :class:`PushError` naming the refused files, if there are any."""
+        if self.refused:
+            names = [rel for rel, _ in self.refused]
+            shown = ", ".join(names[:4]) + (f" ... ({len(names)} in all)" if len(names) > 4 else "")
+            raise PushError(f"{self.directory}: holds what a model dir does not ({shown}); only regular "
+                            f"{', '.join(ALLOWED_SUFFIXES)} files go up, no symlinks (remove or convert them, "
+                            "then push again)")
 
-def _visible_files(directory: Path) -> list[Path]:
-    """Files under ``directory``, none under a hidden name at any depth."""
-    out = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out += [Path(root) / f for f in sorted(files) if not f.startswith(".")]
-    return out
+
+def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
+    """Files under ``directory`` and symlinks (to files or dirs), none under a hidden name at any depth."""
+    files, links = [], []
+    for root, dirs, names in os.walk(directory):
+        here = Path(root)
+        links += [here / d for d in sorted(dirs) if not d.startswith(".") and (here / d).is_symlink()]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
+        for name in sorted(names):
+            if not name.startswith("."):
+                (links if (here / name).is_symlink() else files).append(here / name)
+    return files, links
 
 
-def plan_push(directory: str | os.PathLike, repo_id: str, rewrite_card: bool = False) -> PushPlan:
-    """Check ``directory`` is an uploadable model dir and list what would go up (nothing is written)."""
+def _card(path: Path, rewrite_card: bool, license: str | None) -> tuple[str, str]:
+    """``(state, text)`` of the card the push uploads (rendered, not written)."""
+    card = path / CARD_NAME
+    if card.is_file() and not card.is_symlink():
+        old = card.read_text(encoding="utf-8", errors="replace")
+        if not rewrite_card:
+            return "kept", old
+        facts = card_facts(old)
+        if facts is not None:
+            return "rewrite", card_for_model_dir(path, facts["training"], facts["metrics"],
+                                                 license or facts["license"]).render()
+        return "rewrite-bare", card_for_model_dir(path, license=license).render()
+    return "new", card_for_model_dir(path, license=license).render()
+
+
+def plan_push(directory: str | os.PathLike, repo_id: str, rewrite_card: bool = False,
+              license: str | None = None) -> PushPlan:
+    """Check ``directory`` is an uploadable model dir and list what would go up (nothing is written).
+    Refused files are listed in ``refused`` (:meth:`PushPlan.check` raises for them); a bad repo id
+    or a dir that is not a model dir raises :class:`PushError` at once."""
     if not looks_like_hub_id(repo_id):
         raise PushError(f"{repo_id}: not a hub repo id (owner/name)")
     path = Path(directory).expanduser()
@@ -70,18 +118,25 @@ def plan_push(directory: str | os.PathLike, repo_id: str, rewrite_card: bool = F
         raise PushError(str(exc)) from None
     if kind not in DESCRIBERS:
         raise PushError(f"{path / 'config.json'}: not an svae-tts model dir (model_kind {kind!r})")
-    files = _visible_files(path)
-    unsafe = [f.relative_to(path).as_posix() for f in files if f.suffix.lower() in PICKLE_SUFFIXES + CODE_SUFFIXES]
-    if unsafe:
-        shown = ", ".join(unsafe[:4]) + (f" ... ({len(unsafe)} in all)" if len(unsafe) > 4 else "")
-        raise PushError(f"{path}: holds files that run code when loaded ({shown}); a model dir on the hub must be "
-                        "safetensors and JSON only (convert or remove them, then push again)")
-    has_card = (path / CARD_NAME).is_file()
-    plan = PushPlan(path, repo_id, card="rewrite" if has_card and rewrite_card else "kept" if has_card else "new")
-    plan.files = [(f.relative_to(path).as_posix(), f.stat().st_size) for f in files]
-    if not has_card:
-        plan.files.append((CARD_NAME, 0))
-        plan.files.sort()
+    files, links = _walk(path)
+    plan = PushPlan(path, repo_id)
+    plan.refused = sorted([(f.relative_to(path).as_posix(), "a symlink") for f in links]
+                          + [(f.relative_to(path).as_posix(), "not a model-dir file type") for f in files
+                             if not f.name.lower().endswith(ALLOWED_SUFFIXES)])
+    refused = {rel for rel, _ in plan.refused}
+    plan.files = [(rel, f.stat().st_size) for f in files if (rel := f.relative_to(path).as_posix()) not in refused]
+    if CARD_NAME not in refused:
+        try:
+            plan.card, plan.card_text = _card(path, rewrite_card, license)
+        except CheckpointError as exc:
+            raise PushError(str(exc)) from None
+        plan.files = sorted([(rel, size) for rel, size in plan.files if rel != CARD_NAME]
+                            + [(CARD_NAME, len(plan.card_text.encode("utf-8")))])
+        plan.warnings = [f"{path / CARD_NAME} line {line}: names the local path {p}, which the hub would show"
+                         + (" (--rewrite-card writes a card without it)" if plan.card == "kept" else "")
+                         for line, p in absolute_paths(plan.card_text)]
+    for line in plan.warnings:
+        log.warning("%s", line)
     return plan
 
 
@@ -89,22 +144,25 @@ def push(directory: str | os.PathLike, repo_id: str, private: bool = False, revi
          commit_message: str | None = None, dry_run: bool = False, rewrite_card: bool = False,
          license: str | None = None) -> PushPlan:
     """Upload the model dir ``directory`` to ``repo_id`` (created when missing; ``revision``: a branch,
-    created when missing). Returns the plan; with ``dry_run`` nothing is written or uploaded."""
-    plan = plan_push(directory, repo_id, rewrite_card)
+    created when missing). Returns the plan; with ``dry_run`` nothing is written or uploaded and
+    refused files are only listed in the plan (the caller checks it)."""
+    plan = plan_push(directory, repo_id, rewrite_card, license)
     if dry_run:
         return plan
+    plan.check()
     if plan.card != "kept":
-        write_model_card(plan.directory, license=license, overwrite=True)
-        plan.files = [(rel, (plan.directory / rel).stat().st_size) for rel, _ in plan.files]
+        atomic_write_text(plan.directory / CARD_NAME, plan.card_text)
     try:
-        from huggingface_hub import HfApi
+        from huggingface_hub import CommitOperationAdd, HfApi
 
         api = HfApi()
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, folder_path=str(plan.directory), revision=revision,
-                          allow_patterns=[rel for rel, _ in plan.files],
+        # exact paths, one operation each: a file name is never read as a glob pattern
+        api.create_commit(repo_id=repo_id, repo_type="model", revision=revision,
+                          operations=[CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(plan.directory / rel))
+                                      for rel, _ in plan.files],
                           commit_message=commit_message or f"Upload {plan.directory.name} with svae-tts push")
     except Exception as exc:
         raise PushError(f"{repo_id}: upload failed ({exc_summary(exc, 160)}); check the network, "
@@ -112,4 +170,4 @@ def push(directory: str | os.PathLike, repo_id: str, private: bool = False, revi
     return plan
 
 
-__all__ = ["push", "plan_push", "PushPlan", "PushError", "PICKLE_SUFFIXES"]
+__all__ = ["push", "plan_push", "PushPlan", "PushError", "ALLOWED_SUFFIXES"]

@@ -57,7 +57,7 @@ def test_load_vae_imports_a_reference_once_into_the_cache(release, tmp_path, mon
     first = load_vae(REF)
     assert calls == [REF] and first.source == REF and first.latent_dim == 16
     cached = tmp_path / "svae_cache" / "vae" / "someone--Semantic-VAE--semantic_vae"
-    assert sorted(p.name for p in cached.iterdir()) >= ["README.md", "config.json", "model.safetensors"]
+    assert {p.name for p in cached.iterdir()} >= {"README.md", "config.json", "model.safetensors"}
     stamp = (cached / "model.safetensors").stat().st_mtime_ns
     second = load_vae(REF, device="auto")
     assert calls == [REF], "the second load imported again"

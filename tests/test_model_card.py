@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svae_tts.model_card import CARD_NAME, ModelCard, card_for_model_dir, write_model_card
+from svae_tts.model_card import (CARD_NAME, ModelCard, absolute_paths, card_facts, card_for_model_dir, shown_ref,
+                                  write_model_card)
 from tests.tts_fixtures import build_assets, one_torch_thread, tiny_cfg  # noqa: F401
 
 
@@ -43,7 +44,8 @@ def test_a_tts_export_has_a_card_naming_its_steps_space_and_how_to_load_it(tts_e
     text = (export / CARD_NAME).read_text()
     assert _front_matter(text)["library_name"] == '"svae-tts"' and '- "text-to-speech"' in text
     assert "| steps | 3 |" in text and "| seed | 5 |" in text
-    assert f"| data.latent_set | {assets['latents']} |" in text
+    assert f"| data.latent_set | {assets['latents'].name} |" in text  # a path is shown as its last component
+    assert absolute_paths(text) == [] and str(export.parent.parent.parent) not in text
     assert "| text input | characters |" in text and "VAE latents, 16-dim" in text
     assert "svae-tts synthesize --model MODEL" in text and "Synthesizer.from_pretrained" in text
     assert re.search(r"\| training loss \(mean of the last \d+ steps\) \| [0-9.]+ \|", text)
@@ -70,14 +72,15 @@ def test_a_vae_export_and_an_import_have_cards(tmp_path):
     result = train(cfg)
     text = (result.last_export / CARD_NAME).read_text()
     assert "# acoustic VAE" in text and "| steps | 2 |" in text and "| seed | 3 |" in text
-    assert f"| data.train | {audio} |" in text and "| latent rate | 40 frames/s (hop 400) |" in text
+    assert "| data.train | audio |" in text and str(tmp_path) not in text and "| latent rate | 40 frames/s (hop 400) |" in text
     assert "validation mel distance (EMA model, step 2)" in text
     assert 'load_vae("MODEL"' in text and "svae-tts vae reconstruct speech.wav -m MODEL" in text
     # an imported release says where it came from
     src = save_tiny_release(tmp_path / "release" / "semantic_vae")
     assert main(["vae", "import", str(src), str(tmp_path / "imported")]) == 0
     text = (tmp_path / "imported" / CARD_NAME).read_text()
-    assert "# Semantic-VAE: semantic_vae" in text and f"| source | {src} |" in text
+    assert "# Semantic-VAE: semantic_vae" in text and "| source | semantic_vae |" in text
+    assert str(tmp_path) not in text and absolute_paths(text) == []
     assert "imported, not trained here" in text and "microsoft/wavlm-large" in text
 
 
@@ -90,3 +93,19 @@ def test_a_card_the_user_wrote_is_kept_unless_asked(tts_export, tmp_path):
     assert write_model_card(own) is None and (own / CARD_NAME).read_text() == "my notes"
     assert write_model_card(own, overwrite=True) == own / CARD_NAME
     assert (own / CARD_NAME).read_text() == card_for_model_dir(own).render()
+
+
+def test_a_path_is_shown_as_its_last_component_and_a_hub_name_as_it_is():
+    assert shown_ref("/data/corpus/") == "corpus" and shown_ref("~/x/latents") == "latents"
+    assert shown_ref("./runs/vae") == "vae" and shown_ref("C:\\data\\corpus") == "corpus"
+    assert shown_ref("microsoft/wavlm-large") == "microsoft/wavlm-large"
+    assert shown_ref("zkniu/Semantic-VAE/semantic_vae") == "zkniu/Semantic-VAE/semantic_vae"
+    assert shown_ref("a/b/c/d") == "d" and shown_ref("cosine") == "cosine" and shown_ref(3) == 3
+
+
+def test_a_card_reads_back_the_facts_it_was_rendered_with():
+    card = ModelCard(title="T", summary="S", model={"dim": "16"}, training={"steps": "4", "odd": "a | b"},
+                     metrics={"loss": "0.5"}, license="mit")
+    assert card_facts(card.render()) == {"training": {"steps": "4", "odd": "a | b"}, "metrics": {"loss": "0.5"},
+                                         "license": "mit"}
+    assert card_facts("# my own notes\n| steps | 4 |\n") is None
