@@ -66,8 +66,11 @@ def hub_snapshot(repo_id: str, allow_patterns: list[str], ref: str | None = None
 
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
     except Exception as exc:
-        raise CheckpointError(f"{ref or repo_id}: could not fetch this hub id ({_why(exc)}); offline machines "
-                              "need it in the hub cache (HF_HUB_CACHE) or a local model directory") from None
+        name = ref or repo_id
+        # a missing relative path such as runs/x/step_1 has a hub name's form too: name both readings
+        raise CheckpointError(f"{name}: no such local directory, and could not fetch it as a hub name ({_why(exc)}); "
+                              "offline machines need it in the hub cache (HF_HUB_CACHE) or a local model "
+                              "directory") from None
 
 
 def _why(exc: Exception) -> str:

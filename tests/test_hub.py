@@ -87,7 +87,7 @@ def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, c
         load_vae(f"{REPO}/no_such_folder")
     assert main(["vae", "import", "nobody/nothing/semantic_vae", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "nobody/nothing/semantic_vae: could not fetch this hub id" in err
+    assert err.count("\n") == 1 and "nobody/nothing/semantic_vae: no such local directory, and could not fetch it as a hub name" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
     assert not (tmp_path / "svae_cache" / "vae" / "someone--Semantic-VAE--no_such_folder").exists()
 
@@ -102,7 +102,7 @@ def test_model_dir_hub_id_loads_from_the_cache_and_a_missing_one_is_named(tmp_pa
     vae = load_vae("someone/tiny-vae")
     assert vae.source == "someone/tiny-vae"
     assert torch.equal(vae.fc_mu.weight, SemanticVAE.from_pretrained(src).fc_mu.weight)
-    with pytest.raises(CheckpointError, match="someone/other-vae: could not fetch this hub id"):
+    with pytest.raises(CheckpointError, match="someone/other-vae: no such local directory, and could not fetch it as a hub name"):
         load_vae("someone/other-vae")
 
 

@@ -88,5 +88,5 @@ def test_bad_vocos_dirs(tmp_path):
 def test_unreachable_vocos_hub_id(offline_hub):
     """Offline, a hub id not in the hub cache fails with one TTSError naming it (the lookup is
     huggingface_hub's own, through the core's resolve_model_dir)."""
-    with pytest.raises(TTSError, match="data.vocos: charactr/vocos-mel-24khz: could not fetch this hub id"):
+    with pytest.raises(TTSError, match="data.vocos: charactr/vocos-mel-24khz: no such local directory, and could not fetch it as a hub name"):
         load_vocos("charactr/vocos-mel-24khz", source="data.vocos")

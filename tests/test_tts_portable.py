@@ -257,7 +257,7 @@ def test_model_from_the_hub_comes_with_its_vae(small, tmp_path, monkeypatch, off
     assert loaded.source == "someone/tts-model"
     assert loaded.load_feature_space().vae_ref == str(snapshot / "vae")
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
-    with pytest.raises(CheckpointError, match="someone/other-model: could not fetch this hub id"):
+    with pytest.raises(CheckpointError, match="someone/other-model: no such local directory, and could not fetch it as a hub name"):
         TTSModel.from_pretrained("someone/other-model")
 
 
