@@ -184,17 +184,87 @@ def test_models_load_once_per_path_and_device(runs):
     ctx.vae(str(runs["vae"]))  # a third model: the least recently used (a) goes
     assert len(ctx.cache) == 2 and ctx.synthesizer(a)[0] is not first
 
-    calls = []
-    cache = ModelCache()
 
-    def slow_load():
+
+def _slow(calls: list, started: threading.Event, release: threading.Event, value=None):
+    """A loader that says it started, then waits for ``release`` (a hub download, say)."""
+
+    def load():
         calls.append(1)
-        return object()
+        started.set()
+        assert release.wait(10), "never released"
+        return value if value is not None else object()
 
-    threads = [threading.Thread(target=cache.get, args=("k", slow_load)) for _ in range(4)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert len(calls) == 1
+    return load
+
+
+def _in_thread(func, *args) -> tuple[threading.Thread, list]:
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(func(*args)), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_slow_load_does_not_hold_up_other_models():
+    cache = ModelCache()
+    cached, _ = cache.get("cached", object)
+    calls, started, release = [], threading.Event(), threading.Event()
+    slow, slow_out = _in_thread(cache.get, "slow", _slow(calls, started, release))
+    try:
+        assert started.wait(10)
+        # while "slow" loads: a cached model comes back at once, another model loads
+        fast, fast_out = _in_thread(cache.get, "cached", object)
+        fast.join(5)
+        assert not fast.is_alive() and fast_out[0][0] is cached
+        other, other_out = _in_thread(cache.get, "other", lambda: "other model")
+        other.join(5)
+        assert not other.is_alive() and other_out[0][0] == "other model"
+        assert slow.is_alive() and len(cache) == 2  # the slow one is not counted before it loads
+    finally:
+        release.set()
+        slow.join(10)
+    assert slow_out[0][0] is cache.get("slow", lambda: pytest.fail("loaded twice"))[0] and len(cache) == 3
+
+
+def test_two_requests_for_one_model_load_it_once():
+    cache = ModelCache()
+    calls, started, release = [], threading.Event(), threading.Event()
+    load = _slow(calls, started, release)
+    first, first_out = _in_thread(cache.get, "k", load)
+    assert started.wait(10)
+    others = [_in_thread(cache.get, "k", load) for _ in range(3)]
+    first.join(0.2)  # the others are waiting for the first load, not loading
+    assert first.is_alive() and all(t.is_alive() for t, _ in others) and calls == [1]
+    release.set()
+    for t, _ in [(first, first_out), *others]:
+        t.join(10)
+    got = [out[0] for _, out in [(first, first_out), *others]]
+    assert calls == [1] and all(g[0] is got[0][0] and g[1] is got[0][1] for g in got)
+
+
+def test_a_failed_load_is_retried_by_the_requests_that_waited_for_it():
+    cache = ModelCache()
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def load():
+        calls.append(1)
+        if len(calls) == 1:
+            started.set()
+            assert release.wait(10)
+            raise OSError("download failed")
+        return "model"
+
+    errors = []
+    first = threading.Thread(target=lambda: errors.append(pytest.raises(OSError, cache.get, "k", load)), daemon=True)
+    first.start()
+    assert started.wait(10)
+    second, second_out = _in_thread(cache.get, "k", load)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert errors and second_out[0][0] == "model" and calls == [1, 1] and len(cache) == 1
+    assert cache.get("k", lambda: pytest.fail("loaded again"))[0] == "model"
 
 
 # -- the page and the command ----------------------------------------------------------------------
