@@ -15,7 +15,8 @@ from svae_tts.cli import main
 from tests.tts_fixtures import build_runs, one_torch_thread  # noqa: F401
 from tts_recipes.app import handlers
 from tts_recipes.app.handlers import AppContext, parse_seed, text_lines
-from tts_recipes.app.layout import build_app, no_model_note, pcm16
+from tts_recipes.app import layout
+from tts_recipes.app.layout import AppError, any_model_allowed, build_app, create_app, is_loopback, no_model_note, pcm16
 from tts_recipes.app.models import FoundModel, FoundModels, ModelCache, add_given, find_models
 
 
@@ -160,6 +161,66 @@ def test_errors_are_one_line_in_the_page_and_the_next_request_works(runs, ctx, t
     assert _synth(ctx, runs, "the cat")[1][0].audio.size > 0
 
 
+def test_a_page_others_can_reach_runs_only_the_models_it_lists(runs, tmp_path):
+    elsewhere = tmp_path / "elsewhere"  # a good model outside --runs
+    shutil.copytree(runs["tts"]["semantic"], elsewhere)
+    given = tmp_path / "given"
+    shutil.copytree(runs["tts"]["acoustic"], given)
+    page, ctx = create_app(runs["runs"], model=str(given), device="cpu", any_model=False)
+    boxes = [c["props"] for c in page.config["components"] if c.get("type") == "dropdown"]
+    assert len(boxes) == 4 and not any(b["allow_custom_value"] for b in boxes)
+
+    model, ref, ref_text = str(runs["tts"]["semantic"]), str(runs["ref_wav"]), runs["ref_text"]
+    ctx.synthesizer(model)
+    loaded = len(ctx.cache)  # the model given, and a listed one
+    for name in (str(elsewhere), str(tmp_path / "missing"), "owner/repo", "owner/repo/sub", str(runs["vae"])):
+        message = _page_error(handlers.synthesize, ctx, name, ref, ref_text, "hi", 4, 2, 1, None)
+        assert "not offered by this page" in message and "--allow-any-model" in message
+        assert "no such" not in message  # nothing about the path is probed or told
+    assert "not offered" in _page_error(handlers.compare, ctx, model, str(elsewhere), ref, ref_text, "hi", 4, 2, 1, 1)
+    assert "not offered" in _page_error(handlers.compare, ctx, str(elsewhere), model, ref, ref_text, "hi", 4, 2, 1, 1)
+    assert "not offered" in _page_error(handlers.reconstruct, ctx, model, ref)  # a TTS model is no VAE
+    assert "not offered" in _page_error(handlers.reconstruct, ctx, "x\ny" * 200, ref)  # one line, shortened
+    assert "not offered" in _page_error(handlers.reconstruct, ctx, "a\0b", ref)
+    assert len(ctx.cache) == loaded  # nothing was loaded
+
+    # what the page lists runs: the models found, by any spelling of their dir, and the one given
+    assert _synth(ctx, runs, model=model + "/")[1][0].audio.size > 0
+    assert _synth(ctx, runs, model=str(given))[1][0].audio.size > 0
+    assert handlers.reconstruct(ctx, str(runs["vae"]), ref).audio.size > 0
+
+    # a page only this machine reaches (or --allow-any-model) takes any model
+    page, ctx = create_app(runs["runs"], device="cpu", any_model=True)
+    assert all(c["props"]["allow_custom_value"] for c in page.config["components"] if c.get("type") == "dropdown")
+    assert _synth(ctx, runs, model=str(elsewhere))[1][0].audio.size > 0
+
+
+def test_who_may_name_any_model():
+    for host in ("127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost", "LocalHost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.20", "10.0.0.1", "example.org", "localhost.example.org", ""):
+        assert not is_loopback(host), host
+    assert any_model_allowed("127.0.0.1", share=False)
+    assert not any_model_allowed("127.0.0.1", share=True) and not any_model_allowed("0.0.0.0", share=False)
+    assert any_model_allowed("0.0.0.0", share=True, allow_any_model=True)
+    assert "--allow-any-model" in no_model_note("runs", any_model=False)
+
+
+def test_the_allow_any_model_option(monkeypatch, tmp_path, capsys):
+    seen = []
+
+    def create_app(*args, any_model, **kwargs):  # stands in for the page: records, then stops the command
+        seen.append(any_model)
+        raise AppError("stopped by the test")
+
+    monkeypatch.setattr(layout, "create_app", create_app)
+    for argv in ([], ["--share"], ["--host", "0.0.0.0"], ["--host", "localhost"],
+                 ["--host", "0.0.0.0", "--allow-any-model"], ["--share", "--allow-any-model"]):
+        assert main(["app", "--runs", str(tmp_path), *argv]) == 2
+    assert seen == [True, False, False, True, True, True]
+    assert "stopped by the test" in capsys.readouterr().err
+
+
 def test_a_bug_is_one_line_too(runs, ctx):
     @handlers.page_errors
     def buggy():
@@ -279,7 +340,7 @@ def test_the_page_without_models_says_how_to_get_one(tmp_path):
 def test_command_line_options_and_one_line_errors(runs, tmp_path, capsys):
     assert main(["app", "--help"]) == 0
     out = capsys.readouterr().out
-    for option in ("--model", "--vae", "--runs", "--host", "--port", "--share", "--device"):
+    for option in ("--model", "--vae", "--runs", "--host", "--port", "--share", "--allow-any-model", "--device"):
         assert option in out
     assert main(["app", "--port", "0"]) == 2
     assert main(["app", "--runs", str(tmp_path), "--model", str(tmp_path / "missing")]) == 2

@@ -93,6 +93,32 @@ def add_given(models: list[FoundModel], given: str | None) -> tuple[list[FoundMo
     return [FoundModel(given, given), *models], given
 
 
+def canonical(ref: str) -> str:
+    """One name per model: an existing dir's resolved path (``runs/a/`` and ``./runs/a`` are one),
+    else ``ref`` as given (a hub id, or a name no file system takes: too long, a NUL byte)."""
+    try:
+        path = Path(ref).expanduser()
+        return str(path.resolve()) if path.exists() else ref
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: ``~nosuchuser`` or a symlink loop
+        return ref
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The models a page lets its visitors run when it does not let them name any (a page others
+    can reach): those found under ``--runs`` and those given on the command line."""
+
+    tts: frozenset[str]
+    vae: frozenset[str]
+
+    @classmethod
+    def of(cls, tts: list[FoundModel], vae: list[FoundModel]) -> "Offered":
+        return cls(frozenset(canonical(m.path) for m in tts), frozenset(canonical(m.path) for m in vae))
+
+    def allows(self, kind: str, ref: str) -> bool:
+        return canonical(ref) in (self.tts if kind == TTS_KIND else self.vae)
+
+
 class _Entry:
     """One cache slot: ``loading`` is held while its model loads, ``use`` by a request using it."""
 
@@ -158,4 +184,5 @@ class ModelCache:
             return sum(e.loaded for e in self._items.values())
 
 
-__all__ = ["FoundModel", "FoundModels", "ModelCache", "add_given", "find_models", "model_kind"]
+__all__ = ["FoundModel", "FoundModels", "ModelCache", "Offered", "add_given", "canonical", "find_models",
+           "model_kind"]
