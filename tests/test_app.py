@@ -15,7 +15,8 @@ from svae_tts.cli import main
 from tests.tts_fixtures import build_runs, one_torch_thread  # noqa: F401
 from tts_recipes.app import handlers
 from tts_recipes.app.handlers import AppContext, parse_seed, text_lines
-from tts_recipes.app.layout import build_app, no_model_note, pcm16
+from tts_recipes.app import layout
+from tts_recipes.app.layout import AppError, any_model_allowed, build_app, create_app, is_loopback, no_model_note, pcm16
 from tts_recipes.app.models import FoundModel, FoundModels, ModelCache, add_given, find_models
 
 
@@ -160,6 +161,66 @@ def test_errors_are_one_line_in_the_page_and_the_next_request_works(runs, ctx, t
     assert _synth(ctx, runs, "the cat")[1][0].audio.size > 0
 
 
+def test_a_page_others_can_reach_runs_only_the_models_it_lists(runs, tmp_path):
+    elsewhere = tmp_path / "elsewhere"  # a good model outside --runs
+    shutil.copytree(runs["tts"]["semantic"], elsewhere)
+    given = tmp_path / "given"
+    shutil.copytree(runs["tts"]["acoustic"], given)
+    page, ctx = create_app(runs["runs"], model=str(given), device="cpu", any_model=False)
+    boxes = [c["props"] for c in page.config["components"] if c.get("type") == "dropdown"]
+    assert len(boxes) == 4 and not any(b["allow_custom_value"] for b in boxes)
+
+    model, ref, ref_text = str(runs["tts"]["semantic"]), str(runs["ref_wav"]), runs["ref_text"]
+    ctx.synthesizer(model)
+    loaded = len(ctx.cache)  # the model given, and a listed one
+    for name in (str(elsewhere), str(tmp_path / "missing"), "owner/repo", "owner/repo/sub", str(runs["vae"])):
+        message = _page_error(handlers.synthesize, ctx, name, ref, ref_text, "hi", 4, 2, 1, None)
+        assert "not offered by this page" in message and "--allow-any-model" in message
+        assert "no such" not in message  # nothing about the path is probed or told
+    assert "not offered" in _page_error(handlers.compare, ctx, model, str(elsewhere), ref, ref_text, "hi", 4, 2, 1, 1)
+    assert "not offered" in _page_error(handlers.compare, ctx, str(elsewhere), model, ref, ref_text, "hi", 4, 2, 1, 1)
+    assert "not offered" in _page_error(handlers.reconstruct, ctx, model, ref)  # a TTS model is no VAE
+    assert "not offered" in _page_error(handlers.reconstruct, ctx, "x\ny" * 200, ref)  # one line, shortened
+    assert "not offered" in _page_error(handlers.reconstruct, ctx, "a\0b", ref)
+    assert len(ctx.cache) == loaded  # nothing was loaded
+
+    # what the page lists runs: the models found, by any spelling of their dir, and the one given
+    assert _synth(ctx, runs, model=model + "/")[1][0].audio.size > 0
+    assert _synth(ctx, runs, model=str(given))[1][0].audio.size > 0
+    assert handlers.reconstruct(ctx, str(runs["vae"]), ref).audio.size > 0
+
+    # a page only this machine reaches (or --allow-any-model) takes any model
+    page, ctx = create_app(runs["runs"], device="cpu", any_model=True)
+    assert all(c["props"]["allow_custom_value"] for c in page.config["components"] if c.get("type") == "dropdown")
+    assert _synth(ctx, runs, model=str(elsewhere))[1][0].audio.size > 0
+
+
+def test_who_may_name_any_model():
+    for host in ("127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost", "LocalHost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.20", "10.0.0.1", "example.org", "localhost.example.org", ""):
+        assert not is_loopback(host), host
+    assert any_model_allowed("127.0.0.1", share=False)
+    assert not any_model_allowed("127.0.0.1", share=True) and not any_model_allowed("0.0.0.0", share=False)
+    assert any_model_allowed("0.0.0.0", share=True, allow_any_model=True)
+    assert "--allow-any-model" in no_model_note("runs", any_model=False)
+
+
+def test_the_allow_any_model_option(monkeypatch, tmp_path, capsys):
+    seen = []
+
+    def create_app(*args, any_model, **kwargs):  # stands in for the page: records, then stops the command
+        seen.append(any_model)
+        raise AppError("stopped by the test")
+
+    monkeypatch.setattr(layout, "create_app", create_app)
+    for argv in ([], ["--share"], ["--host", "0.0.0.0"], ["--host", "localhost"],
+                 ["--host", "0.0.0.0", "--allow-any-model"], ["--share", "--allow-any-model"]):
+        assert main(["app", "--runs", str(tmp_path), *argv]) == 2
+    assert seen == [True, False, False, True, True, True]
+    assert "stopped by the test" in capsys.readouterr().err
+
+
 def test_a_bug_is_one_line_too(runs, ctx):
     @handlers.page_errors
     def buggy():
@@ -184,17 +245,87 @@ def test_models_load_once_per_path_and_device(runs):
     ctx.vae(str(runs["vae"]))  # a third model: the least recently used (a) goes
     assert len(ctx.cache) == 2 and ctx.synthesizer(a)[0] is not first
 
-    calls = []
-    cache = ModelCache()
 
-    def slow_load():
+
+def _slow(calls: list, started: threading.Event, release: threading.Event, value=None):
+    """A loader that says it started, then waits for ``release`` (a hub download, say)."""
+
+    def load():
         calls.append(1)
-        return object()
+        started.set()
+        assert release.wait(10), "never released"
+        return value if value is not None else object()
 
-    threads = [threading.Thread(target=cache.get, args=("k", slow_load)) for _ in range(4)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert len(calls) == 1
+    return load
+
+
+def _in_thread(func, *args) -> tuple[threading.Thread, list]:
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(func(*args)), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_slow_load_does_not_hold_up_other_models():
+    cache = ModelCache()
+    cached, _ = cache.get("cached", object)
+    calls, started, release = [], threading.Event(), threading.Event()
+    slow, slow_out = _in_thread(cache.get, "slow", _slow(calls, started, release))
+    try:
+        assert started.wait(10)
+        # while "slow" loads: a cached model comes back at once, another model loads
+        fast, fast_out = _in_thread(cache.get, "cached", object)
+        fast.join(5)
+        assert not fast.is_alive() and fast_out[0][0] is cached
+        other, other_out = _in_thread(cache.get, "other", lambda: "other model")
+        other.join(5)
+        assert not other.is_alive() and other_out[0][0] == "other model"
+        assert slow.is_alive() and len(cache) == 2  # the slow one is not counted before it loads
+    finally:
+        release.set()
+        slow.join(10)
+    assert slow_out[0][0] is cache.get("slow", lambda: pytest.fail("loaded twice"))[0] and len(cache) == 3
+
+
+def test_two_requests_for_one_model_load_it_once():
+    cache = ModelCache()
+    calls, started, release = [], threading.Event(), threading.Event()
+    load = _slow(calls, started, release)
+    first, first_out = _in_thread(cache.get, "k", load)
+    assert started.wait(10)
+    others = [_in_thread(cache.get, "k", load) for _ in range(3)]
+    first.join(0.2)  # the others are waiting for the first load, not loading
+    assert first.is_alive() and all(t.is_alive() for t, _ in others) and calls == [1]
+    release.set()
+    for t, _ in [(first, first_out), *others]:
+        t.join(10)
+    got = [out[0] for _, out in [(first, first_out), *others]]
+    assert calls == [1] and all(g[0] is got[0][0] and g[1] is got[0][1] for g in got)
+
+
+def test_a_failed_load_is_retried_by_the_requests_that_waited_for_it():
+    cache = ModelCache()
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def load():
+        calls.append(1)
+        if len(calls) == 1:
+            started.set()
+            assert release.wait(10)
+            raise OSError("download failed")
+        return "model"
+
+    errors = []
+    first = threading.Thread(target=lambda: errors.append(pytest.raises(OSError, cache.get, "k", load)), daemon=True)
+    first.start()
+    assert started.wait(10)
+    second, second_out = _in_thread(cache.get, "k", load)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert errors and second_out[0][0] == "model" and calls == [1, 1] and len(cache) == 1
+    assert cache.get("k", lambda: pytest.fail("loaded again"))[0] == "model"
 
 
 # -- the page and the command ----------------------------------------------------------------------
@@ -209,7 +340,7 @@ def test_the_page_without_models_says_how_to_get_one(tmp_path):
 def test_command_line_options_and_one_line_errors(runs, tmp_path, capsys):
     assert main(["app", "--help"]) == 0
     out = capsys.readouterr().out
-    for option in ("--model", "--vae", "--runs", "--host", "--port", "--share", "--device"):
+    for option in ("--model", "--vae", "--runs", "--host", "--port", "--share", "--allow-any-model", "--device"):
         assert option in out
     assert main(["app", "--port", "0"]) == 2
     assert main(["app", "--runs", str(tmp_path), "--model", str(tmp_path / "missing")]) == 2

@@ -13,7 +13,8 @@ def _app(args: argparse.Namespace) -> int:
     from tts_recipes.app.layout import serve
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests, one INFO line each
-    serve(args.runs, args.model, args.vae, host=args.host, port=args.port, share=args.share, device=args.device)
+    serve(args.runs, args.model, args.vae, host=args.host, port=args.port, share=args.share, device=args.device,
+          allow_any_model=args.allow_any_model)
     return 0
 
 
@@ -28,5 +29,9 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_arg(1, 65535), default=None, help="port (default: the first free from 7860)")
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
+    p.add_argument("--allow-any-model", action="store_true",
+                   help="let visitors type any model dir or hub id into the model boxes, which the server then "
+                        "loads or downloads; without it they may only with the default loopback --host and no "
+                        "--share, else only the models found under --runs and given with --model / --vae run")
     add_device_option(p)
     p.set_defaults(func=_app)

@@ -15,7 +15,6 @@ import functools
 import logging
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -24,7 +23,7 @@ import torch
 from svae_tts.audio import load_audio
 from svae_tts.cli import float_arg, int_arg, nonneg_float, seed_int
 from svae_tts.errors import AudioError, SvaeError, exc_summary
-from tts_recipes.app.models import ModelCache
+from tts_recipes.app.models import TTS_KIND, VAE_KIND, ModelCache, Offered, canonical
 from tts_recipes.app.pictures import audio_picture, latent_picture, spectrogram_picture
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 from tts_recipes.errors import TTSError
@@ -61,14 +60,23 @@ def page_errors(func: F) -> F:
 
 @dataclass
 class AppContext:
-    """What every request shares: the device the models run on and the loaded models."""
+    """What every request shares: the device the models run on, the loaded models, and which
+    models a request may name: ``offered`` None lets it name any model dir or hub id (a page only
+    this machine reaches), else only those listed, whatever a request sends (Gradio's API can be
+    called without the page, so the check is here, not only in the page's drop-downs)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     cache: ModelCache = field(default_factory=ModelCache)
+    offered: Offered | None = None
 
     def _key(self, ref: str) -> tuple[str, str]:
-        path = Path(ref).expanduser()
-        return (str(path.resolve()) if path.exists() else ref, str(self.device))
+        return (canonical(ref), str(self.device))
+
+    def _check_offered(self, kind: str, ref: str, error: type[SvaeError]) -> None:
+        if self.offered is not None and not self.offered.allows(kind, ref):
+            name = ref if len(ref) <= 200 else ref[:200] + "..."
+            raise error(f"model {name!r} is not offered by this page: choose one from the list (the server loads "
+                        f"other model dirs or hub ids only when started with --allow-any-model)")
 
     def synthesizer(self, ref: str | None):
         """The :class:`Synthesizer` for a TTS model dir or hub id, loaded once per (path, device)."""
@@ -76,6 +84,7 @@ class AppContext:
 
         if not ref:
             raise TTSError(f"no TTS model chosen; to get one: {HOW_TO_GET_A_MODEL}")
+        self._check_offered(TTS_KIND, ref, TTSError)
         return self.cache.get(self._key(ref), _named(ref, lambda: Synthesizer.from_pretrained(ref, device=self.device)))
 
     def vae(self, ref: str | None):
@@ -85,6 +94,7 @@ class AppContext:
         if not ref:
             raise VAEError("no VAE model chosen: start the app with --vae DIR, or with --runs on a folder holding "
                            "a VAE run (`make demo` makes runs/demo)")
+        self._check_offered(VAE_KIND, ref, VAEError)
         return self.cache.get(self._key(ref), _named(ref, lambda: load_vae(ref, self.device)))
 
 

@@ -7,6 +7,7 @@ has ``MAX_LINES`` fixed output slots, shown only as far as a request fills them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 from svae_tts.errors import SvaeError
 from tts_recipes.app import handlers
 from tts_recipes.app.handlers import HOW_TO_GET_A_MODEL, MAX_LINES, AppContext
-from tts_recipes.app.models import FoundModel, FoundModels, add_given, find_models
+from tts_recipes.app.models import FoundModel, FoundModels, Offered, add_given, find_models
 from tts_recipes.cli import SPEED_RANGE
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,31 @@ def pcm16(sample_rate: int, audio: np.ndarray) -> tuple[int, np.ndarray]:
     return sample_rate, np.round(np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def no_model_note(runs: str | os.PathLike | None) -> str:
-    return f"**No TTS model found** under `{runs}`: {HOW_TO_GET_A_MODEL}; or type a model dir or hub id in a model box."
+def no_model_note(runs: str | os.PathLike | None, any_model: bool = True) -> str:
+    how = ("or type a model dir or hub id in a model box" if any_model else
+           "or start the app with --model DIR (or --allow-any-model to type one into a model box)")
+    return f"**No TTS model found** under `{runs}`: {HOW_TO_GET_A_MODEL}; {how}."
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a server listening on ``host`` is reachable from this machine only: ``localhost``
+    or an address in 127.0.0.0/8 or ::1 (None: what Gradio then listens on)."""
+    if host is None:
+        host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # another host name: it may resolve to anything
+        return False
+
+
+def any_model_allowed(host: str | None, share: bool, allow_any_model: bool = False) -> bool:
+    """Whether visitors may name any model dir or hub id (which makes the server probe local paths,
+    download hub repos and import releases): when asked to, or when only this machine can reach
+    the page (a loopback ``host`` and no public link)."""
+    return allow_any_model or (is_loopback(host) and not share)
 
 
 def _choices(models: list[FoundModel]) -> list[tuple[str, str]]:
@@ -61,8 +85,9 @@ def _synthesize_tab(ctx: AppContext, models: list[FoundModel], start: str | None
     import gradio as gr
 
     with gr.Tab("Synthesize", id="synthesize", elem_id="tab-synthesize"):
-        model = gr.Dropdown(_choices(models), value=start, label="TTS model", allow_custom_value=True,
-                            elem_id="syn-model", info="an export found under --runs, or a model dir / hub id")
+        model = gr.Dropdown(_choices(models), value=start, label="TTS model", allow_custom_value=ctx.offered is None,
+                            elem_id="syn-model", info="an export found under --runs" +
+                            (", or a model dir / hub id" if ctx.offered is None else ", or given with --model"))
         with gr.Row():
             ref = gr.Audio(sources=["upload", "microphone"], type="filepath", label="reference audio", elem_id="syn-ref")
             ref_text = gr.Textbox(label="its transcript", lines=3, elem_id="syn-ref-text")
@@ -118,10 +143,10 @@ def _compare_tab(ctx: AppContext, models: list[FoundModel], start: str | None):
         gr.Markdown("The same text, reference, options and seed through two TTS models, e.g. the semantic and "
                     "the acoustic arm at the same training step.")
         with gr.Row():
-            model_a = gr.Dropdown(_choices(models), value=start, label="model A", allow_custom_value=True,
-                                  elem_id="cmp-model-a")
+            model_a = gr.Dropdown(_choices(models), value=start, label="model A",
+                                  allow_custom_value=ctx.offered is None, elem_id="cmp-model-a")
             model_b = gr.Dropdown(_choices(models), value=_pair(models, start), label="model B",
-                                  allow_custom_value=True, elem_id="cmp-model-b")
+                                  allow_custom_value=ctx.offered is None, elem_id="cmp-model-b")
         with gr.Row():
             ref = gr.Audio(sources=["upload", "microphone"], type="filepath", label="reference audio", elem_id="cmp-ref")
             ref_text = gr.Textbox(label="its transcript", lines=3, elem_id="cmp-ref-text")
@@ -152,7 +177,8 @@ def _reconstruct_tab(ctx: AppContext, vaes: list[FoundModel], start: str | None)
 
     with gr.Tab("Reconstruct", id="reconstruct", elem_id="tab-reconstruct"):
         gr.Markdown("A round trip through a VAE: audio → latents (the posterior mean) → audio.")
-        vae = gr.Dropdown(_choices(vaes), value=start, label="VAE model", allow_custom_value=True, elem_id="rec-vae")
+        vae = gr.Dropdown(_choices(vaes), value=start, label="VAE model", allow_custom_value=ctx.offered is None,
+                          elem_id="rec-vae")
         audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="audio", elem_id="rec-in")
         go = gr.Button("Reconstruct", variant="primary", elem_id="rec-go")
         out = gr.Audio(label="reconstruction", format="wav", interactive=False, elem_id="rec-out")
@@ -171,7 +197,8 @@ def _reconstruct_tab(ctx: AppContext, vaes: list[FoundModel], start: str | None)
 def build_app(ctx: AppContext, found: FoundModels, model: str | None = None, vae: str | None = None,
               runs: str | os.PathLike | None = DEFAULT_RUNS):
     """The ``gr.Blocks`` page; ``model`` / ``vae`` (from the command line) are offered first and
-    selected, else the newest model found is."""
+    selected, else the newest model found is. Its model boxes take typed names only when
+    ``ctx.offered`` is None (see :class:`AppContext`)."""
     import gradio as gr
 
     tts_models, tts_start = add_given(found.tts, model)
@@ -179,7 +206,7 @@ def build_app(ctx: AppContext, found: FoundModels, model: str | None = None, vae
     with gr.Blocks(title="svae-tts", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as page:
         gr.Markdown(f"# svae-tts\nModels from `{runs}` on `{ctx.device}`.")
         if not tts_models:
-            gr.Markdown(no_model_note(runs), elem_id="no-model")
+            gr.Markdown(no_model_note(runs, ctx.offered is None), elem_id="no-model")
         with gr.Tabs():
             _synthesize_tab(ctx, tts_models, tts_start)
             _compare_tab(ctx, tts_models, tts_start)
@@ -188,10 +215,11 @@ def build_app(ctx: AppContext, found: FoundModels, model: str | None = None, vae
 
 
 def create_app(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None = None, vae: str | None = None,
-               device: str | None = "auto"):
+               device: str | None = "auto", any_model: bool = False):
     """The page and its context: models found under ``runs``, the device resolved (``auto`` = CUDA
     when present), and ``model`` / ``vae`` loaded now, so one that cannot load stops the command
-    with its one-line error instead of failing on the first click."""
+    with its one-line error instead of failing on the first click. Requests may run only those
+    models unless ``any_model`` (see :func:`any_model_allowed`)."""
     from svae_tts.device import resolve_device
 
     ctx = AppContext(device=resolve_device(device))
@@ -199,6 +227,8 @@ def create_app(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None 
         log.warning("%s: no such folder; no models offered from it", runs)
     found = find_models(runs)
     log.info("found %d TTS and %d VAE model dir(s) under %s", len(found.tts), len(found.vae), runs)
+    if not any_model:
+        ctx.offered = Offered.of(add_given(found.tts, model)[0], add_given(found.vae, vae)[0])
     if model:
         ctx.synthesizer(model)
     if vae:
@@ -208,10 +238,14 @@ def create_app(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None 
 
 def serve(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None = None, vae: str | None = None,
           host: str = "127.0.0.1", port: int | None = None, share: bool = False, device: str | None = "auto",
-          block: bool = True):
+          block: bool = True, allow_any_model: bool = False):
     """Start the page and print where it listens (``block``: then serve until Ctrl-C). Returns the
-    ``gr.Blocks``, whose ``local_url`` says where it listens and whose ``close()`` stops it."""
-    page, _ = create_app(runs, model, vae, device)
+    ``gr.Blocks``, whose ``local_url`` says where it listens and whose ``close()`` stops it.
+    Visitors may name any model only as :func:`any_model_allowed` says."""
+    any_model = any_model_allowed(host, share, allow_any_model)
+    page, _ = create_app(runs, model, vae, device, any_model=any_model)
+    if not any_model:
+        log.info("the page runs only the models it lists (--allow-any-model lets visitors name others)")
     try:
         page.queue().launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
                             max_file_size=MAX_UPLOAD)
@@ -226,4 +260,5 @@ def serve(runs: str | os.PathLike | None = DEFAULT_RUNS, model: str | None = Non
     return page
 
 
-__all__ = ["AppError", "DEFAULT_RUNS", "build_app", "create_app", "no_model_note", "pcm16", "serve"]
+__all__ = ["AppError", "DEFAULT_RUNS", "any_model_allowed", "build_app", "create_app", "is_loopback", "no_model_note",
+           "pcm16", "serve"]

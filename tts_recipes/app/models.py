@@ -93,34 +93,96 @@ def add_given(models: list[FoundModel], given: str | None) -> tuple[list[FoundMo
     return [FoundModel(given, given), *models], given
 
 
+def canonical(ref: str) -> str:
+    """One name per model: an existing dir's resolved path (``runs/a/`` and ``./runs/a`` are one),
+    else ``ref`` as given (a hub id, or a name no file system takes: too long, a NUL byte)."""
+    try:
+        path = Path(ref).expanduser()
+        return str(path.resolve()) if path.exists() else ref
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: ``~nosuchuser`` or a symlink loop
+        return ref
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The models a page lets its visitors run when it does not let them name any (a page others
+    can reach): those found under ``--runs`` and those given on the command line."""
+
+    tts: frozenset[str]
+    vae: frozenset[str]
+
+    @classmethod
+    def of(cls, tts: list[FoundModel], vae: list[FoundModel]) -> "Offered":
+        return cls(frozenset(canonical(m.path) for m in tts), frozenset(canonical(m.path) for m in vae))
+
+    def allows(self, kind: str, ref: str) -> bool:
+        return canonical(ref) in (self.tts if kind == TTS_KIND else self.vae)
+
+
+class _Entry:
+    """One cache slot: ``loading`` is held while its model loads, ``use`` by a request using it."""
+
+    def __init__(self):
+        self.loading = threading.Lock()
+        self.use = threading.Lock()
+        self.value: object = None
+        self.loaded = False
+
+
 class ModelCache:
     """Loaded models keyed by (path, device), the least recently used dropped beyond ``size``.
 
-    Loading a model takes seconds (a VAE decoder, a DiT), a request milliseconds to seconds, so a
-    page that loaded per click would be mostly loading. Each entry has its own lock, held while a
-    request uses it: ``Synthesizer.last_seed`` and the models' buffers are per-object state, and
-    Gradio runs the tabs' events in parallel threads."""
+    Loading a model takes seconds (a VAE decoder, a DiT; minutes for a hub download), a request
+    milliseconds to seconds, so a page that loaded per click would be mostly loading. The cache's
+    own lock is held only to find or add a key's entry; the load runs under that entry's lock, so
+    two requests for one model load it once while requests for other models go on meanwhile. Each
+    entry also has a lock held while a request uses it: ``Synthesizer.last_seed`` and the models'
+    buffers are per-object state, and Gradio runs the tabs' events in parallel threads."""
 
     def __init__(self, size: int = 4):
         self.size = size
-        self._items: OrderedDict[Hashable, tuple[object, threading.Lock]] = OrderedDict()
+        self._items: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, load: Callable[[], object]) -> tuple[object, threading.Lock]:
         """The cached object for ``key`` and its lock, loading it (once, even when asked twice at
-        the same time) on a miss. A load that fails is not cached, so a fixed file loads later."""
-        with self._lock:
-            if key in self._items:
+        the same time) on a miss. A load that fails is not cached, so a fixed file loads later;
+        requests that were waiting for it then try again themselves."""
+        while True:
+            with self._lock:
+                entry = self._items.get(key)
+                if entry is None:
+                    entry = self._items[key] = _Entry()
                 self._items.move_to_end(key)
-                return self._items[key]
-            item = (load(), threading.Lock())
-            self._items[key] = item
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-            return item
+            with entry.loading:
+                if entry.loaded:
+                    return entry.value, entry.use
+                with self._lock:
+                    dropped = self._items.get(key) is not entry  # its load failed while this one waited
+                if dropped:
+                    continue
+                try:
+                    value = load()
+                except BaseException:
+                    with self._lock:
+                        if self._items.get(key) is entry:
+                            del self._items[key]
+                    raise
+                with self._lock:
+                    entry.value, entry.loaded = value, True
+                    self._drop_oldest()
+                return value, entry.use
+
+    def _drop_oldest(self) -> None:
+        """Beyond ``size``, the least recently used loaded models go (ones still loading stay)."""
+        loaded = [k for k, e in self._items.items() if e.loaded]
+        for k in loaded[:max(0, len(self._items) - self.size)]:
+            del self._items[k]
 
     def __len__(self) -> int:
-        return len(self._items)
+        with self._lock:
+            return sum(e.loaded for e in self._items.values())
 
 
-__all__ = ["FoundModel", "FoundModels", "ModelCache", "add_given", "find_models", "model_kind"]
+__all__ = ["FoundModel", "FoundModels", "ModelCache", "Offered", "add_given", "canonical", "find_models",
+           "model_kind"]
