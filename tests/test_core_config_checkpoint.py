@@ -109,7 +109,7 @@ def test_resolve_errors(tmp_path):
     (tmp_path / "half" / "config.json").write_text("{}")
     with pytest.raises(CheckpointError, match="missing model.safetensors"):
         resolve_model_dir(tmp_path / "half")
-    with pytest.raises(CheckpointError, match="hub id"):
+    with pytest.raises(CheckpointError, match="no such local directory, and could not fetch it as a hub name"):
         resolve_model_dir("nobody-here/not-a-model-xyz")  # offline: clear message, no traceback
 
 
