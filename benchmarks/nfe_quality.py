@@ -23,12 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.convergence import SynthesisSettings, evaluate_model, tts_synth_factory  # noqa: E402
+from eval.convergence import SynthesisSettings, evaluate_model, synthesizer_fn  # noqa: E402
 from eval.metrics.signal import mel_distance  # noqa: E402
 from eval.scoring import Scorer, aggregate, paired_test  # noqa: E402
 from eval.testlist import load_test_list  # noqa: E402
 from svae_tts.audio import load_audio  # noqa: E402
 from svae_tts.cli import add_device_option  # noqa: E402
+from tts_recipes.synthesis import Synthesizer  # noqa: E402
 
 EPSS_NFE = (5, 6, 7, 10, 12, 16)  # the NFEs f5-tts has a pruned schedule for
 REFERENCE_NFE = 32
@@ -51,10 +52,11 @@ def run(args) -> dict:
     results: dict = {"model": str(args.model), "test": str(args.test), "items": len(items), "asr": args.asr,
                      "sim": args.sim, "settings": {}}
     rows_by: dict[str, list[dict]] = {}
+    synth = Synthesizer.from_pretrained(args.model, device=args.device)  # loaded once for every setting
     for label, nfe, epss in settings_to_run(args.nfe):
         settings = SynthesisSettings(nfe=nfe, seed=args.seed, epss=epss)
-        synth = tts_synth_factory(args.device, settings)(Path(args.model))
-        rows, failed = evaluate_model(synth, items, scorer, args.seed, out / "audio" / label, desc=label)
+        rows, failed = evaluate_model(synthesizer_fn(synth, settings), items, scorer, args.seed,
+                                      out / "audio" / label, desc=label)
         rows_by[label] = rows
         results["settings"][label] = {"nfe": nfe, "epss": epss, "failed": len(failed),
                                       **{k: v for k, v in aggregate(rows).items() if k in ("cer", "cer_corpus", "sim", "n")}}

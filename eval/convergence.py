@@ -71,25 +71,30 @@ def find_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return list_exports(run_dir)
 
 
+def synthesizer_fn(synth, settings: SynthesisSettings | None = None) -> SynthFn:
+    """Synthesise test items with an already loaded ``Synthesizer`` under ``settings`` (so several
+    settings can share one loaded model and its reference cache)."""
+    settings = settings or SynthesisSettings()
+
+    def run(item: TestItem, seed: int) -> tuple[torch.Tensor, int]:
+        duration = item.target_duration if settings.use_target_duration else None
+        wav = synth.synthesize(item.text, item.prompt_audio, item.prompt_text, nfe=settings.nfe,
+                               cfg_strength=settings.cfg_strength, sway=settings.sway, seed=seed,
+                               speed=settings.speed, duration=duration, epss=settings.epss)
+        return wav.detach().float().cpu().reshape(-1), int(synth.sample_rate)
+
+    return run
+
+
 def tts_synth_factory(device: str = "cpu", settings: SynthesisSettings | None = None) -> SynthFactory:
     """The default: load an exported TTS model dir with ``Synthesizer`` and synthesise each item."""
-    settings = settings or SynthesisSettings()
 
     def factory(model_dir: Path) -> SynthFn:
         try:
             from tts_recipes.synthesis import Synthesizer
         except ImportError as exc:
             raise EvalError(f"synthesis needs tts_recipes.synthesis.Synthesizer, which is not installed ({exc})") from None
-        synth = Synthesizer.from_pretrained(str(model_dir), device=device)
-
-        def run(item: TestItem, seed: int) -> tuple[torch.Tensor, int]:
-            duration = item.target_duration if settings.use_target_duration else None
-            wav = synth.synthesize(item.text, item.prompt_audio, item.prompt_text, nfe=settings.nfe,
-                                   cfg_strength=settings.cfg_strength, sway=settings.sway, seed=seed,
-                                   speed=settings.speed, duration=duration, epss=settings.epss)
-            return wav.detach().float().cpu().reshape(-1), int(synth.sample_rate)
-
-        return run
+        return synthesizer_fn(Synthesizer.from_pretrained(str(model_dir), device=device), settings)
 
     return factory
 
