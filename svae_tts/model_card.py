@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -141,14 +140,15 @@ def card_facts(text: str) -> dict[str, dict[str, str]] | None:
 
 
 def count_parameters(weights: str | os.PathLike) -> int | None:
-    """Values in a safetensors file, read from its header alone (the tensors stay on disk)."""
+    """Values in a safetensors file, from its header alone (``safe_open`` maps the file; no tensor
+    is read); ``None`` when it is missing or not safetensors."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with open(weights, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
-    except (OSError, ValueError, struct.error):
+        with safe_open(str(weights), framework="pt") as f:
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except (OSError, SafetensorError):
         return None
-    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
 
 
 def _millions(n: int | None) -> str | None:

@@ -1,5 +1,6 @@
 """Model cards: every export and import carries a README.md saying what it is, how it was made and how to load it."""
 
+import torch
 import re
 
 import numpy as np
@@ -109,3 +110,15 @@ def test_a_card_reads_back_the_facts_it_was_rendered_with():
     assert card_facts(card.render()) == {"training": {"steps": "4", "odd": "a | b"}, "metrics": {"loss": "0.5"},
                                          "license": "mit"}
     assert card_facts("# my own notes\n| steps | 4 |\n") is None
+
+
+def test_count_parameters_reads_the_safetensors_header(tmp_path):
+    from safetensors.torch import save_file
+
+    from svae_tts.model_card import count_parameters
+
+    save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, str(tmp_path / "w.safetensors"))
+    assert count_parameters(tmp_path / "w.safetensors") == 17
+    (tmp_path / "bad.safetensors").write_text("not safetensors")
+    assert count_parameters(tmp_path / "bad.safetensors") is None
+    assert count_parameters(tmp_path / "missing.safetensors") is None
