@@ -1,11 +1,11 @@
 """Model cards: every export and import carries a README.md saying what it is, how it was made and how to load it."""
 
-import torch
 import re
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from svae_tts.model_card import (CARD_NAME, ModelCard, absolute_paths, card_facts, card_for_model_dir, shown_ref,
                                   write_model_card)
