@@ -23,7 +23,6 @@ numbers mean nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
 import data_speed  # noqa: E402
+from svae_tts.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 from svae_tts.cli import add_device_option  # noqa: E402
 import tts_speed  # noqa: E402
 import vae_train_speed  # noqa: E402
@@ -78,7 +78,7 @@ SMOKE = SuiteSizes(dit_preset="tiny", vae_preset="tiny", vocos_size=(32, 64, 1),
                    vae_batch=2, large_teacher=False, extract_clips=2, extract_seconds=1.0, extract_batch=2)
 
 
-def tts_sections(sizes: SuiteSizes, device: torch.device) -> tuple[dict, dict]:
+def tts_sections(sizes: SuiteSizes, device: torch.device) -> dict:
     """Synthesis RTF per NFE and training throughput, latent vs mel, on the same DiT."""
     args = argparse.Namespace(vae=None, vae_preset=sizes.vae_preset, vocos=None, vocos_size=sizes.vocos_size,
                               seconds=sizes.seconds, ref_seconds=sizes.ref_seconds, repeats=sizes.repeats,
@@ -101,7 +101,7 @@ def tts_sections(sizes: SuiteSizes, device: torch.device) -> tuple[dict, dict]:
         row["mel_over_latent_rtf"] = row["mel"]["rtf"] / row["latent"]["rtf"]
         row["mel_over_latent_dit_rtf"] = row["mel"]["dit_rtf"] / row["latent"]["dit_rtf"]
     train["latent_over_mel_audio_s_per_s"] = train["latent"]["audio_s_per_s"] / train["mel"]["audio_s_per_s"]
-    return synth, train
+    return {"tts_synthesis": synth, "tts_training": train}
 
 
 def vae_training_section(sizes: SuiteSizes, device: torch.device) -> dict:
@@ -134,7 +134,7 @@ def vae_training_section(sizes: SuiteSizes, device: torch.device) -> dict:
                 out[f"{name}/{'fp32' if precision == 'no' else precision}"] = {
                     "steps_per_s": sps, "audio_s_per_s": aps, "batch": cfg.data.batch_size,
                     "segment_seconds": cfg.data.segment_seconds}
-    return out
+    return {"vae_training": out}
 
 
 def extraction_section(sizes: SuiteSizes, device: torch.device) -> dict:
@@ -143,8 +143,8 @@ def extraction_section(sizes: SuiteSizes, device: torch.device) -> dict:
     n = int(16000 * sizes.extract_seconds)
     wavs = [0.1 * torch.randn(n, generator=g) for _ in range(sizes.extract_clips)]
     rtf = data_speed.latent_rtf(sizes.vae_preset, device.type, wavs, sizes.extract_batch)
-    return {"preset": sizes.vae_preset, "batch": sizes.extract_batch, "clip_seconds": sizes.extract_seconds,
-            "rtf": rtf, "x_real_time": 1.0 / rtf}
+    return {"latent_extraction": {"preset": sizes.vae_preset, "batch": sizes.extract_batch,
+                                  "clip_seconds": sizes.extract_seconds, "rtf": rtf, "x_real_time": 1.0 / rtf}}
 
 
 def markdown(results: dict) -> str:
@@ -191,33 +191,26 @@ def run_suite(out: Path, smoke: bool, device: torch.device, sections: list[str] 
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    def save() -> None:
+    def save() -> None:  # after every section: a run cut short keeps what it measured
         results["wall_s"] = time.perf_counter() - t0
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        tmp.replace(out)
-        out.with_suffix(".md").write_text(markdown(results))
+        atomic_write_json(out, results)
+        atomic_write_text(out.with_suffix(".md"), markdown(results))
 
-    def tts() -> None:
-        results["tts_synthesis"], results["tts_training"] = tts_sections(sizes, device)
-
-    steps: dict[str, Callable[[], None]] = {
-        "tts": tts,
-        "vae_training": lambda: results.__setitem__("vae_training", vae_training_section(sizes, device)),
-        "latent_extraction": lambda: results.__setitem__("latent_extraction", extraction_section(sizes, device)),
+    sections_to_run: dict[str, tuple[Callable[[SuiteSizes, torch.device], dict], tuple[str, ...]]] = {
+        "tts": (tts_sections, ("tts_synthesis", "tts_training")),
+        "vae_training": (vae_training_section, ("vae_training",)),
+        "latent_extraction": (extraction_section, ("latent_extraction",)),
     }
-    for name, fn in steps.items():
+    for name, (section, keys) in sections_to_run.items():
         if sections and name not in sections:
             continue
         start = time.perf_counter()
         print(f"[gpu_suite] {name} ...", flush=True)
         try:
-            fn()
+            results.update(section(sizes, device))
         except Exception as exc:  # one failing section must not lose the others' figures on a 15-minute lease
             traceback.print_exc()
-            keys = ("tts_synthesis", "tts_training") if name == "tts" else (name,)
-            for key in keys:
-                results[key] = {"error": f"{type(exc).__name__}: {exc}"}
+            results.update({key: {"error": f"{type(exc).__name__}: {exc}"} for key in keys})
         results.setdefault("section_s", {})[name] = time.perf_counter() - start
         save()
     save()

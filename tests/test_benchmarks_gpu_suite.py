@@ -29,3 +29,26 @@ def test_gpu_suite_smoke_writes_every_section(tmp_path):
     assert res["latent_extraction"]["x_real_time"] > 0
     table = out.with_suffix(".md").read_text()
     assert "SMOKE" in table and "tiny_semantic/bf16" in table and "real time" in table
+
+
+def test_a_failing_section_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
+    """On a 15-minute GPU lease one broken section must not cost the others' figures."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_suite", ROOT / "benchmarks" / "gpu_suite.py")
+    suite = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_suite", suite)  # its dataclasses look their module up there
+    spec.loader.exec_module(suite)
+
+    def broken(sizes, device):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(suite, "vae_training_section", broken)
+    import torch
+
+    res = suite.run_suite(tmp_path / "s.json", smoke=True, device=torch.device("cpu"),
+                          sections=["vae_training", "latent_extraction"])
+    assert res["vae_training"] == {"error": "RuntimeError: out of memory"}
+    assert res["latent_extraction"]["x_real_time"] > 0
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["vae_training"]["error"] and "vae_training failed" in (tmp_path / "s.md").read_text()
