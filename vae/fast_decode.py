@@ -4,10 +4,11 @@ BigVGAN wraps every Snake activation in an anti-aliased ``Activation1d``: upsamp
 and filter with a 12-tap Kaiser-sinc, done as a depthwise ``conv_transpose1d``), the activation,
 then low-pass and keep every second sample (a strided depthwise ``conv1d``), each preceded by a
 replicate pad. On CPU the transposed depthwise conv falls off the fast convolution path and the
-replicate pads copy the whole signal twice per activation: in profiles of the released decoder
-(1 thread) these took 15-25 % of a decode; the dense AMP-block convs take the rest, and they run
-near the core's fp32 peak already, so this copy is only 1.0-1.1x faster in fp32 at 2 threads
-(``docs/benchmarks/cpu_2026-12-01.md``). Its bf16 mode is where the time goes down (2x).
+replicate pads copy the whole signal twice per activation. In fp32 that costs little next to the
+dense AMP-block convs, which run near the core's peak, so this copy is no faster in fp32; but
+neither the transposed depthwise conv nor the pads have a fast bf16 path, so the original modules
+in bf16 are *slower* than fp32 (0.65-0.90x), while this copy in bf16 is 1.8-1.9x faster than the
+fp32 original on CPUs with bf16 units (``docs/benchmarks/cpu_2026-12-01.md``).
 
 :class:`PolyphaseActivation1d` computes the same thing without ever building the zero-stuffed
 signal: the upsampler's even and odd outputs are two short filters over the input (its polyphase
