@@ -3,8 +3,9 @@
 RTF = compute seconds / seconds of audio processed (batch x duration); below 1 is faster than
 real time. Weights are random (speed does not depend on them). Each figure is the median of
 ``--repeats`` timed runs after one warm-up run. Decode is timed for each of ``--decoders``:
-``eager`` (the BigVGAN modules as trained), ``fast`` (``vae.fast_decode``'s inference copy, the
-default of ``load_vae``) and ``fast-bf16`` (the same in bfloat16); the table gives each one's
+``eager`` (the BigVGAN modules as trained: every fp32 decode), ``fast`` (``vae.fast_decode``'s
+inference copy in fp32, exact: shows what the polyphase form costs or saves on its own) and
+``fast-bf16`` (that copy in bfloat16: ``--decoder-dtype bfloat16``); the table gives each one's
 speed-up over eager from this same run and its largest deviation from the eager waveform.
 
     python benchmarks/vae_speed.py                       # CPU (+ CUDA when available), batch 1 and 8, 3 s
@@ -25,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from svae_tts.device import resolve_device  # noqa: E402
+from vae.fast_decode import inference_decoder  # noqa: E402
 from vae.model import load_vae  # noqa: E402
 
 
@@ -45,7 +47,7 @@ def _time(fn, device: torch.device, repeats: int) -> float:
     return statistics.median(times)
 
 
-DECODERS = {"eager": (False, torch.float32), "fast": (True, torch.float32), "fast-bf16": (True, torch.bfloat16)}
+DECODERS = ("eager", "fast", "fast-bf16")
 
 
 def bench(model: str, devices: list[str], batches: list[int], duration: float, repeats: int,
@@ -53,7 +55,7 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
     rows = []
     for dev_name in devices:
         device = resolve_device(dev_name)
-        vae = load_vae(model, device, fast_decode=False)
+        vae = load_vae(model, device)
         n = int(round(duration * vae.sample_rate))
         for batch in batches:
             g = torch.Generator().manual_seed(0)
@@ -61,17 +63,17 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
             with torch.inference_mode():
                 z = vae.encode_stats(wav)[0]
                 t_enc = _time(lambda: vae.encode_stats(wav), device, repeats)
-                reference = vae.use_inference_decoder(False).decode(z, n).float()
+                reference = vae.decode(z, n).float()
+                copy = inference_decoder(vae.decoder) if "fast" in decoders else None
                 for name in decoders:
-                    fast, dtype = DECODERS[name]
-                    vae.use_inference_decoder(fast, dtype)
-                    t_dec = _time(lambda: vae.decode(z, n), device, repeats)
-                    err = (vae.decode(z, n).float() - reference).abs().max().item()
+                    vae.set_decode_dtype("bfloat16" if name == "fast-bf16" else "float32")
+                    run = (lambda: copy(z.transpose(1, 2))[:, 0, :n]) if name == "fast" else (lambda: vae.decode(z, n))
+                    t_dec = _time(run, device, repeats)
+                    err = (run().float() - reference).abs().max().item()
                     rows.append({"device": dev_name, "decoder": name, "batch": batch, "audio_s": batch * duration,
                                  "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / (batch * duration),
                                  "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err,
                                  "peak": reference.abs().max().item()})
-        del vae
         if device.type == "cuda":
             torch.cuda.empty_cache()
     for row in rows:  # speed-up over the eager decode of the same device and batch, from this run
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=3.0, help="seconds of audio per item")
     p.add_argument("--repeats", type=int, default=1, help="timed runs after the warm-up (median)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU")
-    p.add_argument("--decoders", nargs="+", default=["eager", "fast", "fast-bf16"], choices=list(DECODERS))
+    p.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -312,7 +312,7 @@ def test_bf16_decoder_option_changes_only_the_decode_rounding(trained):
     args = ("the cat sat", trained["ref_wav"], trained["ref_text"])
     fp32 = Synthesizer.from_pretrained(trained["model_dir"]).synthesize(*args, **kw)
     bf16_synth = Synthesizer.from_pretrained(trained["model_dir"], decoder_dtype="bfloat16")
-    assert bf16_synth.space.vae.fast_decode_dtype == torch.bfloat16
+    assert bf16_synth.space.vae.decode_dtype == torch.bfloat16
     bf16 = bf16_synth.synthesize(*args, **kw)
     assert bf16.shape == fp32.shape
     assert 0 < (bf16 - fp32).abs().max() <= 0.05 * fp32.abs().max()

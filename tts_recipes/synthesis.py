@@ -81,9 +81,8 @@ class Synthesizer:
     """``asr``: a character CTC model dir or hub id (``data_prep.ctc``) that transcribes a reference
     given without its transcript, and the kept part of one longer than ``max_ref_seconds``; without
     one such references are refused. ``device``: ``auto``, ``cpu``, ``cuda`` ... (:mod:`svae_tts.device`).
-    ``decoder_dtype``: ``bfloat16`` decodes latents with the VAE's inference decoder in bf16
-    (``SemanticVAE.use_inference_decoder``: ~2x faster on CPUs with bf16 units, waveform error of a
-    few 1e-3); mel models ignore it."""
+    ``decoder_dtype``: ``bfloat16`` decodes latents in bf16 (``SemanticVAE.set_decode_dtype``: ~1.9x
+    faster on CPUs with bf16 units, waveform error of a few 1e-3); mel models ignore it."""
 
     def __init__(self, model: TTSModel, space: FeatureSpace, device: str | torch.device = "cpu",
                  max_ref_seconds: float = 15.0, max_total_seconds: float = 30.0, target_rms: float = 0.1,
@@ -95,8 +94,8 @@ class Synthesizer:
         self.model = model.to(self.device).eval()
         self.space = space.to(self.device)
         vae = getattr(self.space, "vae", None)
-        if vae is not None and hasattr(vae, "use_inference_decoder"):  # latent models: the VAE's decode path
-            vae.use_inference_decoder(True, decoder_dtype)
+        if vae is not None and hasattr(vae, "set_decode_dtype"):  # latent models: the VAE's decode precision
+            vae.set_decode_dtype(decoder_dtype)
         self.asr = _check_asr(asr) if asr is not None else None
         self.max_ref_seconds = float(max_ref_seconds)
         self.max_total_seconds = max_total_seconds

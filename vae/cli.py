@@ -14,11 +14,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     add_device_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--decoder", choices=["fast", "eager"], default="fast",
-                   help="fast: the inference copy of the decoder (same waveform to ~1e-7, vae/fast_decode.py); "
-                        "eager: the modules as trained")
     p.add_argument("--decoder-dtype", choices=["float32", "bfloat16"], default="float32",
-                   help="precision of the fast decoder (bfloat16: ~2x faster on CPUs with bf16 units, waveform error of a few 1e-3)")
+                   help="precision of the decode (bfloat16: ~1.9x faster on CPUs with bf16 units, waveform error of a few "
+                        "1e-3; vae/fast_decode.py)")
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
@@ -33,13 +31,11 @@ def _file_job(kind: str):
     def run(args: argparse.Namespace) -> int:
         from svae_tts.fileio import guard_output
         from vae import file_jobs
-        from vae.model import VAEError, load_vae
+        from vae.model import load_vae
 
         # the output folder first: a clash or an unwritable place is reported before a model loads
         guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
-        if args.decoder == "eager" and args.decoder_dtype != "float32":
-            raise VAEError("--decoder-dtype applies to the fast decoder only; drop --decoder eager or the dtype")
-        vae = load_vae(args.model, args.device).use_inference_decoder(args.decoder == "fast", args.decoder_dtype)
+        vae = load_vae(args.model, args.device).set_decode_dtype(args.decoder_dtype)
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
             kwargs.update(use_mean=args.use_mean, seed=args.seed)

@@ -58,8 +58,7 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         self.fc_mu = nn.Linear(config.latent_dim, config.latent_dim)
         self.fc_var = nn.Linear(config.latent_dim, config.latent_dim)
         self.decoder = self._build_decoder(config)
-        self.fast_decode = False  # see use_inference_decoder
-        self.fast_decode_dtype = torch.float32
+        self.decode_dtype = torch.float32  # see set_decode_dtype
 
     @staticmethod
     def _build_encoder(config: VAEConfig) -> nn.Module:
@@ -177,42 +176,40 @@ class SemanticVAE(nn.Module, PretrainedMixin):
             out.append(z.float().cpu())
         return out
 
-    def use_inference_decoder(self, enabled: bool = True, dtype: torch.dtype | str = torch.float32) -> "SemanticVAE":
-        """Decode through :func:`vae.fast_decode.inference_decoder` when no gradient is needed.
+    def set_decode_dtype(self, dtype: torch.dtype | str = torch.float32) -> "SemanticVAE":
+        """The precision of decodes without gradients (inference): ``float32`` (the default) runs the
+        decoder's own modules; ``bfloat16``/``float16`` run :func:`vae.fast_decode.inference_decoder`'s
+        copy of the BigVGAN decoder in that dtype (input cast down, waveform returned in float32).
 
-        That copy of the BigVGAN decoder has weight norm folded into plain weights and computes the
-        anti-aliased activations polyphase: the same waveform to float rounding (~1e-7), 1.0-1.1x
-        faster on CPU (``docs/benchmarks/``). It is rebuilt whenever the decoder's weights, device or
-        dtype change: each decode compares the parameters' version counters and a per-parameter sum
-        with those it was built from, so loading weights, an optimiser step and in-place writes
-        through ``p.data`` (which bump no version counter: ``ema_pytorch`` updates that way) all
-        show. Decodes with gradients (training) always run the original modules. The frame-rate
-        (Vocos) decoder has nothing to gain and ignores the switch.
-
-        ``dtype`` ``bfloat16`` runs that copy in bf16 (input cast down, waveform returned in float32):
-        on CPUs with AMX / AVX512-BF16 about 2x faster than fp32 at 2 threads
-        (``benchmarks/vae_speed.py``), at a waveform error of a few 1e-3 with random weights (a few
-        per cent of their peak); on CPUs without bf16 units it is slower, hence opt-in."""
+        The copy exists for this: BigVGAN's anti-aliasing (a transposed depthwise conv, replicate
+        pads) has no fast bf16 path on CPU, so the original modules in bf16 are slower than fp32,
+        while the copy's polyphase form in bf16 is about 1.9x faster than fp32 on CPUs with AMX /
+        AVX512-BF16 (``docs/benchmarks/cpu_2026-12-01.md``), at a waveform error of a few 1e-3 with
+        random weights. In fp32 the copy is exact (~1e-7) but no faster, so it is not built then.
+        It is rebuilt whenever the decoder's weights, device or dtype change: each decode compares
+        the parameters' version counters and a per-parameter sum with those it was built from, so
+        loading weights, an optimiser step and writes through ``p.data`` (which bump no version
+        counter; ``ema_pytorch`` updates that way) all show. Decodes with gradients (training)
+        always run the original modules. The frame-rate (Vocos) decoder ignores the setting."""
         if isinstance(dtype, str):
             if dtype not in ("float32", "bfloat16", "float16"):
                 raise VAEError(f"decoder dtype must be float32, bfloat16 or float16, got {dtype!r}")
             dtype = getattr(torch, dtype)
         if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise VAEError(f"decoder dtype must be float32, bfloat16 or float16, got {dtype}")
-        self.fast_decode = bool(enabled) and self.config.decoder_type != "vocos"
-        self.fast_decode_dtype = dtype
+        self.decode_dtype = dtype
         self.__dict__.pop("_inference_cache", None)
         return self
 
     def _inference_decoder(self) -> nn.Module:
         params = list(self.decoder.parameters())
-        key = (tuple(p._version for p in params), params[0].device, params[0].dtype, self.fast_decode_dtype)
+        key = (tuple(p._version for p in params), params[0].device, params[0].dtype, self.decode_dtype)
         sums = torch.stack([p.detach().sum() for p in params])  # ~1 ms: catches writes through p.data
         cached = self.__dict__.get("_inference_cache")
         if cached is None or cached[0] != key or not torch.equal(cached[1], sums):
             from vae.fast_decode import inference_decoder
 
-            cached = (key, sums, inference_decoder(self.decoder).to(self.fast_decode_dtype))
+            cached = (key, sums, inference_decoder(self.decoder).to(self.decode_dtype))
             self.__dict__["_inference_cache"] = cached  # outside nn.Module's registry: not in state_dict
         return cached[2]
 
@@ -222,8 +219,9 @@ class SemanticVAE(nn.Module, PretrainedMixin):
             z = z.unsqueeze(0)
         if z.dim() != 3 or z.shape[-1] != self.latent_dim:
             raise VAEError(f"decode expects latents (B, T, {self.latent_dim}), got shape {tuple(z.shape)}")
-        if self.fast_decode and not torch.is_grad_enabled():
-            wav = self._inference_decoder()(z.transpose(1, 2).to(self.fast_decode_dtype))[:, 0].to(z.dtype)
+        low = self.decode_dtype != torch.float32 and self.config.decoder_type != "vocos"
+        if low and not torch.is_grad_enabled():
+            wav = self._inference_decoder()(z.transpose(1, 2).to(self.decode_dtype))[:, 0].to(z.dtype)
         else:
             wav = self.decoder(z.transpose(1, 2))[:, 0]
         return wav[:, :length] if length is not None else wav
@@ -235,13 +233,11 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         return {"audio": self.decode(z, wav.shape[-1]), "z": z, "mu": mu, "logvar": logvar}
 
 
-def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0,
-             fast_decode: bool = True) -> SemanticVAE:
+def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0) -> SemanticVAE:
     """The one VAE loader: a model dir, a hub id (``owner/name``), a release reference
     (``owner/repo/subfolder``, imported once into the svae-tts cache: :func:`vae.official.cached_release`)
     or ``preset:NAME`` (random init from ``seed``: tests and smoke runs), in eval mode on ``device``
-    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it.
-    ``fast_decode``: see :meth:`SemanticVAE.use_inference_decoder` (exact to float rounding)."""
+    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it."""
     ref = str(ref)
     device = resolve_device(device)
     if ref.startswith(PRESET_PREFIX):
@@ -254,4 +250,4 @@ def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: i
     else:
         vae = SemanticVAE.from_pretrained(ref)
     vae.source = ref
-    return vae.to(device).eval().use_inference_decoder(fast_decode)
+    return vae.to(device).eval()
