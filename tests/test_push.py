@@ -99,8 +99,8 @@ def test_what_exports_and_imports_hold_goes_up(vae_dir, capsys):
 
 
 class _FakeHub:
-    """huggingface_hub.HfApi without the network: what a commit would add, by repo path. ``upload_folder``
-    filters the folder as huggingface_hub does (its own ``filter_repo_objects``, fnmatch patterns)."""
+    """huggingface_hub.HfApi without the network: what a commit would add, by repo path (push makes
+    one commit of exact paths; a glob-pattern upload would have matched ``a[1].json`` as ``a1.json``)."""
 
     added: dict[str, bytes] = {}
 
@@ -117,15 +117,6 @@ class _FakeHub:
         for op in operations:
             src = op.path_or_fileobj
             _FakeHub.added[op.path_in_repo] = open(src, "rb").read() if isinstance(src, str) else bytes(src)
-
-    def upload_folder(self, repo_id, folder_path, allow_patterns=None, **k):
-        from pathlib import Path
-
-        from huggingface_hub.utils import filter_repo_objects
-
-        rels = [p.relative_to(folder_path).as_posix() for p in sorted(Path(folder_path).rglob("*")) if p.is_file()]
-        for rel in filter_repo_objects(rels, allow_patterns=allow_patterns):
-            _FakeHub.added[rel] = (Path(folder_path) / rel).read_bytes()
 
 
 def test_file_names_are_uploaded_as_they_are_not_as_glob_patterns(vae_dir, monkeypatch, capsys):
