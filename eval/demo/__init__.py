@@ -7,8 +7,9 @@ stage before it. The package reads as what the demo is:
 - :mod:`eval.demo.config`: the budgets (``BUDGETS``) and the run's settings (``DemoConfig``);
 - :mod:`eval.demo.stages`: one function per stage, each calling the stage's own Python API with
   its typed config;
-- :mod:`eval.demo.run`: the stages in order, skipped when ``stages.json`` says they finished, and
-  the ``svae-tts demo`` command;
+- :mod:`eval.demo.run`: the stages and what each needs (``plan``), and the ``svae-tts demo`` command;
+- :mod:`eval.demo.schedule`: runs a plan, two stages at a time in worker processes on a CPU,
+  skipping what ``stages.json`` says finished;
 - :mod:`eval.demo.verdict` and :mod:`eval.demo.report`: what the numbers say, and ``report.md``.
 """
 

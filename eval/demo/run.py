@@ -1,73 +1,24 @@
-"""``svae-tts demo``: run (or resume) the demo's stages in order, then write its report.
+"""``svae-tts demo``: run (or resume) the demo's stages, then write its report.
 
-Each stage is recorded in ``stages.json`` only after its function returned, so a re-run skips
-what finished and redoes what a crash or Ctrl-C cut short (the trainers themselves resume from
-their own checkpoints).
+The stages and what each needs are :func:`plan`; :mod:`eval.demo.schedule` runs them (two at a
+time on a CPU, in worker processes) and keeps ``stages.json``, so a re-run skips what finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
 import os
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eval.demo import stages
 from eval.demo.config import ARMS, BUDGETS, DemoBudget, DemoConfig, tts_runs
 from eval.demo.report import write_report
-from svae_tts.cli import add_device_option
+from eval.demo.schedule import Stage, StageLog, run_plan
+from svae_tts.cli import add_device_option, positive_int
 from svae_tts.device import device_name
-from svae_tts.errors import ConfigError
-from svae_tts.fileio import atomic_write_json, guard_output
-
-
-class StageLog:
-    """``stages.json`` in the output folder: which stages finished, their timings and results."""
-
-    def __init__(self, out: Path, budget_name: str, budget: DemoBudget):
-        self.path = out / "stages.json"
-        self.data: dict[str, Any] = {"budget": budget_name, "config": dataclasses.asdict(budget), "stages": {}}
-        if self.path.is_file():
-            old = json.loads(self.path.read_text())
-            if old.get("config") != self.data["config"]:
-                raise ConfigError(f"{out}: holds a demo run with another budget ({old.get('budget')}); "
-                                  "use another --out or delete it")
-            self.data = old
-
-    def run(self, name: str, fn: Callable[[], dict]) -> dict:
-        done = self.data["stages"].get(name)
-        if done is not None:
-            print(f"[demo] {name}: done already ({done['seconds']:.1f} s), skipped", flush=True)
-            return done["result"]
-        print(f"[demo] {name} ...", flush=True)
-        t0 = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - t0
-        self.data["stages"][name] = {"seconds": seconds, "result": _jsonable(result)}
-        atomic_write_json(self.path, self.data)
-        print(f"[demo] {name}: {seconds:.1f} s", flush=True)
-        return self.data["stages"][name]["result"]
-
-    def timings(self) -> dict[str, float]:
-        return {k: v["seconds"] for k, v in self.data["stages"].items()}
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
+from svae_tts.fileio import guard_output
 
 
 def run_demo(cfg: DemoConfig) -> Path:
@@ -76,33 +27,52 @@ def run_demo(cfg: DemoConfig) -> Path:
 
     budget = cfg.resolved_budget()
     cfg = dataclasses.replace(cfg, device=device_name(cfg.device))  # "auto" -> the GPU when there is one, once
+    # at most 2 threads in all, whatever the machine: the demo's numbers are the same everywhere;
+    # on a CPU two stages at a time with one thread each (eval.demo.schedule says why)
+    total = max(1, min(2, os.cpu_count() or 1))
+    jobs = cfg.jobs if cfg.jobs is not None else (2 if cfg.device == "cpu" and total >= 2 else 1)
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(total)
     try:
-        return _run_stages(cfg, budget)
+        return _run_stages(cfg, budget, jobs, max(1, total // jobs))
     finally:
         torch.set_num_threads(threads)  # callers (a test session, a notebook) keep their setting
 
 
-def _run_stages(cfg: DemoConfig, b: DemoBudget) -> Path:
-    """corpus -> teacher and judge -> a VAE per arm -> its latents -> a TTS per arm -> eval -> report."""
+def plan(out: Path, b: DemoBudget, cfg: DemoConfig) -> list[Stage]:
+    """corpus -> teacher and judge -> a VAE per arm -> its latents -> the TTS runs -> eval, in
+    priority order (the teacher first: it starts the longest chain)."""
+    dev, seed = cfg.device, cfg.seed
+    steps = [
+        Stage("corpus", (), lambda r: (stages.corpus, (out, b, seed)), alone=True),
+        Stage("teacher", ("corpus",), lambda r: (stages.ctc, (out, "teacher", "phoneme", 1, b.teacher_steps, dev))),
+        Stage("judge", ("corpus",), lambda r: (stages.ctc, (out, "judge", "char", 2, b.judge_steps, dev))),
+    ]
+    for arm in ARMS:  # only the semantic arm is aligned to the teacher
+        steps.append(Stage(f"vae_{arm}", ("corpus", "teacher") if arm == "semantic" else ("corpus",),
+                           lambda r, arm=arm: (stages.vae, (out, arm, b, seed))))
+    for arm in ARMS:
+        steps.append(Stage(f"latents_{arm}", (f"vae_{arm}",),
+                           lambda r, arm=arm: (stages.latents, (out, arm, r[f"vae_{arm}"]["export"]))))
+    for run, arm, k in tts_runs(b):
+        steps.append(Stage(f"tts_{run}", (f"latents_{arm}",), lambda r, run=run, arm=arm, k=k: (
+            stages.tts, (out, run, r[f"latents_{arm}"]["dir"], b, seed + k))))
+    done = tuple(s.name for s in steps)
+    steps.append(Stage("eval", done, lambda r: (stages.evaluate, (out, b, r, dev)), alone=True))
+    return steps
+
+
+def _run_stages(cfg: DemoConfig, b: DemoBudget, jobs: int, threads: int) -> Path:
     out = guard_output(cfg.out, exists_ok=True, markers=("stages.json", "corpus", ".corpus.tmp-*"), what="demo run")
     out.mkdir(parents=True, exist_ok=True)
     log = StageLog(out, cfg.budget, b)
-    r: dict[str, Any] = {}
-    r["corpus"] = log.run("corpus", lambda: stages.corpus(out, b, cfg.seed))
-    r["teacher"] = log.run("teacher", lambda: stages.ctc(out, "teacher", "phoneme", 1, b, cfg.device))
-    r["judge"] = log.run("judge", lambda: stages.ctc(out, "judge", "char", 2, b, cfg.device))
-    for arm in ARMS:
-        r[f"vae_{arm}"] = log.run(f"vae_{arm}", lambda arm=arm: stages.vae(out, arm, b, cfg.seed))
-    for arm in ARMS:
-        r[f"latents_{arm}"] = log.run(f"latents_{arm}", lambda arm=arm: stages.latents(out, arm, r[f"vae_{arm}"]["export"]))
-    for run, arm, k in tts_runs(b):
-        r[f"tts_{run}"] = log.run(f"tts_{run}", lambda run=run, arm=arm, k=k: stages.tts(
-            out, run, r[f"latents_{arm}"]["dir"], b, cfg.seed + k))
-    r["eval"] = log.run("eval", lambda: stages.evaluate(out, b, r, cfg.device))
-    report = write_report(out, log.data["budget"], log.timings(), r)
-    print(f"[demo] total {sum(log.timings().values()):.1f} s; report: {report}")
+    if jobs > 1:
+        print(f"[demo] {jobs} stages at a time, {threads} thread(s) each", flush=True)
+    r: dict[str, Any] = run_plan(plan(out, b, cfg), log, jobs=jobs, threads=threads, logs_dir=out / "logs")
+    wall = log.wall_seconds()
+    report = write_report(out, log.data["budget"], log.timings(), r, wall=wall)
+    print(f"[demo] stage times summed {sum(log.timings().values()):.1f} s"
+          + (f", wall clock {wall:.1f} s" if wall is not None else "") + f"; report: {report}")
     return report
 
 
@@ -111,12 +81,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes)")
     p.add_argument("--fast", action="store_true", help="smoke-test budget: every stage in a few minutes")
     p.add_argument("--preset", choices=sorted(BUDGETS), default=None,
-                   help="budget: default (CPU, ~20 min), fast, proof (3 TTS seeds per arm: the convergence "
+                   help="budget: default (CPU, 20-25 min), fast, proof (3 TTS seeds per arm: the convergence "
                         "comparison with its spread) or small (meant for one GPU)")
     add_device_option(p, "; the budgets are steps, so a GPU gives the same stages, faster")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="stages run at once, each in its own process (default: 2 on a CPU with 2+ cores, one "
+                        "thread each; 1 on a GPU)")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    run_demo(DemoConfig(out=args.out, budget=args.preset or ("fast" if args.fast else "default"), device=args.device))
+    run_demo(DemoConfig(out=args.out, budget=args.preset or ("fast" if args.fast else "default"), device=args.device,
+                        jobs=args.jobs))
     return 0

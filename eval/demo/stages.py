@@ -41,11 +41,11 @@ def corpus(out: Path, b: DemoBudget, seed: int) -> dict:
                     "speakers": len(set(ds["speaker"]))} for split, ds in dd.items()}
 
 
-def ctc(out: Path, name: str, targets: str, seed: int, b: DemoBudget, device: str) -> dict:
+def ctc(out: Path, name: str, targets: str, seed: int, steps: int, device: str) -> dict:
     """A small CTC model on the corpus: the teacher (phoneme targets) or the judge (characters)."""
     from data_prep.ctc import CTCTrainConfig, train_ctc
 
-    cfg = CTCTrainConfig(targets=targets, seed=seed, max_steps=b.ctc_steps)
+    cfg = CTCTrainConfig(targets=targets, seed=seed, max_steps=steps)
     return train_ctc(out / "corpus", _fresh(out / name), cfg, device=device)
 
 

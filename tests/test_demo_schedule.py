@@ -1,0 +1,161 @@
+"""The demo's scheduler: stages two at a time in worker processes, in dependency order, recorded
+as they finish; a failure lets the other worker finish and keeps its result for the re-run."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from eval.demo import BUDGETS
+from eval.demo.schedule import Stage, StageLog, last_progress_line, run_plan
+
+
+# module-level, so a spawned worker can import them
+def _say_and_add(x: int, y: int) -> dict:
+    print(f"adding {x} and {y}")
+    return {"sum": x + y, "pid": os.getpid(), "start": time.time(), "end": time.time()}
+
+
+def _meet(folder: str, me: str, other: str, value: int = 0) -> dict:
+    """Mark that ``me`` runs, then wait (up to a minute) for ``other`` to run too: a barrier
+    that only two stages running at the same time pass."""
+    start = time.time()
+    Path(folder, me).touch()
+    while not Path(folder, other).exists() and time.time() - start < 60:
+        time.sleep(0.05)
+    return {"met": Path(folder, other).exists(), "value": value, "start": start, "end": time.time()}
+
+
+def _fail_after_meeting(folder: str, me: str, other: str) -> dict:
+    from svae_tts.errors import ConfigError
+
+    _meet(folder, me, other)
+    raise ConfigError("bad input: x.wav is empty")
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a, b):  # pickling keeps only args=(message,): unpickling calls __init__(message) and fails
+        super().__init__(f"{a}/{b}")
+
+
+def _raise_unpicklable() -> dict:
+    raise _Unpicklable("first", "second")
+
+
+def _die() -> dict:
+    os._exit(3)
+
+
+def _log(tmp_path):
+    return StageLog(tmp_path, "test", BUDGETS["fast"])
+
+
+def test_stages_run_two_at_a_time_after_what_they_need(tmp_path):
+    d = str(tmp_path)
+    plan = [
+        Stage("a", (), lambda r: (_meet, (d, "a", "b", 1))),
+        Stage("b", (), lambda r: (_meet, (d, "b", "a", 2))),
+        Stage("c", ("a", "b"), lambda r: (_say_and_add, (r["a"]["value"], r["b"]["value"]))),
+        Stage("x", (), lambda r: (_say_and_add, (10, 20))),
+        Stage("d", ("c",), lambda r: (_say_and_add, (r["c"]["sum"], 0)), alone=True),
+    ]
+    r = run_plan(plan, _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert r["a"]["met"] and r["b"]["met"]  # they ran at the same time
+    assert r["c"]["sum"] == 3 and r["d"]["sum"] == 3 and r["x"]["sum"] == 30
+    assert r["c"]["pid"] != os.getpid() and r["d"]["pid"] == os.getpid()  # "alone" runs here ...
+    assert r["d"]["start"] >= max(r[k]["end"] for k in ("a", "b", "c", "x"))  # ... after every worker stage
+    assert "adding 1 and 2" in (tmp_path / "logs" / "c.log").read_text()  # its output, not the terminal's
+    log = _log(tmp_path)
+    assert set(log.data["stages"]) == {"a", "b", "c", "x", "d"}
+    wall, summed = log.wall_seconds(), sum(log.timings().values())
+    assert 0 < wall < summed  # a and b overlapped
+    # a re-run runs nothing
+    again = run_plan([*plan[:2], Stage("c", ("a", "b"), lambda r: (_die, ())), *plan[3:]],
+                     _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert again == r
+
+
+def test_one_at_a_time_gives_the_same_results_in_order(tmp_path):
+    plan = [Stage("a", (), lambda r: (_say_and_add, (1, 2))),
+            Stage("b", ("a",), lambda r: (_say_and_add, (r["a"]["sum"], 4)))]
+    r = run_plan(plan, _log(tmp_path), jobs=1)
+    assert r["b"]["sum"] == 7 and r["b"]["pid"] == os.getpid()
+
+
+def test_a_failed_stage_lets_the_other_finish_and_is_rerun(tmp_path, capsys):
+    from svae_tts.errors import ConfigError
+
+    d = str(tmp_path)
+    plan = [
+        Stage("slow", (), lambda r: (_meet, (d, "slow", "bad", 7))),
+        Stage("bad", (), lambda r: (_fail_after_meeting, (d, "bad", "slow"))),
+        Stage("after", ("bad",), lambda r: (_say_and_add, (1, 1))),
+    ]
+    with pytest.raises(ConfigError, match="x.wav is empty"):
+        run_plan(plan, _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert "bad failed; letting slow finish" in capsys.readouterr().err
+    done = _log(tmp_path).data["stages"]
+    assert set(done) == {"slow"} and done["slow"]["result"]["value"] == 7
+    assert "x.wav is empty" in (tmp_path / "logs" / "bad.log").read_text()  # the traceback is in its log
+    fixed = [plan[0], Stage("bad", (), lambda r: (_say_and_add, (2, 3))), plan[2]]
+    r = run_plan(fixed, _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert r["slow"]["value"] == 7 and r["bad"]["sum"] == 5 and r["after"]["sum"] == 2
+    log_text = (tmp_path / "logs" / "bad.log").read_text()
+    assert log_text.count("=== ") == 2 and "x.wav is empty" in log_text  # the failed attempt's output is kept
+
+
+def test_an_exception_that_cannot_cross_processes_still_names_the_error(tmp_path):
+    with pytest.raises(RuntimeError, match="_Unpicklable: first/second"):
+        run_plan([Stage("a", (), lambda r: (_raise_unpicklable, ())), Stage("b", (), lambda r: (_say_and_add, (1, 1)))],
+                 _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+
+
+def test_a_worker_that_dies_is_named_as_such(tmp_path):
+    with pytest.raises(RuntimeError, match="worker process died .*stages stopped: a.* Re-run to resume"):
+        run_plan([Stage("a", (), lambda r: (_die, ())), Stage("b", (), lambda r: (_say_and_add, (1, 1)))],
+                 _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+
+
+def test_a_plan_out_of_order_is_refused(tmp_path):
+    for jobs in (1, 2):
+        with pytest.raises(ValueError, match="listed before the stages it needs"):
+            run_plan([Stage("a", ("b",), lambda r: (_say_and_add, (1, 1))), Stage("b", (), lambda r: (_die, ()))],
+                     _log(tmp_path), jobs=jobs)
+
+
+def test_a_stage_gives_the_same_numbers_in_a_busy_worker_as_alone(tmp_path):
+    """Budgets are steps: the fast teacher trained twice at once in two workers (each beside the
+    other) equals the same stage run alone in this process (one thread each way)."""
+    import torch
+
+    from eval.demo import stages
+
+    stages.corpus(tmp_path, BUDGETS["fast"], seed=0)
+    assert torch.get_num_threads() == 1  # conftest: tests run on one thread, as each worker does
+    alone = stages.ctc(tmp_path, "alone", "phoneme", 1, 12, "cpu")
+    plan = [Stage(name, (), lambda r, name=name: (stages.ctc, (tmp_path, name, "phoneme", 1, 12, "cpu")))
+            for name in ("w1", "w2")]
+    r = run_plan(plan, _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert r["w1"]["losses"] == r["w2"]["losses"] == alone["losses"]
+    assert r["w1"]["steps"] == 12
+    weights = [(tmp_path / n / "model.safetensors").read_bytes() for n in ("alone", "w1", "w2")]
+    assert weights[0] == weights[1] == weights[2]
+
+
+def test_wall_clock_counts_overlapping_stages_once(tmp_path):
+    log = _log(tmp_path)
+    log.record("a", 100.0, 110.0, {})
+    log.record("b", 105.0, 120.0, {})
+    log.record("c", 130.0, 131.0, {})  # a later invocation: the gap is not counted
+    assert log.wall_seconds() == pytest.approx(21.0)
+    log.data["stages"]["old"] = {"seconds": 5.0, "result": {}}  # recorded before stages kept their times
+    assert log.wall_seconds() is None
+
+
+def test_last_progress_line_reads_a_progress_bar(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("loading\ntrain:  10%| 1/10\rtrain:  20%| 2/10\r")
+    assert last_progress_line(log) == "train:  20%| 2/10"
+    assert last_progress_line(tmp_path / "missing.log") == ""
