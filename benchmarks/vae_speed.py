@@ -5,7 +5,8 @@ real time. Weights are random (speed does not depend on them). Each figure is th
 ``--repeats`` timed runs after one warm-up run. Decode is timed for each of ``--decoders``:
 ``eager`` (the BigVGAN modules as trained: every fp32 decode), ``fast`` (``vae.fast_decode``'s
 inference copy in fp32, exact: shows what the polyphase form costs or saves on its own) and
-``fast-bf16`` (that copy in bfloat16: ``--decoder-dtype bfloat16``); the table gives each one's
+``fast-bf16`` (that copy in bfloat16: ``--decoder-dtype bfloat16``), and on request the copy under
+``torch.compile`` (``fast-compiled``, ``fast-bf16-compiled``); the table gives each one's
 speed-up over eager from this same run and its largest deviation from the eager waveform.
 
     python benchmarks/vae_speed.py                       # CPU (+ CUDA when available), batch 1 and 8, 3 s
@@ -47,7 +48,18 @@ def _time(fn, device: torch.device, repeats: int) -> float:
     return statistics.median(times)
 
 
-DECODERS = ("eager", "fast", "fast-bf16")
+DECODERS = ("eager", "fast", "fast-bf16", "fast-compiled", "fast-bf16-compiled")
+
+
+def _compiled(vae, z: torch.Tensor, n: int, dtype: torch.dtype, device: torch.device):
+    """The inference copy in ``dtype`` under ``torch.compile`` (inductor, static shapes): a decode
+    function for this input and the seconds its first call (the compilation) took."""
+    cc = torch.compile(inference_decoder(vae.decoder).to(dtype), dynamic=False)
+    x = z.transpose(1, 2).to(dtype)
+    t0 = time.perf_counter()
+    cc(x)
+    _sync(device)
+    return (lambda: cc(x)[:, 0, :n].float()), time.perf_counter() - t0
 
 
 def bench(model: str, devices: list[str], batches: list[int], duration: float, repeats: int,
@@ -67,12 +79,18 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
                 copy = inference_decoder(vae.decoder) if "fast" in decoders else None
                 for name in decoders:
                     vae.set_decode_dtype("bfloat16" if name == "fast-bf16" else "float32")
-                    run = (lambda: copy(z.transpose(1, 2))[:, 0, :n]) if name == "fast" else (lambda: vae.decode(z, n))
+                    compile_s = float("nan")
+                    if name.endswith("-compiled"):
+                        run, compile_s = _compiled(vae, z, n, torch.bfloat16 if "bf16" in name else torch.float32, device)
+                    elif name == "fast":
+                        run = lambda: copy(z.transpose(1, 2))[:, 0, :n]  # noqa: E731
+                    else:
+                        run = lambda: vae.decode(z, n)  # noqa: E731
                     t_dec = _time(run, device, repeats)
                     err = (run().float() - reference).abs().max().item()
                     rows.append({"device": dev_name, "decoder": name, "batch": batch, "audio_s": batch * duration,
                                  "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / (batch * duration),
-                                 "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err,
+                                 "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err, "compile_s": compile_s,
                                  "peak": reference.abs().max().item()})
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -84,12 +102,13 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'device':<8} {'batch':>5} {'audio s':>8} {'enc RTF':>8} {'decoder':<10} {'dec s':>8} {'dec RTF':>8} "
-            f"{'vs eager':>8} {'max |diff|':>10}")
+    head = (f"{'device':<8} {'batch':>5} {'audio s':>8} {'enc RTF':>8} {'decoder':<18} {'dec s':>8} {'dec RTF':>8} "
+            f"{'vs eager':>8} {'max |diff|':>10} {'compile s':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['device']:<8} {r['batch']:>5} {r['audio_s']:>8.1f} {r['enc_rtf']:>8.4f} {r['decoder']:<10} "
-                     f"{r['dec_s']:>8.3f} {r['dec_rtf']:>8.4f} {r['dec_speedup']:>7.2f}x {r['max_abs_vs_eager']:>10.2e}")
+        lines.append(f"{r['device']:<8} {r['batch']:>5} {r['audio_s']:>8.1f} {r['enc_rtf']:>8.4f} {r['decoder']:<18} "
+                     f"{r['dec_s']:>8.3f} {r['dec_rtf']:>8.4f} {r['dec_speedup']:>7.2f}x {r['max_abs_vs_eager']:>10.2e} "
+                     f"{r['compile_s']:>9.1f}")
     return "\n".join(lines)
 
 
@@ -101,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=3.0, help="seconds of audio per item")
     p.add_argument("--repeats", type=int, default=1, help="timed runs after the warm-up (median)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU")
-    p.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS)
+    p.add_argument("--decoders", nargs="+", default=list(DECODERS[:3]), choices=DECODERS,
+                   help="the *-compiled ones run torch.compile first (minutes on 2 CPU cores; the compile time is "
+                        "printed, not counted in the speed)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
