@@ -161,3 +161,91 @@ def test_last_progress_line_reads_a_progress_bar(tmp_path):
     log.write_text("loading\ntrain:  10%| 1/10\rtrain:  20%| 2/10\r")
     assert last_progress_line(log) == "train:  20%| 2/10"
     assert last_progress_line(tmp_path / "missing.log") == ""
+
+
+def _sleep_and_note_pid(pidfile: str, seconds: float = 120.0) -> dict:
+    Path(pidfile).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return {}
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie nobody has reaped yet (it runs nothing)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def _wait_for(pred, seconds: float = 60.0) -> bool:
+    end = time.time() + seconds
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def _refuse(results: dict):
+    raise ValueError("cannot build this stage's arguments")
+
+
+def test_an_error_in_this_process_stops_the_running_workers(tmp_path):
+    pidfile = tmp_path / "a.pid"
+    plan = [Stage("a", (), lambda r: (_sleep_and_note_pid, (str(pidfile),))),
+            Stage("b", (), lambda r: (_wait_for(pidfile.exists) and _refuse(r)))]
+    t0 = time.time()
+    with pytest.raises(ValueError, match="cannot build"):
+        run_plan(plan, _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert time.time() - t0 < 60  # did not wait for "a" to sleep its 120 s
+    pid = int(pidfile.read_text())
+    assert _wait_for(lambda: _gone(pid), 30) and "a" not in _log(tmp_path).data["stages"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux: workers die with the demo's process")
+def test_workers_die_with_the_demo_process(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from eval.demo import BUDGETS\n"
+        "from eval.demo.schedule import Stage, StageLog, run_plan\n"
+        "from test_demo_schedule import _sleep_and_note_pid\n"
+        "if __name__ == '__main__':\n"
+        "    out = Path(sys.argv[1])\n"
+        "    plan = [Stage(n, (), lambda r, n=n: (_sleep_and_note_pid, (str(out / (n + '.pid')),))) for n in 'ab']\n"
+        "    run_plan(plan, StageLog(out, 't', BUDGETS['fast']), jobs=2, threads=1, logs_dir=out / 'logs')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env)
+    try:
+        pids = [tmp_path / "a.pid", tmp_path / "b.pid"]
+        assert _wait_for(lambda: all(p.exists() and p.read_text() for p in pids), 60)
+        workers = [int(p.read_text()) for p in pids]
+        parent.send_signal(signal.SIGKILL)  # no cleanup code of the parent runs
+        parent.wait()
+        assert _wait_for(lambda: all(_gone(w) for w in workers), 30)
+    finally:
+        parent.kill()
+
+
+def test_user_errors_cross_processes_as_they_are():
+    """Workers re-raise the project's own errors unchanged, which needs each to rebuild from its
+    message alone: no subclass of SvaeError may take other constructor arguments."""
+    import data_prep.errors  # noqa: F401 - import every stage's errors
+    import eval.errors  # noqa: F401
+    import tts_recipes.errors  # noqa: F401
+    import vae.data  # noqa: F401
+    import vae.teacher  # noqa: F401
+    from svae_tts.errors import SvaeError
+
+    todo, seen = [SvaeError], []
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo.extend(cls.__subclasses__())
+    assert len(seen) > 10
+    assert [c.__name__ for c in seen if "__init__" in vars(c)] == []

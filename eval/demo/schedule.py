@@ -25,7 +25,6 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import pickle
 import sys
 import time
 import traceback
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from svae_tts.errors import ConfigError
+from svae_tts.errors import ConfigError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_write_json
 
 PROGRESS_EVERY = 60.0  # seconds between the running stages' progress lines
@@ -263,14 +262,15 @@ def _stage_in_worker(fn: Callable[..., dict], args: tuple, log_file: str | None)
         started = time.time()
         try:
             out = fn(*args)
-        except Exception as exc:
+        except SvaeError:  # the project's user errors (plain one-line messages) reach the CLI as they are
             traceback.print_exc()  # into the stage's log
-            try:  # an exception the parent cannot unpickle would break the whole pool
-                pickle.loads(pickle.dumps(exc))
-            except Exception:  # noqa: BLE001
-                raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
             raise
-        return started, time.time(), jsonable(out)
+        except Exception as exc:
+            # another library's exception might not rebuild in this process's parent (a custom
+            # __init__), which would break the whole pool: its type and message go as a RuntimeError
+            traceback.print_exc()
+            raise RuntimeError(f"{exc_summary(exc)} (traceback in {log_file or 'the worker'})") from None
+        return started, time.time(), out
 
 
 @contextlib.contextmanager
