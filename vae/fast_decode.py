@@ -7,7 +7,7 @@ replicate pad. On CPU the transposed depthwise conv falls off the fast convoluti
 replicate pads copy the whole signal twice per activation. In fp32 that costs little next to the
 dense AMP-block convs, which run near the core's peak, so this copy is no faster in fp32; but
 neither the transposed depthwise conv nor the pads have a fast bf16 path, so the original modules
-in bf16 are *slower* than fp32 (0.65-0.90x), while this copy in bf16 is 1.8-1.9x faster than the
+in bf16 are *slower* than fp32 (0.65-0.90x), while this copy in bf16 is 1.4-2.0x faster than the
 fp32 original on CPUs with bf16 units (``docs/benchmarks/cpu_2026-12-01.md``).
 
 :class:`PolyphaseActivation1d` computes the same thing without ever building the zero-stuffed

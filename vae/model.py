@@ -183,7 +183,7 @@ class SemanticVAE(nn.Module, PretrainedMixin):
 
         The copy exists for this: BigVGAN's anti-aliasing (a transposed depthwise conv, replicate
         pads) has no fast bf16 path on CPU, so the original modules in bf16 are slower than fp32,
-        while the copy's polyphase form in bf16 is about 1.9x faster than fp32 on CPUs with AMX /
+        while the copy's polyphase form in bf16 is 1.4-2.0x faster than fp32 on CPUs with AMX /
         AVX512-BF16 (``docs/benchmarks/cpu_2026-12-01.md``), at a waveform error of a few 1e-3 with
         random weights. In fp32 the copy is exact (~1e-7) but no faster, so it is not built then.
         It is rebuilt whenever the decoder's weights, device or dtype change: each decode compares
