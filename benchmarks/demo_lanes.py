@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -42,17 +43,15 @@ def _job(kind: str, k: int, out: str, demo: str, budget: dict) -> None:
         raise ValueError(kind)
 
 
-def _worker(threads: int, jobs: list[tuple], quiet: bool = True) -> None:
-    import os
-
+def _worker(threads: int, jobs: list[tuple]) -> None:
     import torch
 
+    from eval.demo.schedule import output_to
+
     torch.set_num_threads(threads)
-    if quiet:  # the stages' progress bars and logs would interleave
-        os.environ["TQDM_DISABLE"] = "1"
-        sys.stdout = open(os.devnull, "w")
-    for job in jobs:
-        _job(*job)
+    with output_to(os.devnull):  # two processes' progress bars would interleave on the terminal
+        for job in jobs:
+            _job(*job)
 
 
 def _run(procs: list[tuple[int, list[tuple]]]) -> float:

@@ -70,8 +70,8 @@ BUDGETS: dict[str, DemoBudget] = {
     # the acoustic arm's final CER. About 2.2 hours on 2 quiet CPU cores (it resumes stage by stage);
     # `--device cuda` runs the same budget on a GPU.
     # Its judge has the 1,600 steps the default budget had when the proof run in docs/demo/proof ran.
-    "proof": DemoBudget(judge_steps=1600, vae_steps=1200, tts_preset="mini", tts_steps=1500, tts_save_every=300, tts_warmup_steps=200,
-                        tts_text_input="phonemes", tts_seeds=3, cer_threshold=0.5),
+    "proof": DemoBudget(judge_steps=1600, vae_steps=1200, tts_preset="mini", tts_steps=1500, tts_save_every=300,
+                        tts_warmup_steps=200, tts_text_input="phonemes", tts_seeds=3, cer_threshold=0.5),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
     "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, teacher_steps=6000, judge_steps=6000,
                         vae_preset="tiny",

@@ -258,7 +258,7 @@ def _die_with_parent() -> None:
 
 
 def _stage_in_worker(fn: Callable[..., dict], args: tuple, log_file: str | None) -> tuple[float, float, Any]:
-    with _output_to(log_file):
+    with output_to(log_file):
         started = time.time()
         try:
             out = fn(*args)
@@ -274,7 +274,7 @@ def _stage_in_worker(fn: Callable[..., dict], args: tuple, log_file: str | None)
 
 
 @contextlib.contextmanager
-def _output_to(path: str | None):
+def output_to(path: str | None):
     """This process's stdout and stderr, at the file-descriptor level (tqdm, C libraries), into ``path``."""
     if path is None:
         yield
