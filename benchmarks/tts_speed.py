@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import sync, time_in_turns  # noqa: E402
 from svae_tts.cli import add_device_option  # noqa: E402
 from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos, write_random_vocos  # noqa: E402
 from tts_recipes.model import CFMConfig, TTSConfig, TTSModel  # noqa: E402
@@ -35,11 +36,6 @@ from tts_recipes.train import load_train_config  # noqa: E402
 VOCAB = [UNK] + sorted(set(string.ascii_lowercase + string.ascii_uppercase + " .,!?'-"))
 REF_TEXT = "Some call me nature, others call me mother nature."
 TEXT = "I am the speech you asked for, read at an even pace without hurry."
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def build_spaces(args, device):
@@ -63,38 +59,32 @@ def build_model(preset: str, space: FeatureSpace) -> TTSModel:
     return TTSModel(TTSConfig(dit=dit, cfm=CFMConfig(), feature=space.to_config(), vocab=VOCAB))
 
 
-def _median_time(fn, repeats: int, device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 @torch.no_grad()
-def time_synthesis(synth: Synthesizer, args, device) -> dict:
-    """End to end through ``Synthesizer.synthesize``, and its three stages timed on their own."""
-    sr, space = synth.sample_rate, synth.space
-    ref = (torch.randn(int(args.ref_seconds * sr)) * 0.1, sr)
+def time_synthesis(synths: dict[str, Synthesizer], args, device) -> dict[str, dict]:
+    """End to end through ``Synthesizer.synthesize`` for every pipeline, timed in turns (so the
+    host's drift reaches both alike), then each pipeline's three stages on their own."""
+    rows = {}
     kw = dict(nfe=args.nfe, cfg_strength=2.0, sway=-1.0, seed=0, duration=args.seconds)
-    total = _median_time(lambda: synth.synthesize(TEXT, ref, REF_TEXT, **kw), args.repeats, device)
-    ref_wav = ref[0].to(device)
-    cond = space.encode(ref_wav)
-    gen = round(args.seconds * space.frame_rate)
-    n_total = cond.shape[1] + gen
-    text = synth.model.vocab.encode([synth.model.model_text(f"{REF_TEXT} {TEXT}")], warn=False).to(device)
-    enc = _median_time(lambda: space.encode(ref_wav), args.repeats, device)
-    dit = _median_time(lambda: synth.model.cfm.sample(cond, text, n_total, steps=args.nfe, cfg_strength=2.0,
-                                                      sway_sampling_coef=-1.0, seed=0), args.repeats, device)
-    feats = torch.randn(1, gen, space.dim, device=device)
-    dec = _median_time(lambda: space.decode(feats), args.repeats, device)
-    audio_s = gen * space.hop_length / sr
-    return {"rtf": total / audio_s, "dit_rtf": dit / audio_s, "encoder_rtf": enc / audio_s,
-            "decoder_rtf": dec / audio_s, "frames": n_total}
+    refs = {name: (torch.randn(int(args.ref_seconds * s.sample_rate)) * 0.1, s.sample_rate) for name, s in synths.items()}
+    totals = time_in_turns({name: (lambda s=synth, r=refs[name]: s.synthesize(TEXT, r, REF_TEXT, **kw))
+                            for name, synth in synths.items()}, device, args.repeats)
+    for name, synth in synths.items():
+        sr, space = synth.sample_rate, synth.space
+        ref_wav = torch.randn(int(args.ref_seconds * sr), device=device) * 0.1
+        cond = space.encode(ref_wav)
+        gen = round(args.seconds * space.frame_rate)
+        n_total = cond.shape[1] + gen
+        text = synth.model.vocab.encode([synth.model.model_text(f"{REF_TEXT} {TEXT}")], warn=False).to(device)
+        feats = torch.randn(1, gen, space.dim, device=device)
+        stage = time_in_turns({
+            "enc": lambda: space.encode(ref_wav),
+            "dit": lambda: synth.model.cfm.sample(cond, text, n_total, steps=args.nfe, cfg_strength=2.0,
+                                                  sway_sampling_coef=-1.0, seed=0),
+            "dec": lambda: space.decode(feats)}, device, args.repeats)
+        audio_s = gen * space.hop_length / sr
+        rows[name] = {"rtf": totals[name] / audio_s, "dit_rtf": stage["dit"] / audio_s,
+                      "encoder_rtf": stage["enc"] / audio_s, "decoder_rtf": stage["dec"] / audio_s, "frames": n_total}
+    return rows
 
 
 def time_training(model: TTSModel, space: FeatureSpace, args, device) -> dict:
@@ -147,13 +137,16 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     torch.manual_seed(0)
     spaces = build_spaces(args, device)
+    models = {name: build_model(args.preset, space) for name, space in spaces.items()}
+    synths = {name: Synthesizer(models[name], space, device, decoder_dtype=args.decoder_dtype)
+              for name, space in spaces.items()}
+    synthesis = time_synthesis(synths, args, device)
+    del synths
     rows = {}
     for name, space in spaces.items():
-        model = build_model(args.preset, space)
-        synth = Synthesizer(model, space, device, decoder_dtype=args.decoder_dtype)
-        rows[name] = {"params_M": model.num_parameters() / 1e6, "dim": space.dim, "hz": space.frame_rate,
-                      **time_synthesis(synth, args, device), **time_training(model, space, args, device)}
-        del synth, model
+        rows[name] = {"params_M": models[name].num_parameters() / 1e6, "dim": space.dim, "hz": space.frame_rate,
+                      **synthesis[name], **time_training(models[name], space, args, device)}
+        del models[name]
     print(f"\nTTS speed: DiT preset {args.preset}, NFE {args.nfe}, {args.seconds:g} s generated after a "
           f"{args.ref_seconds:g} s prompt, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f" ({args.threads} thread(s))"))

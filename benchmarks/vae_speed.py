@@ -2,12 +2,12 @@
 
 RTF = compute seconds / seconds of audio processed (batch x duration); below 1 is faster than
 real time. Weights are random (speed does not depend on them). Each figure is the median of
-``--repeats`` timed runs after one warm-up run. Decode is timed for each of ``--decoders``:
-``eager`` (the BigVGAN modules as trained: every fp32 decode), ``fast`` (``vae.fast_decode``'s
-inference copy in fp32, exact: shows what the polyphase form costs or saves on its own) and
-``fast-bf16`` (that copy in bfloat16: ``--decoder-dtype bfloat16``), and on request the copy under
-``torch.compile`` (``fast-compiled``, ``fast-bf16-compiled``); the table gives each one's
-speed-up over eager from this same run and its largest deviation from the eager waveform.
+``--repeats`` timed runs after one warm-up run. Decode is timed for each of ``--decoders``, in turns:
+``eager`` (the BigVGAN modules as trained), ``fast`` (``vae.fast_decode``'s inference copy in fp32,
+exact to ~1e-7: what ``vae.decode`` runs on a CPU) and ``fast-bf16`` (that copy in bfloat16:
+``--decoder-dtype bfloat16``), and on request the copy under ``torch.compile`` (``fast-compiled``,
+``fast-bf16-compiled``); the table gives each one's speed-up over eager from this same run and its
+largest deviation from the eager waveform.
 
     python benchmarks/vae_speed.py                       # CPU (+ CUDA when available), batch 1 and 8, 3 s
     python benchmarks/vae_speed.py --duration 2 --batches 1 8 --devices cpu --threads 2
@@ -17,7 +17,6 @@ speed-up over eager from this same run and its largest deviation from the eager 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,26 +25,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import sync, time_in_turns  # noqa: E402
 from svae_tts.device import resolve_device  # noqa: E402
 from vae.fast_decode import inference_decoder  # noqa: E402
 from vae.model import load_vae  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time(fn, device: torch.device, repeats: int) -> float:
-    fn()  # warm-up (allocator, cuDNN autotune, lazy inits)
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 DECODERS = ("eager", "fast", "fast-bf16", "fast-compiled", "fast-bf16-compiled")
@@ -58,7 +41,7 @@ def _compiled(vae, z: torch.Tensor, n: int, dtype: torch.dtype, device: torch.de
     x = z.transpose(1, 2).to(dtype)
     t0 = time.perf_counter()
     cc(x)
-    _sync(device)
+    sync(device)
     return (lambda: cc(x)[:, 0, :n].float()), time.perf_counter() - t0
 
 
@@ -74,24 +57,30 @@ def bench(model: str, devices: list[str], batches: list[int], duration: float, r
             wav = (0.1 * torch.randn(batch, n, generator=g)).to(device)
             with torch.inference_mode():
                 z = vae.encode_stats(wav)[0]
-                t_enc = _time(lambda: vae.encode_stats(wav), device, repeats)
-                reference = vae.decode(z, n).float()
+                t_enc = time_in_turns({"enc": lambda: vae.encode_stats(wav)}, device, repeats)["enc"]
+                zt = z.transpose(1, 2)
+                reference = vae.decoder(zt)[:, 0, :n].float()
                 copy = inference_decoder(vae.decoder) if "fast" in decoders else None
+                copy_bf16 = inference_decoder(vae.decoder).to(torch.bfloat16) if "fast-bf16" in decoders else None
+                runs, compile_s = {}, {}
                 for name in decoders:
-                    vae.set_decode_dtype("bfloat16" if name == "fast-bf16" else "float32")
-                    compile_s = float("nan")
                     if name.endswith("-compiled"):
-                        run, compile_s = _compiled(vae, z, n, torch.bfloat16 if "bf16" in name else torch.float32, device)
+                        dtype = torch.bfloat16 if "bf16" in name else torch.float32
+                        runs[name], compile_s[name] = _compiled(vae, z, n, dtype, device)
                     elif name == "fast":
-                        run = lambda: copy(z.transpose(1, 2))[:, 0, :n]  # noqa: E731
-                    else:
-                        run = lambda: vae.decode(z, n)  # noqa: E731
-                    t_dec = _time(run, device, repeats)
+                        runs[name] = lambda: copy(zt)[:, 0, :n]  # noqa: E731
+                    elif name == "fast-bf16":  # as ``set_decode_dtype("bfloat16")`` decodes
+                        runs[name] = lambda: copy_bf16(zt.to(torch.bfloat16))[:, 0, :n].float()  # noqa: E731
+                    else:  # the BigVGAN modules as trained
+                        runs[name] = lambda: vae.decoder(zt)[:, 0, :n]  # noqa: E731
+                seconds = time_in_turns(runs, device, repeats)
+                for name, run in runs.items():
+                    t_dec = seconds[name]
                     err = (run().float() - reference).abs().max().item()
                     rows.append({"device": dev_name, "decoder": name, "batch": batch, "audio_s": batch * duration,
                                  "enc_s": t_enc, "dec_s": t_dec, "enc_rtf": t_enc / (batch * duration),
-                                 "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err, "compile_s": compile_s,
-                                 "peak": reference.abs().max().item()})
+                                 "dec_rtf": t_dec / (batch * duration), "max_abs_vs_eager": err,
+                                 "compile_s": compile_s.get(name, float("nan")), "peak": reference.abs().max().item()})
         if device.type == "cuda":
             torch.cuda.empty_cache()
     for row in rows:  # speed-up over the eager decode of the same device and batch, from this run

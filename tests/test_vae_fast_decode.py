@@ -1,12 +1,13 @@
 """The inference copy of the decoder (``vae.fast_decode``) gives the BigVGAN's own waveform to float
-rounding in fp32, on the released architecture as on the tiny one; the bf16 decode that uses it is
-close to fp32 and never goes stale when weights change."""
+rounding in fp32, on the released architecture as on the tiny one and on signals shorter than its
+filters; inference decodes use it (fp32 on CPU, bf16 anywhere), never go stale when weights change,
+and training decodes run the original modules."""
 
 import pytest
 import torch
 
 from vae import SemanticVAE
-from vae.fast_decode import PolyphaseActivation1d, inference_decoder
+from vae.fast_decode import PolyphaseActivation1d, edge_corrections, inference_decoder
 from vae.model import load_vae
 
 TOL = 1e-5  # fp32; measured ~2e-7 of a ~0.3 peak
@@ -23,7 +24,7 @@ def _perturbed(preset: str, seed: int = 0) -> SemanticVAE:
     return vae
 
 
-@pytest.mark.parametrize("length", [1, 2, 5, 33])
+@pytest.mark.parametrize("length", [1, 2, 3, 5, 33])
 def test_polyphase_activation_equals_bigvgan(length):
     from bigvgan.activations import SnakeBeta
     from bigvgan.alias_free_activation.torch.act import Activation1d
@@ -34,10 +35,28 @@ def test_polyphase_activation_equals_bigvgan(length):
         act.alpha.normal_(0, 0.5)
         act.beta.normal_(0, 0.5)
     ref = Activation1d(activation=act)
-    fast = PolyphaseActivation1d(ref, 6)
-    x = torch.randn(3, 6, length)
+    fast = PolyphaseActivation1d(ref)
+    x = torch.randn(3, 6, length) + 2.0  # off zero, so a missing edge correction shows
     with torch.no_grad():
-        assert torch.allclose(fast(x), ref(x), atol=1e-6, rtol=0)
+        out = fast(x.unsqueeze(2).contiguous(memory_format=torch.channels_last))[:, :, 0]
+        assert torch.allclose(out, ref(x), atol=1e-5, rtol=0)
+
+
+def test_edge_corrections_are_the_replicate_pads_share():
+    """Zero-padded correlation + corrections == replicate-padded correlation, checked directly."""
+    torch.manual_seed(0)
+    taps, left, right = torch.randn(7), 2, 4
+    x = torch.randn(9)
+    want = torch.stack([(torch.cat([x[:1].repeat(left), x, x[-1:].repeat(right)])[m: m + 7] * taps).sum()
+                        for m in range(9)])
+    zero = torch.stack([(torch.cat([x.new_zeros(left), x, x.new_zeros(right)])[m: m + 7] * taps).sum()
+                        for m in range(9)])
+    cl, cr = edge_corrections(taps, left, right)
+    zero[:left] += x[0] * cl
+    zero[-right:] += x[-1] * cr
+    assert torch.allclose(zero, want, atol=1e-6)
+    with pytest.raises(ValueError, match="7 taps"):
+        edge_corrections(taps, 3, 4)
 
 
 @pytest.mark.parametrize("preset,frames", [("tiny", [1, 4, 29]), ("semantic_vae", [3])])
@@ -83,14 +102,18 @@ def test_bf16_decode_copy_follows_weight_changes_and_gradients():
     assert any(p.grad is not None for p in vae.decoder.parameters())
 
 
-def test_the_decode_copy_changes_no_saved_weights_and_float32_builds_none(tmp_path):
+def test_the_decode_copy_changes_no_saved_weights_and_fp32_cpu_inference_uses_it(tmp_path):
     vae = _perturbed("tiny")
     keys = set(vae.state_dict())
+    z = torch.randn(1, 3, vae.latent_dim)
     with torch.no_grad():
-        vae.decode(torch.randn(1, 3, vae.latent_dim))
-        assert "_inference_cache" not in vae.__dict__  # fp32: no copy (it would be exact but no faster)
-        vae.set_decode_dtype("bfloat16").decode(torch.randn(1, 3, vae.latent_dim))
-        assert "_inference_cache" in vae.__dict__
+        fp32 = vae.decode(z)
+        assert "_inference_cache" in vae.__dict__  # fp32 on a CPU: the copy (exact to ~1e-7, faster)
+        copy = vae.__dict__["_inference_cache"][2]
+        assert torch.equal(fp32, copy(z.transpose(1, 2))[:, 0])  # it is the copy that ran
+        assert torch.allclose(fp32, vae.decoder(z.transpose(1, 2))[:, 0], atol=TOL, rtol=0)
+        vae.set_decode_dtype("bfloat16").decode(z)
+        assert vae.__dict__["_inference_cache"][2].bigvgan.conv_pre.weight.dtype == torch.bfloat16
     assert set(vae.state_dict()) == keys
     vae.save_pretrained(tmp_path / "m")
     loaded = load_vae(tmp_path / "m")

@@ -81,8 +81,8 @@ class Synthesizer:
     """``asr``: a character CTC model dir or hub id (``data_prep.ctc``) that transcribes a reference
     given without its transcript, and the kept part of one longer than ``max_ref_seconds``; without
     one such references are refused. ``device``: ``auto``, ``cpu``, ``cuda`` ... (:mod:`svae_tts.device`).
-    ``decoder_dtype``: ``bfloat16`` decodes latents in bf16 (``SemanticVAE.set_decode_dtype``: 1.4-2.0x
-    faster on CPUs with bf16 units, waveform error of a few 1e-3); mel models ignore it."""
+    ``decoder_dtype``: ``bfloat16`` decodes latents in bf16 (``SemanticVAE.set_decode_dtype``: ~1.6x the
+    fp32 decode at batch 1 on CPUs with bf16 units, waveform error of a few 1e-3); mel models ignore it."""
 
     def __init__(self, model: TTSModel, space: FeatureSpace, device: str | torch.device = "cpu",
                  max_ref_seconds: float = 15.0, max_total_seconds: float = 30.0, target_rms: float = 0.1,

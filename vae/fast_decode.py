@@ -3,24 +3,27 @@
 BigVGAN wraps every Snake activation in an anti-aliased ``Activation1d``: upsample 2x (zero-stuff
 and filter with a 12-tap Kaiser-sinc, done as a depthwise ``conv_transpose1d``), the activation,
 then low-pass and keep every second sample (a strided depthwise ``conv1d``), each preceded by a
-replicate pad. On CPU the transposed depthwise conv falls off the fast convolution path and the
-replicate pads copy the whole signal twice per activation. In fp32 that costs little next to the
-dense AMP-block convs, which run near the core's peak, so this copy is no faster in fp32; but
-neither the transposed depthwise conv nor the pads have a fast bf16 path, so the original modules
-in bf16 are *slower* than fp32 (0.65-0.90x), while this copy in bf16 is 1.4-2.0x faster than the
-fp32 original on CPUs with bf16 units (``docs/benchmarks/cpu_2026-12-01.md``).
+replicate pad. On CPU three things make that slow, and this copy removes each:
 
-:class:`PolyphaseActivation1d` computes the same thing without ever building the zero-stuffed
-signal: the upsampler's even and odd outputs are two short filters over the input (its polyphase
-components); the activation runs on
-the two phases as they are (it is pointwise); the downsampler reads the two phases directly with
-the matching halves of its filter. Every filter is a plain depthwise conv (oneDNN's fast path). Edges replicate the first/last sample exactly as the original
-pads do. The channel count is fixed at construction, so the module also exports to ONNX (the
-original's ``filter.expand(C, ...)`` over a runtime channel count does not).
+- *The zero-stuffed signal.* :class:`PolyphaseActivation1d` never builds it: the upsampler's even
+  and odd outputs are two short filters over the input (its polyphase components), the activation
+  runs on each phase (it is pointwise), and the downsampler reads the two phases with the matching
+  halves of its filter. Every filter is a plain depthwise conv.
+- *The replicate pads,* a full copy of the signal per pad (three per activation). The convs pad
+  with zeros inside oneDNN instead, and the few edge outputs that a replicate pad would change are
+  corrected afterwards: output ``m`` differs by (edge sample) x (sum of the taps that fall in the
+  pad), a constant per position (:func:`edge_corrections`).
+- *The memory layout.* oneDNN's depthwise convs are several times faster on channels-last data
+  than on ``(B, C, T)``, in bf16 above all, and a 1-d conv on a channels-last tensor is not
+  supported, so the whole copy runs on ``(B, C, 1, T)`` channels-last tensors: every conv a
+  ``conv2d`` with a ``1 x k`` kernel (:class:`Conv1dAs2d`), the Snakes with their ``exp`` done once
+  (:class:`FrozenSnake`). BigVGAN's own ``forward`` (blocks, sums, clamp) runs unchanged on them.
 
-:func:`inference_decoder` returns a copy of a decoder with every ``Activation1d`` swapped and the
-weight-norm parametrizations folded into plain weights (they would otherwise be recomputed on
-every call). Training keeps the original modules: the released checkpoints' layout is untouched.
+Measured on 2 CPU cores at the released size, 3 s items, ratios against the original modules in one
+process (``benchmarks/vae_speed.py``, ``docs/benchmarks/cpu_2026-12-01.md``): this copy in fp32 is
+1.4x at batch 1 and 1.9x at batch 8, at a waveform difference of ~1e-7; in bf16 2.3x and 5.0x (error
+~2e-3 with random weights). Weight norm is folded into plain weights (it would otherwise be recomputed
+on every call). Training keeps the original modules: the released checkpoints' layout is untouched.
 """
 
 from __future__ import annotations
@@ -30,19 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-
-def _edge_pad(x: torch.Tensor, left_src: torch.Tensor, left: int, right_src: torch.Tensor, right: int) -> torch.Tensor:
-    """``x`` with ``left`` copies of ``left_src`` (B, C, 1) before it and ``right`` of ``right_src`` after.
-
-    An explicit concatenation: ``F.pad(mode='replicate')`` is several times slower on CPU, and the
-    downsampler needs the *other* phase's edge sample, which no pad mode gives."""
-    parts = []
-    if left > 0:
-        parts.append(left_src.expand(-1, -1, left))
-    parts.append(x)
-    if right > 0:
-        parts.append(right_src.expand(-1, -1, right))
-    return torch.cat(parts, dim=-1) if len(parts) > 1 else x
+CHANNELS_LAST = torch.channels_last
 
 
 def upsample_polyphase_taps(h: torch.Tensor) -> tuple[torch.Tensor, int, int]:
@@ -83,42 +74,132 @@ def downsample_polyphase_taps(g: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     return taps, -lo, hi
 
 
-class PolyphaseActivation1d(nn.Module):
-    """Drop-in for ``bigvgan``'s ``Activation1d`` (ratio 2 both ways) on ``channels`` channels."""
+def edge_corrections(taps: torch.Tensor, left: int, right: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a replicate pad adds over a zero pad, per edge sample: (left (..., left), right (..., right)).
 
-    def __init__(self, source: nn.Module, channels: int):
+    For a correlation ``y[m] = sum_t taps[t] * x_padded[m + t]`` over ``left`` / ``right`` padded
+    samples (``n = left + right + 1`` taps, so ``y`` has the input's length ``T``), the first
+    ``left`` outputs see ``x[0]`` in the pad: ``y[m]`` gains ``x[0] * sum(taps[: left - m])``; the
+    last ``right`` outputs, ``y[T - k]`` for k = right..1, gain ``x[T-1] * sum(taps[left + k :])``."""
+    n = taps.shape[-1]
+    if n != left + right + 1:
+        raise ValueError(f"{n} taps for pads {left} + {right}: expected {left + right + 1}")
+    lefts = [taps[..., : left - m].sum(-1) for m in range(left)]
+    rights = [taps[..., left + k:].sum(-1) for k in range(right, 0, -1)]
+    empty = taps.new_zeros(taps.shape[:-1] + (0,))
+    return (torch.stack(lefts, -1) if lefts else empty), (torch.stack(rights, -1) if rights else empty)
+
+
+def _add_edges(y: torch.Tensor, first: torch.Tensor, last: torch.Tensor, left: torch.Tensor,
+               right: torch.Tensor) -> torch.Tensor:
+    """``y`` (…, T) with ``first * left`` added to its first outputs and ``last * right`` to its last,
+    in place; on signals shorter than a correction the two overlap, and both apply."""
+    t = y.shape[-1]
+    nl, nr = min(left.shape[-1], t), min(right.shape[-1], t)
+    if nl:
+        y[..., :nl] += first * left[..., :nl]
+    if nr:
+        y[..., t - nr:] += last * right[..., right.shape[-1] - nr:]
+    return y
+
+
+def _zero_padded_depthwise(x: torch.Tensor, weight: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """Depthwise correlation of ``x`` (B, C, 1, T) with ``left``/``right`` zeros around it; oneDNN pads
+    symmetrically, so an uneven pair pads both sides by the larger and trims the extra."""
+    pad = max(left, right)
+    y = F.conv2d(x, weight, padding=(0, pad), groups=x.shape[1])
+    return y[..., pad - left: y.shape[-1] - (pad - right)] if left != right else y
+
+
+class FrozenSnake(nn.Module):
+    """BigVGAN's ``Snake`` / ``SnakeBeta`` (``x + 1/b * sin(a x)^2``) for inference on (B, C, 1, T):
+    ``a`` and ``1/b`` computed once (the originals take two ``exp`` and a division per call) and
+    shaped for the 4-d layout; the elementwise expression is the original's, term for term."""
+
+    def __init__(self, source: nn.Module):
+        super().__init__()
+        from bigvgan.activations import SnakeBeta
+
+        alpha = source.alpha.detach()
+        beta = source.beta.detach() if isinstance(source, SnakeBeta) else alpha
+        if source.alpha_logscale:
+            alpha, beta = torch.exp(alpha), torch.exp(beta)
+        self.register_buffer("a", alpha.reshape(1, -1, 1, 1), persistent=False)
+        self.register_buffer("inv_b", (1.0 / (beta + source.no_div_by_zero)).reshape(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.inv_b * pow(torch.sin(x * self.a), 2)
+
+
+class Conv1dAs2d(nn.Module):
+    """A ``Conv1d`` / ``ConvTranspose1d`` (weight norm already folded) run as a ``1 x k`` ``conv2d``
+    on channels-last (B, C, 1, T) tensors."""
+
+    def __init__(self, conv: nn.Module):
+        super().__init__()
+        self.transposed = isinstance(conv, nn.ConvTranspose1d)
+        if conv.padding_mode != "zeros":
+            raise ValueError(f"Conv1dAs2d supports zero padding only, not {conv.padding_mode!r}")
+        self.register_buffer("weight", conv.weight.detach().unsqueeze(2).contiguous(memory_format=CHANNELS_LAST),
+                             persistent=False)
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach(), persistent=False)
+        self.args = dict(stride=(1, conv.stride[0]), padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]),
+                         groups=conv.groups)
+        if self.transposed:
+            self.args["output_padding"] = (0, conv.output_padding[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.transposed:
+            return F.conv_transpose2d(x, self.weight, self.bias, **self.args)
+        return F.conv2d(x, self.weight, self.bias, **self.args)
+
+
+class PolyphaseActivation1d(nn.Module):
+    """Drop-in for ``bigvgan``'s ``Activation1d`` (ratio 2 both ways) on channels-last (B, C, 1, T)."""
+
+    def __init__(self, source: nn.Module):
         super().__init__()
         up, down = source.upsample, source.downsample.lowpass
         if source.up_ratio != 2 or source.down_ratio != 2 or not down.padding or down.padding_mode != "replicate":
             raise ValueError("PolyphaseActivation1d reproduces the 2x / replicate-pad Activation1d only")
-        self.act = source.act
-        self.channels = channels
+        self.act = FrozenSnake(source.act)
+        channels = self.act.a.shape[1]
         up_taps, self.up_left, self.up_right = upsample_polyphase_taps(up.filter.detach().reshape(-1).float())
         down_taps, self.down_left, self.down_right = downsample_polyphase_taps(down.filter.detach().reshape(-1).float())
         # one depthwise filter per phase: oneDNN's depthwise kernel (one input, one output per group)
         # is fast, a grouped conv with two outputs or inputs per group is not
         for name, taps in (("up", up_taps), ("down", down_taps)):
             for phase in (0, 1):
-                self.register_buffer(f"{name}{phase}", taps[phase].repeat(channels, 1).unsqueeze(1), persistent=False)
+                w = taps[phase].repeat(channels, 1).reshape(channels, 1, 1, -1).contiguous(memory_format=CHANNELS_LAST)
+                self.register_buffer(f"{name}{phase}", w, persistent=False)
+        up_l, up_r = edge_corrections(up_taps, self.up_left, self.up_right)  # (2 phases, pad)
+        # both phases are padded with the same two samples (see forward), so their corrections add
+        down_l, down_r = (c.sum(0) for c in edge_corrections(down_taps, self.down_left, self.down_right))
+        for name, c in (("up_l", up_l), ("up_r", up_r), ("down_l", down_l), ("down_r", down_r)):
+            self.register_buffer(name, c, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c, t = x.shape[1], x.shape[-1]
-        xp = _edge_pad(x, x[..., :1], self.up_left, x[..., -1:], self.up_right)
-        # Channel c's two phases side by side, (B, C, 2T): the activation is per channel and
-        # pointwise, so sample order inside a channel does not matter to it.
-        u = self.act(torch.cat((F.conv1d(xp, self.up0, groups=c), F.conv1d(xp, self.up1, groups=c)), dim=-1))
-        even, odd = u[..., :t], u[..., t:]
-        first, last = even[..., :1], odd[..., -1:]  # u[0] and u[2T-1] of the interleaved signal
-        even = _edge_pad(even, first, self.down_left, last, self.down_right)
-        odd = _edge_pad(odd, first, self.down_left, last, self.down_right)
-        return F.conv1d(even, self.down0, groups=c) + F.conv1d(odd, self.down1, groups=c)
+        first, last = x[..., :1], x[..., -1:]
+        phases = []
+        for k, w in enumerate((self.up0, self.up1)):
+            u = _zero_padded_depthwise(x, w, self.up_left, self.up_right)
+            phases.append(self.act(_add_edges(u, first, last, self.up_l[k].to(u.dtype), self.up_r[k].to(u.dtype))))
+        even, odd = phases
+        # the original pads the interleaved signal, whose first sample is even[0] and last odd[-1]
+        y = _zero_padded_depthwise(even, self.down0, self.down_left, self.down_right)
+        y += _zero_padded_depthwise(odd, self.down1, self.down_left, self.down_right)
+        return _add_edges(y, even[..., :1], odd[..., -1:], self.down_l.to(y.dtype), self.down_r.to(y.dtype))
 
 
-def _channels_of(act: nn.Module) -> int:
-    alpha = getattr(act, "alpha", None)
-    if alpha is None:
-        raise ValueError(f"cannot tell the channel count of {type(act).__name__}")
-    return alpha.numel()
+class InferenceDecoder(nn.Module):
+    """The converted BigVGAN behind a (B, C, T) -> (B, 1, T') interface like the original's."""
+
+    def __init__(self, bigvgan: nn.Module):
+        super().__init__()
+        self.bigvgan = bigvgan
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bigvgan(x.unsqueeze(2).contiguous(memory_format=CHANNELS_LAST))[:, :, 0]
 
 
 def _folded_state(decoder: nn.Module) -> dict[str, torch.Tensor]:
@@ -138,12 +219,13 @@ def _folded_state(decoder: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def inference_decoder(decoder: nn.Module) -> nn.Module:
-    """A new BigVGAN with ``decoder``'s weights for inference only: weight norm folded into plain
-    weights, polyphase activations. Built afresh rather than copied: a deep copy of a
-    parametrized module shares its generated class with the original, and removing the copy's
-    parametrization would break the original."""
+    """A new BigVGAN with ``decoder``'s weights for inference only, in ``decoder``'s device and
+    dtype: weight norm folded, polyphase activations, channels-last 2-d convs (module docstring).
+    Built afresh rather than copied: a deep copy of a parametrized module shares its generated
+    class with the original, and removing the copy's parametrization would break the original."""
     import warnings
 
+    from bigvgan.activations import Snake, SnakeBeta
     from bigvgan.alias_free_activation.torch.act import Activation1d
 
     with warnings.catch_warnings():
@@ -157,10 +239,16 @@ def inference_decoder(decoder: nn.Module) -> nn.Module:
     for parent in fast.modules():
         for name, child in parent.named_children():
             if isinstance(child, Activation1d):
-                swaps.append((parent, name, PolyphaseActivation1d(child, _channels_of(child.act))))
+                swaps.append((parent, name, PolyphaseActivation1d(child)))
+            elif isinstance(child, (nn.Conv1d, nn.ConvTranspose1d)):
+                swaps.append((parent, name, Conv1dAs2d(child)))
+            elif isinstance(child, (Snake, SnakeBeta)):  # a bare one (activation_post without anti-aliasing)
+                swaps.append((parent, name, FrozenSnake(child)))
     for parent, name, new in swaps:
         setattr(parent, name, new)
-    for p in fast.parameters():
-        p.requires_grad_(False)
+    leftover = [type(m).__name__ for m in fast.modules() if isinstance(m, (Activation1d, Snake, SnakeBeta, nn.Conv1d,
+                                                                              nn.ConvTranspose1d))]
+    if leftover:  # a module nested where the walk above did not reach would get a 4-d input it cannot take
+        raise ValueError(f"inference_decoder left {', '.join(sorted(set(leftover)))} unconverted")
     param = next(decoder.parameters())
-    return fast.to(device=param.device, dtype=param.dtype).eval()
+    return InferenceDecoder(fast).to(device=param.device, dtype=param.dtype).eval().requires_grad_(False)

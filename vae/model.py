@@ -177,20 +177,20 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         return out
 
     def set_decode_dtype(self, dtype: torch.dtype | str = torch.float32) -> "SemanticVAE":
-        """The precision of decodes without gradients (inference): ``float32`` (the default) runs the
-        decoder's own modules; ``bfloat16``/``float16`` run :func:`vae.fast_decode.inference_decoder`'s
-        copy of the BigVGAN decoder in that dtype (input cast down, waveform returned in float32).
+        """The precision of decodes without gradients (inference): ``float32`` (the default),
+        ``bfloat16`` or ``float16`` (input cast down, waveform returned in float32).
 
-        The copy exists for this: BigVGAN's anti-aliasing (a transposed depthwise conv, replicate
-        pads) has no fast bf16 path on CPU, so the original modules in bf16 are slower than fp32,
-        while the copy's polyphase form in bf16 is 1.4-2.0x faster than fp32 on CPUs with AMX /
-        AVX512-BF16 (``docs/benchmarks/cpu_2026-12-01.md``), at a waveform error of a few 1e-3 with
-        random weights. In fp32 the copy is exact (~1e-7) but no faster, so it is not built then.
-        It is rebuilt whenever the decoder's weights, device or dtype change: each decode compares
-        the parameters' version counters and a per-parameter sum with those it was built from, so
-        loading weights, an optimiser step and writes through ``p.data`` (which bump no version
-        counter; ``ema_pytorch`` updates that way) all show. Decodes with gradients (training)
-        always run the original modules. The frame-rate (Vocos) decoder ignores the setting."""
+        Inference decodes of the BigVGAN decoder run :func:`vae.fast_decode.inference_decoder`'s copy
+        (same weights; polyphase anti-aliasing, channels-last convs): on a CPU in fp32 it is
+        1.4x (batch 1) to 1.9x (batch 8) the decoder's own modules at a waveform difference of ~1e-7,
+        and in bf16 2.3x to 5.0x (error a few 1e-3 with random weights) on CPUs with AMX / AVX512-BF16
+        (``docs/benchmarks/cpu_2026-12-01.md``). fp32 decodes on a GPU keep the original modules:
+        the copy is measured on CPUs only. The copy is rebuilt whenever the decoder's weights, device
+        or dtype change: each decode compares the parameters' version counters and a per-parameter
+        sum with those it was built from, so loading weights, an optimiser step and writes through
+        ``p.data`` (which bump no version counter; ``ema_pytorch`` updates that way) all show.
+        Decodes with gradients (training) always run the original modules, bit for bit the
+        release's. The frame-rate (Vocos) decoder ignores the setting."""
         if isinstance(dtype, str):
             if dtype not in ("float32", "bfloat16", "float16"):
                 raise VAEError(f"decoder dtype must be float32, bfloat16 or float16, got {dtype!r}")
@@ -200,6 +200,12 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         self.decode_dtype = dtype
         self.__dict__.pop("_inference_cache", None)
         return self
+
+    def _decodes_with_copy(self, device: torch.device) -> bool:
+        """Whether an inference decode runs the fast copy (see :meth:`set_decode_dtype`)."""
+        if self.config.decoder_type == "vocos":
+            return False
+        return self.decode_dtype != torch.float32 or device.type == "cpu"
 
     def _inference_decoder(self) -> nn.Module:
         params = list(self.decoder.parameters())
@@ -219,8 +225,7 @@ class SemanticVAE(nn.Module, PretrainedMixin):
             z = z.unsqueeze(0)
         if z.dim() != 3 or z.shape[-1] != self.latent_dim:
             raise VAEError(f"decode expects latents (B, T, {self.latent_dim}), got shape {tuple(z.shape)}")
-        low = self.decode_dtype != torch.float32 and self.config.decoder_type != "vocos"
-        if low and not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() and self._decodes_with_copy(z.device):
             wav = self._inference_decoder()(z.transpose(1, 2).to(self.decode_dtype))[:, 0].to(z.dtype)
         else:
             wav = self.decoder(z.transpose(1, 2))[:, 0]
