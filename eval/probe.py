@@ -25,6 +25,7 @@ from data_prep.ctc_vocab import PAD, SEP, ctc_tokenizer, greedy_decode
 from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates
 from eval.report import markdown_table
+from eval.scoring import SIGNIFICANT_P, paired_test
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
@@ -111,39 +112,65 @@ def decode_probe(layer, mean, std, feats: list[torch.Tensor], vocab: Vocab) -> l
     return [vocab.decode(layer((f - mean) / std)) for f in feats]
 
 
-def unit_error_rate(refs: list[list[str]], hyps: list[list[str]]) -> dict:
-    """PER/CER over symbol sequences (word boundaries count as symbols); mean and corpus-level."""
+def unit_error_counts(refs: list[list[str]], hyps: list[list[str]]) -> list[ErrorCounts | None]:
+    """Edit counts per utterance over symbol sequences (word boundaries count as symbols); ``None``
+    for an empty reference, which has no rate."""
     import jiwer
 
     counts = []
     for r, h in zip(refs, hyps):
         if not r:
-            continue
-        if not h:
+            counts.append(None)
+        elif not h:
             counts.append(ErrorCounts(0, len(r), 0, len(r)))
-            continue
-        o = jiwer.process_words(" ".join(r), " ".join(h))
-        counts.append(ErrorCounts(o.substitutions, o.deletions, o.insertions, o.hits + o.substitutions + o.deletions))
-    return aggregate_error_rates(counts)
+        else:
+            o = jiwer.process_words(" ".join(r), " ".join(h))
+            counts.append(ErrorCounts(o.substitutions, o.deletions, o.insertions, o.hits + o.substitutions + o.deletions))
+    return counts
 
 
-def probe_features(feats_train, texts_train, feats_test, texts_test, cfg: ProbeConfig) -> dict:
-    """Train on one set of (features, transcripts) and score on another: the probe's core."""
+def unit_error_rate(refs: list[list[str]], hyps: list[list[str]]) -> dict:
+    """PER/CER over symbol sequences: mean of the utterances' rates and corpus-level."""
+    return aggregate_error_rates([c for c in unit_error_counts(refs, hyps) if c is not None])
+
+
+def probe_features(feats_train, texts_train, feats_test, texts_test, cfg: ProbeConfig,
+                   ids_test: list[str] | None = None) -> dict:
+    """Train on one set of (features, transcripts) and score on another: the probe's core. ``items``
+    holds each test utterance's edit counts (``c_err`` / ``c_n``, whatever the unit) under its id
+    (``ids_test``, or its index), for paired tests between latent spaces."""
     seq_train = [tokenize(t, cfg.unit) for t in texts_train]
     seq_test = [tokenize(t, cfg.unit) for t in texts_test]
     vocab = Vocab(seq_train)
     layer, mean, std, losses = train_probe(feats_train, [vocab.encode(s) for s in seq_train], len(vocab), cfg)
     hyps = decode_probe(layer, mean, std, feats_test, vocab)
-    err = unit_error_rate(seq_test, hyps)
+    counts = unit_error_counts(seq_test, hyps)
+    err = aggregate_error_rates([c for c in counts if c is not None])
+    ids = ids_test if ids_test is not None else [str(i) for i in range(len(seq_test))]
     tail = losses[-max(1, len(losses) // 10):]
     return {"error_rate": err["mean"], "error_rate_corpus": err["corpus"], "loss_first": losses[0],
             "loss_last": sum(tail) / len(tail), "num_units": len(vocab) - 1,
+            "items": [{"id": i, "c_err": c.errors, "c_n": c.ref_len} for i, c in zip(ids, counts) if c is not None],
             "examples": [{"ref": "".join(r).replace("|", " "), "hyp": "".join(h).replace("|", " ")}
                          for r, h in list(zip(seq_test, hyps))[:3]]}
 
 
-def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], list[dict]]:
-    feats, texts, skipped = [], [], []
+def paired_probe_tests(models: dict[str, dict]) -> list[dict]:
+    """Each pair of probed latent spaces compared on the same test utterances: the difference of
+    their corpus-level error rates and its paired sign-flip test (:func:`eval.scoring.paired_test`).
+    A semantic space is put first against each non-semantic one, so ``diff`` < 0 means it reads better."""
+    names = sorted(models, key=lambda n: not models[n].get("semantic"))  # semantic first, stable otherwise
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            test = paired_test(models[a].get("items", []), models[b].get("items", []), "cer")
+            if test is not None:
+                out.append({"a": a, "b": b, **test})
+    return out
+
+
+def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], list[str], list[dict]]:
+    feats, texts, ids, skipped = [], [], [], []
     for r in tqdm(rows, desc=desc, unit="utt", leave=False):
         with item_boundary(r["id"], log) as item:
             wav, _ = load_audio(r["audio"], codec.sample_rate)
@@ -153,7 +180,8 @@ def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], lis
             continue
         feats.append(feat)
         texts.append(r["text"] if r.get("text") is not None else "")
-    return feats, texts, skipped
+        ids.append(str(r["id"]))
+    return feats, texts, ids, skipped
 
 
 def run_probe(
@@ -197,10 +225,10 @@ def run_probe(
                "test_speakers": sorted({r["speaker"] for r in test_rows}), "models": {}, "skipped": []}
     for name, spec in codecs:
         codec = load_codec(spec, device)
-        ftr, ttr, sk1 = _encode_split(codec, sel(train_rows), f"encode train {name}")
-        fte, tte, sk2 = _encode_split(codec, sel(test_rows), f"encode test {name}")
+        ftr, ttr, _, sk1 = _encode_split(codec, sel(train_rows), f"encode train {name}")
+        fte, tte, ids_te, sk2 = _encode_split(codec, sel(test_rows), f"encode test {name}")
         results["skipped"] += [{"model": name, **s} for s in sk1 + sk2]
-        res = probe_features(ftr, ttr, fte, tte, cfg)
+        res = probe_features(ftr, ttr, fte, tte, cfg, ids_test=ids_te)
         frame_rate = getattr(getattr(codec, "model", None), "frame_rate", None)
         if codec.kind == "mel":
             fe = codec.model.feature_extractor.mel_spec
@@ -208,6 +236,7 @@ def run_probe(
         results["models"][name] = {"spec": spec, "kind": codec.kind, "semantic": codec.semantic,
                                    "latent_dim": codec.latent_dim, "frame_rate": frame_rate,
                                    "train_utts": len(ftr), "test_utts": len(fte), **res}
+    results["paired"] = paired_probe_tests(results["models"])
     atomic_write_json(out_dir / "probe.json", results)
     atomic_write_text(out_dir / "probe.md", probe_report(results))
     return results
@@ -225,6 +254,23 @@ def probe_report(results: dict) -> str:
              + (f" ({results['dropped_seen_speaker_test_items']} test items of seen speakers dropped)" if results["dropped_seen_speaker_test_items"] else ""),
              "", "Lower error = more linguistic content linearly readable from each frame.", "",
              markdown_table(rows, cols), ""]
+    paired = results.get("paired") or []
+    if paired:
+        lines += ["Paired tests (same test utterances; diff = a − b in corpus-level "
+                  f"{name}; two-sided sign-flip test over utterances; a difference counts when p < {SIGNIFICANT_P}):", "",
+                  markdown_table([{**t, "diff": f"{t['diff']:+.4f}", "p": f"{t['p']:.4f}"} for t in paired],
+                                 ["a", "b", "diff", "p", "n"]), "",
+                  " ".join(probe_verdict(t, name) for t in paired), ""]
     for n, m in results["models"].items():
         lines += [f"Examples ({n}):", ""] + [f"- ref `{e['ref']}` / hyp `{e['hyp']}`" for e in m["examples"]] + [""]
     return "\n".join(lines)
+
+
+def probe_verdict(test: dict, name: str = "CER") -> str:
+    """One sentence on a paired probe test: a winner only when the test says so."""
+    if test["p"] >= SIGNIFICANT_P:
+        return (f"{test['a']} vs {test['b']}: no significant difference in probe {name} "
+                f"({test['diff']:+.3f}, p {test['p']:.3f}, {test['n']} utterances).")
+    better, worse = (test["a"], test["b"]) if test["diff"] < 0 else (test["b"], test["a"])
+    return (f"{better}'s latents are read better than {worse}'s: probe {name} {abs(test['diff']):.3f} lower "
+            f"(p {test['p']:.3f}, {test['n']} utterances).")

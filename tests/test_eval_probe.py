@@ -79,3 +79,24 @@ def test_probe_decoding_hand_worked():
     logits = torch.nn.functional.one_hot(torch.tensor(best), len(vocab)).float()
     assert vocab.decode(logits) == ["a", "a", "b", "|", "c"]
     assert vocab.encode(["a", "x", "c"]) == [1, 3]  # an unseen test symbol is left out
+
+
+def test_paired_probe_test_names_a_winner_only_when_significant():
+    from eval.probe import paired_probe_tests, probe_verdict
+
+    g = torch.Generator().manual_seed(0)
+    cfg = ProbeConfig(steps=100, lr=5e-2)
+    train = {k: [(_frames(t, 16, g, k), t) for t in TEXTS * 3] for k in (True, False)}
+    test = {k: [(_frames(t, 16, g, k), t) for t in TEXTS] for k in (True, False)}
+    ids = [f"u{i}" for i in range(len(TEXTS))]
+    res = {k: probe_features([f for f, _ in train[k]], [t for _, t in train[k]], [f for f, _ in test[k]],
+                             [t for _, t in test[k]], cfg, ids_test=ids) for k in (True, False)}
+    assert [i["id"] for i in res[True]["items"]] == ids
+    # listed acoustic first: the semantic space is still put first, so diff < 0 means it reads better
+    (t,) = paired_probe_tests({"acoustic": {"semantic": False, **res[False]}, "semantic": {"semantic": True, **res[True]}})
+    assert (t["a"], t["b"], t["n"]) == ("semantic", "acoustic", len(TEXTS))
+    assert t["diff"] < -0.5 and t["p"] < 0.01
+    assert probe_verdict(t).startswith("semantic's latents are read better than acoustic's")
+    (same,) = paired_probe_tests({"x": {"semantic": True, **res[True]}, "y": {"semantic": False, **res[True]}})
+    assert same["diff"] == 0 and same["p"] == 1.0
+    assert "no significant difference" in probe_verdict(same)

@@ -137,7 +137,7 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     scorer = Scorer(asr=str(out / "judge"), sim="resemblyzer", mos=b.mos, device=device).load()
     vaes = [(arm, results[f"vae_{arm}"]["export"]) for arm in ARMS]
     recon = run_recon(vaes, out / "corpus", ev / "recon", scorer, limit=b.recon_items, overwrite=True, device=device)
-    probe = run_probe(vaes, out / "corpus", ev / "probe", ProbeConfig(unit="char", steps=b.probe_steps),
+    probe = run_probe(vaes, out / "corpus", ev / "probe", ProbeConfig(unit=b.probe_unit, steps=b.probe_steps),
                       overwrite=True, device=device)
     runs = [run for run, _, _ in tts_runs(b)]
     conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence", scorer,
