@@ -270,7 +270,7 @@ def probe_verdict(test: dict, name: str = "CER") -> str:
     """One sentence on a paired probe test: a winner only when the test says so."""
     if test["p"] >= SIGNIFICANT_P:
         return (f"{test['a']} vs {test['b']}: no significant difference in probe {name} "
-                f"({test['diff']:+.3f}, p {test['p']:.3f}, {test['n']} utterances).")
+                f"({test['diff']:+.3f}, p {test['p']:.4f}, {test['n']} utterances).")
     better, worse = (test["a"], test["b"]) if test["diff"] < 0 else (test["b"], test["a"])
     return (f"{better}'s latents are read better than {worse}'s: probe {name} {abs(test['diff']):.3f} lower "
-            f"(p {test['p']:.3f}, {test['n']} utterances).")
+            f"(p {test['p']:.4f}, {test['n']} utterances).")

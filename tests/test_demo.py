@@ -30,6 +30,11 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     verdict_text = report.split("## Verdict")[1].split("##")[0]
     for r in reliance:  # each run's gap and p, from its own row
         assert f"{r['name']} {100 * r['gap']:+.1f} % (p {r['p']:.3f})" in verdict_text
+    probe = json.loads((demo_dir / "eval" / "probe" / "probe.json").read_text())
+    (test,) = probe["paired"]  # semantic against acoustic on the same held-out utterances, in the verdict
+    assert (test["a"], test["b"]) == ("semantic", "acoustic") and probe["config"]["unit"] == "phoneme"
+    assert "Latent probe (the VAEs, not the TTS): " in verdict_text
+    assert f"p {test['p']:.4f}, {test['n']} utterances" in verdict_text
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
         assert (conv / name).stat().st_size > 1000

@@ -93,7 +93,16 @@ def _verdict(ev: dict) -> str:
         text = proof_verdict(ev["seeds"], ev["convergence"], _judge_on_real(ev))
     else:
         text = verdict(ev["convergence"], _judge_on_real(ev))
-    return text + (" " + reliance_sentence(ev["text_reliance"]) if ev.get("text_reliance") else "")
+    text += (" " + reliance_sentence(ev["text_reliance"]) if ev.get("text_reliance") else "")
+    return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in _probe_sentences(ev.get("probe") or {}))
+
+
+def _probe_sentences(probe: dict) -> list[str]:
+    """The probe's paired tests between the arms, read as :func:`eval.probe.probe_verdict` reads them."""
+    from eval.probe import probe_verdict
+
+    name = "PER" if (probe.get("config") or {}).get("unit") == "phoneme" else "CER"
+    return [probe_verdict(t, name) for t in probe.get("paired") or []]
 
 
 def write_report(out: Path, budget_name: str, timings: dict[str, float], results: dict,
