@@ -135,3 +135,13 @@ def test_bf16_decode_is_close_and_returns_float32():
         vae.set_decode_dtype(torch.int8)
     with pytest.raises(Exception, match="float32, bfloat16 or float16"):
         vae.set_decode_dtype("bf16")
+
+
+def test_inference_copy_of_a_deep_copied_decoder():
+    """An EMA model is a deep copy, whose BigVGAN config (an AttrDict) loses its attribute view."""
+    import copy
+
+    vae = copy.deepcopy(_perturbed("tiny"))
+    z = torch.randn(1, 5, vae.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(vae.decode(z), vae.decoder(z.transpose(1, 2))[:, 0], atol=TOL, rtol=0)

@@ -227,10 +227,14 @@ def inference_decoder(decoder: nn.Module) -> nn.Module:
 
     from bigvgan.activations import Snake, SnakeBeta
     from bigvgan.alias_free_activation.torch.act import Activation1d
+    from bigvgan.env import AttrDict
 
+    # a fresh AttrDict: a deep-copied one (an EMA model is a deep copy) keeps its keys but loses the
+    # attribute view BigVGAN reads them through
+    h = AttrDict(dict(decoder.h))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fast = type(decoder)(decoder.h, use_cuda_kernel=False)
+        fast = type(decoder)(h, use_cuda_kernel=False)
         for module in fast.modules():
             if hasattr(module, "weight_g"):
                 torch.nn.utils.remove_weight_norm(module)
