@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
     p.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     p.add_argument("--duration", type=float, default=3.0, help="seconds of audio per item")
-    p.add_argument("--repeats", type=int, default=1, help="timed runs after the warm-up (median)")
+    p.add_argument("--repeats", type=int, default=2, help="timed turns after the warm-up (median; even: as many "
+                                                           "in forward as in backward order)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU")
     p.add_argument("--decoders", nargs="+", default=list(DECODERS[:3]), choices=DECODERS,
                    help="the *-compiled ones run torch.compile first (minutes on 2 CPU cores; the compile time is "

@@ -267,10 +267,12 @@ def probe_report(results: dict) -> str:
 
 
 def probe_verdict(test: dict, name: str = "CER") -> str:
-    """One sentence on a paired probe test: a winner only when the test says so."""
+    """One sentence on a paired probe test: a winner only when the test says so. The test covers the
+    spread over test utterances only (one probe seed, one VAE per space), and says so."""
+    p = f"p {test['p']:.4f}" if test["p"] > 1 / 2000 else "p ≤ 0.0005"  # paired_test's floor (1,999 flips)
     if test["p"] >= SIGNIFICANT_P:
-        return (f"{test['a']} vs {test['b']}: no significant difference in probe {name} "
-                f"({test['diff']:+.3f}, p {test['p']:.4f}, {test['n']} utterances).")
+        return (f"{test['a']} vs {test['b']}: no significant difference in linear-probe {name} "
+                f"({test['diff']:+.3f}, {p}, {test['n']} utterances, one probe seed).")
     better, worse = (test["a"], test["b"]) if test["diff"] < 0 else (test["b"], test["a"])
-    return (f"{better}'s latents are read better than {worse}'s: probe {name} {abs(test['diff']):.3f} lower "
-            f"(p {test['p']:.4f}, {test['n']} utterances).")
+    return (f"a linear probe reads {better}'s latents better than {worse}'s: {name} {abs(test['diff']):.3f} lower "
+            f"({p}, {test['n']} utterances, one probe seed).")

@@ -34,7 +34,8 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     (test,) = probe["paired"]  # semantic against acoustic on the same held-out utterances, in the verdict
     assert (test["a"], test["b"]) == ("semantic", "acoustic") and probe["config"]["unit"] == "phoneme"
     assert "Latent probe (the VAEs, not the TTS): " in verdict_text
-    assert f"p {test['p']:.4f}, {test['n']} utterances" in verdict_text
+    p = f"p {test['p']:.4f}" if test["p"] > 1 / 2000 else "p ≤ 0.0005"
+    assert f"{p}, {test['n']} utterances, one probe seed" in verdict_text
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
         assert (conv / name).stat().st_size > 1000
@@ -74,12 +75,12 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     good_judge = {"wer": 0.1, "cer": 0.05}
     paired = [_paired("wer", -0.2, 0.001), _paired("cer", -0.1, 0.002), _paired("sim", 0.1, 0.01)]
     text = verdict({"rows": rows, "paired": paired}, good_judge)
-    assert "point the way the paper claims, each difference significant:" in text
+    assert "point the way the paper claims on the TTS measures, each difference significant:" in text
     assert "CER at the last step: semantic 0.300 vs acoustic 0.400; semantic better (paired p 0.002, n 12)" in text
     # the same numbers without a significant paired test name no winner, whatever their sign
     text = verdict({"rows": rows, "paired": [_paired(m, d, 0.3) for m, d in (("wer", -0.2), ("cer", -0.1), ("sim", 0.1))]},
                    good_judge)
-    assert "no significant difference between the arms shows:" in text and "better" not in text
+    assert "no significant difference between the arms shows on the TTS measures:" in text and "better" not in text
     assert "no paired test, so no winner" in verdict({"rows": rows}, good_judge)
     # a test stored the other way round (acoustic first) is read with its sign flipped
     flipped = [{**_paired("sim", -0.1, 0.01), "a": "acoustic", "b": "semantic"}]
@@ -92,7 +93,7 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     # a judge that cannot read words but reads characters: WER is set aside, CER and SIM still count
     text = verdict({"rows": rows, "paired": paired}, {"wer": 0.95, "cer": 0.3})
     assert "WER: uninformative" in text and "each difference significant" in text
-    assert "on the measures that could be read" in text
+    assert "on the TTS measures that could be read" in text
     assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
     # transcripts that scrambled texts match as well: nothing was understood, the rate is not read
     rows[0].update(wer_p=0.4, cer_p=0.3)

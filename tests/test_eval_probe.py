@@ -96,7 +96,7 @@ def test_paired_probe_test_names_a_winner_only_when_significant():
     (t,) = paired_probe_tests({"acoustic": {"semantic": False, **res[False]}, "semantic": {"semantic": True, **res[True]}})
     assert (t["a"], t["b"], t["n"]) == ("semantic", "acoustic", len(TEXTS))
     assert t["diff"] < -0.5 and t["p"] < 0.01
-    assert probe_verdict(t).startswith("semantic's latents are read better than acoustic's")
+    assert probe_verdict(t).startswith("a linear probe reads semantic's latents better than acoustic's")
     (same,) = paired_probe_tests({"x": {"semantic": True, **res[True]}, "y": {"semantic": False, **res[True]}})
     assert same["diff"] == 0 and same["p"] == 1.0
     assert "no significant difference" in probe_verdict(same)

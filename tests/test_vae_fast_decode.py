@@ -145,3 +145,41 @@ def test_inference_copy_of_a_deep_copied_decoder():
     z = torch.randn(1, 5, vae.latent_dim)
     with torch.no_grad():
         assert torch.allclose(vae.decode(z), vae.decoder(z.transpose(1, 2))[:, 0], atol=TOL, rtol=0)
+
+
+def test_train_mode_no_grad_decodes_run_the_trained_modules():
+    """A trainer's no-grad generator pass (gradient accumulation) must not build a copy every step."""
+    vae = _perturbed("tiny").train()
+    z = torch.randn(1, 4, vae.latent_dim)
+    with torch.no_grad():
+        out = vae.decode(z)
+        assert "_inference_cache" not in vae.__dict__
+        assert torch.equal(out, vae.decoder(z.transpose(1, 2))[:, 0])
+
+
+@pytest.mark.parametrize("variant", [
+    dict(activation="snake", snake_logscale=False),
+    dict(resblock="2", use_tanh_at_final=True, use_bias_at_final=True),
+])
+def test_inference_copy_of_other_bigvgan_variants(variant):
+    """Snake without log scale, AMP block type 2, a tanh and a bias at the end: the copy follows."""
+    from vae.decoder import build_bigvgan
+
+    h = {**dict(_perturbed("tiny").decoder.h), **variant}
+    if h["resblock"] == "2":
+        h["resblock_dilation_sizes"] = [d[:2] for d in h["resblock_dilation_sizes"]]
+    torch.manual_seed(0)
+    decoder = build_bigvgan(h).eval()
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        if not h["snake_logscale"]:  # linear-scale alphas must stay away from 0
+            for name, p in decoder.named_parameters():
+                if name.endswith(("alpha", "beta")):
+                    p.abs_().add_(0.5)
+        fast = inference_decoder(decoder)
+        for t in (1, 3, 11):
+            z = torch.randn(3, h["num_mels"], t)
+            ref, out = decoder(z), fast(z)
+            assert out.shape == ref.shape
+            assert (out - ref).abs().max() <= TOL * max(1.0, ref.abs().max().item())

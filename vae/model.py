@@ -189,8 +189,12 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         or dtype change: each decode compares the parameters' version counters and a per-parameter
         sum with those it was built from, so loading weights, an optimiser step and writes through
         ``p.data`` (which bump no version counter; ``ema_pytorch`` updates that way) all show.
-        Decodes with gradients (training) always run the original modules, bit for bit the
-        release's. The frame-rate (Vocos) decoder ignores the setting."""
+        Decodes with gradients or in train mode (a trainer's no-grad generator passes would
+        otherwise rebuild the copy after every step) run the original modules, bit for bit the
+        release's. The copy holds a second set of decoder weights (~200 MB in fp32 at the released
+        size) and its first decode pays for building it (measured in ``docs/benchmarks``); the
+        fingerprint costs a pass over the weights per decode (tens of ms at the released size).
+        The frame-rate (Vocos) decoder ignores the setting."""
         if isinstance(dtype, str):
             if dtype not in ("float32", "bfloat16", "float16"):
                 raise VAEError(f"decoder dtype must be float32, bfloat16 or float16, got {dtype!r}")
@@ -210,7 +214,7 @@ class SemanticVAE(nn.Module, PretrainedMixin):
     def _inference_decoder(self) -> nn.Module:
         params = list(self.decoder.parameters())
         key = (tuple(p._version for p in params), params[0].device, params[0].dtype, self.decode_dtype)
-        sums = torch.stack([p.detach().sum() for p in params])  # ~1 ms: catches writes through p.data
+        sums = torch.stack([p.detach().sum() for p in params])  # one pass over the weights: catches writes through p.data
         cached = self.__dict__.get("_inference_cache")
         if cached is None or cached[0] != key or not torch.equal(cached[1], sums):
             from vae.fast_decode import inference_decoder
@@ -225,7 +229,7 @@ class SemanticVAE(nn.Module, PretrainedMixin):
             z = z.unsqueeze(0)
         if z.dim() != 3 or z.shape[-1] != self.latent_dim:
             raise VAEError(f"decode expects latents (B, T, {self.latent_dim}), got shape {tuple(z.shape)}")
-        if not torch.is_grad_enabled() and self._decodes_with_copy(z.device):
+        if not torch.is_grad_enabled() and not self.training and self._decodes_with_copy(z.device):
             wav = self._inference_decoder()(z.transpose(1, 2).to(self.decode_dtype))[:, 0].to(z.dtype)
         else:
             wav = self.decoder(z.transpose(1, 2))[:, 0]

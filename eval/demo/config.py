@@ -52,8 +52,8 @@ class DemoBudget(Checked):
     nfe: int = positive(16)
     # the linear probe reads the corpus's phonemes (the teacher's units) and trains past CTC's
     # all-blank plateau: at 300 steps both arms sat on it (loss 2.97 on characters) and the paired
-    # test called differences of either sign "significant"; from 2,000 steps the sign and size of
-    # the arm difference held (2,000 and 5,000 steps, 2026-12-01, docs/demo/probe_steps.md)
+    # test called differences of either sign "significant"; from 2,000 steps the sign of the arm
+    # difference held to 5,000 on two VAE pairs, its size too on one (2026-12-01, docs/demo/probe_steps.md)
     probe_unit: Literal["char", "phoneme"] = "phoneme"
     probe_steps: int = positive(2000)
     mos: str | None = "dnsmos"

@@ -90,7 +90,7 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
         why_not = _error_rate_unreadable(key, label, sem, ac, judge_on_real) if lower_is_better else None
         parts.append((why_not, None) if why_not else _compare(conv, key, label, lower_is_better, sem, ac))
     read = [o for _, o in parts if o is not None]
-    partial = "" if len(read) == len(parts) else " on the measures that could be read"
+    partial = " on the TTS measures" if len(read) == len(parts) else " on the TTS measures that could be read"
     if not read:
         head = "At this scale nothing could be read, so this run neither supports nor contradicts the paper's claim"
     elif "worse" in read:
