@@ -120,7 +120,7 @@ def cmd_probe(a) -> int:
     from eval.codecs import parse_named
     from eval.probe import ProbeConfig, run_probe
 
-    cfg = ProbeConfig(unit=a.unit, steps=a.steps, lr=a.lr, seed=a.seed)
+    cfg = ProbeConfig(unit=a.unit, lr=a.lr, seed=a.seed, **({"steps": a.steps} if a.steps is not None else {}))
     run_probe(parse_named(a.vae), a.data, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
     print(open(f"{a.out}/probe.md").read())
     return 0
@@ -203,7 +203,9 @@ def _add_probe(es: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="corpus dir with train/test splits")
     p.add_argument("--out", required=True)
     p.add_argument("--unit", choices=("char", "phoneme"), default="char")
-    p.add_argument("--steps", type=positive_int, default=400)
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="Adam steps (default: eval.probe.ProbeConfig's, 2,000; a few hundred can leave the probe on "
+                        "CTC's all-blank plateau)")
     p.add_argument("--lr", type=positive_float, default=1e-2)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--limit", type=positive_int, default=None, help="at most N utterances per split")

@@ -152,9 +152,15 @@ PAIRED_METRICS = {"wer": ("w_err", "w_n"), "cer": ("c_err", "c_n")}  # error rat
 
 
 SIGNIFICANT_P = 0.05  # a difference between arms counts when its paired test's p is below this
+PERMUTATIONS = 1999  # sign flips per paired test: its smallest p is 1 / (1 + PERMUTATIONS) = 0.0005
 
 
-def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: int = 1999,
+def p_text(p: float, permutations: int = PERMUTATIONS) -> str:
+    """``p 0.0123``, or ``p ≤ 0.0005`` at the test's floor, where no flip did as well as the data."""
+    return f"p ≤ {1 / (1 + permutations):.4f}" if p <= 1 / (1 + permutations) + 1e-12 else f"p {p:.4f}"
+
+
+def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: int = PERMUTATIONS,
                 seed: int = 0) -> dict | None:
     """Is arm A's ``key`` different from arm B's on the same test items, beyond what item-to-item
     variation gives? A paired randomisation (sign-flip) test over the items both arms scored.

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from eval.demo import ARMS, BUDGETS, DemoConfig, run_demo, stages, verdict
+from eval.scoring import p_text
 from svae_tts.errors import ConfigError
 
 
@@ -34,8 +35,7 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     (test,) = probe["paired"]  # semantic against acoustic on the same held-out utterances, in the verdict
     assert (test["a"], test["b"]) == ("semantic", "acoustic") and probe["config"]["unit"] == "phoneme"
     assert "Latent probe (the VAEs, not the TTS): " in verdict_text
-    p = f"p {test['p']:.4f}" if test["p"] > 1 / 2000 else "p ≤ 0.0005"
-    assert f"{p}, {test['n']} utterances, one probe seed" in verdict_text
+    assert f"{p_text(test['p'])}, {test['n']} utterances, one probe seed" in verdict_text
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
         assert (conv / name).stat().st_size > 1000

@@ -100,3 +100,12 @@ def test_paired_probe_test_names_a_winner_only_when_significant():
     (same,) = paired_probe_tests({"x": {"semantic": True, **res[True]}, "y": {"semantic": False, **res[True]}})
     assert same["diff"] == 0 and same["p"] == 1.0
     assert "no significant difference" in probe_verdict(same)
+    assert "(+0.000, p 1.0000," in probe_verdict(same)
+
+
+def test_p_at_the_tests_floor_is_written_as_a_bound():
+    from eval.scoring import PERMUTATIONS, p_text
+
+    assert p_text(1 / (1 + PERMUTATIONS)) == "p ≤ 0.0005"
+    assert p_text(0.0015) == "p 0.0015"
+    assert p_text(0.01, permutations=99) == "p ≤ 0.0100"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vae import SemanticVAE
-from vae.fast_decode import PolyphaseActivation1d, edge_corrections, inference_decoder
+from vae.fast_decode import PolyphaseActivation1d, _zero_padded_depthwise, edge_corrections, inference_decoder
 from vae.model import load_vae
 
 TOL = 1e-5  # fp32; measured ~2e-7 of a ~0.3 peak
@@ -183,3 +183,16 @@ def test_inference_copy_of_other_bigvgan_variants(variant):
             ref, out = decoder(z), fast(z)
             assert out.shape == ref.shape
             assert (out - ref).abs().max() <= TOL * max(1.0, ref.abs().max().item())
+
+
+@pytest.mark.parametrize("left,right", [(2, 4), (4, 2), (3, 3)])
+def test_zero_padded_depthwise_with_uneven_pads(left, right):
+    """oneDNN pads both sides alike; uneven pads are made by padding more and trimming."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(left)
+    x = torch.randn(2, 3, 1, 9).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(3, 1, 1, left + right + 1)
+    want = F.conv2d(F.pad(x, (left, right)), w, groups=3)
+    got = _zero_padded_depthwise(x, w, left, right)
+    assert got.shape == want.shape == x.shape and torch.allclose(got, want, atol=1e-6)

@@ -183,12 +183,12 @@ class PolyphaseActivation1d(nn.Module):
         phases = []
         for k, w in enumerate((self.up0, self.up1)):
             u = _zero_padded_depthwise(x, w, self.up_left, self.up_right)
-            phases.append(self.act(_add_edges(u, first, last, self.up_l[k].to(u.dtype), self.up_r[k].to(u.dtype))))
+            phases.append(self.act(_add_edges(u, first, last, self.up_l[k], self.up_r[k])))
         even, odd = phases
         # the original pads the interleaved signal, whose first sample is even[0] and last odd[-1]
         y = _zero_padded_depthwise(even, self.down0, self.down_left, self.down_right)
         y += _zero_padded_depthwise(odd, self.down1, self.down_left, self.down_right)
-        return _add_edges(y, even[..., :1], odd[..., -1:], self.down_l.to(y.dtype), self.down_r.to(y.dtype))
+        return _add_edges(y, even[..., :1], odd[..., -1:], self.down_l, self.down_r)
 
 
 class InferenceDecoder(nn.Module):
