@@ -55,11 +55,14 @@ def _worker(threads: int, jobs: list[tuple]) -> None:
 
 
 def _run(procs: list[tuple[int, list[tuple]]]) -> float:
+    from eval.demo.schedule import thread_env
+
     ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
     ps = [ctx.Process(target=_worker, args=(threads, jobs)) for threads, jobs in procs]
-    for p in ps:
-        p.start()
+    for p, (threads, _) in zip(ps, procs):
+        with thread_env(threads):  # as the demo starts its workers
+            p.start()
     for p in ps:
         p.join()
         if p.exitcode != 0:

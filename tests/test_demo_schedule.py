@@ -79,6 +79,24 @@ def test_stages_run_two_at_a_time_after_what_they_need(tmp_path):
     assert again == r
 
 
+def _threads_seen() -> dict:
+    import torch
+
+    return {"omp": os.environ.get("OMP_NUM_THREADS"), "mkl": os.environ.get("MKL_NUM_THREADS"),
+            "torch": torch.get_num_threads()}
+
+
+def test_workers_start_with_the_thread_count_in_their_environment(tmp_path, monkeypatch):
+    """BLAS/OpenMP pools read the variables when a worker starts, before any of our code runs;
+    the demo process's own values stay as they were."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    r = run_plan([Stage("a", (), lambda r: (_threads_seen, ())), Stage("b", (), lambda r: (_threads_seen, ()))],
+                 _log(tmp_path), jobs=2, threads=1, logs_dir=tmp_path / "logs")
+    assert r["a"] == r["b"] == {"omp": "1", "mkl": "1", "torch": 1}
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
+
+
 def test_one_at_a_time_gives_the_same_results_in_order(tmp_path):
     plan = [Stage("a", (), lambda r: (_say_and_add, (1, 2))),
             Stage("b", ("a",), lambda r: (_say_and_add, (r["a"]["sum"], 4)))]

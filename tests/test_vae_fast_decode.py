@@ -196,3 +196,24 @@ def test_zero_padded_depthwise_with_uneven_pads(left, right):
     want = F.conv2d(F.pad(x, (left, right)), w, groups=3)
     got = _zero_padded_depthwise(x, w, left, right)
     assert got.shape == want.shape == x.shape and torch.allclose(got, want, atol=1e-6)
+
+
+
+def test_what_the_copy_cannot_reproduce_is_refused(monkeypatch):
+    """A conv with a non-zero pad, an activation other than 2x with replicate pads, or a module
+    left unconverted: each refused, not silently computed another way."""
+    from bigvgan.activations import Snake
+    from bigvgan.alias_free_activation.torch.act import Activation1d
+
+    from vae import fast_decode
+
+    with pytest.raises(ValueError, match="zero padding only, not 'reflect'"):
+        fast_decode.Conv1dAs2d(torch.nn.Conv1d(2, 2, 3, padding=1, padding_mode="reflect"))
+    with pytest.raises(ValueError, match="2x / replicate-pad"):
+        PolyphaseActivation1d(Activation1d(activation=Snake(2), up_ratio=4))
+    # a conversion that misses the transposed convs (as a new BigVGAN layout might) is caught
+    convert = fast_decode.Conv1dAs2d
+    monkeypatch.setattr(fast_decode, "Conv1dAs2d",
+                        lambda c: c if isinstance(c, torch.nn.ConvTranspose1d) else convert(c))
+    with pytest.raises(ValueError, match="left ConvTranspose1d unconverted"):
+        inference_decoder(_perturbed("tiny").decoder)

@@ -144,18 +144,9 @@ def _run_in_workers(pending: list[Stage], results: dict, log: StageLog, jobs: in
                     logs_dir: Path | None) -> None:
     if logs_dir is not None:
         logs_dir.mkdir(parents=True, exist_ok=True)
-    # BLAS/OpenMP pools read these when the worker starts: one worker, ``threads`` threads in all
-    env = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: str(threads) for k in _THREAD_VARS})
-    try:
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                   initargs=(threads, logging.getLogger().level))
-    finally:
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    before = set(mp.active_children())
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(threads, logging.getLogger().level))
     running: dict[Future, Stage] = {}
     failure: BaseException | None = None
     try:
@@ -175,7 +166,9 @@ def _run_in_workers(pending: list[Stage], results: dict, log: StageLog, jobs: in
                 fn, args = s.call(results)
                 print(f"[demo] {s.name} ... (in a worker" + (f"; its output: {log_file})" if log_file else ")"),
                       flush=True)
-                running[pool.submit(_stage_in_worker, fn, args, str(log_file) if log_file else None)] = s
+                with thread_env(threads):  # a spawning pool starts its workers on submit, as they are needed
+                    future = pool.submit(_stage_in_worker, fn, args, str(log_file) if log_file else None)
+                running[future] = s
                 pending.remove(s)
             if not running:
                 break  # after a failure; or every stage left is ``alone`` and waited for the others
@@ -210,13 +203,33 @@ def _run_in_workers(pending: list[Stage], results: dict, log: StageLog, jobs: in
     except BaseException:
         # Ctrl-C (workers ignore SIGINT: this process decides) or an error here: stop the workers
         # now; their trainers resume from their last checkpoints on the re-run
-        for proc in list(getattr(pool, "_processes", {}).values()):
+        for proc in set(mp.active_children()) - before:  # the pool's workers: it starts them as our children
             proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     if failure is not None:
         raise failure
+
+
+@contextlib.contextmanager
+def thread_env(threads: int):
+    """The BLAS/OpenMP thread-count variables set to ``threads`` while processes are started.
+
+    A spawned process's thread pools read them when it starts, before any code of ours runs
+    (``torch.set_num_threads`` in the process sets torch's own pool, not every library's). The
+    parent's values are restored afterwards.
+    """
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: str(threads) for k in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def last_progress_line(log_file: Path, tail: int = 4096) -> str:
