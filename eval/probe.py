@@ -196,6 +196,7 @@ def run_probe(
     from eval.codecs import load_codec
 
     cfg = cfg or ProbeConfig()
+    codecs = [(name, str(spec)) for name, spec in codecs]  # a Path is fine too; probe.json stores text
     out_dir = Path(out_dir)
     ds = load_corpus(corpus_dir)
     guard_output(out_dir, [corpus_dir, *(spec for _, spec in codecs), *corpus_audio(ds)], overwrite=overwrite,

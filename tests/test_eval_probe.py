@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -48,7 +50,8 @@ def test_run_probe_compares_vaes_on_held_out_speakers(tmp_path):
     corpus = tiny_corpus(tmp_path, per_speaker=2, seconds=1.0)
     a = tiny_vae_dir(tmp_path / "semantic", semantic=True, seed=0)
     b = tiny_vae_dir(tmp_path / "acoustic", semantic=False, seed=1)
-    res = run_probe([("semantic", str(a)), ("acoustic", str(b))], corpus, tmp_path / "probe", ProbeConfig(steps=10))
+    # one spec as a Path (what a trainer's result holds): it must not break probe.json at the end
+    res = run_probe([("semantic", Path(a)), ("acoustic", str(b))], corpus, tmp_path / "probe", ProbeConfig(steps=10))
     assert set(res["models"]) == {"semantic", "acoustic"}
     assert res["models"]["semantic"]["semantic"] is True and res["models"]["acoustic"]["semantic"] is False
     assert res["test_speakers"] == ["s2", "s3"]
