@@ -23,6 +23,21 @@ import torch
 from torch import nn
 
 
+def own_storage(module: nn.Module) -> nn.Module:
+    """Give each buffer of ``module`` that is a view into a larger storage a storage of its own.
+
+    torch's periodic windows are a slice of one sample more (``hann_window(n)`` keeps ``n`` of
+    ``n + 1``), so the STFT windows of ``vocos``' feature extractor and iSTFT head hold a storage
+    4 bytes longer than themselves. safetensors refuses to load a model holding such a tensor
+    (``load_model``, which accelerate's ``load_state`` uses), and a training run could not resume.
+    """
+    for sub in module.modules():
+        for name, buf in list(sub.named_buffers(recurse=False)):
+            if buf is not None and buf.untyped_storage().nbytes() != buf.numel() * buf.element_size():
+                sub._buffers[name] = buf.clone()
+    return module
+
+
 class MelEncoder(nn.Module):
     """Waveform ``(B, 1, N)``, ``N`` a multiple of ``hop`` -> features ``(B, out_dim, N / hop)``."""
 
@@ -35,8 +50,8 @@ class MelEncoder(nn.Module):
         if n_fft < hop:
             raise ValueError(f"mel encoder: n_fft {n_fft} is shorter than the hop {hop}")
         # "same" padding: (n_fft - hop) / 2 reflected samples each side, so N samples give N / hop frames
-        self.features = MelSpectrogramFeatures(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
-                                               padding="same")
+        self.features = own_storage(MelSpectrogramFeatures(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop,
+                                                           n_mels=n_mels, padding="same"))
         self.backbone = VocosBackbone(input_channels=n_mels, dim=out_dim, intermediate_dim=intermediate_dim,
                                       num_layers=num_layers)
 
@@ -57,7 +72,7 @@ class VocosDecoder(nn.Module):
             raise ValueError(f"vocos decoder: n_fft - hop must be even for 'same' padding (got {n_fft} - {hop})")
         self.backbone = VocosBackbone(input_channels=latent_dim, dim=dim, intermediate_dim=intermediate_dim,
                                       num_layers=num_layers)
-        self.head = ISTFTHead(dim=dim, n_fft=n_fft, hop_length=hop, padding="same")
+        self.head = own_storage(ISTFTHead(dim=dim, n_fft=n_fft, hop_length=hop, padding="same"))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(z)).unsqueeze(1)
