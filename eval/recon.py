@@ -42,6 +42,7 @@ def run_recon(
     device: str = "cpu",
 ) -> dict:
     """Evaluate each ``(name, vae_dir_or_hub_id | mel:vocos)`` on ``corpus_dir[split]``; returns the summary."""
+    codecs = [(name, str(spec)) for name, spec in codecs]  # a Path is fine too; summary.json stores text
     out_dir = Path(out_dir)
     ds = load_corpus(corpus_dir)
     guard_output(out_dir, [corpus_dir, *(spec for _, spec in codecs), *corpus_audio(ds)], overwrite=overwrite,

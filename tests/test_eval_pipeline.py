@@ -80,7 +80,8 @@ def test_recon_ranks_identity_above_random_vae(world, tmp_path):
     from eval.scoring import Scorer
 
     vae = tiny_vae_dir(tmp_path / "vae")
-    s = run_recon([("tiny", str(vae))], world["corpus"], tmp_path / "out", Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None),
+    # the spec as a Path (what a trainer's result holds): it must not break summary.json at the end
+    s = run_recon([("tiny", vae)], world["corpus"], tmp_path / "out", Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None),
                   limit=2)
     m = s["models"]["tiny"]
     assert m["n"] == 2 and m["pesq"] < 2.5 and m["stoi"] < 0.9 and m["sim"] < 0.99
