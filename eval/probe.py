@@ -241,9 +241,20 @@ def run_probe(
     return results
 
 
+def error_name(unit: str) -> str:
+    """What the probe's error rate is called for ``unit``."""
+    return "PER" if unit == "phoneme" else "CER"
+
+
+def probe_verdicts(results: dict) -> list[str]:
+    """One sentence per paired test of a ``run_probe`` result (:func:`probe_verdict`)."""
+    name = error_name((results.get("config") or {}).get("unit", "char"))
+    return [probe_verdict(t, name) for t in results.get("paired") or []]
+
+
 def probe_report(results: dict) -> str:
     unit = results["config"]["unit"]
-    name = "PER" if unit == "phoneme" else "CER"
+    name = error_name(unit)
     rows = [{"model": n, **m, name: m["error_rate"], f"{name} corpus": m["error_rate_corpus"]} for n, m in results["models"].items()]
     cols = ["model", "semantic", "latent_dim", "frame_rate", "train_utts", "test_utts", name, f"{name} corpus", "loss_first", "loss_last"]
     lines = ["# Linear CTC probe", "",
@@ -259,7 +270,7 @@ def probe_report(results: dict) -> str:
                   f"{name}; two-sided sign-flip test over utterances; a difference counts when p < {SIGNIFICANT_P}):", "",
                   markdown_table([{**t, "diff": f"{t['diff']:+.4f}", "p": p_text(t["p"])[2:]} for t in paired],
                                  ["a", "b", "diff", "p", "n"]), "",
-                  " ".join(probe_verdict(t, name) for t in paired), ""]
+                  " ".join(probe_verdicts(results)), ""]
     for n, m in results["models"].items():
         lines += [f"Examples ({n}):", ""] + [f"- ref `{e['ref']}` / hyp `{e['hyp']}`" for e in m["examples"]] + [""]
     return "\n".join(lines)

@@ -94,15 +94,9 @@ def _verdict(ev: dict) -> str:
     else:
         text = verdict(ev["convergence"], _judge_on_real(ev))
     text += (" " + reliance_sentence(ev["text_reliance"]) if ev.get("text_reliance") else "")
-    return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in _probe_sentences(ev.get("probe") or {}))
+    from eval.probe import probe_verdicts
 
-
-def _probe_sentences(probe: dict) -> list[str]:
-    """The probe's paired tests between the arms, read as :func:`eval.probe.probe_verdict` reads them."""
-    from eval.probe import probe_verdict
-
-    name = "PER" if (probe.get("config") or {}).get("unit") == "phoneme" else "CER"
-    return [probe_verdict(t, name) for t in probe.get("paired") or []]
+    return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in probe_verdicts(ev.get("probe") or {}))
 
 
 def write_report(out: Path, budget_name: str, timings: dict[str, float], results: dict,
