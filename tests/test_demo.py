@@ -156,9 +156,11 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
                    f"data.latent_set={latents}", f"max_steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=auto"]
             cli += [f"data.frames_per_batch={b.tts_frames_per_batch}"] * (b.tts_frames_per_batch is not None)
             cli += [f"optim.warmup_steps={b.tts_warmup_steps}"] * (b.tts_warmup_steps is not None)
+            cli += [f"optim.lr={b.tts_lr}"] * (b.tts_lr is not None)
             cli += [f"data.text_input={b.tts_text_input}"] * (b.tts_text_input is not None)
             assert stages.tts_config(out, arm, latents, b, 3) == load_train_config(b.tts_preset, cli)
-    assert stages.tts_config(out, "semantic", latents, BUDGETS["proof"], 3).data.text_input == "phonemes"
+    proof = stages.tts_config(out, "semantic", latents, BUDGETS["proof"], 3)
+    assert (proof.data.text_input, proof.optim.lr) == ("phonemes", 3e-3)
     small = stages.tts_config(out, "semantic", latents, BUDGETS["small"], 3)
     assert (small.data.frames_per_batch, small.optim.warmup_steps) == (20000, 2000)
 

@@ -111,7 +111,7 @@ def tts_config(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int):
         save_every=b.tts_save_every,
         data=_with(base.data, feature="latent", latent_set=str(latents_dir), frames_per_batch=b.tts_frames_per_batch,
                    text_input=b.tts_text_input),
-        optim=_with(base.optim, warmup_steps=b.tts_warmup_steps))
+        optim=_with(base.optim, warmup_steps=b.tts_warmup_steps, lr=b.tts_lr))
 
 
 def tts(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int) -> dict:
