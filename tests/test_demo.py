@@ -177,6 +177,15 @@ def test_a_training_stage_stopped_before_its_first_checkpoint_runs_again(demo_di
     assert r["step"] == BUDGETS["fast"].tts_steps and not (leftover / "events").exists()
 
 
+def test_a_budget_learning_rate_must_be_positive():
+    from eval.demo.config import DemoBudget
+
+    for bad in (0.0, -3e-3, float("nan")):
+        with pytest.raises(ConfigError, match="DemoBudget.tts_lr"):
+            DemoBudget(tts_lr=bad)
+    assert DemoBudget().tts_lr is None  # the preset's own
+
+
 def test_unknown_budget_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown demo budget 'huge'"):
         run_demo(DemoConfig(out=str(tmp_path / "d"), budget="huge"))

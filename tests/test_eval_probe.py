@@ -104,6 +104,14 @@ def test_paired_probe_test_names_a_winner_only_when_significant():
     assert same["diff"] == 0 and same["p"] == 1.0
     assert "no significant difference" in probe_verdict(same)
     assert "(+0.000, p 1.0000," in probe_verdict(same)
+    # the error's name follows the probe's unit, in the probe report and the demo's verdict alike
+    from eval.probe import probe_verdicts
+
+    assert probe_verdicts({"config": {"unit": "phoneme"}, "paired": [t]}) == [probe_verdict(t, "PER")]
+    assert "linear-probe PER" in probe_verdicts({"config": {"unit": "phoneme"}, "paired": [same]})[0]
+    assert "linear-probe CER" in probe_verdicts({"config": {"unit": "char"}, "paired": [same]})[0]
+    assert probe_verdicts({"paired": [same]}) == [probe_verdict(same, "CER")]  # a result without its config
+    assert probe_verdicts({}) == []
 
 
 def test_p_at_the_tests_floor_is_written_as_a_bound():
