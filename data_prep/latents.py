@@ -87,7 +87,8 @@ def extract_latents(
         assemble(rows, out_dir, {"vae": str(vae), "frame_rate": float(model.frame_rate), "latent_dim": int(model.latent_dim),
                                  "sample_rate": int(model.sample_rate), "hop_length": int(model.hop_length),
                                  "posterior": "sample" if sample else "mean", "dtype": "float32",
-                                 "corpus": str(Path(corpus_dir).resolve())}, keep_shards)
+                                 "semantic": bool(model.config.semantic), "corpus": str(Path(corpus_dir).resolve())},
+                 keep_shards)
     acc.wait_for_everyone()
     return out_dir
 

@@ -199,7 +199,8 @@ def _add_convergence(es: argparse._SubParsersAction) -> None:
 def _add_probe(es: argparse._SubParsersAction) -> None:
     """``eval probe``: how much linguistic content a linear CTC probe reads from VAE latents."""
     p = es.add_parser("probe", help="linear CTC probe of linguistic content in VAE latents (held-out speakers)")
-    p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR", help="repeatable; mel[:VOCOS] too")
+    p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR", help="repeatable: a VAE, a latent set of --data's corpus (read, not encoded again), or "
+                        "mel[:VOCOS]")
     p.add_argument("--data", required=True, help="corpus dir with train/test splits")
     p.add_argument("--out", required=True)
     p.add_argument("--unit", choices=("char", "phoneme"), default="char")

@@ -12,6 +12,7 @@ offline; written by hand because no library offers a CTC linear probe over arbit
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, nonneg, positive, seed_field
 from svae_tts.formats.corpus import corpus_audio, load_corpus
+from svae_tts.formats.latent_set import is_latent_set, load_latent_set, split_latents
 from svae_tts.text import asr_scoring_text
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,10 @@ def paired_probe_tests(models: dict[str, dict]) -> list[dict]:
     return out
 
 
-def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], list[str], list[dict]]:
+Split = tuple[list[torch.Tensor], list[str], list[str]]  # features (T, D), texts, ids
+
+
+def _encode_split(codec, rows, desc) -> tuple[Split, list[dict]]:
     feats, texts, ids, skipped = [], [], [], []
     for r in tqdm(rows, desc=desc, unit="utt", leave=False):
         with item_boundary(r["id"], log) as item:
@@ -179,7 +184,66 @@ def _encode_split(codec, rows, desc) -> tuple[list[torch.Tensor], list[str], lis
         feats.append(feat)
         texts.append(r["text"] if r.get("text") is not None else "")
         ids.append(str(r["id"]))
-    return feats, texts, ids, skipped
+    return (feats, texts, ids), skipped
+
+
+def _encoded(spec: str, train_rows: list[dict], test_rows: list[dict], device: str, name: str
+             ) -> tuple[Split, Split, dict, list[dict]]:
+    """The corpus rows encoded by a VAE (or ``mel:``) now: (train, test, what the space is, skipped rows)."""
+    from eval.codecs import load_codec
+
+    codec = load_codec(spec, device)
+    train, sk1 = _encode_split(codec, train_rows, f"encode train {name}")
+    test, sk2 = _encode_split(codec, test_rows, f"encode test {name}")
+    frame_rate = getattr(getattr(codec, "model", None), "frame_rate", None)
+    if codec.kind == "mel":
+        fe = codec.model.feature_extractor.mel_spec
+        frame_rate = codec.sample_rate / fe.hop_length
+    meta = {"kind": codec.kind, "semantic": codec.semantic, "latent_dim": codec.latent_dim, "frame_rate": frame_rate}
+    return train, test, meta, sk1 + sk2
+
+
+def _latent_set_semantic(info: dict) -> bool | None:
+    """Whether the set's VAE was aligned: recorded in the set, else in its VAE's config when that is at
+    hand (sets written before the set recorded it); None when neither says."""
+    if "semantic" in info:
+        return bool(info["semantic"])
+    config = Path(str(info.get("vae", ""))) / "config.json"
+    try:
+        value = json.loads(config.read_text()).get("semantic")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None if value is None else bool(value)
+
+
+def _from_latent_set(spec: str, train_rows: list[dict], test_rows: list[dict], device: str, name: str
+                     ) -> tuple[Split, Split, dict, list[dict]]:
+    """The corpus rows' latents as a latent set (``svae-tts data latents``) holds them: the posterior
+    means the TTS trains on, without encoding the corpus again. Texts and speakers come from the corpus;
+    a row the set lacks is skipped and reported."""
+    ls = load_latent_set(spec)
+    stored: dict[str, torch.Tensor] = {}
+    for split in ls.dataset.values():
+        stored.update(zip(split["id"], split_latents(split, ls.latent_dim)))
+
+    def pick(rows: list[dict]) -> tuple[Split, list[dict]]:
+        feats, texts, ids, skipped = [], [], [], []
+        for r in rows:
+            if str(r["id"]) not in stored:
+                skipped.append({"id": r["id"], "path": r["audio"], "reason": f"not in the latent set {spec}"})
+                continue
+            feats.append(stored[str(r["id"])])
+            texts.append(r["text"] if r.get("text") is not None else "")
+            ids.append(str(r["id"]))
+        return (feats, texts, ids), skipped
+
+    (train, sk1), (test, sk2) = pick(train_rows), pick(test_rows)
+    if not train[0] or not test[0]:
+        raise EvalError(f"latent set {spec}: holds {len(train[0])} of the corpus' {len(train_rows)} probe training "
+                        f"utterances and {len(test[0])} of its {len(test_rows)} test ones (made from another corpus?)")
+    meta = {"kind": "latent_set", "semantic": _latent_set_semantic(ls.info), "latent_dim": ls.latent_dim,
+            "frame_rate": ls.frame_rate}
+    return train, test, meta, sk1 + sk2
 
 
 def run_probe(
@@ -192,9 +256,9 @@ def run_probe(
     device: str = "cpu",
     allow_seen_speakers: bool = False,
 ) -> dict:
-    """Probe each VAE (or ``mel:`` reference) on the corpus; writes ``probe.json`` and ``probe.md``."""
-    from eval.codecs import load_codec
-
+    """Probe each VAE (or ``mel:`` reference, or latent set of this corpus) on the corpus; writes
+    ``probe.json`` and ``probe.md``. A latent set is read as it is (no encoding); a VAE encodes the
+    corpus with the latent set's encode path, so both give the same latents."""
     cfg = cfg or ProbeConfig()
     codecs = [(name, str(spec)) for name, spec in codecs]  # a Path is fine too; probe.json stores text
     out_dir = Path(out_dir)
@@ -223,18 +287,11 @@ def run_probe(
     results = {"corpus": str(corpus_dir), "config": cfg.__dict__, "seen_speakers_allowed": allow_seen_speakers, "dropped_seen_speaker_test_items": dropped,
                "test_speakers": sorted({r["speaker"] for r in test_rows}), "models": {}, "skipped": []}
     for name, spec in codecs:
-        codec = load_codec(spec, device)
-        ftr, ttr, _, sk1 = _encode_split(codec, sel(train_rows), f"encode train {name}")
-        fte, tte, ids_te, sk2 = _encode_split(codec, sel(test_rows), f"encode test {name}")
-        results["skipped"] += [{"model": name, **s} for s in sk1 + sk2]
+        read = _from_latent_set if is_latent_set(spec) else _encoded
+        (ftr, ttr, _), (fte, tte, ids_te), meta, skipped = read(spec, sel(train_rows), sel(test_rows), device, name)
+        results["skipped"] += [{"model": name, **s} for s in skipped]
         res = probe_features(ftr, ttr, fte, tte, cfg, ids_test=ids_te)
-        frame_rate = getattr(getattr(codec, "model", None), "frame_rate", None)
-        if codec.kind == "mel":
-            fe = codec.model.feature_extractor.mel_spec
-            frame_rate = codec.sample_rate / fe.hop_length
-        results["models"][name] = {"spec": spec, "kind": codec.kind, "semantic": codec.semantic,
-                                   "latent_dim": codec.latent_dim, "frame_rate": frame_rate,
-                                   "train_utts": len(ftr), "test_utts": len(fte), **res}
+        results["models"][name] = {"spec": spec, **meta, "train_utts": len(ftr), "test_utts": len(fte), **res}
     results["paired"] = paired_probe_tests(results["models"])
     atomic_write_json(out_dir / "probe.json", results)
     atomic_write_text(out_dir / "probe.md", probe_report(results))

@@ -10,7 +10,7 @@ from data_prep.espeak_corpus import build_espeak_corpus
 from data_prep.errors import DataError
 from data_prep.features import extract_features, load_teacher
 from data_prep.latents import extract_latents
-from svae_tts.formats.latent_set import load_latent_set
+from svae_tts.formats.latent_set import load_latent_set, split_latents
 from svae_tts.formats.shards import shard_files, shard_index
 from svae_tts.formats.teacher_features import FeatureStore
 from vae.model import PAD_MARGIN_SECONDS, SemanticVAE
@@ -131,6 +131,13 @@ def test_latents_extract_stats_and_decode(corpus, vae_dir, tmp_path):
         back = vae.decode(z[None], length=len(wav))
     assert back.shape == (1, len(wav)) and torch.isfinite(back).all()
     assert row["text"] and row["speaker"] and row["phonemes"]
+    assert ls.info["semantic"] is bool(vae.config.semantic)
+    # the column reader gives the rows' latents as row-by-row conversion does, in row order, after a
+    # reordering select too, and nothing for an empty split
+    for split in (ls.dataset["train"], ls.dataset["train"].select([2, 0, 1]), ls.dataset["test"].select([])):
+        fast = split_latents(split, vae.latent_dim)
+        slow = [torch.tensor(r["latents"]) for r in split]
+        assert len(fast) == len(slow) and all(torch.equal(a, b) for a, b in zip(fast, slow))
     # a complete set is not redone
     extract_latents(corpus, out, str(vae_dir))
     assert load_latent_set(out).info == ls.info

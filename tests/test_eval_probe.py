@@ -62,6 +62,29 @@ def test_run_probe_compares_vaes_on_held_out_speakers(tmp_path):
         run_probe([("semantic", str(a))], corpus, tmp_path / "probe", ProbeConfig(steps=2))
 
 
+def test_probe_reads_a_latent_set_as_its_vae_encodes(tmp_path):
+    """A latent set is probed as stored (no encoding): the same features, so the same probe, as its VAE."""
+    from data_prep.latents import extract_latents
+    from eval.probe import run_probe
+    from tests.eval_helpers import tiny_corpus, tiny_vae_dir
+
+    corpus = tiny_corpus(tmp_path, per_speaker=2, seconds=1.0)
+    vae = tiny_vae_dir(tmp_path / "vae", semantic=False, seed=3)
+    latents = extract_latents(corpus, tmp_path / "lat", vae=str(vae))
+    cfg = ProbeConfig(steps=15)
+    by_vae = run_probe([("m", vae)], corpus, tmp_path / "p_vae", cfg)["models"]["m"]
+    by_set = run_probe([("m", latents)], corpus, tmp_path / "p_set", cfg)["models"]["m"]
+    assert by_set["kind"] == "latent_set" and by_set["semantic"] is False
+    assert (by_set["latent_dim"], by_set["frame_rate"], by_set["train_utts"], by_set["test_utts"]) == \
+        (by_vae["latent_dim"], by_vae["frame_rate"], by_vae["train_utts"], by_vae["test_utts"])
+    assert by_set["items"] == by_vae["items"]
+    assert by_set["loss_last"] == pytest.approx(by_vae["loss_last"], rel=1e-4)
+    # a set of another corpus holds none of these utterances: refused, naming the set
+    other = tiny_corpus(tmp_path / "other", train_speakers=("s7",), test_speakers=("s8",), per_speaker=2)
+    with pytest.raises(EvalError, match="latent set .*lat.*another corpus"):
+        run_probe([("m", latents)], other, tmp_path / "p_other", cfg)
+
+
 def test_probe_refuses_without_held_out_speakers(tmp_path):
     from eval.probe import run_probe
     from tests.eval_helpers import tiny_corpus, tiny_vae_dir

@@ -137,6 +137,28 @@ def _save_dataset(dd: datasets.DatasetDict, out_dir: Path) -> None:
     shutil.rmtree(out_dir / ".cache", ignore_errors=True)
 
 
+def is_latent_set(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a complete latent set (its info file is written last)."""
+    return (Path(folder) / INFO_FILE).is_file()
+
+
+def split_latents(split: datasets.Dataset, latent_dim: int) -> list[torch.Tensor]:
+    """Every row's ``(T, D)`` latents of one split, in row order, read from its Arrow column at once.
+
+    Turning the nested lists into tensors row by row costs ~4 ms a row (6 s for 1,500 utterances);
+    the column's flat values and offsets give the same tensors in a few milliseconds.
+    """
+    import numpy as np
+
+    if len(split) == 0:
+        return []
+    col = split.with_format("arrow")[:]["latents"].combine_chunks()  # the dataset's indices applied
+    values = np.array(col.flatten().flatten().to_numpy(zero_copy_only=False), dtype=np.float32)  # a writable copy
+    frames = torch.from_numpy(values).view(-1, latent_dim)
+    offsets = col.offsets.to_numpy()
+    return list(torch.split(frames, np.diff(offsets).tolist()))
+
+
 def load_latent_set(folder: str | os.PathLike) -> LatentSet:
     """Load a complete latent set; raises :class:`DataError` naming the folder otherwise."""
     folder = Path(folder)
