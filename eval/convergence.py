@@ -180,6 +180,70 @@ def _plan(runs: list[tuple[str, str | os.PathLike]], steps: list[int] | None) ->
     return plan
 
 
+@dataclass
+class Scored:
+    """What :func:`score_checkpoints` found: a summary row per scored checkpoint, its per-item rows
+    (for the paired tests), the checkpoints that failed, and how many rows came from the cache."""
+
+    rows: list[dict]
+    utterances: dict[tuple[str, int], list[dict]]
+    failures: list[dict]
+    reused: int
+
+
+def score_checkpoints(
+    runs: list[tuple[str, str | os.PathLike]],
+    items: list[TestItem],
+    out_dir: str | os.PathLike,
+    scorer: Scorer | None = None,
+    synth_factory: SynthFactory | None = None,
+    settings: SynthesisSettings | None = None,
+    steps: list[int] | None = None,
+    keep_audio: bool = True,
+    device: str = "cpu",
+) -> Scored:
+    """Synthesise and score every exported checkpoint of every run into ``out_dir``'s cache (reusing
+    what it holds); writes nothing else. Each run writes only under ``cache/<run>/`` and its own audio
+    folders, so processes scoring different runs into one ``out_dir`` at once do not meet, and a
+    :func:`run_convergence` over all of them afterwards scores nothing again."""
+    if not runs:
+        raise EvalError("no runs given (use NAME=RUN_DIR)")
+    if not items:
+        raise EvalError("the test list is empty")
+    out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True)
+    settings = settings or SynthesisSettings()
+    scorer = (scorer or Scorer(device=device)).load()  # a missing judge fails before any synthesis
+    synth_factory = synth_factory or tts_synth_factory(device, settings)
+    scored = Scored([], {}, [], 0)
+    for name, run_dir, step, mdir in tqdm(_plan(runs, steps), desc="checkpoints", unit="ckpt"):
+        cache = cache_path(out_dir, name, step)
+        fp = _fingerprint(items, scorer, settings, mdir)
+        entry = _cached_entry(cache, fp)
+        if entry is not None:
+            scored.rows.append(entry["summary"])
+            scored.utterances[(name, step)] = entry.get("utterances", [])
+            scored.reused += 1
+            continue
+        t0 = time.time()
+        # a broken checkpoint is reported and skipped, never cached
+        with item_boundary(f"{name} step {step} ({mdir})", log) as outcome:
+            synth = synth_factory(mdir)
+            wav_dir = audio_dir(out_dir, name, step) if keep_audio else None
+            utt_rows, failed = evaluate_model(synth, items, scorer, settings.seed, wav_dir, desc=f"{name} step {step}")
+            if not utt_rows:
+                raise EvalError(f"every item failed (first: {failed[0]['reason'] if failed else '?'})")
+        if outcome.failed:
+            scored.failures.append({"run": name, "step": step, "model_dir": str(mdir), "reason": outcome.reason})
+            continue
+        summary = {"run": name, "step": step, **aggregate(utt_rows), "failed_items": len(failed),
+                   "seconds": time.time() - t0}
+        atomic_write_json(cache, {"fingerprint": fp, "model_dir": str(mdir), "summary": summary,
+                                  "utterances": utt_rows, "failed_items": failed})
+        scored.rows.append(summary)
+        scored.utterances[(name, step)] = utt_rows
+    return scored
+
+
 def run_convergence(
     runs: list[tuple[str, str | os.PathLike]],
     items: list[TestItem],
@@ -193,55 +257,21 @@ def run_convergence(
     sim_threshold: float | None = None,
     device: str = "cpu",
 ) -> dict:
-    """Score every checkpoint of every run (cached), then write the CSV/JSON/report/plots. Returns results."""
-    if not runs:
-        raise EvalError("no runs given (use NAME=RUN_DIR)")
-    if not items:
-        raise EvalError("the test list is empty")
-    out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True)
+    """Score every checkpoint of every run (:func:`score_checkpoints`, cached), then write the
+    CSV/JSON/report/plots. Returns results."""
     settings = settings or SynthesisSettings()
-    scorer = (scorer or Scorer(device=device)).load()  # a missing judge fails before any synthesis
-    synth_factory = synth_factory or tts_synth_factory(device, settings)
-    plan = _plan(runs, steps)
-
-    rows, failures, reused = [], [], 0
-    utterances: dict[tuple[str, int], list[dict]] = {}  # per-item rows, for the paired tests
-    for name, run_dir, step, mdir in tqdm(plan, desc="checkpoints", unit="ckpt"):
-        cache = cache_path(out_dir, name, step)
-        fp = _fingerprint(items, scorer, settings, mdir)
-        entry = _cached_entry(cache, fp)
-        if entry is not None:
-            rows.append(entry["summary"])
-            utterances[(name, step)] = entry.get("utterances", [])
-            reused += 1
-            continue
-        t0 = time.time()
-        # a broken checkpoint is reported and skipped, never cached
-        with item_boundary(f"{name} step {step} ({mdir})", log) as outcome:
-            synth = synth_factory(mdir)
-            wav_dir = audio_dir(out_dir, name, step) if keep_audio else None
-            utt_rows, failed = evaluate_model(synth, items, scorer, settings.seed, wav_dir, desc=f"{name} step {step}")
-            if not utt_rows:
-                raise EvalError(f"every item failed (first: {failed[0]['reason'] if failed else '?'})")
-        if outcome.failed:
-            failures.append({"run": name, "step": step, "model_dir": str(mdir), "reason": outcome.reason})
-            continue
-        summary = {"run": name, "step": step, **aggregate(utt_rows), "failed_items": len(failed),
-                   "seconds": time.time() - t0}
-        atomic_write_json(cache, {"fingerprint": fp, "model_dir": str(mdir), "summary": summary,
-                                  "utterances": utt_rows, "failed_items": failed})
-        rows.append(summary)
-        utterances[(name, step)] = utt_rows
-
-    rows.sort(key=lambda r: ([n for n, _ in runs].index(r["run"]), r["step"]))
-    thresholds = steps_to_threshold(rows, [n for n, _ in runs], wer_threshold, sim_threshold)
+    scorer = scorer or Scorer(device=device)  # score_checkpoints loads it
+    scored = score_checkpoints(runs, items, out_dir, scorer, synth_factory, settings, steps, keep_audio, device)
+    names = [n for n, _ in runs]
+    rows = sorted(scored.rows, key=lambda r: (names.index(r["run"]), r["step"]))
+    thresholds = steps_to_threshold(rows, names, wer_threshold, sim_threshold)
     results = {"runs": {n: str(d) for n, d in runs}, "judges": scorer.describe(), "synthesis": asdict(settings),
                "num_items": len(items), "rows": rows, "thresholds": thresholds,
-               "paired": paired_comparisons(utterances, [n for n, _ in runs]), "failures": failures,
-               "reused_from_cache": reused, "scored_now": len(rows) - reused}
+               "paired": paired_comparisons(scored.utterances, names), "failures": scored.failures,
+               "reused_from_cache": scored.reused, "scored_now": len(rows) - scored.reused}
     from eval.convergence_report import write_outputs
 
-    write_outputs(results, out_dir)
+    write_outputs(results, Path(out_dir))
     return results
 
 

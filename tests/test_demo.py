@@ -50,13 +50,20 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
         assert wavs and all(w.stat().st_size > 1000 for w in wavs)
         assert f"](eval/convergence/audio/{arm}/step_" in report  # the report links the wavs
     stages = json.loads((demo_dir / "stages.json").read_text())["stages"]
-    assert all(v["seconds"] > 0 for v in stages.values()) and len(stages) == 10
+    assert all(v["seconds"] > 0 for v in stages.values()) and len(stages) == 14
+    # the eval's parts ran as stages of their own: the probe read the latent sets, each TTS run was
+    # scored by its own stage, so the eval stage only gathered the cache
+    assert {m["kind"] for m in probe["models"].values()} == {"latent_set"}
+    assert probe["models"]["semantic"]["semantic"] is True and probe["models"]["acoustic"]["semantic"] is False
+    assert all(stages[f"score_{arm}"]["result"]["scored_now"] == len({r["step"] for r in rows if r["run"] == arm})
+               for arm in ARMS)
+    assert stages["eval"]["result"]["convergence"]["scored_now"] == 0
 
 
 def test_rerun_skips_finished_stages(demo_dir, capsys):
     run_demo(DemoConfig(out=str(demo_dir), budget="fast"))
     out = capsys.readouterr().out
-    assert out.count("done already") == 10
+    assert out.count("done already") == 14
 
 
 def test_other_budget_in_same_folder_refused(demo_dir):

@@ -194,6 +194,24 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
     res3 = json.loads((out / "results.json").read_text())
     assert res3["reused_from_cache"] == 6 and res3["scored_now"] == 1 and len(res3["rows"]) == 7
 
+    # runs scored one at a time (as the demo's stages do, in parallel) fill the cache and write
+    # nothing else; a convergence over all of them afterwards scores nothing again and reads the same
+    from eval.convergence import run_convergence, score_checkpoints, vae_recon_synth_factory
+    from eval.scoring import Scorer
+
+    items = build_test_list(world["corpus"], num_items=2)
+    scorer = Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None)
+    split = tmp_path / "split"
+    for name in ("semantic", "acoustic"):
+        scored = score_checkpoints([(name, runs[name])], items, split, scorer, vae_recon_synth_factory(), steps=[0, 2])
+        assert scored.reused == 0 and [r["step"] for r in scored.rows] == [0, 2]
+    assert sorted(p.name for p in split.iterdir()) == ["audio", "cache"]
+    together = run_convergence([(n, runs[n]) for n in ("semantic", "acoustic")], items, split, scorer,
+                               vae_recon_synth_factory(), steps=[0, 2])
+    assert together["scored_now"] == 0 and together["reused_from_cache"] == 4
+    assert {(r["run"], r["step"]): r["sim"] for r in together["rows"]} == \
+        {(r["run"], int(r["step"])): pytest.approx(float(r["sim"]), abs=1e-6) for r in rows if int(r["step"]) in (0, 2)}
+
 
 def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path):
     from eval.convergence import run_convergence

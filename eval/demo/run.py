@@ -40,8 +40,9 @@ def run_demo(cfg: DemoConfig) -> Path:
 
 
 def plan(out: Path, b: DemoBudget, cfg: DemoConfig) -> list[Stage]:
-    """corpus -> teacher and judge -> a VAE per arm -> its latents -> the TTS runs -> eval, in
-    priority order (the teacher first: it starts the longest chain)."""
+    """corpus -> teacher and judge -> a VAE per arm -> its latents -> the TTS runs -> the eval's parts
+    (probe, reconstruction, scoring each TTS run) -> eval, in priority order (the teacher first: it
+    starts the longest chain)."""
     dev, seed = cfg.device, cfg.seed
     steps = [
         Stage("corpus", (), lambda r: (stages.corpus, (out, b, seed)), alone=True),
@@ -57,6 +58,11 @@ def plan(out: Path, b: DemoBudget, cfg: DemoConfig) -> list[Stage]:
     for run, arm, k in tts_runs(b):
         steps.append(Stage(f"tts_{run}", (f"latents_{arm}",), lambda r, run=run, arm=arm, k=k: (
             stages.tts, (out, run, r[f"latents_{arm}"]["dir"], b, seed + k))))
+    # the evaluation's parts run beside the training that is left, each once what it reads exists
+    steps.append(Stage("probe", tuple(f"latents_{arm}" for arm in ARMS), lambda r: (stages.probe, (out, b, r, dev))))
+    steps.append(Stage("recon", ("judge", *(f"vae_{arm}" for arm in ARMS)), lambda r: (stages.recon, (out, b, r, dev))))
+    for run, _, _ in tts_runs(b):
+        steps.append(Stage(f"score_{run}", (f"tts_{run}", "judge"), lambda r, run=run: (stages.score, (out, run, b, dev))))
     done = tuple(s.name for s in steps)
     steps.append(Stage("eval", done, lambda r: (stages.evaluate, (out, b, r, dev)), alone=True))
     return steps

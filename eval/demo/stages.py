@@ -122,30 +122,71 @@ def tts(out: Path, run: str, latents_dir: str, b: DemoBudget, seed: int) -> dict
     return train(cfg)
 
 
-def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
-    """Reconstruction, the latent probe, the convergence comparison and whether each TTS reads its
-    text (text reliance), on held-out voices."""
-    from eval.convergence import SynthesisSettings, run_convergence
-    from eval.probe import ProbeConfig, run_probe
-    from eval.recon import run_recon
+def _test_items(out: Path, b: DemoBudget):
+    """The held-out test list every TTS run is scored on (the same on every call: seed 0)."""
+    from eval.testlist import build_test_list
+
+    return build_test_list(out / "corpus", num_items=b.eval_items, seed=0)
+
+
+def _scorer(out: Path, b: DemoBudget, device: str):
+    """The judges: the demo's own CTC judge, resemblyzer for SIM, the budget's MOS model."""
     from eval.scoring import Scorer
-    from eval.testlist import build_test_list, write_test_list
+
+    return Scorer(asr=str(out / "judge"), sim="resemblyzer", mos=b.mos, device=device)
+
+
+def _synthesis(b: DemoBudget):
+    from eval.convergence import SynthesisSettings
+
+    return SynthesisSettings(nfe=b.nfe, seed=0)
+
+
+def recon(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
+    """Both arms' VAE reconstructions of held-out audio, read by the judges."""
+    from eval.recon import run_recon
+
+    vaes = [(arm, results[f"vae_{arm}"]["export"]) for arm in ARMS]
+    return run_recon(vaes, out / "corpus", out / "eval" / "recon", _scorer(out, b, device), limit=b.recon_items,
+                     overwrite=True, device=device)
+
+
+def probe(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
+    """The linear probe on both arms' latent sets (the latents the TTS trains on, not encoded again)."""
+    from eval.probe import ProbeConfig, run_probe
+
+    sets = [(arm, results[f"latents_{arm}"]["dir"]) for arm in ARMS]
+    return run_probe(sets, out / "corpus", out / "eval" / "probe", ProbeConfig(unit=b.probe_unit, steps=b.probe_steps),
+                     overwrite=True, device=device)
+
+
+def score(out: Path, run: str, b: DemoBudget, device: str) -> dict:
+    """Every export of one TTS run synthesised and scored into the convergence cache, so that the
+    runs are scored side by side and the eval stage only gathers them."""
+    from eval.convergence import score_checkpoints
+
+    scored = score_checkpoints([(run, out / f"tts_{run}")], _test_items(out, b), out / "eval" / "convergence",
+                               _scorer(out, b, device), settings=_synthesis(b), device=device)
+    return {"checkpoints": len(scored.rows), "scored_now": len(scored.rows) - scored.reused,
+            "failures": scored.failures}
+
+
+def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
+    """The convergence comparison over every TTS run (from the cache the ``score_*`` stages filled),
+    whether each TTS reads its text (text reliance), and the ``recon`` and ``probe`` stages' results."""
+    from eval.convergence import run_convergence
+    from eval.testlist import write_test_list
 
     ev = out / "eval"
-    items = build_test_list(out / "corpus", num_items=b.eval_items, seed=0)
+    items = _test_items(out, b)
     write_test_list(items, ev / "test_list.jsonl", overwrite=True)
-    scorer = Scorer(asr=str(out / "judge"), sim="resemblyzer", mos=b.mos, device=device).load()
-    vaes = [(arm, results[f"vae_{arm}"]["export"]) for arm in ARMS]
-    recon = run_recon(vaes, out / "corpus", ev / "recon", scorer, limit=b.recon_items, overwrite=True, device=device)
-    probe = run_probe(vaes, out / "corpus", ev / "probe", ProbeConfig(unit=b.probe_unit, steps=b.probe_steps),
-                      overwrite=True, device=device)
     runs = [run for run, _, _ in tts_runs(b)]
-    conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence", scorer,
-                           settings=SynthesisSettings(nfe=b.nfe, seed=0), device=device)
+    conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence",
+                           _scorer(out, b, device), settings=_synthesis(b), device=device)
     seeds = seed_comparison(ev / "convergence", conv, b) if b.tts_seeds > 1 else None
     reliance = text_reliance(out, b, results, device)
-    return {"recon": recon, "probe": probe, "convergence": conv, "seeds": seeds, "text_reliance": reliance,
-            "test_items": len(items)}
+    return {"recon": results["recon"], "probe": results["probe"], "convergence": conv, "seeds": seeds,
+            "text_reliance": reliance, "test_items": len(items)}
 
 
 def text_reliance(out: Path, b: DemoBudget, results: dict, device: str) -> list[dict]:
