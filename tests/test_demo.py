@@ -168,8 +168,11 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
             assert stages.tts_config(out, arm, latents, b, 3) == load_train_config(b.tts_preset, cli)
     proof = stages.tts_config(out, "semantic", latents, BUDGETS["proof"], 3)
     assert (proof.data.text_input, proof.optim.lr) == ("phonemes", 3e-3)
+    default = stages.tts_config(out, "semantic", latents, BUDGETS["default"], 3)
+    assert (default.data.text_input, default.optim.lr, default.max_steps) == ("phonemes", 3e-3, 2000)
     small = stages.tts_config(out, "semantic", latents, BUDGETS["small"], 3)
     assert (small.data.frames_per_batch, small.optim.warmup_steps) == (20000, 2000)
+    assert small.optim.lr == load_train_config("small").optim.lr  # the GPU budget keeps its preset's rate
 
 
 def test_a_training_stage_stopped_before_its_first_checkpoint_runs_again(demo_dir, tmp_path):
