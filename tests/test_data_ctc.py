@@ -137,3 +137,38 @@ def test_same_seed_same_training_with_time_masking(tmp_path):
         transcribe(tmp_path / "nowhere", [torch.zeros(10)], sample_rate=16000)
     with pytest.raises(DataError, match="give sample_rate"):
         transcribe(tmp_path / "a", [torch.zeros(1600)])
+
+
+def test_fast_layouts_compute_what_the_plain_model_computes(tmp_path):
+    """The training-time layouts (data_prep.ctc_layout) change how the layers run, not what they
+    compute: outputs and every gradient equal the plain model's, and the saved model is a plain one."""
+    from transformers import Wav2Vec2ForCTC
+
+    from data_prep.ctc import make_model
+    from data_prep.ctc_layout import use_fast_layouts
+
+    torch.manual_seed(0)
+    plain = make_model(CTCTrainConfig(), 12)
+    fast = make_model(CTCTrainConfig(), 12)
+    fast.load_state_dict(plain.state_dict())
+    use_fast_layouts(fast)
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(3, 16000)
+    mask = torch.ones(3, 16000, dtype=torch.long)
+    mask[2, 12000:] = 0  # a padded item
+    labels = torch.tensor([[1, 2, 3, 4], [5, 6, 7, -100], [8, 9, -100, -100]])
+    losses = []
+    for m in (plain, fast):
+        m.train()
+        out = m(x, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        losses.append((out.loss.detach(), out.logits.detach()))
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    grads = {n: p.grad for n, p in plain.named_parameters()}
+    for name, p in fast.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], atol=1e-5, rtol=1e-4, msg=name)
+    fast.save_pretrained(tmp_path / "m")
+    back = Wav2Vec2ForCTC.from_pretrained(tmp_path / "m").eval()
+    fast.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(back(x).logits, fast(x).logits, atol=1e-5, rtol=1e-5)
