@@ -191,17 +191,10 @@ class Scored:
     reused: int
 
 
-def score_checkpoints(
-    runs: list[tuple[str, str | os.PathLike]],
-    items: list[TestItem],
-    out_dir: str | os.PathLike,
-    scorer: Scorer | None = None,
-    synth_factory: SynthFactory | None = None,
-    settings: SynthesisSettings | None = None,
-    steps: list[int] | None = None,
-    keep_audio: bool = True,
-    device: str = "cpu",
-) -> Scored:
+def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[TestItem], out_dir: str | os.PathLike,
+                      scorer: Scorer | None = None, synth_factory: SynthFactory | None = None,
+                      settings: SynthesisSettings | None = None, steps: list[int] | None = None,
+                      keep_audio: bool = True, device: str = "cpu") -> Scored:
     """Synthesise and score every exported checkpoint of every run into ``out_dir``'s cache (reusing
     what it holds); writes nothing else. Each run writes only under ``cache/<run>/`` and its own audio
     folders, so processes scoring different runs into one ``out_dir`` at once do not meet, and a
