@@ -222,9 +222,10 @@ def _from_latent_set(spec: str, train_rows: list[dict], test_rows: list[dict], d
     means the TTS trains on, without encoding the corpus again. Texts and speakers come from the corpus;
     a row the set lacks is skipped and reported."""
     ls = load_latent_set(spec)
+    wanted = {str(r["id"]) for r in train_rows + test_rows}
     stored: dict[str, torch.Tensor] = {}
-    for split in ls.dataset.values():
-        stored.update(zip(split["id"], split_latents(split, ls.latent_dim)))
+    for split in ls.dataset.values():  # only the probed rows are kept
+        stored.update((i, z) for i, z in zip(split["id"], split_latents(split, ls.latent_dim)) if i in wanted)
 
     def pick(rows: list[dict]) -> tuple[Split, list[dict]]:
         feats, texts, ids, skipped = [], [], [], []
