@@ -196,7 +196,7 @@ def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[Tes
                       settings: SynthesisSettings | None = None, steps: list[int] | None = None,
                       keep_audio: bool = True, device: str = "cpu") -> Scored:
     """Synthesise and score every exported checkpoint of every run into ``out_dir``'s cache (reusing
-    what it holds); writes nothing else. Each run writes only under ``cache/<run>/`` and its own audio
+    what it holds, without loading the judges when it holds everything); writes nothing else. Each run writes only under ``cache/<run>/`` and its own audio
     folders, so processes scoring different runs into one ``out_dir`` at once do not meet, and a
     :func:`run_convergence` over all of them afterwards scores nothing again."""
     if not runs:
@@ -205,7 +205,7 @@ def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[Tes
         raise EvalError("the test list is empty")
     out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True)
     settings = settings or SynthesisSettings()
-    scorer = (scorer or Scorer(device=device)).load()  # a missing judge fails before any synthesis
+    scorer = scorer or Scorer(device=device)  # its judges are loaded once something needs scoring
     synth_factory = synth_factory or tts_synth_factory(device, settings)
     scored = Scored([], {}, [], 0)
     for name, run_dir, step, mdir in tqdm(_plan(runs, steps), desc="checkpoints", unit="ckpt"):
@@ -217,6 +217,7 @@ def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[Tes
             scored.utterances[(name, step)] = entry.get("utterances", [])
             scored.reused += 1
             continue
+        scorer.load()  # a missing judge fails here, before any synthesis (not as a checkpoint's failure)
         t0 = time.time()
         # a broken checkpoint is reported and skipped, never cached
         with item_boundary(f"{name} step {step} ({mdir})", log) as outcome:

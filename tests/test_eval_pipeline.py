@@ -126,7 +126,7 @@ def runs(world):
     return out
 
 
-def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
+def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, monkeypatch):
     from eval.testlist import build_test_list, write_test_list
 
     lst = write_test_list(build_test_list(world["corpus"], num_items=2), tmp_path / "test.jsonl")
@@ -206,7 +206,16 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys):
         scored = score_checkpoints([(name, runs[name])], items, split, scorer, vae_recon_synth_factory(), steps=[0, 2])
         assert scored.reused == 0 and [r["step"] for r in scored.rows] == [0, 2]
     assert sorted(p.name for p in split.iterdir()) == ["audio", "cache"]
-    together = run_convergence([(n, runs[n]) for n in ("semantic", "acoustic")], items, split, scorer,
+    def no_judges_needed(*args, **kwargs):
+        raise AssertionError("a judge was loaded although every checkpoint was cached")
+
+    import eval.metrics.asr
+    import eval.metrics.speaker
+
+    monkeypatch.setattr(eval.metrics.asr, "get_asr_backend", no_judges_needed)
+    monkeypatch.setattr(eval.metrics.speaker, "get_speaker_backend", no_judges_needed)
+    together = run_convergence([(n, runs[n]) for n in ("semantic", "acoustic")], items, split,
+                               Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None),
                                vae_recon_synth_factory(), steps=[0, 2])
     assert together["scored_now"] == 0 and together["reused_from_cache"] == 4
     assert {(r["run"], r["step"]): r["sim"] for r in together["rows"]} == \
