@@ -15,7 +15,7 @@ of transformers' layers paying for their layouts rather than their arithmetic:
 compute the same values (elementwise ops commute with transposes; the 2-D convolution is the 1-D one
 with a unit height). Parameters, buffers, ``state_dict`` and ``save_pretrained`` output are
 untouched, so the saved model is a plain ``Wav2Vec2ForCTC``. Written here because transformers has
-no such switch; it is checked against the unpatched model in ``tests/test_ctc.py``.
+no such switch; it is checked against the unpatched model in ``tests/test_data_ctc.py``.
 """
 
 from __future__ import annotations

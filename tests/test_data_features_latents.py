@@ -133,8 +133,9 @@ def test_latents_extract_stats_and_decode(corpus, vae_dir, tmp_path):
     assert row["text"] and row["speaker"] and row["phonemes"]
     assert ls.info["semantic"] is bool(vae.config.semantic)
     # the column reader gives the rows' latents as row-by-row conversion does, in row order, after a
-    # reordering select too, and nothing for an empty split
-    for split in (ls.dataset["train"], ls.dataset["train"].select([2, 0, 1]), ls.dataset["test"].select([])):
+    # reordering select and a contiguous one (a slice of the table) too, and nothing for an empty split
+    for split in (ls.dataset["train"], ls.dataset["train"].select([2, 0, 1]), ls.dataset["train"].select(range(1, 3)),
+                  ls.dataset["test"].select([])):
         fast = split_latents(split, vae.latent_dim)
         slow = [torch.tensor(r["latents"]) for r in split]
         assert len(fast) == len(slow) and all(torch.equal(a, b) for a, b in zip(fast, slow))

@@ -85,6 +85,34 @@ def test_probe_reads_a_latent_set_as_its_vae_encodes(tmp_path):
         run_probe([("m", latents)], other, tmp_path / "p_other", cfg)
 
 
+
+def test_probe_skips_rows_a_latent_set_lacks_and_finds_whether_an_older_set_was_aligned(tmp_path):
+    """A set missing some of the corpus' rows: those are skipped and reported, the rest probed. A set
+    written before ``latent_info.json`` recorded ``semantic`` takes it from its VAE's config, and says
+    nothing (None) when that VAE is gone."""
+    from data_prep.latents import extract_latents
+    from eval.probe import _latent_set_semantic, run_probe
+    from svae_tts.formats.latent_set import load_latent_set, split_latents, write_latent_set
+    from tests.eval_helpers import tiny_corpus, tiny_vae_dir
+
+    corpus = tiny_corpus(tmp_path, per_speaker=2, seconds=1.0)
+    vae = tiny_vae_dir(tmp_path / "vae", semantic=True, seed=4)
+    full = load_latent_set(extract_latents(corpus, tmp_path / "lat", vae=str(vae)))
+    stored, rows = {}, []
+    for split, ds in full.dataset.items():
+        stored.update(zip(ds["id"], split_latents(ds, full.latent_dim)))
+        rows += [{**r, "split": split} for r in ds.remove_columns("latents")]
+    dropped = {"s0_1", "s3_0"}  # one training and one test utterance
+    info = {k: v for k, v in full.info.items() if k not in ("semantic", "frames", "splits")}
+    write_latent_set(tmp_path / "part", [r for r in rows if r["id"] not in dropped], stored.__getitem__, info)
+    res = run_probe([("part", tmp_path / "part")], corpus, tmp_path / "p", ProbeConfig(steps=5))
+    assert {s["id"] for s in res["skipped"]} == dropped
+    assert all(s["model"] == "part" and "not in the latent set" in s["reason"] for s in res["skipped"])
+    m = res["models"]["part"]
+    assert (m["train_utts"], m["test_utts"]) == (3, 3) and m["semantic"] is True  # from the VAE's config
+    assert _latent_set_semantic({"vae": str(tmp_path / "gone")}) is None
+
+
 def test_probe_refuses_without_held_out_speakers(tmp_path):
     from eval.probe import run_probe
     from tests.eval_helpers import tiny_corpus, tiny_vae_dir
