@@ -70,8 +70,8 @@ class DemoBudget(Checked):
 
 
 BUDGETS: dict[str, DemoBudget] = {
-    # 20-25 minutes on 2 CPU cores, two stages at a time: 1,529 s on 2026-12-01 on a slow host (the
-    # scheduler replayed on the day before's stage times: ~1,160 s; README, "What the demo shows").
+    # About 18 minutes on 2 quiet CPU cores, two stages at a time: 1,062 s on 2026-12-05 (1,529 s on
+    # 2026-12-01 on a host whose stages ran 30-50 % slower, same numbers; README, "What the demo shows").
     "default": DemoBudget(tts_lr=3e-3, tts_text_input="phonemes"),
     # A smoke run of every stage in a few minutes (the end-to-end test uses it).
     "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, teacher_steps=30,
