@@ -136,6 +136,69 @@ def test_finetune_starts_from_imported_dir(tmp_path, corpus, wavlm_dir):
     assert all(torch.equal(v, dgot[k]) for k, v in disc.state_dict().items())
 
 
+
+def test_pca_target_fit_is_the_covariance_eigenbasis_whatever_the_batching():
+    from vae.pca_target import fit_pca_target
+
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randn(600, 6, generator=g) @ torch.randn(6, 6, generator=g) + torch.arange(6.0)
+    target, share = fit_pca_target([frames[:250], frames[250:]], 3)
+    again, _ = fit_pca_target([frames[:17], frames[17:400], frames[400:]], 3)
+    assert torch.allclose(target.components, again.components, atol=1e-6)
+    x = frames.double() - frames.double().mean(0)
+    values, vectors = np.linalg.eigh((x.T @ x / len(x)).numpy())
+    want = vectors[:, ::-1][:, :3]
+    assert np.allclose(np.abs(want.T @ target.components.double().numpy()), np.eye(3), atol=1e-5)  # same axes, in order
+    assert share == pytest.approx(values[::-1][:3].sum() / values.sum(), rel=1e-5)
+    assert torch.allclose(target.mean, frames.mean(0), atol=1e-5)
+    assert (target.components.gather(0, target.components.abs().argmax(0, keepdim=True)) > 0).all()  # sign rule
+    out = target(frames[None, :5])
+    assert out.shape == (1, 5, 3) and torch.allclose(out[0], (frames[:5] - target.mean) @ target.components, atol=1e-5)
+    with pytest.raises(ValueError, match="exceeds the teacher's width 6"):
+        fit_pca_target([frames], 7)
+
+
+def test_pca_alignment_target_trains_resumes_exports_and_finetunes(tmp_path, corpus, wavlm_dir, monkeypatch):
+    """``teacher.target=pca``: no learned projector, a fixed target fitted on the teacher's features;
+    the alignment gradient reaches the encoder; a resumed run equals an uninterrupted one (the fit is
+    repeated exactly); the export holds the target and says so; fine-tuning reuses it unfitted."""
+    from svae_tts.checkpoint import load_state_dict
+    import vae.train as vae_train
+
+    common = {"teacher.target": "pca", "teacher.pca_batches": 3, "loss.disc_start_step": 1000,
+              "loss.adv_start_step": 1000, "optim.ema_update_after_step": 0, "optim.ema_update_every": 1,
+              "save_every": 2, "loss.align_weight": 5.0}
+    tr = Trainer(tiny_cfg(tmp_path / "probe", corpus, teacher=wavlm_dir, max_steps=1, **common))
+    assert tr.projector is None and tr.pca_target is not None and tr.align_target is tr.pca_target
+    assert tr.pca_target.components.shape == (24, 16) and not list(tr.pca_target.parameters())
+    from vae.data import collate
+
+    batch = tr._to_device(collate([tr.dataset[(i, i)] for i in range(2)]))
+    losses = tr.generator_losses(batch, tr.generate(batch, 0, 0), 0, adversarial=False)
+    losses["align"].backward()
+    gen = tr.acc.unwrap_model(tr.gen)
+    assert sum(float(p.grad.abs().sum()) for p in gen.encoder.parameters() if p.grad is not None) > 0
+
+    full = train(tiny_cfg(tmp_path / "full", corpus, teacher=wavlm_dir, max_steps=4, **common))
+    train(tiny_cfg(tmp_path / "split", corpus, teacher=wavlm_dir, max_steps=2, **common))
+    resumed = train(tiny_cfg(tmp_path / "split", corpus, teacher=wavlm_dir, max_steps=4, resume="auto", **common))
+    for a, b in zip(full.history[2:], resumed.history):
+        assert "align" in a and all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-5) for k in a)
+    vae = SemanticVAE.from_pretrained(full.last_export)
+    assert vae.config.semantic is True and vae.config.teacher_target == "pca"
+    saved = load_state_dict(Path(full.last_export) / "projector.safetensors")
+    assert set(saved) == {"mean", "components"}
+    assert torch.equal(saved["components"], tr.pca_target.components.cpu())  # the same fit in every run
+
+    def no_fit(*a, **k):
+        raise AssertionError("fitted again although the model dir holds its PCA target")
+
+    monkeypatch.setattr(vae_train, "fit_pca_target", no_fit)
+    tuned = Trainer(tiny_cfg(tmp_path / "tuned", corpus, teacher=wavlm_dir, max_steps=1, init_from=str(full.last_export), **common))
+    assert torch.equal(tuned.pca_target.components.cpu(), saved["components"])
+    release_style = Trainer(tiny_cfg(tmp_path / "release", corpus, teacher=wavlm_dir, max_steps=1))
+    assert release_style.pca_target is None and release_style.align_target is release_style.projector
+
 SPECTRAL_SMALL = ["encoder_out_dim=32", "latent_dim=8", "attn_heads=2", "spectral.encoder_intermediate_dim=48",
                   "spectral.encoder_layers=2", "spectral.decoder_dim=32", "spectral.decoder_intermediate_dim=48",
                   "spectral.decoder_layers=2", "spectral.mel_bins=40"]

@@ -73,6 +73,9 @@ class VAEConfig(Checked):
     semantic: bool = True
     teacher: Optional[str] = "microsoft/wavlm-large"
     teacher_layer: Optional[int] = -1
+    # the alignment target: "projector" (the release's learned one), "pca" (vae/pca_target.py); None
+    # for acoustic VAEs and for models trained before this was recorded
+    teacher_target: Optional[str] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()  # field ranges first: the checks below divide by them

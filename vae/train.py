@@ -49,8 +49,12 @@ from vae.discriminators import num_parameters
 from vae.losses import (MultiScaleMelLoss, alignment_loss, discriminator_adv_loss, feature_matching_loss,
                         frame_mask, generator_adv_loss, interpolate_features, kl_divergence)
 from vae.model import SemanticVAE, VAEError
+from vae.pca_target import PCATarget, fit_pca_target
 from vae.train_config import TrainConfig
-from vae.train_models import build_alignment, build_run_discriminator, write_export
+from vae.train_models import build_alignment, build_run_discriminator, load_pca_target, write_export
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class TrainResult:
@@ -125,6 +129,9 @@ class Trainer(RunDirTrainer):
         items = list_items(d.train, d.train_split)
         self.dataset = CropDataset(items, self.sample_rate, self.segment, cfg.seed, self.features)
         self.valid_batch = self._valid_batch()
+        self.pca_target = self._pca_target(gen.latent_dim) if cfg.teacher.enabled and cfg.teacher.target == "pca" else None
+        # what the latent is pulled toward: the learned projector's output or the fixed PCA projection
+        self.align_target = self.projector if self.projector is not None else self.pca_target
 
     def trainer_state(self) -> dict:
         """Saved as JSON + safetensors by svae_tts.run_state (never pickled)."""
@@ -142,6 +149,34 @@ class Trainer(RunDirTrainer):
             items = list_items(src, d.train_split)  # a folder of audio, or a corpus without that split
         ds = CropDataset(items[:d.valid_items], self.sample_rate, int(d.valid_seconds * self.sample_rate))
         return [ds[i] for i in range(len(ds))]
+
+    def _pca_target(self, latent_dim: int) -> PCATarget:
+        """The fine-tuned model dir's PCA target, else one fitted on the teacher features of
+        ``teacher.pca_batches`` training batches. Those batches come from a sampler of their own
+        (seeded from the run's seed), one for every process, so the training batches are not
+        touched, every process fits the same target, and a resumed run fits it again exactly."""
+        t = self.cfg.teacher
+        width = self.teacher.width if self.teacher is not None else self.features.width
+        loaded = load_pca_target(self.cfg.init_from, width, latent_dim)
+        if loaded is not None:
+            return loaded.to(self.device)
+        rate = self.teacher.frame_rate if self.teacher is not None else self.features.frame_rate
+        loader = iter(make_loader(self.dataset, self.cfg.data.batch_size, self.cfg.seed + 1, 0))
+
+        def frames():
+            for _ in range(t.pca_batches):
+                batch = self._to_device(next(loader))
+                feats = self.teacher_features(batch)
+                for f, n in zip(feats, batch["lengths"].tolist()):
+                    yield f[: max(1, min(f.shape[0], round(n / self.sample_rate * rate)))]
+
+        try:
+            target, share = fit_pca_target(frames(), latent_dim)
+        except ValueError as exc:
+            raise VAEError(f"teacher.target=pca: {exc}") from None
+        log.info("PCA alignment target: top %d of %d teacher dims keep %.1f %% of the variance (%d batches)",
+                 latent_dim, width, 100 * share, t.pca_batches)
+        return target.to(self.device)
 
     def _to_device(self, batch: dict) -> dict:
         return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
@@ -179,10 +214,10 @@ class Trainer(RunDirTrainer):
         losses = {"mel": self.mel_loss(y_hat, y),
                   "kl": kl_divergence(out["mu"].float(), out["logvar"].float(), fmask)}
         total = L.mel_weight * losses["mel"] + self.kl_weight(step) * losses["kl"]
-        if self.projector is not None:
+        if self.align_target is not None:
             feats = interpolate_features(self.teacher_features(batch), out["z"].shape[1])
             with self.acc.autocast():
-                proj = self.projector(feats)
+                proj = self.align_target(feats)
             losses["align"] = alignment_loss(out["z"], proj, fmask)
             total = total + L.align_weight * losses["align"]
         if adversarial:
@@ -254,7 +289,7 @@ class Trainer(RunDirTrainer):
     # -- exports ----------------------------------------------------------------------------------
     def write_export(self, out: Path) -> None:
         """The export dir :func:`vae.train_models.write_export` describes, from the EMA generator."""
-        projector = self.acc.unwrap_model(self.projector) if self.projector is not None else None
+        projector = self.acc.unwrap_model(self.projector) if self.projector is not None else self.pca_target
         write_export(out, self.ema.ema_model, self.cfg.teacher, self.features, projector, self.acc.unwrap_model(self.disc),
                      card=self.card_facts())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field
 from svae_tts.errors import ConfigError
@@ -36,6 +36,11 @@ class TeacherConfig(Checked):
     layer: int = -1                        # hidden-state index, -1 = last
     sample_rate: Optional[int] = sample_rate_field(None)  # only when the teacher's configs do not say
     features: Optional[str] = None         # precomputed data_prep feature dir (used instead of `model`)
+    # what the latent is pulled toward: "projector" = the release's conv projector, trained by the same
+    # loss; "pca" = the teacher's top-D principal components, fitted once on `pca_batches` training
+    # batches before the first step and fixed (vae/pca_target.py says why)
+    target: Literal["projector", "pca"] = "projector"
+    pca_batches: int = positive(32)
 
 
 @dataclass
