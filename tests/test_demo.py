@@ -51,6 +51,13 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
         assert f"](eval/convergence/audio/{arm}/step_" in report  # the report links the wavs
     stages = json.loads((demo_dir / "stages.json").read_text())["stages"]
     assert all(v["seconds"] > 0 for v in stages.values()) and len(stages) == 14
+    # the semantic arm pulled its latents toward the budget's target (and says so), the acoustic arm toward none
+    from vae.model import SemanticVAE
+
+    targets = {arm: SemanticVAE.from_pretrained(stages[f"vae_{arm}"]["result"]["export"]).config.teacher_target
+               for arm in ARMS}
+    assert targets == {"semantic": BUDGETS["fast"].vae_align_target, "acoustic": None}
+    assert "top principal components (a fixed target) at weight 10" in report
     # the eval's parts ran as stages of their own: the probe read the latent sets, each TTS run was
     # scored by its own stage, so the eval stage only gathered the cache
     assert {m["kind"] for m in probe["models"].values()} == {"latent_set"}
@@ -157,7 +164,8 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
                    f"audio_every={b.vae_steps}", "export_every=0", "resume=auto", "data.num_workers=0",
                    "vae_overrides=" + json.dumps(b.vae_overrides)]
             if arm == "semantic":
-                cli += [f"teacher.model={out / 'teacher'}", "teacher.layer=-1"]
+                cli += [f"teacher.model={out / 'teacher'}", "teacher.layer=-1", f"teacher.target={b.vae_align_target}",
+                        f"loss.align_weight={b.vae_align_weight}"]
             assert stages.vae_config(out, arm, b, 3) == load_config(TrainConfig, training_config_path(f"tiny_{arm}"), cli)
             cli = [f"name={arm}", f"run_dir={out / f'tts_{arm}'}", "seed=3", "data.feature=latent",
                    f"data.latent_set={latents}", f"max_steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=auto"]

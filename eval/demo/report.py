@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from eval.demo.config import ARMS
+from eval.demo.config import ARMS, DemoBudget
 from eval.demo.verdict import final_rows, proof_verdict, reliance_sentence, verdict
 from svae_tts.fileio import atomic_write_text
 
@@ -99,13 +99,21 @@ def _verdict(ev: dict) -> str:
     return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in probe_verdicts(ev.get("probe") or {}))
 
 
+def _alignment(b: DemoBudget | None) -> str:
+    if b is None:
+        return "aligned to the CTC teacher's last hidden layer"
+    toward = ("the teacher's top principal components (a fixed target)" if b.vae_align_target == "pca"
+              else "the release's learned projector of the teacher")
+    return f"aligned to the CTC teacher's last hidden layer, its latents pulled toward {toward} at weight {b.vae_align_weight:g}"
+
+
 def write_report(out: Path, budget_name: str, timings: dict[str, float], results: dict,
-                 wall: float | None = None) -> Path:
+                 wall: float | None = None, budget: DemoBudget | None = None) -> Path:
     """Write ``<out>/report.md`` from the stages' results and timings; returns its path."""
     ev = results["eval"]
     lines = ["# svae-tts demo report", "",
              f"Budget `{budget_name}`; every stage ran offline on this machine. "
-             "Both arms (semantic = VAE aligned to the CTC teacher's last hidden layer, acoustic = the same "
+             f"Both arms (semantic = VAE {_alignment(budget)}, acoustic = the same "
              "VAE without the alignment loss) had the same corpus, steps, seed and TTS budget.", "",
              "## Verdict", "", _verdict(ev), ""]
     lines += _timings(timings, wall) + _stages(results) + _sub_reports(out / "eval") + _listen(out, ev["convergence"])

@@ -76,7 +76,7 @@ def _run_stages(cfg: DemoConfig, b: DemoBudget, jobs: int, threads: int) -> Path
         print(f"[demo] {jobs} stages at a time, {threads} thread(s) each", flush=True)
     r: dict[str, Any] = run_plan(plan(out, b, cfg), log, jobs=jobs, threads=threads, logs_dir=out / "logs")
     wall = log.wall_seconds()
-    report = write_report(out, log.data["budget"], log.timings(), r, wall=wall)
+    report = write_report(out, log.data["budget"], log.timings(), r, wall=wall, budget=b)
     print(f"[demo] stage times summed {sum(log.timings().values()):.1f} s"
           + (f", wall clock {wall:.1f} s" if wall is not None else "") + f"; report: {report}")
     return report

@@ -56,9 +56,10 @@ def vae_config(out: Path, arm: str, b: DemoBudget, seed: int):
 
     base = load_config(TrainConfig, training_config_path(f"tiny_{arm}"))
     every = max(1, b.vae_steps // 4)
-    teacher = base.teacher
+    teacher, loss = base.teacher, base.loss
     if arm == "semantic":
-        teacher = replace(teacher, model=str(out / "teacher"), layer=-1)
+        teacher = replace(teacher, model=str(out / "teacher"), layer=-1, target=b.vae_align_target)
+        loss = replace(loss, align_weight=b.vae_align_weight)
     return replace(
         base, run_dir=str(out / f"vae_{arm}"), seed=seed, vae=b.vae_preset, vae_overrides=list(b.vae_overrides),
         max_steps=b.vae_steps,
@@ -66,7 +67,7 @@ def vae_config(out: Path, arm: str, b: DemoBudget, seed: int):
         valid_every=every, audio_every=b.vae_steps, export_every=0, resume="auto", teacher=teacher,
         data=replace(base.data, train=str(out / "corpus"), batch_size=b.vae_batch_size,
                      segment_seconds=b.vae_segment_seconds, num_workers=0),
-        loss=replace(base.loss, disc_start_step=b.vae_disc_start, adv_start_step=b.vae_adv_start))
+        loss=replace(loss, disc_start_step=b.vae_disc_start, adv_start_step=b.vae_adv_start))
 
 
 def _unfinished(run_dir: Path) -> Path:
