@@ -136,7 +136,6 @@ def test_finetune_starts_from_imported_dir(tmp_path, corpus, wavlm_dir):
     assert all(torch.equal(v, dgot[k]) for k, v in disc.state_dict().items())
 
 
-
 def test_pca_target_fit_is_the_covariance_eigenbasis_whatever_the_batching():
     from vae.pca_target import fit_pca_target
 
@@ -198,6 +197,25 @@ def test_pca_alignment_target_trains_resumes_exports_and_finetunes(tmp_path, cor
     assert torch.equal(tuned.pca_target.components.cpu(), saved["components"])
     release_style = Trainer(tiny_cfg(tmp_path / "release", corpus, teacher=wavlm_dir, max_steps=1))
     assert release_style.pca_target is None and release_style.align_target is release_style.projector
+
+
+def test_pca_target_narrower_teacher_is_one_line_exit_2(tmp_path, corpus, capsys, monkeypatch):
+    """16 latent dims cannot be 16 principal components of a 12-dim teacher: refused at start, in
+    one line, before any teacher features are read."""
+    from safetensors.torch import save_file
+    import vae.train as vae_train
+
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    save_file({p.stem: torch.randn(60, 12) for p in corpus.glob("*.wav")}, str(feats / "shard-00000.safetensors"))
+    (feats / "features.json").write_text(json.dumps({"teacher": "tiny-teacher", "layer": -1, "frame_rate": 50.0, "width": 12}))
+    monkeypatch.setattr(vae_train.Trainer, "teacher_features", lambda *a: pytest.fail("teacher features read"))
+    argv = ["--config", str(CONFIGS / "tiny_semantic.yaml"), f"run_dir={tmp_path / 'run'}", f"data.train={corpus}",
+            "data.num_workers=0", "progress=false", "teacher.target=pca", f"teacher.features={feats}"]
+    assert vae_train.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "teacher.target=pca" in err and "only 12" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
 
 SPECTRAL_SMALL = ["encoder_out_dim=32", "latent_dim=8", "attn_heads=2", "spectral.encoder_intermediate_dim=48",
                   "spectral.encoder_layers=2", "spectral.decoder_dim=32", "spectral.decoder_intermediate_dim=48",

@@ -35,10 +35,6 @@ class PCATarget(nn.Module):
         self.register_buffer("mean", mean.float().contiguous())
         self.register_buffer("components", components.float().contiguous())
 
-    @property
-    def latent_dim(self) -> int:
-        return int(self.components.shape[1])
-
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats.float() - self.mean) @ self.components
 

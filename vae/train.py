@@ -157,6 +157,9 @@ class Trainer(RunDirTrainer):
         touched, every process fits the same target, and a resumed run fits it again exactly."""
         t = self.cfg.teacher
         width = self.teacher.width if self.teacher is not None else self.features.width
+        if latent_dim > width:  # before any teacher forward: D principal components need D teacher dims
+            raise VAEError(f"teacher.target=pca: the latent has {latent_dim} dims but the teacher only {width}; "
+                           "use teacher.target=projector or a wider teacher")
         loaded = load_pca_target(self.cfg.init_from, width, latent_dim)
         if loaded is not None:
             return loaded.to(self.device)
