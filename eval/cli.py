@@ -110,7 +110,7 @@ def cmd_convergence(a) -> int:
 
         factory = vae_recon_synth_factory(a.device)
     r = run_convergence(parse_named(a.run), _items(a), a.out, _scorer(a), factory, _settings(a), steps, not a.no_audio,
-                        a.wer_threshold, a.sim_threshold, a.device)
+                        a.wer_threshold, a.sim_threshold, a.device, a.cer_threshold)
     print(open(f"{a.out}/report.md").read())
     print(f"{r['scored_now']} checkpoint(s) scored now, {r['reused_from_cache']} from cache, {len(r['failures'])} failed")
     return 0 if r["rows"] else 1
@@ -189,6 +189,9 @@ def _add_convergence(es: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int_list(nonneg_int), default=None, help="only these steps, comma-separated")
     p.add_argument("--wer-threshold", type=nonneg_float, default=None)
     p.add_argument("--sim-threshold", type=float_arg(-1, 1), default=None)
+    p.add_argument("--cer-threshold", type=nonneg_float, default=None,
+                   help="with several seeds per arm (runs named ARM_sK): each seed's steps to this CER, a level "
+                        "fixed before the run (seeds.md)")
     p.add_argument("--synth", choices=("tts", "vae-recon"), default="tts",
                    help="tts: Synthesizer over each exported TTS model (default); vae-recon: the runs are VAE training runs "
                         "(vae.train exports) and each checkpoint reconstructs the targets")

@@ -10,7 +10,8 @@ skipped (not cached: the next run retries it).
 
 Outputs: ``results.csv`` (one row per run and step), ``results.json`` (rows, per-utterance cache
 paths, thresholds, failures), ``report.md`` and ``convergence.png`` (WER, SIM, MOS against steps,
-one line per run) plus ``steps_to_threshold.png``.
+one line per run) plus ``steps_to_threshold.png``; with several seeds per arm (runs named
+``<arm>_s<seed>``) also ``seeds.md`` and ``convergence_seeds.png`` (:mod:`eval.seeds`).
 
 Synthesis is a parameter (``synth_factory(model_dir) -> synth(item, seed) -> (wav, sr)``); the
 default wraps ``tts_recipes.synthesis.Synthesizer``; :func:`vae_recon_synth_factory` scores VAE runs.
@@ -250,9 +251,16 @@ def run_convergence(
     wer_threshold: float | None = None,
     sim_threshold: float | None = None,
     device: str = "cpu",
+    cer_threshold: float | None = None,
 ) -> dict:
     """Score every checkpoint of every run (:func:`score_checkpoints`, cached), then write the
-    CSV/JSON/report/plots. Returns results."""
+    CSV/JSON/report/plots. Returns results.
+
+    Runs named ``<arm>_s<seed>`` with two or more seeds in an arm are also compared over their
+    seeds (:mod:`eval.seeds`: curves with their spread, each seed's steps to ``cer_threshold`` and to
+    the acoustic arm's final mean, paired tests pooled over seeds) into ``results["seeds"]``,
+    ``seeds.md`` and ``convergence_seeds.png``: one seed per arm cannot tell an arm's effect from
+    seed-to-seed spread."""
     settings = settings or SynthesisSettings()
     scorer = scorer or Scorer(device=device)  # score_checkpoints loads it
     scored = score_checkpoints(runs, items, out_dir, scorer, synth_factory, settings, steps, keep_audio, device)
@@ -263,6 +271,10 @@ def run_convergence(
                "num_items": len(items), "rows": rows, "thresholds": thresholds,
                "paired": paired_comparisons(scored.utterances, names), "failures": scored.failures,
                "reused_from_cache": scored.reused, "scored_now": len(rows) - scored.reused}
+    from eval.seeds import group_runs, seed_summary
+
+    if any(len(seeds) > 1 for seeds in group_runs(names).values()):
+        results["seeds"] = seed_summary(results, scored.utterances, metric="cer", threshold=cer_threshold)
     from eval.convergence_report import write_outputs
 
     write_outputs(results, Path(out_dir))

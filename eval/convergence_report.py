@@ -1,5 +1,6 @@
 """The convergence comparison's outputs: ``results.csv``, ``results.json``, ``report.md``,
-``convergence.png`` (WER, SIM, MOS against steps, one line per run) and ``steps_to_threshold.png``.
+``convergence.png`` (WER, SIM, MOS against steps, one line per run) and ``steps_to_threshold.png``;
+``seeds.md`` and ``convergence_seeds.png`` when runs have several seeds per arm.
 
 Kept apart from :mod:`eval.convergence`, which scores the checkpoints, so that what is computed
 and how it is shown can each be read (and changed) on their own.
@@ -34,6 +35,11 @@ def write_outputs(results: dict, out_dir: Path) -> None:
     plot_convergence(results, out_dir / "convergence.png")
     plot_thresholds(results, out_dir / "steps_to_threshold.png")
     atomic_write_text(out_dir / "report.md", convergence_report(results))
+    if results.get("seeds"):
+        from eval.seeds import plot_seed_curves, seeds_report
+
+        atomic_write_text(out_dir / "seeds.md", seeds_report(results["seeds"]))
+        plot_seed_curves(results["seeds"], out_dir / "convergence_seeds.png")
 
 
 def plot_convergence(results: dict, path: Path) -> None:
@@ -129,6 +135,9 @@ def convergence_report(results: dict) -> str:
              markdown_table(results.get("paired", []), ["a", "b", "step", "metric", "diff", "p", "n"])
              if results.get("paired") else "No pair of runs scored a common step.", "",
              "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
+    if results.get("seeds"):
+        lines += ["Several seeds per arm: their spread, steps to a level and paired tests pooled over seeds are in "
+                  "`seeds.md` (plot `convergence_seeds.png`).", ""]
     if results["failures"]:
         lines += ["## Failed checkpoints (skipped)", ""] + [
             f"- {f['run']} step {f['step']} (`{f['model_dir']}`): {f['reason']}" for f in results["failures"]] + [""]

@@ -142,6 +142,7 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     for f in ("results.csv", "results.json", "report.md", "convergence.png", "steps_to_threshold.png"):
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
     assert (out / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "seeds.md").exists()  # one run per arm: no comparison over seeds
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [(r["run"], int(r["step"])) for r in rows] == [(n, s) for n in ("semantic", "acoustic") for s in (0, 1, 2)]
     for r in rows:
@@ -220,6 +221,34 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     assert together["scored_now"] == 0 and together["reused_from_cache"] == 4
     assert {(r["run"], r["step"]): r["sim"] for r in together["rows"]} == \
         {(r["run"], int(r["step"])): pytest.approx(float(r["sim"]), abs=1e-6) for r in rows if int(r["step"]) in (0, 2)}
+
+
+def test_convergence_over_seeds_from_the_command(world, runs, tmp_path):
+    """Runs named ARM_sK are also compared over their seeds: two 'seeds' per arm here are the same
+    model twice, so the spread over seeds is zero and the pooled paired test reads what the test
+    of one pair reads (every pair repeated once)."""
+    from eval.testlist import build_test_list, write_test_list
+
+    lst = write_test_list(build_test_list(world["corpus"], num_items=2), tmp_path / "test.jsonl")
+    out = tmp_path / "conv"
+    named = [f"{arm}_s{k}={runs[arm]}" for arm in ("semantic", "acoustic") for k in (0, 1)]
+    argv = ["eval", "convergence", *[x for n in named for x in ("--run", n)], "--test", str(lst), "--out", str(out),
+            "--synth", "vae-recon", "--asr", str(world["ctc"]), "--sim", "none", "--mos", "none", "--steps", "0,2",
+            "--cer-threshold", "100", "--no-audio"]
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    seeds = res["seeds"]
+    assert seeds["arms"] == {"semantic": [0, 1], "acoustic": [0, 1]} and seeds["threshold"] == 100
+    last = seeds["curves"]["semantic"][-1]
+    assert last["step"] == 2 and last["n"] == 2 and last["sd"] == 0 and last["min"] == last["max"]
+    assert seeds["steps_to_threshold"]["acoustic"]["per_seed"] == {"0": 0, "1": 0}  # every CER <= 100 (JSON keys)
+    pooled = {t["metric"]: t for t in seeds["paired"]}
+    one_pair = {t["metric"]: t for t in res["paired"] if (t["a"], t["b"]) == ("semantic_s0", "acoustic_s0")}
+    assert (pooled["cer"]["seeds"], pooled["cer"]["n"], pooled["cer"]["step"]) == (2, 4, 2)
+    assert pooled["cer"]["diff"] == pytest.approx(one_pair["cer"]["diff"])
+    assert "## Paired tests, pooled over seeds" in (out / "seeds.md").read_text()
+    assert (out / "convergence_seeds.png").read_bytes()[:4] == b"\x89PNG"
+    assert "seeds.md" in (out / "report.md").read_text()
 
 
 def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path):

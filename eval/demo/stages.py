@@ -183,8 +183,8 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     write_test_list(items, ev / "test_list.jsonl", overwrite=True)
     runs = [run for run, _, _ in tts_runs(b)]
     conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence",
-                           _scorer(out, b, device), settings=_synthesis(b), device=device)
-    seeds = seed_comparison(ev / "convergence", conv, b) if b.tts_seeds > 1 else None
+                           _scorer(out, b, device), settings=_synthesis(b), device=device, cer_threshold=b.cer_threshold)
+    seeds = conv.pop("seeds", None)  # several seeds per arm: eval.seeds's summary (also seeds.md)
     reliance = text_reliance(out, b, results, device)
     return {"recon": results["recon"], "probe": results["probe"], "convergence": conv, "seeds": seeds,
             "text_reliance": reliance, "test_items": len(items)}
@@ -202,16 +202,3 @@ def text_reliance(out: Path, b: DemoBudget, results: dict, device: str) -> list[
         models.append((run, str(last_export), results[f"latents_{arm}"]["dir"]))
     scores = run_text_reliance(models, out / "eval" / "text_reliance", overwrite=True, device=device)
     return [{k: v for k, v in r.items() if k != "utterances"} for r in scores]
-
-
-def seed_comparison(conv_dir: Path, conv: dict, b: DemoBudget) -> dict:
-    """The arms compared over their seeds (:mod:`eval.seeds`): ``seeds.md`` and
-    ``convergence_seeds.png`` beside the convergence outputs, the summary for the demo's report."""
-    from eval.convergence import scored_utterances
-    from eval.seeds import plot_seed_curves, seed_summary, seeds_report
-    from svae_tts.fileio import atomic_write_text
-
-    summary = seed_summary(conv, scored_utterances(conv_dir, conv["rows"]), metric="cer", threshold=b.cer_threshold)
-    atomic_write_text(conv_dir / "seeds.md", seeds_report(summary))
-    plot_seed_curves(summary, conv_dir / "convergence_seeds.png")
-    return summary
