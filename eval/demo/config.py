@@ -90,11 +90,10 @@ BUDGETS: dict[str, DemoBudget] = {
     # default VAEs (twice their steps), a DiT of ~6.4 M parameters (the `mini` preset: text averaged
     # over the frames) reading eSpeak phonemes, 1,500 steps (where one CPU run of it on the semantic
     # arm read above chance from step 1,000, docs/demo/tts_alignment.md), steps to CER 0.5 and to
-    # the acoustic arm's final CER. About 2.2 hours on 2 quiet CPU cores (it resumes stage by stage);
-    # `--device cuda` runs the same budget on a GPU.
-    # Its judge has the 1,600 steps the default budget had when the proof run in docs/demo/proof ran;
-    # that run trained its DiTs at the preset's peak LR 5e-4, the budget now at 3e-3 (see ``tts_lr``),
-    # and its semantic VAE toward the release's learned projector (the budget now: ``vae_align_target``).
+    # the acoustic arm's final CER. 5,310 s on 2 CPU cores on 2026-12-06 (docs/demo/proof; it resumes
+    # stage by stage); `--device cuda` runs the same budget on a GPU. Its judge keeps the 1,600 steps
+    # the default budget had when the first proof ran (docs/demo/proof_2026-12-01: DiTs at 5e-4, the
+    # release's learned projector as the semantic arm's target).
     "proof": DemoBudget(judge_steps=1600, vae_steps=1200, tts_preset="mini", tts_steps=1500, tts_save_every=300,
                         tts_warmup_steps=200, tts_lr=3e-3, tts_text_input="phonemes", tts_seeds=3, cer_threshold=0.5),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
