@@ -19,7 +19,7 @@ from tqdm import tqdm
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
-from eval.scoring import Scorer, aggregate
+from eval.scoring import SIGNIFICANT_P, Scorer, aggregate, p_text, paired_test
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
@@ -28,6 +28,8 @@ from svae_tts.formats.corpus import corpus_audio, load_corpus
 log = logging.getLogger(__name__)
 
 RECON_COLUMNS = ("n", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "wer", "wer_corpus", "cer", "cer_chance", "cer_p", "mos_ovrl")
+# what two reconstructions of the same items are compared on; the originals have only the judges' scores
+PAIRED_RECON_METRICS = ("cer", "wer", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "mos_ovrl")
 
 
 def run_recon(
@@ -59,6 +61,7 @@ def run_recon(
     if score_original:
         entries.append(("ground_truth", None))
     entries += [(name, spec) for name, spec in codecs]
+    scored: dict[str, list[dict]] = {}
     for name, spec in entries:
         codec = load_codec(spec, device) if spec is not None else None
         rows, skipped = [], []
@@ -75,6 +78,7 @@ def run_recon(
                 skipped.append({"model": name, "id": u["id"], "path": u["audio"], "reason": item.reason})
                 continue
             rows.append({"id": u["id"], **row})
+        scored[name] = rows
         d = out_dir / name
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(d / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
@@ -83,9 +87,49 @@ def run_recon(
             info.update(kind=codec.kind, semantic=codec.semantic, latent_dim=codec.latent_dim, sample_rate=codec.sample_rate)
         summary["models"][name] = info
         summary["skipped"] += skipped
+    summary["paired"] = paired_recon_tests(scored)
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "report.md", recon_report(summary))
     return summary
+
+
+def paired_recon_tests(scored: dict[str, list[dict]]) -> list[dict]:
+    """Every pair of models on the items both reconstructed (:func:`eval.scoring.paired_test`,
+    ``diff`` = first minus second): a table of means says which arm scored higher, only the paired
+    test says whether that is more than item-to-item variation. The originals (``ground_truth``)
+    are compared on what the judges score without a reference (WER, CER, MOS): how much of the
+    judge's reading a reconstruction loses."""
+    names = list(scored)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for metric in PAIRED_RECON_METRICS:
+                test = paired_test(scored[a], scored[b], metric)
+                if test is not None:
+                    out.append({"a": a, "b": b, "metric": metric, **test})
+    return out
+
+
+LOWER_IS_BETTER = {"cer", "wer", "mel_dist"}
+VERDICT_METRICS = {"cer": "the judge's CER", "pesq": "PESQ", "stoi": "STOI"}
+
+
+def recon_verdicts(summary: dict) -> list[str]:
+    """One sentence per pair of reconstructing models on the judge's CER, PESQ and STOI: a winner
+    only where the paired test says so (the originals are the ceiling, not an arm)."""
+    out = []
+    for t in summary.get("paired") or []:
+        if "ground_truth" in (t["a"], t["b"]) or t["metric"] not in VERDICT_METRICS:
+            continue
+        label, p, n = VERDICT_METRICS[t["metric"]], p_text(t["p"]), t["n"]
+        if t["p"] >= SIGNIFICANT_P:
+            out.append(f"{t['a']} vs {t['b']}: no significant difference in {label} ({t['diff']:+.3f}, {p}, {n} items).")
+            continue
+        a_better = (t["diff"] < 0) == (t["metric"] in LOWER_IS_BETTER)
+        better, worse = (t["a"], t["b"]) if a_better else (t["b"], t["a"])
+        out.append(f"{better}'s reconstructions score better than {worse}'s on {label} "
+                   f"({t['a']} minus {t['b']} {t['diff']:+.3f}, {p}, {n} items).")
+    return out
 
 
 def recon_report(summary: dict) -> str:
@@ -98,6 +142,13 @@ def recon_report(summary: dict) -> str:
         "to the original; WER = mean of per-utterance WER, wer_corpus = corpus-level.", "",
         markdown_table(rows, cols), "",
     ]
+    if summary.get("paired"):
+        lines += ["Paired tests (same items; diff = a − b, corpus-level for WER/CER, the mean per-item difference "
+                  f"otherwise; two-sided sign-flip test over the items; a difference counts when p < {SIGNIFICANT_P}):", "",
+                  "| a | b | metric | diff | p | n |", "|---|---|---|---|---|---|"]
+        lines += [f"| {t['a']} | {t['b']} | {t['metric']} | {t['diff']:+.4f} | {p_text(t['p'])[2:]} | {t['n']} |"
+                  for t in summary["paired"]]
+        lines += ["", " ".join(recon_verdicts(summary)), ""]
     if summary["skipped"]:
         lines += [f"Skipped {len(summary['skipped'])} item(s):", ""] + [f"- {s['model']} {s['id']} ({s['path']}): {s['reason']}" for s in summary["skipped"]]
     return "\n".join(lines) + "\n"

@@ -81,14 +81,31 @@ def test_recon_ranks_identity_above_random_vae(world, tmp_path):
 
     vae = tiny_vae_dir(tmp_path / "vae")
     # the spec as a Path (what a trainer's result holds): it must not break summary.json at the end
-    s = run_recon([("tiny", vae)], world["corpus"], tmp_path / "out", Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None),
-                  limit=2)
+    s = run_recon([("tiny", vae), ("tiny_again", str(vae))], world["corpus"], tmp_path / "out",
+                  Scorer(asr=str(world["ctc"]), sim="resemblyzer", mos=None), limit=2)
     m = s["models"]["tiny"]
     assert m["n"] == 2 and m["pesq"] < 2.5 and m["stoi"] < 0.9 and m["sim"] < 0.99
     assert {"wer", "wer_corpus", "cer", "mel_dist", "si_sdr"} <= set(m)
     rows = [json.loads(l) for l in (tmp_path / "out" / "tiny" / "utterances.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["s2_0", "s2_1"]
     assert "| tiny |" in (tmp_path / "out" / "report.md").read_text()
+    # arms are compared item by item: the same VAE twice differs in nothing; against the originals
+    # the judge's CER difference is the corpus-level one from the edit counts
+    paired = {(t["a"], t["b"], t["metric"]): t for t in s["paired"]}
+    assert all(paired[("tiny", "tiny_again", m)]["diff"] == 0 and paired[("tiny", "tiny_again", m)]["p"] == 1.0
+               for m in ("cer", "pesq", "stoi", "sim"))
+    gt = [json.loads(l) for l in (tmp_path / "out" / "ground_truth" / "utterances.jsonl").read_text().splitlines()]
+    want = (sum(r["c_err"] for r in gt) - sum(r["c_err"] for r in rows)) / sum(r["c_n"] for r in rows)
+    assert paired[("ground_truth", "tiny", "cer")]["diff"] == pytest.approx(want)
+    assert ("ground_truth", "tiny", "pesq") not in paired  # the originals have no signal metrics
+    assert "| tiny | tiny_again | pesq | +0.0000 |" in (tmp_path / "out" / "report.md").read_text()
+    from eval.recon import recon_verdicts
+
+    assert "tiny vs tiny_again: no significant difference in the judge's CER (+0.000" in " ".join(recon_verdicts(s))
+    worse = {**s, "paired": [{"a": "x", "b": "y", "metric": "cer", "diff": 0.15, "p": 0.004, "n": 12},
+                             {"a": "x", "b": "y", "metric": "pesq", "diff": 0.3, "p": 0.01, "n": 12}]}
+    assert recon_verdicts(worse) == ["y's reconstructions score better than x's on the judge's CER (x minus y +0.150, p 0.0040, 12 items).",
+                                     "x's reconstructions score better than y's on PESQ (x minus y +0.300, p 0.0100, 12 items)."]
 
 
 def test_tts_eval_ground_truth_and_missing_generated_audio(world, tmp_path):

@@ -95,7 +95,9 @@ def _verdict(ev: dict) -> str:
         text = verdict(ev["convergence"], _judge_on_real(ev))
     text += (" " + reliance_sentence(ev["text_reliance"]) if ev.get("text_reliance") else "")
     from eval.probe import probe_verdicts
+    from eval.recon import recon_verdicts
 
+    text += "".join(" Reconstructions (the VAEs): " + s for s in recon_verdicts(ev.get("recon") or {}))
     return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in probe_verdicts(ev.get("probe") or {}))
 
 
