@@ -36,6 +36,9 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     assert (test["a"], test["b"]) == ("semantic", "acoustic") and probe["config"]["unit"] == "phoneme"
     assert "Latent probe (the VAEs, not the TTS): " in verdict_text
     assert f"{p_text(test['p'])}, {test['n']} utterances, one probe seed" in verdict_text
+    recon = json.loads((demo_dir / "eval" / "recon" / "summary.json").read_text())  # the arms' reconstructions,
+    assert any((t["a"], t["b"], t["metric"]) == ("semantic", "acoustic", "cer") for t in recon["paired"])  # tested
+    assert "Reconstructions (the VAEs): semantic" in verdict_text
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
         assert (conv / name).stat().st_size > 1000
