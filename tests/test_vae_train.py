@@ -98,6 +98,21 @@ def test_alignment_uses_teacher_and_reaches_encoder_and_projector(tmp_path, corp
     assert set(tr.projector.state_dict()) >= {"model.0.weight", "model.3.weight", "model.6.weight", "model.1.weight"}
 
 
+def test_alignment_reaches_the_loss_from_its_start_step(tmp_path, corpus, wavlm_dir):
+    tr = Trainer(tiny_cfg(tmp_path / "run", corpus, teacher=wavlm_dir, **{"loss.align_start_step": 2}))
+    from vae.data import collate
+
+    batch = tr._to_device(collate([tr.dataset[(i, i)] for i in range(2)]))
+    out = tr.generate(batch, 0, 0)
+    L = tr.cfg.loss
+    before = tr.generator_losses(batch, out, 1, adversarial=False)  # logged, not trained on
+    assert torch.isfinite(before["align"]) and before["align"].item() != 0
+    assert before["total"].item() == pytest.approx((L.mel_weight * before["mel"] + tr.kl_weight(1) * before["kl"]).item())
+    after = tr.generator_losses(batch, out, 2, adversarial=False)
+    assert after["total"].item() == pytest.approx((L.mel_weight * after["mel"] + tr.kl_weight(2) * after["kl"]
+                                                   + L.align_weight * after["align"]).item())
+
+
 def test_alignment_off_runs_no_teacher(tmp_path, corpus, wavlm_dir, monkeypatch):
     from transformers import WavLMModel
 

@@ -222,7 +222,8 @@ class Trainer(RunDirTrainer):
             with self.acc.autocast():
                 proj = self.align_target(feats)
             losses["align"] = alignment_loss(out["z"], proj, fmask)
-            total = total + L.align_weight * losses["align"]
+            if step >= L.align_start_step:
+                total = total + L.align_weight * losses["align"]
         if adversarial:
             disc = self.acc.unwrap_model(self.disc)  # not through DDP: D is not updated by this backward
             with self.acc.autocast():

@@ -50,6 +50,9 @@ class LossConfig(Checked):
     fm_weight: float = nonneg(2.0)
     kl_weight: float = nonneg(0.01)
     align_weight: float = nonneg(1.0)
+    # the alignment loss reaches the encoder from this step; before it, it is computed and logged
+    # only (how aligned the latents are without it), so the VAE first learns to reconstruct
+    align_start_step: int = nonneg(0)
     mel_n_mels: list[int] = positive(default_factory=lambda: [5, 10, 20, 40, 80, 160, 320])
     mel_windows: list[int] = positive(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
     disc_start_step: int = nonneg(0)       # the discriminator trains from this step ...
