@@ -168,7 +168,7 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
                    "vae_overrides=" + json.dumps(b.vae_overrides)]
             if arm == "semantic":
                 cli += [f"teacher.model={out / 'teacher'}", "teacher.layer=-1", f"teacher.target={b.vae_align_target}",
-                        f"loss.align_weight={b.vae_align_weight}"]
+                        f"loss.align_weight={b.vae_align_weight}", f"loss.align_start_step={b.vae_align_start}"]
             assert stages.vae_config(out, arm, b, 3) == load_config(TrainConfig, training_config_path(f"tiny_{arm}"), cli)
             cli = [f"name={arm}", f"run_dir={out / f'tts_{arm}'}", "seed=3", "data.feature=latent",
                    f"data.latent_set={latents}", f"max_steps={b.tts_steps}", f"save_every={b.tts_save_every}", "resume=auto"]
@@ -177,6 +177,11 @@ def test_stage_configs_equal_the_command_lines_they_stand_for(tmp_path):
             cli += [f"optim.lr={b.tts_lr}"] * (b.tts_lr is not None)
             cli += [f"data.text_input={b.tts_text_input}"] * (b.tts_text_input is not None)
             assert stages.tts_config(out, arm, latents, b, 3) == load_train_config(b.tts_preset, cli)
+    from dataclasses import replace
+
+    late = replace(BUDGETS["proof"], vae_align_start=600)  # the semantic arm's alignment from step 600, not the acoustic's
+    assert stages.vae_config(out, "semantic", late, 3).loss.align_start_step == 600
+    assert stages.vae_config(out, "acoustic", late, 3).teacher.enabled is False
     proof = stages.tts_config(out, "semantic", latents, BUDGETS["proof"], 3)
     assert (proof.data.text_input, proof.optim.lr) == ("phonemes", 3e-3)
     default = stages.tts_config(out, "semantic", latents, BUDGETS["default"], 3)

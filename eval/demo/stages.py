@@ -59,7 +59,7 @@ def vae_config(out: Path, arm: str, b: DemoBudget, seed: int):
     teacher, loss = base.teacher, base.loss
     if arm == "semantic":
         teacher = replace(teacher, model=str(out / "teacher"), layer=-1, target=b.vae_align_target)
-        loss = replace(loss, align_weight=b.vae_align_weight)
+        loss = replace(loss, align_weight=b.vae_align_weight, align_start_step=b.vae_align_start)
     return replace(
         base, run_dir=str(out / f"vae_{arm}"), seed=seed, vae=b.vae_preset, vae_overrides=list(b.vae_overrides),
         max_steps=b.vae_steps,
