@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from eval.errors import EvalError
 from eval.report import finite
-from eval.scoring import Scorer, aggregate, chance_error_rates, paired_test
+from eval.scoring import Scorer, aggregate, chance_error_rates, paired_tests
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
@@ -303,7 +303,7 @@ def scored_utterances(out_dir: str | os.PathLike, rows: list[dict]) -> dict[tupl
 
 
 def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str]) -> list[dict]:
-    """Every pair of runs compared item by item (:func:`eval.scoring.paired_test`) at the last step
+    """Every pair of runs compared item by item (:func:`eval.scoring.paired_tests`) at the last step
     both scored, on WER, CER, SIM and MOS: the only basis on which a report may call one run
     better than another."""
     out = []
@@ -315,10 +315,7 @@ def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: lis
             step = max(common)
             ra, rb = utterances[(a, step)], utterances[(b, step)]
             mos = next((k for k in map(mos_key, ra) if k), None)
-            for key in ("wer", "cer", "sim") + ((mos,) if mos else ()):
-                test = paired_test(ra, rb, key)
-                if test is not None:
-                    out.append({"a": a, "b": b, "step": step, "metric": key, **test})
+            out += [{"a": a, "b": b, "step": step, **t} for t in paired_tests(ra, rb, ("wer", "cer", "sim") + ((mos,) if mos else ()))]
     return out
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
-from eval.scoring import SIGNIFICANT_P, Scorer, aggregate, p_text, paired_test
+from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, Scorer, aggregate, p_text, paired_tests
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
@@ -94,23 +94,16 @@ def run_recon(
 
 
 def paired_recon_tests(scored: dict[str, list[dict]]) -> list[dict]:
-    """Every pair of models on the items both reconstructed (:func:`eval.scoring.paired_test`,
+    """Every pair of models on the items both reconstructed (:func:`eval.scoring.paired_tests`,
     ``diff`` = first minus second): a table of means says which arm scored higher, only the paired
     test says whether that is more than item-to-item variation. The originals (``ground_truth``)
     are compared on what the judges score without a reference (WER, CER, MOS): how much of the
     judge's reading a reconstruction loses."""
     names = list(scored)
-    out = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            for metric in PAIRED_RECON_METRICS:
-                test = paired_test(scored[a], scored[b], metric)
-                if test is not None:
-                    out.append({"a": a, "b": b, "metric": metric, **test})
-    return out
+    return [{"a": a, "b": b, **t} for i, a in enumerate(names) for b in names[i + 1:]
+            for t in paired_tests(scored[a], scored[b], PAIRED_RECON_METRICS)]
 
 
-LOWER_IS_BETTER = {"cer", "wer", "mel_dist"}
 VERDICT_METRICS = {"cer": "the judge's CER", "pesq": "PESQ", "stoi": "STOI"}
 
 

@@ -152,6 +152,7 @@ PAIRED_METRICS = {"wer": ("w_err", "w_n"), "cer": ("c_err", "c_n")}  # error rat
 
 
 SIGNIFICANT_P = 0.05  # a difference between arms counts when its paired test's p is below this
+LOWER_IS_BETTER = frozenset({"wer", "cer", "mel_dist"})  # error rates and distances; every other score: higher
 PERMUTATIONS = 1999  # sign flips per paired test: its smallest p is 1 / (1 + PERMUTATIONS) = 0.0005
 
 
@@ -198,3 +199,8 @@ def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: 
     null = signs @ d / scale
     p = (1 + int(np.sum(np.abs(null) >= abs(observed) - 1e-12))) / (1 + permutations)
     return {"diff": float(observed), "p": float(p), "n": len(pairs)}
+
+
+def paired_tests(a_rows: list[dict], b_rows: list[dict], keys) -> list[dict]:
+    """:func:`paired_test` on each of ``keys`` that both arms scored: ``[{"metric": key, "diff", "p", "n"}]``."""
+    return [{"metric": key, **t} for key in keys if (t := paired_test(a_rows, b_rows, key)) is not None]

@@ -23,10 +23,9 @@ import statistics
 from dataclasses import dataclass
 
 from eval.report import finite
-from eval.scoring import SIGNIFICANT_P, paired_test
+from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, paired_tests
 
 SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and seed
-LOWER_IS_BETTER = {"wer": True, "cer": True, "sim": False, "mos_utmos": False, "mos_ovrl": False}
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def arm_curves(rows: list[dict], arms: dict[str, list[SeedRun]], metric: str) ->
 
 def first_step_reaching(rows: list[dict], run: str, metric: str, level: float) -> int | None:
     """The first scored step at which ``run`` reaches ``level`` (at or below it for error rates)."""
-    lower = LOWER_IS_BETTER.get(metric, True)
+    lower = metric in LOWER_IS_BETTER
     for r in sorted((r for r in rows if r["run"] == run and finite(r.get(metric))), key=lambda r: r["step"]):
         if (r[metric] <= level + 1e-12) if lower else (r[metric] >= level - 1e-12):
             return r["step"]
@@ -114,10 +113,7 @@ def pooled_paired_tests(utterances: dict[tuple[str, int], list[dict]], arms: dic
             for k, (ra, rb) in enumerate(pairs):
                 rows_a += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(ra.run, step)]]
                 rows_b += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(rb.run, step)]]
-            for metric in metrics:
-                test = paired_test(rows_a, rows_b, metric)
-                if test is not None:
-                    out.append({"a": a, "b": b, "step": step, "metric": metric, "seeds": len(pairs), **test})
+            out += [{"a": a, "b": b, "step": step, "seeds": len(pairs), **t} for t in paired_tests(rows_a, rows_b, metrics)]
     return out
 
 
@@ -163,7 +159,7 @@ def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
         if {t["a"], t["b"]} != {arm, ref}:
             continue
         diff = t["diff"] if t["a"] == arm else -t["diff"]
-        lower = LOWER_IS_BETTER.get(t["metric"], True)
+        lower = t["metric"] in LOWER_IS_BETTER
         if t["p"] >= SIGNIFICANT_P:
             parts.append(f"{t['metric'].upper()}: no significant difference ({arm} minus {ref} {diff:+.3f}, "
                          f"p {t['p']:.3f}, {t['n']} item x seed pairs)")
