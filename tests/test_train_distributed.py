@@ -41,25 +41,45 @@ def check_run(run: Path, step: int, resumed_from: int | None, proc: subprocess.C
         assert f"resumed from {run / 'checkpoints' / f'step_{resumed_from:08d}'} at step {resumed_from}" in proc.stderr
 
 
+def sine_wavs(folder: Path) -> Path:
+    """Eight 0.4-0.8 s sine clips at 16 kHz."""
+    g = np.random.default_rng(0)
+    folder.mkdir()
+    for i in range(8):
+        t = np.arange(int(16000 * (0.4 + 0.4 * g.random()))) / 16000
+        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (120 + 20 * i) * t)).astype(np.float32), 16000)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def tts_assets(tmp_path_factory):
     return build_assets(tmp_path_factory.mktemp("dist_tts"))
 
 
 def test_vae_two_processes_checkpoint_export_resume(tmp_path):
-    g = np.random.default_rng(0)
-    (tmp_path / "wavs").mkdir()
-    for i in range(8):
-        t = np.arange(int(16000 * (0.4 + 0.4 * g.random()))) / 16000
-        sf.write(tmp_path / "wavs" / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (120 + 20 * i) * t)).astype(np.float32), 16000)
     run = tmp_path / "run"
     common = ["-m", "vae.train", "--config", str(ROOT / "vae/configs/tiny_acoustic.yaml"), f"run_dir={run}",
-              f"data.train={tmp_path / 'wavs'}", "data.num_workers=0", "data.batch_size=2", "data.segment_seconds=0.25",
+              f"data.train={sine_wavs(tmp_path / 'wavs')}", "data.num_workers=0", "data.batch_size=2", "data.segment_seconds=0.25",
               "data.valid_items=1", "data.valid_seconds=0.25", "discriminator.periods=[2,3]",
               "discriminator.fft_sizes=[512]", "loss.disc_start_step=1", "loss.adv_start_step=1", "progress=false",
               "log_every=1", "valid_every=2", "save_every=2", "export_every=2"]
     check_run(run, 2, None, launch([*common, "max_steps=2"], tmp_path))
     check_run(run, 4, 2, launch([*common, "max_steps=4", "--resume", "auto"], tmp_path))
+
+
+def test_vae_two_processes_with_the_alignment_starting_late(tmp_path):
+    """Before ``loss.align_start_step`` the learned projector runs in the forward pass but gets no
+    gradient; under DDP (two gloo processes) training still steps past the start, checkpoints and exports."""
+    from tests.shared_fixtures import save_tiny_wavlm
+
+    run = tmp_path / "run"
+    args = ["-m", "vae.train", "--config", str(ROOT / "vae/configs/tiny_semantic.yaml"), f"run_dir={run}",
+            f"data.train={sine_wavs(tmp_path / 'wavs')}", f"teacher.model={save_tiny_wavlm(tmp_path / 'wavlm')}",
+            "teacher.target=projector", "loss.align_start_step=2", "data.num_workers=0", "data.batch_size=2",
+            "data.segment_seconds=0.25", "data.valid_items=1", "data.valid_seconds=0.25", "discriminator.periods=[2,3]",
+            "discriminator.fft_sizes=[512]", "loss.disc_start_step=100", "loss.adv_start_step=100", "progress=false",
+            "log_every=1", "valid_every=0", "save_every=4", "export_every=4", "max_steps=4"]
+    check_run(run, 4, None, launch(args, tmp_path))
 
 
 def test_tts_two_processes_checkpoint_export_resume(tts_assets, tmp_path):
