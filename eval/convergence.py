@@ -39,7 +39,6 @@ from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, in_range, nonneg, seed_field
-from svae_tts.errors import exc_summary
 from svae_tts.run_state import EXPORTS_DIR, list_exports, step_name
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 
@@ -284,22 +283,6 @@ def run_convergence(
 def cache_path(out_dir: str | os.PathLike, run: str, step: int) -> Path:
     """Where :func:`run_convergence` caches the scores of one checkpoint (summary and per-item rows)."""
     return Path(out_dir) / "cache" / run / f"{step_name(step)}.json"
-
-
-def scored_utterances(out_dir: str | os.PathLike, rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
-    """The per-item score rows behind ``rows`` (a :func:`run_convergence` result's ``rows``), by
-    (run, step): what the paired tests over items (and over seeds, :mod:`eval.seeds`) are computed
-    from. Only the checkpoints those rows scored are read, so an older cache entry of a checkpoint
-    that is gone, or failed this time, never enters a test."""
-    out: dict[tuple[str, int], list[dict]] = {}
-    for row in rows:
-        path = cache_path(out_dir, row["run"], row["step"])
-        try:
-            out[(row["run"], row["step"])] = json.loads(path.read_text())["utterances"]
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvalError(f"{path}: the scores of {row['run']} step {row['step']} are unreadable "
-                            f"({exc_summary(exc, 120)}); re-run the convergence to rescore it") from None
-    return out
 
 
 def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str]) -> list[dict]:

@@ -180,9 +180,10 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     assert abs(paired["sim"]["diff"] - (sims[("semantic", 2)] - sims[("acoustic", 2)])) < 1e-6
     assert "## Paired tests between runs" in (out / "report.md").read_text()
     # the cached per-item rows are what the paired tests were computed from
-    from eval.convergence import paired_comparisons, scored_utterances
+    from eval.convergence import cache_path, paired_comparisons
 
-    utts = scored_utterances(out, res["rows"])
+    utts = {(r["run"], r["step"]): json.loads(cache_path(out, r["run"], r["step"]).read_text())["utterances"]
+            for r in res["rows"]}
     assert sorted(utts) == [(n, s) for n in ("acoustic", "semantic") for s in (0, 1, 2)]  # not the broken step 9
     assert all(len(v) == 2 for v in utts.values())
     assert paired_comparisons(utts, ["semantic", "acoustic"]) == res["paired"]
