@@ -15,10 +15,17 @@ test items at the same steps:
   other, item by item, and :func:`eval.scoring.paired_test` runs over all (seed, item) pairs. Items
   and seeds are both sources of variation; pooling pairs of the same item and seed index keeps
   each pair's conditions equal except for the arm.
+- **a test between runs**: the pooled test asks whether the arms differ on these items, not
+  whether the difference is larger than the spread between training runs; for that each run's
+  score at the same step is one value, and an exact permutation test over the arm labels of all
+  runs says how often a split of the runs gives a difference as large. With 3 + 3 runs its
+  smallest possible p is 0.10 (2 of the 20 splits), so it is reported with that floor: three seeds
+  can show a difference is consistent, never that it is significant at 0.05.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass
 
@@ -117,6 +124,40 @@ def pooled_paired_tests(utterances: dict[tuple[str, int], list[dict]], arms: dic
     return out
 
 
+def run_level_tests(rows: list[dict], arms: dict[str, list[SeedRun]],
+                    metrics: tuple[str, ...] = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl")) -> list[dict]:
+    """Every pair of arms at the last step all their runs scored: each run's score is one value and
+    an exact permutation test over the arm labels of all runs gives ``p`` (two-sided, the share of
+    label splits whose mean difference is at least as large) and ``p_floor``, the smallest p these
+    run counts can give. ``separated``: every run of one arm is on the better side of every run of
+    the other."""
+    by_run = {(r["run"], r["step"]): r for r in rows}
+    names, out = list(arms), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            runs = arms[a] + arms[b]
+            common = set.intersection(*({s for (n, s) in by_run if n == sr.run} for sr in runs))
+            if not common or len(arms[a]) < 2 or len(arms[b]) < 2:
+                continue
+            step = max(common)
+            for metric in metrics:
+                values = [by_run[(sr.run, step)].get(metric) for sr in runs]
+                if not all(finite(v) for v in values):
+                    continue
+                na = len(arms[a])
+                splits = [statistics.fmean([values[j] for j in idx])
+                          - statistics.fmean([values[j] for j in range(len(values)) if j not in idx])
+                          for idx in itertools.combinations(range(len(values)), na)]
+                obs, top = abs(splits[0]), max(abs(d) for d in splits)  # splits[0]: the arms as they are
+                eps = 1e-12 * max(1.0, top)
+                va, vb = values[:na], values[na:]
+                out.append({"a": a, "b": b, "step": step, "metric": metric, "diff": splits[0],
+                            "p": sum(abs(d) >= obs - eps for d in splits) / len(splits),
+                            "p_floor": sum(abs(d) >= top - eps for d in splits) / len(splits),
+                            "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, len(vb))})
+    return out
+
+
 def seed_summary(results: dict, utterances: dict[tuple[str, int], list[dict]], metric: str = "cer",
                  threshold: float | None = 0.5, reference_arm: str = "acoustic") -> dict:
     """The proof run's numbers: curves, steps to ``threshold`` and to the reference arm's final mean
@@ -131,7 +172,7 @@ def seed_summary(results: dict, utterances: dict[tuple[str, int], list[dict]], m
             "curves": curves, "sim_curves": arm_curves(rows, arms, "sim"),
             "steps_to_threshold": steps_to_level(rows, arms, metric, threshold),
             "steps_to_reference": steps_to_level(rows, arms, metric, ref_final),
-            "paired": pooled_paired_tests(utterances, arms)}
+            "paired": pooled_paired_tests(utterances, arms), "between_runs": run_level_tests(rows, arms)}
 
 
 def _fmt_spread(s: dict | None, digits: int = 3) -> str:
@@ -154,6 +195,7 @@ def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
     steps ratio is reported with every seed's value, and as not measurable when a seed never got
     there."""
     ref, metric = summary["reference_arm"], summary["metric"]
+    runs = {t["metric"]: t for t in summary.get("between_runs", []) if {t["a"], t["b"]} == {arm, ref}}
     parts = []
     for t in summary["paired"]:
         if {t["a"], t["b"]} != {arm, ref}:
@@ -166,7 +208,7 @@ def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
         else:
             better = diff < 0 if lower else diff > 0
             parts.append(f"{t['metric'].upper()}: {arm} {'better' if better else 'worse'} ({diff:+.3f}, p {t['p']:.3f}, "
-                         f"{t['n']} item x seed pairs)")
+                         f"{t['n']} item x seed pairs)" + _between_runs_clause(runs.get(t["metric"])))
     mine, theirs = summary["steps_to_reference"].get(arm), summary["steps_to_reference"].get(ref)
     if mine and theirs and mine["never"] == 0 and theirs["never"] == 0 and theirs["mean"]:
         ratio = mine["mean"] / theirs["mean"]
@@ -176,6 +218,19 @@ def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
         parts.append(f"steps to {ref}'s final mean {metric.upper()}: not measurable ({arm} {_steps_cell(mine)}; "
                      f"{ref} {_steps_cell(theirs)})")
     return "; ".join(parts) + "." if parts else "No pair of arms was scored at a common step: nothing to compare."
+
+
+def _between_runs_clause(t: dict | None) -> str:
+    """How the runs themselves bear out an item-level winner: beyond the seed-to-seed spread only when
+    the permutation test over runs has p < SIGNIFICANT_P."""
+    if t is None:
+        return ""
+    if t["p"] < SIGNIFICANT_P:
+        return f", and between runs (permutation p {t['p']:.2f})"
+    runs = f"{t['runs'][0]} + {t['runs'][1]} runs"
+    side = "the arms' runs do not overlap" if t["separated"] else "the arms' runs overlap"
+    return (f"; between runs not shown beyond the seed-to-seed spread ({side}; permutation p {t['p']:.2f} over "
+            f"{runs}, the smallest they can give {t['p_floor']:.2f})")
 
 
 def seeds_report(summary: dict) -> str:
@@ -205,6 +260,14 @@ def seeds_report(summary: dict) -> str:
               "| a | b | step | metric | diff (a − b) | p | pairs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {t['a']} | {t['b']} | {t['step']} | {t['metric']} | {t['diff']:+.4f} | {t['p']:.4f} | {t['n']} |"
               for t in summary["paired"]]
+    lines += ["", "## Between runs", "",
+              "Each run's score at the last step every run scored is one value; p = exact permutation test over "
+              "the arm labels of all runs (two-sided); floor = the smallest p these run counts can give; "
+              "separated = the arms' runs do not overlap (every run of one arm beyond every run of the other).", "",
+              "| a | b | step | metric | diff (a − b) | p | floor | separated | runs |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['a']} | {t['b']} | {t['step']} | {t['metric']} | {t['diff']:+.4f} | {t['p']:.2f} | "
+              f"{t['p_floor']:.2f} | {'yes' if t['separated'] else 'no'} | {t['runs'][0]} + {t['runs'][1]} |"
+              for t in summary.get("between_runs", [])]
     lines += ["", "## Verdict", "", seeds_verdict(summary), "", "Plot: `convergence_seeds.png`.", ""]
     return "\n".join(lines)
 

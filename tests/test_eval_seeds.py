@@ -6,7 +6,7 @@ expected number can be worked out by hand."""
 import pytest
 
 from eval.seeds import (arm_curves, first_step_reaching, group_runs, parse_run_name, pooled_paired_tests,
-                        run_name, seed_summary, steps_to_level)
+                        run_level_tests, run_name, seed_summary, steps_to_level)
 
 # CER per (arm, seed) at steps 100, 200, 300
 CURVES = {
@@ -92,6 +92,26 @@ def test_pooled_paired_test_sees_a_consistent_gain_and_not_noise():
     assert same["cer"]["diff"] == 0.0 and same["cer"]["p"] == 1.0
 
 
+def test_between_runs_test_is_exact_over_the_arm_labels():
+    """Each run's final score is one value; p counts the splits of the runs into two arms whose mean
+    difference is at least as large as the real one (worked out by hand for 2 + 2 runs)."""
+    t = {x["metric"]: x for x in run_level_tests(_rows(), group_runs([run_name(a, s) for a, s in CURVES]))}["cer"]
+    # step 300: semantic 0.3 / 0.4 / 0.35 against acoustic 0.6 / 0.7 / 0.65, the most extreme of the 20 splits
+    assert (t["step"], t["runs"], t["separated"]) == (300, (3, 3), True)
+    assert t["diff"] == pytest.approx(-0.3) and t["p"] == pytest.approx(0.1) and t["p_floor"] == pytest.approx(0.1)
+
+    def two_by_two(a, b):
+        rows = [{"run": run_name(arm, k), "step": 100, "cer": v} for arm, vals in (("x", a), ("y", b))
+                for k, v in enumerate(vals)]
+        return run_level_tests(rows, group_runs([r["run"] for r in rows]), metrics=("cer",))[0]
+
+    # splits of {1, 2, 3, 4} into pairs: mean differences -2, -1, 0, 0, 1, 2
+    apart = two_by_two([1.0, 2.0], [3.0, 4.0])
+    assert (apart["diff"], apart["p"], apart["p_floor"], apart["separated"]) == (-2.0, pytest.approx(1 / 3), pytest.approx(1 / 3), True)
+    mixed = two_by_two([1.0, 3.0], [2.0, 4.0])
+    assert (mixed["diff"], mixed["p"], mixed["separated"]) == (-1.0, pytest.approx(2 / 3), False)
+
+
 def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_path):
     from eval.seeds import plot_seed_curves, seeds_report, seeds_verdict
 
@@ -99,12 +119,16 @@ def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_p
     s = seed_summary(results, _utterances(better=0.2), threshold=0.5)
     v = seeds_verdict(s)
     assert "CER: semantic better (-0.200" in v and "SIM: no significant difference" in v
+    # three runs an arm cannot show the gain beyond the seed-to-seed spread, however consistent
+    assert ("between runs not shown beyond the seed-to-seed spread (the arms' runs do not overlap; permutation "
+            "p 0.10 over 3 + 3 runs, the smallest they can give 0.10)") in v
     # one acoustic seed never reached its own arm's final mean: the ratio is not claimed
     assert "not measurable" in v and "ratio" not in v
     flat = seed_summary(results, _utterances(better=0.0), threshold=0.5)
     assert "better" not in seeds_verdict(flat) and "CER: no significant difference" in seeds_verdict(flat)
     report = seeds_report(s)
     assert "| 300 | 0.350 ± 0.050" in report and "s1: never" in report
+    assert "| semantic | acoustic | 300 | cer | -0.3000 | 0.10 | 0.10 | yes | 3 + 3 |" in report
     plot_seed_curves(s, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 

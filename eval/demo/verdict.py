@@ -123,7 +123,8 @@ def proof_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) ->
                 "so this run neither supports nor contradicts the paper's claim. The numbers, for the record: " + numbers)
     return (f"Runs whose last CER beats chance: {', '.join(read)} (of {len(last)}). "
             "Over the seeds: " + numbers + " A winner is named only where the pooled paired test has p < "
-            f"{SIGNIFICANT_P}; a steps ratio only where every seed of both arms got there.")
+            f"{SIGNIFICANT_P}, and said to stand out from the seed-to-seed spread only where the test between "
+            "runs has too; a steps ratio only where every seed of both arms got there.")
 
 
 READS_TEXT_P = 0.01  # a run "reads its text" when its own text beats another's at this level
