@@ -96,7 +96,7 @@ BUDGETS: dict[str, DemoBudget] = {
     # default VAEs (twice their steps, the semantic arm's alignment from step 600), a DiT of ~6.4 M parameters (the `mini` preset: text averaged
     # over the frames) reading eSpeak phonemes, 1,500 steps (where one CPU run of it on the semantic
     # arm read above chance from step 1,000, docs/demo/tts_alignment.md), steps to CER 0.5 and to
-    # the acoustic arm's final CER. 5,310 s on 2 CPU cores on 2026-12-06 (docs/demo/proof; it resumes
+    # the acoustic arm's final CER. 5,310 s on 2 CPU cores on 2026-12-06 (docs/demo/proof_2026-12-06_align0; it resumes
     # stage by stage); `--device cuda` runs the same budget on a GPU. Its judge keeps the 1,600 steps
     # the default budget had when the first proof ran (docs/demo/proof_2026-12-01: DiTs at 5e-4, the
     # release's learned projector as the semantic arm's target).
