@@ -33,6 +33,7 @@ from eval.report import finite
 from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, paired_tests
 
 SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and seed
+SEED_METRICS = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl")  # what the arms are tested on over their seeds
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def steps_to_level(rows: list[dict], arms: dict[str, list[SeedRun]], metric: str
 
 
 def pooled_paired_tests(utterances: dict[tuple[str, int], list[dict]], arms: dict[str, list[SeedRun]],
-                        metrics: tuple[str, ...] = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl")) -> list[dict]:
+                        metrics: tuple[str, ...] = SEED_METRICS) -> list[dict]:
     """Every pair of arms at the last step all their seeds scored: seed k against seed k, item by
     item, pooled into one sign-flip test per metric (``diff`` = first arm minus second)."""
     names = list(arms)
@@ -124,37 +125,39 @@ def pooled_paired_tests(utterances: dict[tuple[str, int], list[dict]], arms: dic
     return out
 
 
-def run_level_tests(rows: list[dict], arms: dict[str, list[SeedRun]],
-                    metrics: tuple[str, ...] = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl")) -> list[dict]:
-    """Every pair of arms at the last step all their runs scored: each run's score is one value and
-    an exact permutation test over the arm labels of all runs gives ``p`` (two-sided, the share of
-    label splits whose mean difference is at least as large) and ``p_floor``, the smallest p these
-    run counts can give. ``separated``: every run of one arm is on the better side of every run of
-    the other."""
+def run_level_tests(rows: list[dict], arms: dict[str, list[SeedRun]], metrics: tuple[str, ...] = SEED_METRICS) -> list[dict]:
+    """Every pair of arms with two or more runs each, at the last step all their runs scored: each
+    run's score is one value and an exact permutation test over the arm labels of all runs gives
+    ``p`` (two-sided: the share of the splits of the runs into two groups of the arms' sizes whose
+    mean difference is at least as large as the real one) and ``p_floor``, the smallest p these run
+    counts can give. ``separated``: the arms' runs do not overlap. A metric some run lacks is left
+    out. (Written here rather than taken from ``scipy.stats.permutation_test``: scipy is only a
+    transitive dependency, and the floor needs the whole null distribution anyway.)"""
     by_run = {(r["run"], r["step"]): r for r in rows}
     names, out = list(arms), []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
+            na, nb = len(arms[a]), len(arms[b])
             runs = arms[a] + arms[b]
             common = set.intersection(*({s for (n, s) in by_run if n == sr.run} for sr in runs))
-            if not common or len(arms[a]) < 2 or len(arms[b]) < 2:
+            if not common or na < 2 or nb < 2:
                 continue
             step = max(common)
             for metric in metrics:
                 values = [by_run[(sr.run, step)].get(metric) for sr in runs]
                 if not all(finite(v) for v in values):
                     continue
-                na = len(arms[a])
-                splits = [statistics.fmean([values[j] for j in idx])
-                          - statistics.fmean([values[j] for j in range(len(values)) if j not in idx])
-                          for idx in itertools.combinations(range(len(values)), na)]
-                obs, top = abs(splits[0]), max(abs(d) for d in splits)  # splits[0]: the arms as they are
-                eps = 1e-12 * max(1.0, top)
+                total = sum(values)
+                # every split of the runs into na + nb; the first is the arms as they are
+                diffs = [abs(sum(values[j] for j in idx) / na - (total - sum(values[j] for j in idx)) / nb)
+                         for idx in itertools.combinations(range(na + nb), na)]
+                eps = 1e-12 * max(1.0, max(diffs))
                 va, vb = values[:na], values[na:]
-                out.append({"a": a, "b": b, "step": step, "metric": metric, "diff": splits[0],
-                            "p": sum(abs(d) >= obs - eps for d in splits) / len(splits),
-                            "p_floor": sum(abs(d) >= top - eps for d in splits) / len(splits),
-                            "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, len(vb))})
+                out.append({"a": a, "b": b, "step": step, "metric": metric,
+                            "diff": statistics.fmean(va) - statistics.fmean(vb),
+                            "p": sum(d >= diffs[0] - eps for d in diffs) / len(diffs),
+                            "p_floor": sum(d >= max(diffs) - eps for d in diffs) / len(diffs),
+                            "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, nb)})
     return out
 
 

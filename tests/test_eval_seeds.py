@@ -110,6 +110,12 @@ def test_between_runs_test_is_exact_over_the_arm_labels():
     assert (apart["diff"], apart["p"], apart["p_floor"], apart["separated"]) == (-2.0, pytest.approx(1 / 3), pytest.approx(1 / 3), True)
     mixed = two_by_two([1.0, 3.0], [2.0, 4.0])
     assert (mixed["diff"], mixed["p"], mixed["separated"]) == (-1.0, pytest.approx(2 / 3), False)
+    # an arm of one run has no spread to test against; a metric one run lacks is left out
+    rows = [{"run": run_name(arm, k), "step": 100, "cer": 0.5, "sim": float("nan") if k else 0.7}
+            for arm, n in (("x", 2), ("y", 2), ("z", 1)) for k in range(n)]
+    tests = run_level_tests(rows, group_runs([r["run"] for r in rows]), metrics=("cer", "sim"))
+    assert [(t["a"], t["b"], t["metric"]) for t in tests] == [("x", "y", "cer")]
+    assert (tests[0]["diff"], tests[0]["p"]) == (0.0, 1.0)
 
 
 def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_path):
