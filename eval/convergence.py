@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from eval.errors import EvalError
 from eval.report import finite
-from eval.scoring import Scorer, aggregate, chance_error_rates, paired_tests
+from eval.scoring import Scorer, aggregate, chance_error_rates, other_text, paired_tests
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
@@ -137,7 +137,8 @@ def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: 
         with item_boundary(item.id, log) as outcome:  # one bad item must not sink the checkpoint
             wav, sr = synth(item, seed + i)
             prompt = load_audio(item.prompt_audio)
-            row = scorer.score(wav, sr, text=item.text, sim_ref=prompt, sim_ref_key=str(item.prompt_audio))
+            row = scorer.score(wav, sr, text=item.text, sim_ref=prompt, sim_ref_key=str(item.prompt_audio),
+                               other_text=other_text(items, i))
         if outcome.failed:
             failed.append({"id": item.id, "reason": outcome.reason})
             continue

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
-from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, Scorer, aggregate, p_text, paired_tests
+from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, Scorer, aggregate, other_text, p_text, paired_tests
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 RECON_COLUMNS = ("n", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "wer", "wer_corpus", "cer", "cer_chance", "cer_p", "mos_ovrl")
 # what two reconstructions of the same items are compared on; the originals have only the judges' scores
-PAIRED_RECON_METRICS = ("cer", "wer", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "mos_ovrl")
+PAIRED_RECON_METRICS = ("cer", "wer", "lp_gain", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "mos_ovrl")
 
 
 def run_recon(
@@ -66,14 +66,15 @@ def run_recon(
         codec = load_codec(spec, device) if spec is not None else None
         rows, skipped = [], []
         sr = codec.sample_rate if codec else None
-        for u in tqdm(utts, desc=f"recon {name}", unit="utt"):
+        for i, u in enumerate(tqdm(utts, desc=f"recon {name}", unit="utt")):
             with item_boundary(u["id"], log) as item:
                 wav, wsr = load_audio(u["audio"], sr)
                 if codec is None:  # the original, scored by the judges that do not need a reference
-                    row = scorer.score(wav, wsr, text=u["text"])
+                    row = scorer.score(wav, wsr, text=u["text"], other_text=other_text(utts, i))
                 else:
                     rec = codec.reconstruct(wav)
-                    row = scorer.score(rec, wsr, text=u["text"], sim_ref=(wav, wsr), target=(wav, wsr))
+                    row = scorer.score(rec, wsr, text=u["text"], sim_ref=(wav, wsr), target=(wav, wsr),
+                                       other_text=other_text(utts, i))
             if item.failed:
                 skipped.append({"model": name, "id": u["id"], "path": u["audio"], "reason": item.reason})
                 continue

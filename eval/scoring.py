@@ -1,6 +1,8 @@
 """The scorer shared by recon, tts and convergence: one object that holds every judge, loaded once.
 
-Per utterance it computes what its judges allow: WER/CER against the text (ASR judge given),
+Per utterance it computes what its judges allow: WER/CER against the text (ASR judge given), with a
+judge that scores text (Whisper) the log-probability of the text given the audio (``lp``), of another
+item's text (``lp_other``, its chance level) and their difference (``lp_gain``),
 speaker similarity against a reference clip (the prompt for TTS, the original for reconstruction),
 predicted MOS, and with a ground-truth waveform the signal metrics. Aggregation keeps both WER means.
 """
@@ -49,19 +51,29 @@ class Scorer:
         return {"asr": self.asr, "sim": self.sim, "mos": self.mos}
 
     def score(self, wav: torch.Tensor, sr: int, text: str | None = None, sim_ref: tuple[torch.Tensor, int] | None = None,
-              target: tuple[torch.Tensor, int] | None = None, sim_ref_key: str | None = None) -> dict:
+              target: tuple[torch.Tensor, int] | None = None, sim_ref_key: str | None = None,
+              other_text: str | None = None) -> dict:
         """Metrics of one generated/reconstructed waveform. Keys absent when their judge is absent.
 
         ``sim_ref_key`` (e.g. the prompt's path) caches the reference's speaker embedding: a test list
-        scored at many checkpoints embeds each prompt once.
+        scored at many checkpoints embeds each prompt once. ``other_text`` (another item's text) gives
+        ``lp_other`` and ``lp_gain`` with a judge that scores text: how much likelier the judge finds
+        this audio's own text than a text it does not carry, whatever makes any text likely (a clean
+        voice, a familiar speaker).
         """
         self.load()
         row: dict = {}
         if self._asr is not None and text is not None:
-            hyp = self._asr.transcribe(wav, sr)
+            texts = (text,) if other_text is None else (text, other_text)
+            hyp, lps = self._asr.read(wav, sr, texts)
             w, c = word_errors(text, hyp), char_errors(text, hyp)
             row.update(hyp=asr_scoring_text(hyp), ref=asr_scoring_text(text), wer=w.rate, cer=c.rate,
                        w_err=w.errors, w_n=w.ref_len, c_err=c.errors, c_n=c.ref_len)
+            if lps is not None:
+                row["lp"] = lps[0]
+                if len(lps) > 1:
+                    row["lp_other"] = lps[1]
+                    row["lp_gain"] = lps[0] - lps[1]
         if self._sim is not None and sim_ref is not None:
             from eval.metrics.speaker import cosine
 
@@ -82,6 +94,15 @@ class Scorer:
             row["si_sdr"] = S.si_sdr(ref, wav, ref_sr, sr)
             row["mel_dist"] = S.mel_distance(ref, wav, ref_sr, sr)
         return row
+
+
+def other_text(items: list, i: int) -> str | None:
+    """The text item ``i`` is scored against as its chance level: the next item's (a fixed
+    derangement, so every item's chance text is the same at every checkpoint); None for one item."""
+    if len(items) < 2:
+        return None
+    t = items[(i + 1) % len(items)]
+    return t.text if hasattr(t, "text") else t["text"]
 
 
 def aggregate(rows: list[dict]) -> dict:

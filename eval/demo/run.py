@@ -40,15 +40,17 @@ def run_demo(cfg: DemoConfig) -> Path:
 
 
 def plan(out: Path, b: DemoBudget, cfg: DemoConfig) -> list[Stage]:
-    """corpus -> teacher and judge -> a VAE per arm -> its latents -> the TTS runs -> the eval's parts
+    """corpus -> teacher (and a CTC judge when the budget trains one) -> a VAE per arm -> its latents -> the TTS runs -> the eval's parts
     (probe, reconstruction, scoring each TTS run) -> eval, in priority order (the teacher first: it
     starts the longest chain)."""
     dev, seed = cfg.device, cfg.seed
     steps = [
         Stage("corpus", (), lambda r: (stages.corpus, (out, b, seed)), alone=True),
         Stage("teacher", ("corpus",), lambda r: (stages.ctc, (out, "teacher", "phoneme", 1, b.teacher_steps, dev))),
-        Stage("judge", ("corpus",), lambda r: (stages.ctc, (out, "judge", "char", 2, b.judge_steps, dev))),
     ]
+    if b.judge == "ctc":  # a CTC judge trained here; any other judge is loaded by name
+        steps.append(Stage("judge", ("corpus",), lambda r: (stages.ctc, (out, "judge", "char", 2, b.judge_steps, dev))))
+    judge = ("judge",) if b.judge == "ctc" else ()
     for arm in ARMS:  # only the semantic arm is aligned to the teacher
         steps.append(Stage(f"vae_{arm}", ("corpus", "teacher") if arm == "semantic" else ("corpus",),
                            lambda r, arm=arm: (stages.vae, (out, arm, b, seed))))
@@ -60,9 +62,9 @@ def plan(out: Path, b: DemoBudget, cfg: DemoConfig) -> list[Stage]:
             stages.tts, (out, run, r[f"latents_{arm}"]["dir"], b, seed + k))))
     # the evaluation's parts run beside the training that is left, each once what it reads exists
     steps.append(Stage("probe", tuple(f"latents_{arm}" for arm in ARMS), lambda r: (stages.probe, (out, b, r, dev))))
-    steps.append(Stage("recon", ("judge", *(f"vae_{arm}" for arm in ARMS)), lambda r: (stages.recon, (out, b, r, dev))))
+    steps.append(Stage("recon", (*judge, *(f"vae_{arm}" for arm in ARMS)), lambda r: (stages.recon, (out, b, r, dev))))
     for run, _, _ in tts_runs(b):
-        steps.append(Stage(f"score_{run}", (f"tts_{run}", "judge"), lambda r, run=run: (stages.score, (out, run, b, dev))))
+        steps.append(Stage(f"score_{run}", (f"tts_{run}", *judge), lambda r, run=run: (stages.score, (out, run, b, dev))))
     done = tuple(s.name for s in steps)
     steps.append(Stage("eval", done, lambda r: (stages.evaluate, (out, b, r, dev)), alone=True))
     return steps

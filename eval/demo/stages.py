@@ -131,10 +131,16 @@ def _test_items(out: Path, b: DemoBudget):
 
 
 def _scorer(out: Path, b: DemoBudget, device: str):
-    """The judges: the demo's own CTC judge, resemblyzer for SIM, the budget's MOS model."""
+    """The judges: the budget's ASR judge (Whisper by default; the CTC judge trained here with
+    ``judge="ctc"``), resemblyzer for SIM, the budget's MOS model."""
     from eval.scoring import Scorer
 
-    return Scorer(asr=str(out / "judge"), sim="resemblyzer", mos=b.mos, device=device)
+    return Scorer(asr=judge_spec(out, b), sim="resemblyzer", mos=b.mos, device=device)
+
+
+def judge_spec(out: Path, b: DemoBudget) -> str:
+    """What the scorer loads as the ASR judge."""
+    return str(out / "judge") if b.judge == "ctc" else b.judge
 
 
 def _synthesis(b: DemoBudget):
@@ -187,7 +193,7 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     seeds = conv.pop("seeds", None)  # several seeds per arm: eval.seeds's summary (also seeds.md)
     reliance = text_reliance(out, b, results, device)
     return {"recon": results["recon"], "probe": results["probe"], "convergence": conv, "seeds": seeds,
-            "text_reliance": reliance, "test_items": len(items)}
+            "text_reliance": reliance, "test_items": len(items), "judge": judge_spec(out, b)}
 
 
 def text_reliance(out: Path, b: DemoBudget, results: dict, device: str) -> list[dict]:
