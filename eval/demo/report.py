@@ -40,13 +40,15 @@ def _timings(timings: dict[str, float], wall: float | None) -> list[str]:
 def _stages(results: dict) -> list[str]:
     """Corpus size, teacher and judge error rates, VAE losses at the first and last step."""
     corpus, t, j = results["corpus"], results["teacher"], results["judge"]
-    lines = ["## Corpus (embedded eSpeak NG, held-out voices in test)", "",
+    lines = ["## Corpus (embedded eSpeak NG; held-out voices and sentences in dev, which tunes, and test, which reports)", "",
              "| split | utterances | hours | speakers |", "|---|---|---|---|"]
     lines += [f"| {s} | {corpus[s]['utterances']} | {corpus[s]['hours']:.3f} | {corpus[s]['speakers']} |"
-              for s in ("train", "test") if s in corpus]
+              for s in ("train", "dev", "test") if s in corpus]
     lines += ["", "## Teacher and judge (small Wav2Vec2ForCTC trained here)", "",
-              f"- teacher (phoneme targets, seed 1): PER {_fmt(t.get('per'))} on held-out voices",
-              f"- judge (character targets, seed 2): CER {_fmt(j.get('cer'))} on held-out voices", "",
+              f"- teacher (phoneme targets, seed 1): PER {_fmt(t.get('per'))} on held-out voices "
+              f"({t.get('eval_split', 'test')} split)",
+              f"- judge (character targets, seed 2): CER {_fmt(j.get('cer'))} on held-out voices "
+              f"({j.get('eval_split', 'test')} split)", "",
               "## VAE training", "", "| arm | steps | first losses | last losses |", "|---|---|---|---|"]
     for arm in ARMS:
         r = results[f"vae_{arm}"]
