@@ -23,6 +23,9 @@ def _split_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-size", type=test_size, default=0.05,
                    help="test fraction (<1) or count (>=1) of utterances; 0 = no test split (saved empty)")
     g.add_argument("--test-speakers", type=nonneg_int, default=0, help="hold out this many whole speakers as the test split")
+    g.add_argument("--dev-speakers", type=nonneg_int, default=0,
+                   help="hold out this many more whole speakers as a dev split, for tuning and validation "
+                        "(needs --test-speakers; 0 = no dev split)")
     g.add_argument("--seed", type=seed_int, default=0)
     g.add_argument("--min-duration", type=nonneg_float, default=0.2, help="seconds; shorter items are skipped")
     g.add_argument("--max-duration", type=float_arg(0, lo_open=True, allow_inf=True), default=30.0,
@@ -34,7 +37,8 @@ def _split_args(p: argparse.ArgumentParser) -> None:
 def _split_specs(args):
     from data_prep.corpus import SplitSpec, ValidationLimits
 
-    return (SplitSpec(test_size=args.test_size, test_speakers=args.test_speakers, seed=args.seed),
+    return (SplitSpec(test_size=args.test_size, test_speakers=args.test_speakers, seed=args.seed,
+                      dev_speakers=args.dev_speakers),
             ValidationLimits(min_duration=args.min_duration, max_duration=args.max_duration))
 
 
@@ -63,7 +67,7 @@ def _espeak(args) -> int:
     from data_prep.espeak_corpus import ESpeakCorpusConfig, build_espeak_corpus
 
     cfg = ESpeakCorpusConfig(hours=args.hours, voices=args.voices, seed=args.seed, sample_rate=args.sample_rate,
-                             test_speakers=args.test_speakers, test_size=args.test_size,
+                             test_speakers=args.test_speakers, dev_speakers=args.dev_speakers, test_size=args.test_size,
                              min_words=args.min_words, max_words=args.max_words)
     return _summary(build_espeak_corpus(args.out, cfg, overwrite=args.overwrite), args.out)
 
@@ -131,6 +135,9 @@ def _add_espeak(dsub) -> None:
     e.add_argument("--seed", type=seed_int, default=0)
     e.add_argument("--sample-rate", type=sample_rate_int, default=16000)
     e.add_argument("--test-speakers", type=nonneg_int, default=0, help="hold out this many speakers (fewer than --voices)")
+    e.add_argument("--dev-speakers", type=nonneg_int, default=0,
+                   help="hold out this many more speakers as a dev split, for tuning and validation (needs "
+                        "--test-speakers; dev and test speakers read held-out sentences)")
     e.add_argument("--test-size", type=test_size, default=0.05)
     e.add_argument("--min-words", type=int_arg(1, MAX_MIN_WORDS), default=3)
     e.add_argument("--max-words", type=int_arg(MIN_GRAMMAR_WORDS), default=24, help="at least --min-words")

@@ -41,19 +41,54 @@ class ValidationLimits(Checked):
 
 @dataclass
 class SplitSpec(Checked):
-    """How to make the test split.
+    """How to make the test (and dev) split.
 
     ``test_speakers`` > 0 holds out that many whole speakers (speaker-disjoint test, for zero-shot
     evaluation); otherwise ``test_size`` (fraction < 1, or a count) of utterances go to test.
+    ``dev_speakers`` > 0 holds out that many more whole speakers as ``dev``, for tuning and
+    validation, so the voices that report (test) are never the ones a run was tuned on. It needs
+    ``test_speakers``: beside a test of utterances, test voices would be train voices.
     """
 
     test_size: float = nonneg(0.05)  # 0 = no test split (it is saved empty, and loads)
     test_speakers: int = nonneg(0)
     seed: int = seed_field(0)
+    dev_speakers: int = nonneg(0)  # 0 = no dev split (none is saved)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_test_size(self.test_size)
+        if self.dev_speakers and not self.test_speakers:
+            raise ConfigError(f"dev_speakers ({self.dev_speakers}) needs test_speakers > 0: dev holds out whole "
+                              "speakers, so test must too")
+
+    def fingerprint_params(self) -> dict:
+        """The spec as the build fingerprint sees it; ``dev_speakers`` only when set, so corpora built
+        before the dev split existed stay up to date."""
+        out = asdict(self)
+        if not self.dev_speakers:
+            out.pop("dev_speakers")
+        return out
+
+
+def held_out_speakers(speakers: Iterable[str], spec: SplitSpec) -> dict[str, set[str]]:
+    """The whole speakers ``spec`` holds out: ``{"test": ..., "dev": ...}`` (empty sets when none).
+
+    The one place the choice is made: the splitter and the eSpeak corpus (which gives held-out
+    speakers held-out text before any audio exists) both ask here. Test is drawn first, with the
+    draw corpora had before dev existed, so adding dev speakers keeps the test speakers."""
+    pool = sorted(set(speakers))
+    need = spec.test_speakers + spec.dev_speakers
+    if spec.test_speakers == 0:
+        return {"test": set(), "dev": set()}
+    if need >= len(pool):
+        raise DataError(f"cannot hold out {need} speakers ({spec.test_speakers} test, {spec.dev_speakers} dev): "
+                        f"the corpus has only {len(pool)}")
+    rng = random.Random(spec.seed)
+    test = set(rng.sample(pool, spec.test_speakers))
+    rest = [s for s in pool if s not in test]
+    dev = set(rng.sample(rest, spec.dev_speakers)) if spec.dev_speakers else set()
+    return {"test": test, "dev": dev}
 
 
 def check_test_size(value: float, name: str = "test_size") -> float:
@@ -158,15 +193,21 @@ def _plain(v: Any) -> Any:
     return str(v) if isinstance(v, Path) else v
 
 
-def split_items(rows: list[dict], spec: SplitSpec) -> dict[str, list[dict]]:
-    """Deterministic train/test split (speaker-disjoint when ``spec.test_speakers`` > 0)."""
-    rng = random.Random(spec.seed)
+def split_items(rows: list[dict], spec: SplitSpec, speakers: Iterable[str] | None = None) -> dict[str, list[dict]]:
+    """Deterministic train/(dev/)test split (speaker-disjoint when ``spec.test_speakers`` > 0).
+
+    ``speakers``: every speaker the corpus was made for (default: those in ``rows``), for a builder
+    that chose its held-out speakers before it knew which of them would have utterances."""
     if spec.test_speakers > 0:
-        speakers = sorted({r["speaker"] for r in rows})
-        if spec.test_speakers >= len(speakers):
-            raise DataError(f"cannot hold out {spec.test_speakers} speakers: the corpus has only {len(speakers)}")
-        held = set(rng.sample(speakers, spec.test_speakers))
-        return {"train": [r for r in rows if r["speaker"] not in held], "test": [r for r in rows if r["speaker"] in held]}
+        held = held_out_speakers(speakers if speakers is not None else (r["speaker"] for r in rows), spec)
+        out = {"train": [r for r in rows if r["speaker"] not in held["test"] | held["dev"]],
+               "test": [r for r in rows if r["speaker"] in held["test"]]}
+        if spec.dev_speakers:
+            out["dev"] = [r for r in rows if r["speaker"] in held["dev"]]
+        if not out["train"]:
+            raise DataError(f"no utterance is left for training: all {len(rows)} belong to held-out speakers")
+        return out
+    rng = random.Random(spec.seed)
     n_test = int(round(spec.test_size * len(rows))) if spec.test_size < 1 else int(spec.test_size)
     n_test = min(max(n_test, 1 if len(rows) > 1 and spec.test_size > 0 else 0), max(len(rows) - 1, 0))
     order = list(range(len(rows)))
@@ -236,19 +277,21 @@ def build_corpus_dir(
     num_proc: int | None = None,
     overwrite: bool = False,
     validate: bool = True,
+    speakers: Iterable[str] | None = None,
 ) -> datasets.DatasetDict:
     """The shared tail of every builder: collect items, validate, split, write atomically.
 
     ``make_items(tmp_dir)`` returns ``(items, skipped)``; audio it writes must go under
     ``tmp_dir`` (its paths are rewritten to ``out_dir`` when the build completes). ``out_dir``
     must not overlap ``params["source"]`` or any of ``input_files`` (checked before any work).
+    ``speakers``: see :func:`split_items`.
     """
     input_files = list(input_files)
     guard_corpus_out(out_dir, [params.get("source"), *input_files], overwrite)
     out_dir = Path(out_dir).resolve()
     split = split or SplitSpec()
     limits = limits or ValidationLimits()
-    fp = fingerprint({**params, "split": asdict(split), "limits": asdict(limits)}, input_files)
+    fp = fingerprint({**params, "split": split.fingerprint_params(), "limits": asdict(limits)}, input_files)
     if up_to_date(out_dir, fp, overwrite):
         return load_corpus(out_dir)
     with atomic_dir(out_dir) as tmp:
@@ -262,7 +305,7 @@ def build_corpus_dir(
                             f"{skipped[0]['reason'] if skipped else 'no items found'})")
         good.sort(key=lambda r: r["id"])
         relocate(good, tmp, out_dir)
-        splits = split_items(good, split)
+        splits = split_items(good, split, speakers)
         write_corpus(tmp, splits, skipped, {"fingerprint": fp, **{k: _plain(v) for k, v in params.items()},
                                             "split": asdict(split), "limits": asdict(limits)})
     log.info("corpus written to %s", out_dir)

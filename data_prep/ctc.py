@@ -30,7 +30,7 @@ from svae_tts.device import resolve_device
 from svae_tts.hub import hub_snapshot
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
-from svae_tts.formats.corpus import corpus_audio, load_corpus
+from svae_tts.formats.corpus import corpus_audio, load_corpus, validation_split
 from svae_tts.textio import read_json
 from svae_tts.train_settings import LoopSettings
 from svae_tts.trainer import StepLoop
@@ -159,10 +159,12 @@ class CTCTrainer(StepLoop):
 
 
 def _training_rows(dd, cfg: CTCTrainConfig, corpus_dir) -> tuple[list[dict], list[dict]]:
-    """(train rows no longer than ``max_seconds``, up to ``eval_items`` test rows), each with its target text."""
+    """(train rows no longer than ``max_seconds``, up to ``eval_items`` rows to score), each with its
+    target text. It scores dev when the corpus has one (:func:`validation_split`), else test."""
     cols = [c for c in ("id", "audio", "text", "duration", "phonemes") if c in dd["train"].column_names]
     train = [r for r in dd["train"].select_columns(cols) if r["duration"] <= cfg.max_seconds]
-    test = list(dd["test"].select_columns(cols).select(range(min(cfg.eval_items, len(dd["test"]))))) if "test" in dd else []
+    split = validation_split(dd)
+    test = list(dd[split].select_columns(cols).select(range(min(cfg.eval_items, len(dd[split]))))) if split in dd else []
     if not train:
         raise DataError(f"{corpus_dir}: no training utterance is shorter than max_seconds={cfg.max_seconds}")
     for r in train + test:
@@ -172,7 +174,7 @@ def _training_rows(dd, cfg: CTCTrainConfig, corpus_dir) -> tuple[list[dict], lis
 
 def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CTCTrainConfig | None = None,
               overwrite: bool = False, device: str | None = None) -> dict:
-    """Train on the corpus' ``train`` split, score its ``test`` split, save to ``out_dir``.
+    """Train on the corpus' ``train`` split, score its ``dev`` split (``test`` when it has none), save to ``out_dir``.
 
     Trains exactly ``max_steps`` steps: a wall-clock budget would give a slower or busier machine a
     weaker model (a busy run once got half the steps and PER 0.57 instead of 0.26).
@@ -215,8 +217,10 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
         rate = error_rate(refs, hyps)
         info["cer" if cfg.targets == "char" else "per"] = rate
         info["eval_items"] = len(test)
+        info["eval_split"] = validation_split(dd)
         info["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps))[:5]]
-        log.info("held-out %s: %.4f on %d utterances", "CER" if cfg.targets == "char" else "PER", rate, len(test))
+        log.info("held-out %s: %.4f on %d %s utterances", "CER" if cfg.targets == "char" else "PER", rate, len(test),
+                 info["eval_split"])
     with atomic_dir(out_dir) as tmp:
         _save(model.cpu(), vocab, cfg, tmp, info)
     return info

@@ -173,6 +173,11 @@ def synth_utterance(text: str, speaker: VoiceParams, sample_rate: int, seed: int
     return np.clip(wav, -1.0, 1.0)
 
 
+def speaker_name(k: int) -> str:
+    """The corpus name of speaker ``k`` (the eSpeak corpus's held-out choice and its items share it)."""
+    return f"spk{k:03d}"
+
+
 def synth_chunk(job: dict) -> list[dict]:
     """Synthesise one chunk of utterances; runs in a fresh process (see ``espeak_corpus.generate_items``)."""
     engine = get_engine()
@@ -182,10 +187,10 @@ def synth_chunk(job: dict) -> list[dict]:
     for i, text, spk_idx, params, seed in job["utts"]:
         spk = VoiceParams(**params)
         wav = synth_utterance(text, spk, sr, seed)
-        uid = f"spk{spk_idx:03d}_{i:06d}"
+        uid = f"{speaker_name(spk_idx)}_{i:06d}"
         path = wav_dir / f"{uid}.wav"
         sf.write(str(path), wav, sr, subtype="PCM_16")
-        item = {"id": uid, "audio": str(path.resolve()), "text": text, "speaker": f"spk{spk_idx:03d}",
+        item = {"id": uid, "audio": str(path.resolve()), "text": text, "speaker": speaker_name(spk_idx),
                 "duration": wav.shape[0] / sr, "sample_rate": sr}
         if job["with_phonemes"]:
             item["phonemes"] = engine.phonemes(text, spk.voice.split("+")[0])

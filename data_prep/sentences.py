@@ -4,11 +4,17 @@ Why: the embedded corpus must need no downloaded or third-party text, yet a TTS 
 judge trained on it should see a realistic spread of words, lengths and sentence shapes. A small
 phrase-structure grammar with agreement (a/an, singular/plural verbs, tenses) gives that; every
 choice comes from one ``random.Random(seed)`` so a seed always yields the same sentences.
+
+Held-out text: a fixed set of content words (``HELDOUT_*`` below) is reserved for the sentences of
+dev and test speakers. The ``"train"`` vocabulary never uses them; the ``"heldout"`` vocabulary puts
+at least one in every sentence. So no held-out sentence can equal a training sentence, and the
+texts that report hold words training never saw (a model that memorised its sentences is caught).
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 from svae_tts.config import require_order
 from svae_tts.errors import ConfigError
@@ -54,6 +60,20 @@ TIMES = ["in the morning", "at noon", "in the evening", "at night", "on Monday",
 ADVERBS = ["quickly", "slowly", "carefully", "quietly", "happily", "suddenly", "patiently", "gently", "loudly",
            "eagerly", "rarely", "often", "always", "never", "proudly", "calmly", "nervously", "politely"]
 
+# Reserved for held-out (dev/test) sentences; every one is also an entry of the lists above, which
+# the "train" vocabulary uses without them. A mix of categories gives the held-out text variety;
+# the names' capitals (A, S, J, R) and every letter also begin or occur in words training keeps,
+# so held-out text needs no character a model trained on the train text lacks.
+HELDOUT_NAMES = ("Arthur", "Sophie", "Jacob", "Ruth")
+HELDOUT_PLACES = ("the harbour", "the castle", "the island", "the museum")
+HELDOUT_THINGS = (("umbrella", "umbrellas"), ("candle", "candles"), ("bicycle", "bicycles"))
+HELDOUT_ANIMALS = (("owl", "owls"), ("wolf", "wolves"), ("eagle", "eagles"))
+HELDOUT_ADJ = ("ancient", "curious", "enormous", "frozen", "golden", "rusty")
+# in the held-out vocabulary, the chance that one word slot takes a reserved word (the rest come
+# from the train words, so held-out sentences read like training sentences but for these words)
+HELDOUT_SHARE = 0.3
+VOCABULARIES = ("train", "heldout")
+
 # verbs: (base, third person, past, participle, ing); regular forms are derived by _verb
 
 
@@ -96,15 +116,52 @@ def _a(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def _words(entries) -> set[str]:
+    """The lowercase words of list entries (strings or (singular, plural) pairs)."""
+    flat = [w for e in entries for w in ((e,) if isinstance(e, str) else e)]
+    return {t for w in flat for t in normalise(w).split()}
+
+
+def normalise(text: str) -> str:
+    """Lowercase, punctuation dropped, single spaces: the form in which two sentences count as the same."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+# (all entries, the reserved ones) per word slot of the grammar
+_SLOTS = {"adj": (ADJ, HELDOUT_ADJ), "people": (PEOPLE, ()), "animals": (ANIMALS, HELDOUT_ANIMALS),
+          "things": (THINGS, HELDOUT_THINGS), "places": (PLACES, HELDOUT_PLACES), "names": (NAMES, HELDOUT_NAMES)}
+# the lowercase words that mark a sentence as held-out: those of the reserved entries that no train
+# entry has (so "the" of "the castle" is not one)
+RESERVED_WORDS = frozenset(
+    set().union(*(_words(reserved) for _, reserved in _SLOTS.values()))
+    - set().union(*(_words(e for e in entries if e not in reserved) for entries, reserved in _SLOTS.values())))
+
+
+def _pools(vocabulary: str) -> dict[str, tuple[tuple, tuple]]:
+    """Per slot ``(common entries, reserved entries)``; the train vocabulary has no reserved ones."""
+    out = {}
+    for slot, (entries, reserved) in _SLOTS.items():
+        common = tuple(e for e in entries if e not in reserved)
+        out[slot] = (common, tuple(reserved) if vocabulary == "heldout" else ())
+    return out
+
+
+def has_reserved_word(sentence: str) -> bool:
+    return not RESERVED_WORDS.isdisjoint(normalise(sentence).split())
+
+
 class SentenceGenerator:
     """``SentenceGenerator(seed).sentence()`` → one sentence; same seed → same sequence.
 
     ``min_words``/``max_words`` bound the length (sentences are redrawn until they fit), giving the
     4–30 word spread of read speech. A window the grammar cannot fill is refused here rather than
-    answered with sentences of the wrong length.
+    answered with sentences of the wrong length. ``vocabulary="train"`` never uses a reserved word
+    (:data:`RESERVED_WORDS`); ``"heldout"`` redraws until a sentence holds at least one.
     """
 
-    def __init__(self, seed: int = 0, min_words: int = 4, max_words: int = 30) -> None:
+    def __init__(self, seed: int = 0, min_words: int = 4, max_words: int = 30, vocabulary: str = "train") -> None:
+        if vocabulary not in VOCABULARIES:
+            raise ConfigError(f"vocabulary {vocabulary!r}: expected one of {', '.join(VOCABULARIES)}")
         if not 1 <= min_words <= MAX_MIN_WORDS or max_words < MIN_GRAMMAR_WORDS:
             raise ConfigError(f"min_words {min_words} / max_words {max_words}: the sentence grammar needs "
                               f"1 <= min_words <= {MAX_MIN_WORDS} and max_words >= {MIN_GRAMMAR_WORDS}")
@@ -112,23 +169,31 @@ class SentenceGenerator:
         self.rng = random.Random(seed)
         self.min_words = min_words
         self.max_words = max_words
+        self.vocabulary = vocabulary
+        self._slots = _pools(vocabulary)
+
+    def _pick(self, slot: str):
+        """One entry of ``slot``; in the held-out vocabulary a reserved one with chance ``HELDOUT_SHARE``.
+        The train vocabulary draws exactly as many random numbers as before words were reserved."""
+        common, reserved = self._slots[slot]
+        if reserved and self.rng.random() < HELDOUT_SHARE:
+            return self.rng.choice(reserved)
+        return self.rng.choice(common)
 
     # ---- noun phrases: return (text, plural)
-    def _noun(self, pool=None):
-        r = self.rng
-        pool = pool or r.choice([PEOPLE, PEOPLE, ANIMALS, THINGS])
-        sg, pl = r.choice(pool)
+    def _noun(self, pool: str | None = None):
+        sg, pl = self._pick(pool or self.rng.choice(["people", "people", "animals", "things"]))
         return sg, pl
 
-    def np(self, pool=None, allow_name=True) -> tuple[str, bool]:
+    def np(self, pool: str | None = None, allow_name=True) -> tuple[str, bool]:
         r = self.rng
         if allow_name and pool is None and r.random() < 0.15:
-            return r.choice(NAMES), False
+            return self._pick("names"), False
         sg, pl = self._noun(pool)
         plural = r.random() < 0.35
         noun = pl if plural else sg
         if r.random() < 0.45:
-            adj = r.choice(ADJ)
+            adj = self._pick("adj")
             if r.random() < 0.15:
                 adj = f"{r.choice(['very', 'rather', 'quite'])} {adj}"
             noun = f"{adj} {noun}"
@@ -137,13 +202,13 @@ class SentenceGenerator:
             det = _a(noun)
         phrase = f"{det} {noun}"
         if r.random() < 0.12:
-            phrase += f" {r.choice(['from', 'near', 'by'])} {r.choice(PLACES)}"
+            phrase += f" {r.choice(['from', 'near', 'by'])} {self._pick('places')}"
         return phrase, plural
 
     def object_np(self) -> str:
         r = self.rng
         if r.random() < 0.7:
-            return self.np(r.choice([THINGS, THINGS, ANIMALS]))[0]
+            return self.np(r.choice(["things", "things", "animals"]))[0]
         return self.np()[0]
 
     # ---- verb phrases
@@ -173,17 +238,17 @@ class SentenceGenerator:
         elif kind < 0.7:
             out = self.verb(r.choice(V_INTRANS), plural, tense)
         elif kind < 0.88:
-            out = f"{self.verb(r.choice(V_MOTION), plural, tense)} to {r.choice(PLACES)}"
+            out = f"{self.verb(r.choice(V_MOTION), plural, tense)} to {self._pick('places')}"
         else:
             be = {"past": "were" if plural else "was", "present": "are" if plural else "is",
                   "future": "will be", "perfect": "have been" if plural else "has been",
                   "progressive": "were" if plural else "was", "modal": "might be"}[tense]
-            out = f"{be} {r.choice(['very', 'rather', 'quite', 'not', ''])} {r.choice(ADJ)}".replace("  ", " ")
+            out = f"{be} {r.choice(['very', 'rather', 'quite', 'not', ''])} {self._pick('adj')}".replace("  ", " ")
             copula = True
         if not copula and r.random() < 0.25:
             out = f"{out} {r.choice(ADVERBS)}"
         if r.random() < 0.3:
-            out += f" {r.choice(['in', 'near', 'behind', 'beside', 'across', 'outside'])} {r.choice(PLACES)}"
+            out += f" {r.choice(['in', 'near', 'behind', 'beside', 'across', 'outside'])} {self._pick('places')}"
         if r.random() < 0.25:
             out += f" {r.choice(TIMES)}"
         return out
@@ -217,20 +282,25 @@ class SentenceGenerator:
                 base, tail = r.choice(V_INTRANS)[0], ""
             s = f"{aux} {subj} {base}{tail}?"
         elif shape < 0.9:
-            s = f"{r.choice(NAMES)} {r.choice(V_SAY)} that {self.clause('past')}."
+            s = f"{self._pick('names')} {r.choice(V_SAY)} that {self.clause('past')}."
         elif shape < 0.95:
             n = r.choice(QUANT)
-            thing = r.choice(THINGS)[1]
+            thing = self._pick("things")[1]
             s = f"There were {n} {thing} {r.choice(['on the table', 'in the box', 'by the door', 'under the bed'])}."
         else:
             s = f"{r.choice(['Please', 'Quickly,', 'Now'])} {r.choice(V_TRANS)[0]} {self.object_np()}."
         s = " ".join(s.split())
         return s[0].upper() + s[1:]
 
+    def _fits(self, s: str) -> bool:
+        if not self.min_words <= len(s.split()) <= self.max_words:
+            return False
+        return self.vocabulary == "train" or has_reserved_word(s)
+
     def sentence(self) -> str:
         for _ in range(MAX_TRIES):
             s = self._raw()
-            if self.min_words <= len(s.split()) <= self.max_words:
+            if self._fits(s):
                 return s
         raise ConfigError(f"no sentence of {self.min_words} to {self.max_words} words in {MAX_TRIES} draws; "
                           "widen the window")

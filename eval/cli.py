@@ -166,7 +166,7 @@ def _add_testlist(es: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--min-duration", type=nonneg_float, default=0.0)
     p.add_argument("--max-duration", type=float_arg(0, allow_inf=True), default=float("inf"))
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="corpus split to pair: test (what reports) or dev (what tunes)")
     p.add_argument("--allow-seen-speakers", action="store_true")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_testlist)

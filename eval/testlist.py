@@ -39,6 +39,9 @@ class TestItem(Checked):
     speaker: str | None = None
     prompt_id: str | None = None
     target_duration: float | None = nonneg(None)  # seconds of the ground truth (a duration hint for synthesis)
+    # the corpus split the pair comes from ("test" reports, "dev" tunes); None: an external list, or
+    # one written before the field existed
+    split: str | None = None
 
     __test__ = False  # not a pytest class
 
@@ -132,7 +135,8 @@ def build_test_list(
 
     Targets outside ``[min_duration, max_duration]`` are skipped; speakers that also occur in the
     train split are dropped unless ``allow_seen_speakers``. With ``num_items`` the pairs are taken
-    round-robin over speakers so no speaker dominates. Deterministic for a given ``seed``.
+    round-robin over speakers so no speaker dominates. Deterministic for a given ``seed``. Each
+    item records ``split``, so a score says which split it read (``dev`` to tune, ``test`` to report).
     """
     ds = load_corpus(corpus_dir)
     if split not in ds:
@@ -159,7 +163,7 @@ def build_test_list(
             prm = others[rng.randrange(len(others))]
             pairs.append(TestItem(id=str(tgt["id"]), prompt_audio=str(prm["audio"]), prompt_text=prm["text"], text=tgt["text"],
                                   target_audio=str(tgt["audio"]), speaker=spk, prompt_id=str(prm["id"]),
-                                  target_duration=None if dur is None else float(dur)))
+                                  target_duration=None if dur is None else float(dur), split=split))
         rng.shuffle(pairs)
         if pairs:
             per_speaker[spk] = pairs

@@ -187,3 +187,41 @@ def test_cli_reports_data_errors_in_one_line(tmp_path, capsys):
     assert rc == 0
     info = json.loads((tmp_path / "o" / "corpus_info.json").read_text())
     assert info["skipped"] == 7  # the 3 s item passes the default limits and info["speakers"]["test"] == 1
+
+
+def test_dev_speakers_make_a_third_speaker_disjoint_split(tmp_path):
+    make_tree(tmp_path / "tree")
+    before = build_libritts(tmp_path / "tree", tmp_path / "c0", split=SplitSpec(test_speakers=1, seed=3))
+    dd = build_libritts(tmp_path / "tree", tmp_path / "c", split=SplitSpec(test_speakers=1, dev_speakers=1, seed=3))
+    spk = {s: set(dd[s]["speaker"]) for s in ("train", "dev", "test")}
+    # 4 speakers (3 good + 909's 3 s item): one each to dev and test, two to train, none shared
+    assert [len(spk[s]) for s in ("train", "dev", "test")] == [2, 1, 1] and len(set().union(*spk.values())) == 4
+    assert spk["test"] == set(before["test"]["speaker"])  # adding dev speakers keeps the test speakers
+    assert json.loads((tmp_path / "c" / "corpus_info.json").read_text())["speakers"]["dev"] == 1
+    with pytest.raises(DataError, match="cannot hold out 4 speakers .2 test, 2 dev.*only 4"):
+        build_libritts(tmp_path / "tree", tmp_path / "c2", split=SplitSpec(test_speakers=2, dev_speakers=2))
+
+
+def test_old_layout_corpus_without_dev_loads_and_validates_on_test(tmp_path):
+    """A corpus saved before the dev split (train/test only) loads as it is; everything that
+    validates falls back to test. A corpus with dev speakers validates on dev."""
+    from data_prep.ctc import CTCTrainConfig, _training_rows
+    from svae_tts.formats.corpus import corpus_rows, validation_split
+    from vae.data import list_items, valid_split_of
+
+    make_tree(tmp_path / "tree")
+    new = build_libritts(tmp_path / "tree", tmp_path / "new", split=SplitSpec(test_speakers=1, dev_speakers=1, seed=3))
+    old_dir = tmp_path / "old"
+    datasets.DatasetDict({"train": new["train"], "test": new["test"]}).save_to_disk(str(old_dir))
+    old = load_corpus(old_dir)
+    assert list(old) == ["train", "test"] and validation_split(old) == "test" and valid_split_of(old_dir) == "test"
+    assert {r["split"] for r in corpus_rows(old_dir)} == {"train", "test"}
+    assert validation_split(new) == "dev" and valid_split_of(tmp_path / "new") == "dev"
+    assert [i.id for i in list_items(tmp_path / "new", "test")] == list(new["test"]["id"])  # explicit split still works
+    cfg = CTCTrainConfig(eval_items=8)
+    assert [r["id"] for r in _training_rows(old, cfg, old_dir)[1]] == list(old["test"]["id"])
+    assert [r["id"] for r in _training_rows(new, cfg, tmp_path / "new")[1]] == list(new["dev"]["id"])
+    # no dev speakers: no dev split is written (the old layout), and validation reads test
+    plain = build_libritts(tmp_path / "tree", tmp_path / "plain", split=SplitSpec(test_speakers=1, seed=3))
+    assert list(plain) == ["train", "test"] and validation_split(plain) == "test"
+    assert validation_split({"train": [1], "dev": [], "test": [2]}) == "test"

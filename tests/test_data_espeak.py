@@ -77,3 +77,65 @@ def test_espeak_corpus_is_deterministic_with_held_out_speakers(tmp_path):
         assert r1["phonemes"] and r1["phonemes"] == r2["phonemes"]
     other = build_espeak_corpus(tmp_path / "c", **{**kw, "seed": 4})
     assert list(other["train"]["text"]) != list(dd["train"]["text"])
+
+
+def test_train_vocabulary_never_uses_a_reserved_word_and_heldout_always_does():
+    from data_prep import sentences as S
+
+    train = S.SentenceGenerator(11, 3, 24).sentences(2000)
+    held = S.SentenceGenerator(12, 3, 24, vocabulary="heldout").sentences(2000)
+    assert not [s for s in train if S.has_reserved_word(s)]
+    assert all(S.has_reserved_word(s) for s in held)
+    assert not {S.normalise(s) for s in train} & {S.normalise(s) for s in held}
+    assert len(set(held)) > 1900
+    # every reserved word is one (and only one kind of) entry of the full lists, which train drops
+    words = S.RESERVED_WORDS
+    assert {"arthur", "castle", "umbrellas", "wolves", "golden"} <= words and "the" not in words
+    # held-out text needs no character the train text lacks (a model trained on train can read it)
+    assert set("".join(held)) <= set("".join(train))
+    assert set("".join(words)) <= set("".join(S.normalise(s) for s in train))
+    with pytest.raises(Exception, match="vocabulary 'test'"):
+        S.SentenceGenerator(0, vocabulary="test")
+
+
+def test_heldout_text_check_names_a_leaked_sentence():
+    from data_prep.errors import DataError
+    from data_prep.espeak_corpus import check_heldout_text
+
+    items = [{"id": "spk000_000000", "speaker": "spk000", "text": "The cat slept."},
+             {"id": "spk001_000001", "speaker": "spk001", "text": "the cat  slept"}]
+    check_heldout_text(items, ["train", "train"])
+    with pytest.raises(DataError, match="'the cat  slept'.*spk001_000001.*training sentence"):
+        check_heldout_text(items, ["train", "test"])
+
+
+def test_dev_needs_test_speakers_and_enough_voices():
+    from data_prep.corpus import SplitSpec
+    from data_prep.espeak_corpus import ESpeakCorpusConfig
+    from svae_tts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dev_speakers .1. needs test_speakers"):
+        SplitSpec(dev_speakers=1)
+    with pytest.raises(ConfigError, match=r"test_speakers \+ dev_speakers \(2 \+ 2\) must be fewer than voices \(4\)"):
+        ESpeakCorpusConfig(voices=4, test_speakers=2, dev_speakers=2)
+
+
+def test_espeak_corpus_dev_and_test_hold_out_voices_and_sentences(tmp_path):
+    from data_prep.corpus import SplitSpec, held_out_speakers
+    from data_prep.sentences import has_reserved_word, normalise
+
+    dd = build_espeak_corpus(tmp_path / "c", hours=1.0, voices=4, seed=2, max_utterances=12, min_words=3,
+                             max_words=8, test_speakers=1, dev_speakers=1)
+    assert list(dd) == ["train", "dev", "test"]
+    spk = {s: set(dd[s]["speaker"]) for s in dd}
+    assert len(spk["train"]) == 2 and len(spk["dev"]) == 1 and len(spk["test"]) == 1
+    assert not spk["train"] & spk["dev"] and not spk["train"] & spk["test"] and not spk["dev"] & spk["test"]
+    # the split's held-out speakers are the ones that got held-out text (one choice, in one place)
+    held = held_out_speakers([f"spk{k:03d}" for k in range(4)], SplitSpec(test_speakers=1, dev_speakers=1, seed=2))
+    assert held == {"dev": spk["dev"], "test": spk["test"]}
+    train_text = {normalise(t) for t in dd["train"]["text"]}
+    for s in ("dev", "test"):
+        assert len(dd[s]) == 3
+        assert all(has_reserved_word(t) and normalise(t) not in train_text for t in dd[s]["text"])
+    assert not any(has_reserved_word(t) for t in dd["train"]["text"])
+    assert not set(dd["dev"]["text"]) & set(dd["test"]["text"])

@@ -294,3 +294,26 @@ def test_proof_verdict_reads_seeds_only_when_speech_is_understood():
         r["cer_p"] = 0.4  # the transcripts match scrambled texts as well: nothing understood
     text = proof_verdict(seeds, {"rows": rows}, {"cer": 0.3})
     assert text.startswith("At this scale no TTS run is understood")
+
+
+def test_budgets_hold_out_dev_voices_and_the_report_names_the_splits(tmp_path, monkeypatch):
+    """Every budget's corpus has dev voices beside test ones (the stage passes them on), and the
+    report lists train/dev/test and says which split the teacher and judge were scored on."""
+    from data_prep import espeak_corpus
+    from eval.demo import report
+
+    assert {name: b.dev_speakers for name, b in BUDGETS.items()} == {"default": 4, "fast": 1, "proof": 4, "small": 4}
+    seen = []
+    monkeypatch.setattr(espeak_corpus, "build_espeak_corpus", lambda out, cfg, num_proc: seen.append(cfg) or {})
+    for b in BUDGETS.values():
+        stages.corpus(tmp_path, b, seed=0)
+    assert [(c.voices, c.test_speakers, c.dev_speakers) for c in seen] == [
+        (b.voices, b.test_speakers, b.dev_speakers) for b in BUDGETS.values()]
+    split = {"utterances": 3, "hours": 0.01, "speakers": 1}
+    results = {"corpus": {"train": split, "dev": split, "test": split}, "teacher": {"per": 0.2, "eval_split": "dev"},
+               "judge": {"cer": 0.3}, **{f"vae_{arm}": {"step": 1, "first": {}, "last": {}} for arm in ARMS}}
+    lines = report._stages(results)
+    assert [line.split(" |")[0] for line in lines if line.startswith(("| train", "| dev", "| test"))] == [
+        "| train", "| dev", "| test"]
+    assert any("PER 0.200 on held-out voices (dev split)" in line for line in lines)
+    assert any("(test split)" in line for line in lines)  # a judge from before dev existed read test

@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+from dataclasses import asdict
 
 import pytest
 
@@ -39,6 +40,10 @@ def test_build_test_list_same_speaker_other_utterance_held_out(world, tmp_path):
     with pytest.raises(SvaeError, match="already exists"):
         write_test_list(items, p)
     assert build_test_list(world["corpus"], seed=0) == items  # deterministic
+    assert {it.split for it in items} == {"test"}  # each item says which split it scores
+    old = tmp_path / "old.jsonl"  # a list written before items recorded their split still loads
+    old.write_text("".join(json.dumps({k: v for k, v in asdict(it).items() if k != "split"}) + "\n" for it in items))
+    assert [it.split for it in load_test_list(old)] == [None] * len(items)
 
 
 def test_seen_speakers_only_is_an_error(tmp_path):

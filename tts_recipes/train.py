@@ -132,7 +132,7 @@ def build_data(cfg: DataConfig, start: StartPoint | None = None):
     """-> (feature space, train dataset, held-out dataset or None). ``start``: the base model of a
     fine-tune, whose feature space the data must be in and whose latent statistics normalise them
     (checked before any utterance is read)."""
-    from svae_tts.formats.corpus import load_corpus
+    from svae_tts.formats.corpus import load_corpus, validation_split
     from svae_tts.formats.latent_set import load_latent_set
 
     if cfg.latent_set:
@@ -164,9 +164,9 @@ def build_data(cfg: DataConfig, start: StartPoint | None = None):
     train_ds = make(train)
     if len(train_ds) == 0:
         raise TTSError("no usable training utterance (all dropped: see the warnings above)")
-    test = dsd.get("test")
-    test_ds = make(test) if test is not None and len(test) else None
-    return space, train_ds, test_ds
+    valid = dsd.get(validation_split(dsd))  # dev when there is one: test stays unseen until it reports
+    valid_ds = make(valid) if valid is not None and len(valid) else None
+    return space, train_ds, valid_ds
 
 
 def text_layout(cfg: TrainConfig) -> dict:
@@ -247,7 +247,7 @@ class TTSTrainer(RunDirTrainer):
             cfg = self.cfg = dataclasses.replace(cfg, model=merge_architecture(cfg.model, self.start.config.dit,
                                                                                self.start.source))
             check_layout(self.start.config, text_layout(cfg), self.start.source)
-        self.space, self.train_ds, self.test_ds = build_data(d, self.start)
+        self.space, self.train_ds, self.valid_ds = build_data(d, self.start)
         self.space.to(self.device)
         self.vocab = self._vocabulary()
         model = TTSModel(TTSConfig(dit=cfg.model, cfm=cfg.cfm, feature=self.space.to_config(), vocab=self.vocab.chars,
@@ -326,7 +326,7 @@ class TTSTrainer(RunDirTrainer):
     def after_step(self, step: int) -> None:
         super().after_step(step)
         if self.cfg.sample_every and step % self.cfg.sample_every == 0 and self.acc.is_main_process:
-            _log_samples(self.ema.ema_model, self.space, self.test_ds or self.train_ds, self.cfg, self.run_dir, step,
+            _log_samples(self.ema.ema_model, self.space, self.valid_ds or self.train_ds, self.cfg, self.run_dir, step,
                          self.writer, self.device)
 
     def write_export(self, out: Path) -> None:

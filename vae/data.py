@@ -46,6 +46,17 @@ def _load_dataset(path: Path, split: str):
     return datasets.load_from_disk(str(path))
 
 
+def valid_split_of(source: str | os.PathLike) -> str:
+    """The split to validate on when the config names none: ``dev`` when the corpus has a non-empty
+    one (the voices that report, in ``test``, stay unseen), else ``test``; ``test`` for a folder."""
+    path = Path(source).expanduser()
+    if not (path / "dataset_dict.json").is_file():
+        return "test"
+    from svae_tts.formats.corpus import load_corpus, validation_split
+
+    return validation_split(load_corpus(path))
+
+
 def list_items(source: str | os.PathLike, split: str = "train") -> list[Item]:
     """Items of a corpus dir (``datasets`` saved to disk, columns ``id``/``audio``) or an audio folder."""
     path = Path(source).expanduser()

@@ -44,7 +44,7 @@ from svae_tts.cli import run_reporting_errors
 from svae_tts.run_state import list_checkpoints  # noqa: F401 - part of this module's API (tests, demo)
 from svae_tts.trainer import RunDirTrainer, TrainingDivergedError  # noqa: F401 - TrainingDivergedError: API
 from vae.config import load_preset
-from vae.data import CropDataset, list_items, make_loader
+from vae.data import CropDataset, list_items, make_loader, valid_split_of
 from vae.discriminators import num_parameters
 from vae.losses import (MultiScaleMelLoss, alignment_loss, discriminator_adv_loss, feature_matching_loss,
                         frame_mask, generator_adv_loss, interpolate_features, kl_divergence)
@@ -144,7 +144,7 @@ class Trainer(RunDirTrainer):
             return []
         src = d.valid or d.train
         try:
-            items = list_items(src, d.valid_split)
+            items = list_items(src, d.valid_split or valid_split_of(src))
         except VAEError:
             items = list_items(src, d.train_split)  # a folder of audio, or a corpus without that split
         ds = CropDataset(items[:d.valid_items], self.sample_rate, int(d.valid_seconds * self.sample_rate))

@@ -21,7 +21,7 @@ class DataConfig(Checked):
     train: str = ""                        # corpus dir (datasets saved to disk) or a folder of audio files
     train_split: str = "train"
     valid: Optional[str] = None            # defaults to `train` (its `valid_split` when it is a corpus)
-    valid_split: str = "test"
+    valid_split: Optional[str] = None      # None: `dev` when the corpus has a non-empty one, else `test`
     valid_items: int = nonneg(4)           # fixed validation utterances (mel distance, audio samples)
     valid_seconds: float = positive(4.0)
     segment_seconds: float = positive(3.0)

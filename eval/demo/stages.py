@@ -35,7 +35,7 @@ def corpus(out: Path, b: DemoBudget, seed: int) -> dict:
     from data_prep.espeak_corpus import ESpeakCorpusConfig, build_espeak_corpus
 
     cfg = ESpeakCorpusConfig(hours=b.corpus_hours, voices=b.voices, seed=seed, test_speakers=b.test_speakers,
-                             max_utterances=b.corpus_max_utterances)
+                             dev_speakers=b.dev_speakers, max_utterances=b.corpus_max_utterances)
     dd = build_espeak_corpus(out / "corpus", cfg, num_proc=min(2, os.cpu_count() or 1))
     return {split: {"utterances": len(ds), "hours": float(sum(ds["duration"])) / 3600,
                     "speakers": len(set(ds["speaker"]))} for split, ds in dd.items()}

@@ -2,7 +2,8 @@
 
 Written by ``data_prep``'s builders, read by VAE training, latent/feature extraction and evaluation,
 so its one reader and writer live here in the shared core. Layout of a corpus dir: the
-``DatasetDict`` (``save_to_disk``; splits ``train`` and ``test``), columns ``id``, ``audio``
+``DatasetDict`` (``save_to_disk``; splits ``train`` and ``test``, and ``dev`` when the corpus
+holds out dev speakers: corpora without one, older ones included, simply have no ``dev``), columns ``id``, ``audio``
 (absolute path), ``text``, ``speaker``, ``duration``, ``sample_rate`` and optionally ``phonemes``;
 ``skipped.jsonl`` (one ``{"id", "path", "reason"}`` per bad item); ``corpus_info.json`` (what built
 it and a fingerprint of its inputs, so a re-run with the same inputs is a no-op) and, for corpora
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Mapping, Sized
 
 import datasets
 
@@ -21,7 +23,8 @@ from svae_tts.errors import DataError, exc_summary
 from svae_tts.fileio import atomic_write_json
 
 REQUIRED_COLUMNS = ("id", "audio", "text", "speaker", "duration", "sample_rate")
-SPLITS = ("train", "test")
+SPLITS = ("train", "dev", "test")
+OPTIONAL_SPLITS = ("dev",)  # written only when it has rows; absent in corpora built before it existed
 INFO_FILE = "corpus_info.json"
 REPORT_FILE = "skipped.jsonl"
 CORPUS_MARKERS = (INFO_FILE, "dataset_dict.json")
@@ -37,13 +40,25 @@ FEATURES = datasets.Features({
 FEATURES_WITH_PHONEMES = datasets.Features({**FEATURES, "phonemes": datasets.Value("string")})
 
 
+def validation_split(splits: Mapping[str, Sized]) -> str:
+    """The split to validate and tune on: ``dev`` when there is a non-empty one, else ``test``.
+
+    Tuning on dev keeps the test voices and sentences unseen until they report; a corpus (or a
+    latent set) without dev speakers falls back to test, as before dev existed."""
+    dev = splits.get("dev")
+    return "dev" if dev is not None and len(dev) > 0 else "test"
+
+
 def to_dataset_dict(splits: dict[str, list[dict]]) -> datasets.DatasetDict:
+    """Every split of :data:`SPLITS` (``train`` and ``test`` even when empty; ``dev`` only with rows)."""
     with_ph = any("phonemes" in r for rows in splits.values() for r in rows)
     feats = FEATURES_WITH_PHONEMES if with_ph else FEATURES
     cols = list(feats)
     out = {}
     for name in SPLITS:
         rows = splits.get(name, [])
+        if name in OPTIONAL_SPLITS and not rows:
+            continue
         out[name] = datasets.Dataset.from_dict({c: [r.get(c, "") if c == "phonemes" else r[c] for r in rows] for c in cols}, features=feats)
     return datasets.DatasetDict(out)
 
