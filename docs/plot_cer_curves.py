@@ -1,12 +1,12 @@
 """Draw judge CER against TTS step for runs scored by ``svae-tts eval convergence`` in different
 output folders, with the band of their chance levels and a CER threshold: the plots of
-docs/demo/tts_alignment.md. ``eval convergence`` draws one folder's runs (WER, SIM, MOS); this
+docs/results/notes/tts_alignment.md. ``eval convergence`` draws one folder's runs (WER, SIM, MOS); this
 puts runs from several folders (schedules trained and scored at different times) on one CER axis.
 
 Each ``--series`` is ``LABEL=RESULTS_CSV:RUN[:STYLE]`` (a ``results.csv`` written by ``eval
 convergence``, the run's name in it, a matplotlib format string such as ``--o``).
 
-    python docs/plot_cer_curves.py --out docs/demo/lr_convergence.png \\
+    python docs/plot_cer_curves.py --out docs/results/notes/lr_convergence.png \\
         --title "mini DiT on the proof's latents, seed 0: peak learning rate" \\
         --series "semantic, peak LR 5e-4 (to 0 at 6k)=runs/long_tts/eval12/results.csv:semantic:--o" \\
         --series "semantic, peak LR 3e-3 (to 0 at 4k)=runs/lr_long/eval12/results.csv:semantic:-s" \\

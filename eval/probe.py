@@ -44,7 +44,7 @@ class ProbeConfig(Checked):
     unit: str = "char"  # "char" or "phoneme"
     # 300-400 steps leave a linear CTC probe on the all-blank plateau, where it has learned close to
     # nothing and paired tests between spaces can come out "significant" either way
-    # (docs/demo/probe_steps.md); from 2,000 steps the loss is past it
+    # (docs/results/notes/probe_steps.md); from 2,000 steps the loss is past it
     steps: int = positive(2000)
     lr: float = positive(1e-2)
     batch_size: int = positive(16)

@@ -46,7 +46,7 @@ class DiTConfig(Checked):
     qk_norm: Optional[str] = None
     pe_attn_head: Optional[int] = nonneg(None)
     # F5-TTS pads the text with filler tokens to the frame count and leaves the alignment to
-    # attention, which at small scale is learnt late or never (docs/demo/tts_alignment.md).
+    # attention, which at small scale is learnt late or never (docs/results/notes/tts_alignment.md).
     # ZipVoice-style average upsampling (in F5-TTS since 1.1) stretches the encoded characters
     # evenly over the frames instead, so every frame starts out next to roughly its own character.
     text_mask_padding: bool = True

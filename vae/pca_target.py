@@ -5,7 +5,7 @@ cosine loss. Nothing in that loss keeps the projection informative: the projecto
 the directions of the teacher that the latent already follows, and the loss is then met without the
 latent taking on anything new. On the demo's CPU scale that is what happened: a linear phoneme probe
 reads the teacher's own features at PER 0.34, its learned 16-dim projection at 0.76, no better than
-the latents themselves (docs/demo/probe_steps.md). A projection fixed before training cannot give way:
+the latents themselves (docs/results/notes/probe_steps.md). A projection fixed before training cannot give way:
 the D directions of largest teacher variance kept 65 % of the variance and read at PER 0.38, and a VAE
 pulled toward them (weight 10) had latents a probe read at PER 0.55 against 0.69 without alignment.
 

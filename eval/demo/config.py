@@ -37,7 +37,7 @@ class DemoBudget(Checked):
     vae_steps: int = positive(600)
     vae_segment_seconds: float = positive(1.0)
     vae_batch_size: int = positive(8)
-    # what the semantic arm's latents are pulled toward (vae/pca_target.py, docs/demo/probe_steps.md):
+    # what the semantic arm's latents are pulled toward (vae/pca_target.py, docs/results/notes/probe_steps.md):
     # toward the release's learned projector (weight 1), a linear probe read its latents *worse*
     # than the acoustic arm's (PER 0.748 vs 0.689): the projector had learned a target with no more
     # phonemes in it than the latents. Toward the teacher's top-16 principal components at weight 10
@@ -47,8 +47,8 @@ class DemoBudget(Checked):
     # the step from which the alignment loss reaches the encoder. From step 0 the proof's 1,200-step VAE
     # was read worse by the judge than the acoustic one (CER 0.54 vs 0.40); from step 600 as well (0.40),
     # with most of the probe gain kept (PER 0.52 vs 0.67), and its TTS read better than the acoustic
-    # arm's (2026-12-06, docs/demo/proof). The proof budget starts at 600; the default budget's 600-step
-    # VAEs were read alike with 0 (docs/demo/probe_steps.md) and keep it.
+    # arm's (2026-12-06, docs/results/2026-12-06_proof_align600). The proof budget starts at 600; the default budget's 600-step
+    # VAEs were read alike with 0 (docs/results/notes/probe_steps.md) and keep it.
     vae_align_start: int = nonneg(0)
     vae_disc_start: int = nonneg(1_000_000)  # no GAN within the CPU budget: mel + KL (+ alignment) only
     vae_adv_start: int = nonneg(1_000_000)
@@ -57,7 +57,7 @@ class DemoBudget(Checked):
     # after 2,000 steps it reads the demo's 48 held-out items at CER 0.743 (chance 0.769, p 0.005),
     # where the preset (characters, 1e-3) read 0.759 after 3,000 (paired p 0.10: no difference) and
     # characters at 3e-3 0.763 after 2,000 (phonemes better, p 0.004); one seed, semantic arm, 2026-12-01
-    # (docs/demo/tts_alignment.md)
+    # (docs/results/notes/tts_alignment.md)
     tts_preset: str = "tiny"
     tts_steps: int = positive(2000)
     tts_save_every: int = nonneg(500)
@@ -65,7 +65,7 @@ class DemoBudget(Checked):
     tts_warmup_steps: int | None = nonneg(None)  # None: the TTS preset's
     # the peak learning rate; None: the TTS preset's. The `mini` DiT at 3e-3 reads its 48 held-out items
     # at CER 0.698 after 1,500 steps, at 5e-4 (its preset's) 0.729 (paired p 0.005; 5e-4 needed 6,000
-    # steps for 0.688; docs/demo/tts_alignment.md)
+    # steps for 0.688; docs/results/notes/tts_alignment.md)
     tts_lr: float | None = positive(None)
     tts_text_input: TextInput | None = None  # None: the TTS preset's
     # TTS runs per arm, seeds seed, seed+1, ...: one run per arm shows a difference between two
@@ -78,7 +78,7 @@ class DemoBudget(Checked):
     # the linear probe reads the corpus's phonemes (the teacher's units) and trains past CTC's
     # all-blank plateau: at 300 steps both arms sat on it (loss 2.97 on characters) and the paired
     # test called differences of either sign "significant"; from 2,000 steps the sign of the arm
-    # difference held to 5,000 on two VAE pairs, its size too on one (2026-12-01, docs/demo/probe_steps.md)
+    # difference held to 5,000 on two VAE pairs, its size too on one (2026-12-01, docs/results/notes/probe_steps.md)
     probe_unit: Literal["char", "phoneme"] = "phoneme"
     probe_steps: int = positive(2000)
     mos: str | None = "dnsmos"
@@ -99,10 +99,10 @@ BUDGETS: dict[str, DemoBudget] = {
     # The convergence comparison the paper makes, with its spread: three TTS seeds per arm on the
     # default VAEs (twice their steps, the semantic arm's alignment from step 600), a DiT of ~6.4 M parameters (the `mini` preset: text averaged
     # over the frames) reading eSpeak phonemes, 1,500 steps (where one CPU run of it on the semantic
-    # arm read above chance from step 1,000, docs/demo/tts_alignment.md), steps to CER 0.5 and to
-    # the acoustic arm's final CER. 5,310 s on 2 CPU cores on 2026-12-06 (docs/demo/proof_2026-12-06_align0; it resumes
+    # arm read above chance from step 1,000, docs/results/notes/tts_alignment.md), steps to CER 0.5 and to
+    # the acoustic arm's final CER. 5,310 s on 2 CPU cores on 2026-12-06 (docs/results/2026-12-06_proof_align0; it resumes
     # stage by stage); `--device cuda` runs the same budget on a GPU. Its judge keeps the 1,600 steps
-    # the default budget had when the first proof ran (docs/demo/proof_2026-12-01: DiTs at 5e-4, the
+    # the default budget had when the first proof ran (docs/results/2026-12-01_proof: DiTs at 5e-4, the
     # release's learned projector as the semantic arm's target).
     "proof": DemoBudget(judge_steps=1600, vae_steps=1200, vae_align_start=600, tts_preset="mini", tts_steps=1500,
                         tts_save_every=300, tts_warmup_steps=200, tts_lr=3e-3, tts_text_input="phonemes", tts_seeds=3, cer_threshold=0.5),
