@@ -143,6 +143,20 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     assert "the primary endpoint cer could not be read" in verdict({"rows": rows}, good_judge)
 
 
+def test_report_states_the_endpoint_fixed_before_the_run():
+    from dataclasses import replace
+
+    from eval.demo.report import _endpoint_line
+
+    ev = {"convergence": {"primary": "cer"}, "seeds": None}
+    assert _endpoint_line(ev, replace(BUDGETS["proof"], primary="cer")) == (
+        "Primary endpoint (fixed before the run): cer at the last step; runs per arm: 3; test: Welch's t-test "
+        "between runs (alpha 0.05); secondary metrics: Holm-adjusted.")
+    assert BUDGETS["default"].primary == "lp_gain"
+    assert "lp_gain at the last step; runs per arm: 1;" in _endpoint_line(ev, BUDGETS["default"])
+    assert "cer at the last step; runs per arm: 1;" in _endpoint_line(ev, None)  # without a budget: the results'
+
+
 def test_one_run_per_arm_never_names_an_arm():
     """However small the paired p, two single models are two models: the verdict compares them and
     says that one run per arm cannot speak for the arm. lp_gain, when scored, is the primary."""
@@ -292,12 +306,17 @@ def test_proof_path_compares_arms_over_seeds(demo_dir, tmp_path):
     assert all(p["seeds"] == 2 and p["n"] == 2 * b.eval_items for p in seeds["paired"])
     conv = out / "eval" / "convergence"
     assert (conv / "convergence_seeds.png").stat().st_size > 1000
-    assert "## Paired tests, pooled over seeds" in (conv / "seeds.md").read_text()
+    assert "## Item-level, pooled over seed pairs (does not test the arm: runs are the unit)" in (conv / "seeds.md").read_text()
     report = write_report(out, "proof-test", {"x": 1.0}, r).read_text()
     assert "## Convergence over seeds" in report and "convergence_seeds.png" in report
     verdict_text = report.split("## Verdict")[1].split("##")[0]
     # the fast judge reads nothing (CER ~1 on real audio), and the verdict says so instead of comparing
-    assert any(s in verdict_text for s in ("Uninformative", "no TTS run is understood", "Over the seeds:"))
+    assert verdict_text.strip().startswith("Primary endpoint (fixed before the run): lp_gain at the last step; runs "
+                                           "per arm: 2; test: Welch's t-test between runs (alpha 0.05); secondary "
+                                           "metrics: Holm-adjusted.")
+    assert any(s in verdict_text for s in ("was not measured in any run", "no TTS run's last checkpoint carries its text",
+                                           "Over the runs:"))
+    assert "semantic better" not in verdict_text  # 2 + 2 runs: never an arm-level sentence
 
 
 def test_reliance_sentence_names_only_runs_whose_own_text_significantly_helps():
