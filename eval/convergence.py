@@ -20,6 +20,7 @@ default wraps ``tts_recipes.synthesis.Synthesizer``; :func:`vae_recon_synth_fact
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -252,6 +253,7 @@ def run_convergence(
     sim_threshold: float | None = None,
     device: str = "cpu",
     cer_threshold: float | None = None,
+    primary: str | None = None,
 ) -> dict:
     """Score every checkpoint of every run (:func:`score_checkpoints`, cached), then write the
     CSV/JSON/report/plots. Returns results.
@@ -264,20 +266,23 @@ def run_convergence(
     settings = settings or SynthesisSettings()
     scorer = scorer or Scorer(device=device)  # score_checkpoints loads it
     scored = score_checkpoints(runs, items, out_dir, scorer, synth_factory, settings, steps, keep_audio, device)
+    from eval.seeds import group_runs, primary_endpoint, seed_summary
+
     names = [n for n, _ in runs]
     rows = sorted(scored.rows, key=lambda r: (names.index(r["run"]), r["step"]))
     thresholds = steps_to_threshold(rows, names, wer_threshold, sim_threshold)
+    primary = primary_endpoint(rows, primary)
     results = {"runs": {n: str(d) for n, d in runs}, "judges": scorer.describe(), "synthesis": asdict(settings),
-               "num_items": len(items), "rows": rows, "thresholds": thresholds,
-               "paired": paired_comparisons(scored.utterances, names), "failures": scored.failures,
+               "num_items": len(items), "rows": rows, "thresholds": thresholds, "primary": primary,
+               "paired": paired_comparisons(scored.utterances, names, primary), "failures": scored.failures,
                "reused_from_cache": scored.reused, "scored_now": len(rows) - scored.reused}
-    from eval.seeds import group_runs, seed_summary
-
     if any(len(seeds) > 1 for seeds in group_runs(names).values()):
-        results["seeds"] = seed_summary(results, scored.utterances, metric="cer", threshold=cer_threshold)
-    from eval.convergence_report import write_outputs
+        results["seeds"] = seed_summary(results, scored.utterances, metric="cer", threshold=cer_threshold,
+                                        primary=primary)
+    from eval.convergence_report import write_items_csv, write_outputs
 
     write_outputs(results, Path(out_dir))
+    write_items_csv(scored.utterances, names, Path(out_dir) / "items.csv")
     return results
 
 
@@ -286,20 +291,26 @@ def cache_path(out_dir: str | os.PathLike, run: str, step: int) -> Path:
     return Path(out_dir) / "cache" / run / f"{step_name(step)}.json"
 
 
-def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str]) -> list[dict]:
+PAIRED_RUN_METRICS = ("lp_gain", "lp", "wer", "cer", "sim")  # and the MOS scored; the primary endpoint first
+
+
+def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str],
+                       primary: str | None = None) -> list[dict]:
     """Every pair of runs compared item by item (:func:`eval.scoring.paired_tests`) at the last step
-    both scored, on WER, CER, SIM and MOS: the only basis on which a report may call one run
-    better than another."""
+    both scored, on LP gain, LP, WER, CER, SIM and MOS (those scored; ``primary`` first), with
+    ``holm_p`` adjusted over the metrics of the pair. A comparison of these two models, the only
+    basis on which a report may call one run better than another; never of their arms."""
     out = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            common = {s for n, s in utterances if n == a} & {s for n, s in utterances if n == b}
-            if not common:
-                continue
-            step = max(common)
-            ra, rb = utterances[(a, step)], utterances[(b, step)]
-            mos = next((k for k in map(mos_key, ra) if k), None)
-            out += [{"a": a, "b": b, "step": step, **t} for t in paired_tests(ra, rb, ("wer", "cer", "sim") + ((mos,) if mos else ()))]
+    for a, b in itertools.combinations(names, 2):
+        common = {s for n, s in utterances if n == a} & {s for n, s in utterances if n == b}
+        if not common:
+            continue
+        step = max(common)
+        ra, rb = utterances[(a, step)], utterances[(b, step)]
+        mos = next((k for k in map(mos_key, ra) if k), None)
+        metrics = PAIRED_RUN_METRICS + ((mos,) if mos else ())
+        metrics = sorted(metrics + ((primary,) if primary and primary not in metrics else ()), key=lambda m: m != primary)
+        out += [{"a": a, "b": b, "step": step, **t} for t in paired_tests(ra, rb, metrics)]
     return out
 
 

@@ -1,4 +1,4 @@
-"""The convergence comparison's outputs: ``results.csv``, ``results.json``, ``report.md``,
+"""The convergence comparison's outputs: ``results.csv``, ``results.json``, ``items.csv``, ``report.md``,
 ``convergence.png`` (WER, SIM, MOS against steps, one line per run) and ``steps_to_threshold.png``;
 ``seeds.md`` and ``convergence_seeds.png`` when runs have several seeds per arm.
 
@@ -17,20 +17,36 @@ from eval.report import finite, fmt, markdown_table
 from svae_tts.fileio import atomic_path, atomic_write_json, atomic_write_text
 
 RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus",
-                  "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_sig", "mos_bak", "mos_p808", "mos_utmos", "seconds")
+                  "cer_chance", "cer_p", "lp", "lp_other", "lp_gain", "lp_gain_p", "sim", "mos_ovrl", "mos_sig", "mos_bak",
+                  "mos_p808", "mos_utmos", "seconds")
+# per item: the transcript and every score behind a figure; MOS columns as scored
+ITEM_COLUMNS = ("run", "step", "id", "hyp", "ref", "wer", "cer", "lp", "lp_other", "lp_gain", "sim")
 PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker similarity", "higher"),
                 ("mos", "predicted MOS", "higher"))
 
 
-def write_outputs(results: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = results["rows"]
+def _csv_text(rows: list[dict], columns) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(RESULT_COLUMNS), extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: r.get(k, "") for k in RESULT_COLUMNS})
-    atomic_write_text(out_dir / "results.csv", buf.getvalue())
+        writer.writerow({k: r.get(k, "") for k in columns})
+    return buf.getvalue()
+
+
+def write_items_csv(utterances: dict[tuple[str, int], list[dict]], names: list[str], path: Path) -> None:
+    """``items.csv``: one row per run, step and test item (transcript, reference and every
+    per-item score), so that every figure in the reports can be traced to the items behind it."""
+    rows = [{"run": run, "step": step, **r}
+            for (run, step) in sorted(utterances, key=lambda k: (names.index(k[0]) if k[0] in names else len(names), k[1]))
+            for r in utterances[(run, step)]]
+    mos = sorted({k for r in rows for k in r if k.startswith("mos_")})
+    atomic_write_text(path, _csv_text(rows, ITEM_COLUMNS + tuple(mos)))
+
+
+def write_outputs(results: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "results.csv", _csv_text(results["rows"], RESULT_COLUMNS))
     atomic_write_json(out_dir / "results.json", results)
     plot_convergence(results, out_dir / "convergence.png")
     plot_thresholds(results, out_dir / "steps_to_threshold.png")
@@ -111,6 +127,18 @@ def plot_thresholds(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _paired_tables(paired: list[dict]) -> list[str]:
+    """One table per pair of runs, headed by the two run names."""
+    if not paired:
+        return ["No pair of runs scored a common step."]
+    lines = []
+    for a, b in dict.fromkeys((t["a"], t["b"]) for t in paired):
+        rows = [t for t in paired if (t["a"], t["b"]) == (a, b)]
+        lines += [f"### {a} vs {b} (these two models, not their arms)", "",
+                  markdown_table(rows, ["step", "metric", "diff", "p", "holm_p", "n"]), ""]
+    return lines[:-1]
+
+
 def convergence_report(results: dict) -> str:
     rows = results["rows"]
     cols = [c for c in RESULT_COLUMNS if c != "seconds" and any(c in r for r in rows)]
@@ -120,7 +148,11 @@ def convergence_report(results: dict) -> str:
              "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
              "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
              "against scrambled texts (same length and letters), cer_p = the share of scrambles scoring at least "
-             "as well as the real texts (a CER shows something was understood only when cer_p is small); SIM = speaker cosine to the prompt; mos_* = predicted MOS.", "",
+             "as well as the real texts (a CER shows something was understood only when cer_p is small); lp = the judge's "
+             "mean per-token log-probability of the item's text given the audio, lp_other = of another item's text "
+             "(the chance level), lp_gain = lp - lp_other (above 0: the audio carries its text; lp_gain_p = sign-flip "
+             "test of the per-item gains against 0); SIM = speaker cosine to the prompt; mos_* = predicted MOS. "
+             "Per-item rows: `items.csv`.", "",
              "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
              "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",
              "## Steps to threshold", "",
@@ -131,9 +163,10 @@ def convergence_report(results: dict) -> str:
              "## Paired tests between runs", "",
              "Each pair of runs at the last step both scored, item by item: diff = first minus second "
              "(corpus-level for WER/CER), p = two-sided paired randomisation test over the items "
-             "(1,999 sign flips). A difference counts only when p < 0.05.", "",
-             markdown_table(results.get("paired", []), ["a", "b", "step", "metric", "diff", "p", "n"])
-             if results.get("paired") else "No pair of runs scored a common step.", "",
+             "(1,999 sign flips), Holm p = p Holm-adjusted over the rows of the pair's table. Each table compares "
+             "these two models, not their arms: one run per arm cannot tell an arm's effect from run-to-run "
+             f"spread. Primary endpoint: {results.get('primary', '–')}.", "",
+             *_paired_tables(results.get("paired", [])), "",
              "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
     if results.get("seeds"):
         lines += ["Several seeds per arm: their spread, steps to a level and paired tests pooled over seeds are in "

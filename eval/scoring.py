@@ -17,6 +17,7 @@ import torch
 
 from eval.metrics import signal as S
 from eval.metrics.text import ErrorCounts, aggregate_error_rates, char_errors, word_errors
+from eval.report import finite
 from svae_tts.text import asr_scoring_text
 
 SIGNAL_METRICS = ("pesq", "stoi", "si_sdr", "mel_dist")
@@ -107,7 +108,8 @@ def other_text(items: list, i: int) -> str | None:
 
 def aggregate(rows: list[dict]) -> dict:
     """Means over utterances (NaN skipped), corpus-level WER/CER from the summed edit counts, and
-    their chance levels (:func:`chance_error_rates`)."""
+    their chance levels (:func:`chance_error_rates`); with per-item ``lp_gain``, ``lp_gain_p``: does
+    the audio carry its text (:func:`one_sample_test` against 0)."""
     out: dict = {"n": len(rows)}
     if not rows:
         return out
@@ -125,6 +127,9 @@ def aggregate(rows: list[dict]) -> dict:
             name = "wer" if unit == "w" else "cer"
             out[f"{name}_corpus"] = agg["corpus"]
     out.update(chance_error_rates(rows))
+    carries = one_sample_test(rows, "lp_gain")
+    if carries is not None:
+        out["lp_gain_p"] = carries["p"]
     return out
 
 
@@ -184,18 +189,18 @@ def p_text(p: float, permutations: int = PERMUTATIONS) -> str:
 
 def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: int = PERMUTATIONS,
                 seed: int = 0) -> dict | None:
-    """Is arm A's ``key`` different from arm B's on the same test items, beyond what item-to-item
-    variation gives? A paired randomisation (sign-flip) test over the items both arms scored.
+    """Is model A's ``key`` different from model B's on the same test items, beyond what item-to-item
+    variation gives? A paired randomisation (sign-flip) test over the items both scored. It
+    compares these two sets of outputs (two trained models, or seed pairs pooled): it does not
+    test an arm, whose unit is the training run (:func:`eval.seeds.run_level_tests`).
 
     Rows are per-utterance score rows (they carry ``id``). For WER/CER the statistic is the
     corpus-level difference, ``sum(err_a - err_b) / sum(n)`` from the edit counts; for any other
-    key (SIM, MOS, ...) the mean per-item difference. Under the null hypothesis the two arms'
+    key (SIM, MOS, LP, ...) the mean per-item difference. Under the null hypothesis the two models'
     outputs of an item are exchangeable, so each item's difference keeps its size and gets a
     random sign. ``p`` is two-sided, with the usual +1s; ``diff`` is A minus B. ``None`` when
     fewer than two items have the value in both arms.
     """
-    import numpy as np
-
     b_by_id = {r.get("id"): r for r in b_rows if r.get("id") is not None}
     pairs = [(r, b_by_id[r["id"]]) for r in a_rows if r.get("id") in b_by_id]
     err_n = PAIRED_METRICS.get(key)
@@ -210,18 +215,68 @@ def paired_test(a_rows: list[dict], b_rows: list[dict], key: str, permutations: 
     if len(pairs) < 2:
         return None
     if err_n is not None:
-        d = np.array([ra[err_n[0]] - rb[err_n[0]] for ra, rb in pairs], dtype=np.float64)
+        d = [ra[err_n[0]] - rb[err_n[0]] for ra, rb in pairs]
         scale = float(sum(ra[err_n[1]] for ra, _ in pairs)) or 1.0
     else:
-        d = np.array([ra[key] - rb[key] for ra, rb in pairs], dtype=np.float64)
+        d = [ra[key] - rb[key] for ra, rb in pairs]
         scale = float(len(pairs))
-    observed = d.sum() / scale
-    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(permutations, len(d)))
-    null = signs @ d / scale
+    observed, p = _sign_flip(d, scale, permutations, seed)
+    return {"diff": observed, "p": p, "n": len(pairs)}
+
+
+def _sign_flip(d: list[float], scale: float, permutations: int, seed: int) -> tuple[float, float]:
+    """``sum(d) / scale`` and its two-sided sign-flip p (with the usual +1s): under the null
+    hypothesis each item's value is as likely to have the other sign, so each keeps its size and
+    gets a random one. Shared by the paired test (``d`` = differences between two models) and the
+    one-sample test (``d`` = values against 0)."""
+    import numpy as np
+
+    d_arr = np.asarray(d, dtype=np.float64)
+    observed = d_arr.sum() / scale
+    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(permutations, len(d_arr)))
+    null = signs @ d_arr / scale
     p = (1 + int(np.sum(np.abs(null) >= abs(observed) - 1e-12))) / (1 + permutations)
-    return {"diff": float(observed), "p": float(p), "n": len(pairs)}
+    return float(observed), float(p)
+
+
+def one_sample_test(rows: list[dict], key: str, permutations: int = PERMUTATIONS, seed: int = 0) -> dict | None:
+    """Is the mean of per-item ``key`` away from 0 beyond what item-to-item variation gives? The
+    sign-flip test of :func:`paired_test` on the values themselves. For ``lp_gain`` (Whisper's
+    log-probability of an item's own text minus that of another item's text, on the same audio)
+    this asks whether the audio carries its own text: 0 is the chance level, built into the score.
+    ``{"mean", "p", "n"}``; ``None`` with fewer than two finite values."""
+    vals = [r[key] for r in rows if finite(r.get(key))]
+    if len(vals) < 2:
+        return None
+    mean, p = _sign_flip(vals, float(len(vals)), permutations, seed)
+    return {"mean": mean, "p": p, "n": len(vals)}
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm-Bonferroni step-down adjusted p-values, in the input's order.
+
+    Why: a report that tests several metrics and calls any with p < 0.05 a difference finds one by
+    chance far more often than 1 time in 20. Holm's adjustment keeps the chance of any false call
+    over the family at alpha without assuming the tests independent, and is never less powerful
+    than Bonferroni: the i-th smallest of m p-values is multiplied by (m - i), running maxima keep
+    the adjusted values in the raw values' order, and none exceeds 1. An adjusted p below alpha is
+    exactly a rejection by Holm's procedure at alpha. ``None``/NaN entries are passed through
+    untouched and do not count in m.
+    """
+    idx = sorted((i for i, p in enumerate(pvalues) if finite(p)), key=lambda i: pvalues[i])
+    out = list(pvalues)
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (len(idx) - rank) * pvalues[i]))
+        out[i] = running
+    return out
 
 
 def paired_tests(a_rows: list[dict], b_rows: list[dict], keys) -> list[dict]:
-    """:func:`paired_test` on each of ``keys`` that both arms scored: ``[{"metric": key, "diff", "p", "n"}]``."""
-    return [{"metric": key, **t} for key in keys if (t := paired_test(a_rows, b_rows, key)) is not None]
+    """:func:`paired_test` on each of ``keys`` that both scored: ``[{"metric": key, "diff", "p",
+    "holm_p", "n"}]``, ``holm_p`` adjusted over these rows (:func:`holm`): one table of one pair of
+    models tests several metrics, and a difference is called on the adjusted p."""
+    tests = [{"metric": key, **t} for key in keys if (t := paired_test(a_rows, b_rows, key)) is not None]
+    for t, adjusted in zip(tests, holm([t["p"] for t in tests])):
+        t["holm_p"] = adjusted
+    return tests

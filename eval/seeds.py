@@ -1,5 +1,5 @@
-"""Convergence over several training seeds per arm: curves with their spread, steps to a level, and
-paired tests pooled over seeds.
+"""Convergence over several training seeds per arm: curves with their spread, steps to a level, the
+test between runs that decides, and item-level paired tests pooled over seeds.
 
 One TTS run per (arm, seed) says little: two seeds of the same arm can differ as much as two arms.
 The paper's claim ("the semantic VAE's TTS gets there in fewer steps") is therefore read here from
@@ -11,16 +11,19 @@ test items at the same steps:
   level fixed before the run (``threshold``) and the reference arm's final mean (the paper's
   "steps for the semantic arm to reach the acoustic arm's final CER"); per arm their mean and
   spread, and how many seeds never got there;
-- **paired tests at the last common step**: seed ``k`` of one arm is paired with seed ``k`` of the
-  other, item by item, and :func:`eval.scoring.paired_test` runs over all (seed, item) pairs. Items
-  and seeds are both sources of variation; pooling pairs of the same item and seed index keeps
-  each pair's conditions equal except for the arm.
-- **a test between runs**: the pooled test asks whether the arms differ on these items, not
-  whether the difference is larger than the spread between training runs; for that each run's
-  score at the same step is one value, and an exact permutation test over the arm labels of all
-  runs says how often a split of the runs gives a difference as large. With 3 + 3 runs its
-  smallest possible p is 0.10 (2 of the 20 splits), so it is reported with that floor: three seeds
-  can show a difference is consistent, never that it is significant at 0.05.
+- **the test between runs** (the one that decides): each run's score at the last step all runs
+  scored is one value, since the run is the unit an arm is replicated in. One metric, the
+  **primary endpoint**, is named before the run (``lp_gain`` by default, else ``cer``); an
+  arm-level sentence comes only from Welch's t-test on it with ``>= MIN_RUNS`` runs per arm and
+  p < :data:`ALPHA`. Every other metric is secondary: its Welch p is Holm-adjusted over the
+  secondaries. An exact permutation test over the arm labels is reported beside Welch's, with
+  its floor: with 3 + 3 runs its smallest possible p is 0.10 (2 of the 20 splits), so it can show
+  a difference is consistent, never that it is significant at 0.05; Welch's test uses the
+  runs' spread as well as their order, which is what lets 3 + 3 runs decide at all.
+- **item-level paired tests pooled over seed pairs**, at the last common step: seed ``k`` of one
+  arm against seed ``k`` of the other, item by item (:func:`eval.scoring.paired_test` over all
+  (seed, item) pairs), Holm-adjusted over the metrics. Secondary: they ask whether these runs'
+  outputs differ on these items, not whether the arms differ beyond the spread between runs.
 """
 
 from __future__ import annotations
@@ -30,10 +33,16 @@ import statistics
 from dataclasses import dataclass
 
 from eval.report import finite
-from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, paired_tests
+from eval.scoring import LOWER_IS_BETTER, holm, paired_tests
 
 SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and seed
-SEED_METRICS = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl")  # what the arms are tested on over their seeds
+# what the arms are tested on over their seeds; ``lp_other`` (the chance level of ``lp``) is not a
+# quality of the audio that one arm could be better on, so it is not tested
+SEED_METRICS = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl", "lp", "lp_gain")
+DEFAULT_PRIMARY = "lp_gain"  # the primary endpoint when the rows have it, else FALLBACK_PRIMARY
+FALLBACK_PRIMARY = "cer"
+ALPHA = 0.05  # fixed before any run: an arm-level difference is called when Welch's p is below it
+MIN_RUNS = 3  # runs per arm before an arm-level sentence may be written at all
 
 
 @dataclass(frozen=True)
@@ -105,77 +114,121 @@ def steps_to_level(rows: list[dict], arms: dict[str, list[SeedRun]], metric: str
 def pooled_paired_tests(utterances: dict[tuple[str, int], list[dict]], arms: dict[str, list[SeedRun]],
                         metrics: tuple[str, ...] = SEED_METRICS) -> list[dict]:
     """Every pair of arms at the last step all their seeds scored: seed k against seed k, item by
-    item, pooled into one sign-flip test per metric (``diff`` = first arm minus second)."""
-    names = list(arms)
+    item, pooled into one sign-flip test per metric (``diff`` = first arm minus second), ``holm_p``
+    adjusted over the metrics of the pair. Item-level: the runs are fixed, so this does not test
+    the arm (:func:`run_level_tests` does)."""
     out = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            pairs = list(zip(arms[a], arms[b]))  # seed order: the k-th seed of each arm
-            steps = [{s for (n, s) in utterances if n == ra.run} & {s for (n, s) in utterances if n == rb.run}
-                     for ra, rb in pairs]
-            common = set.intersection(*steps) if steps else set()
-            if not common:
-                continue
-            step = max(common)
-            rows_a, rows_b = [], []
-            for k, (ra, rb) in enumerate(pairs):
-                rows_a += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(ra.run, step)]]
-                rows_b += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(rb.run, step)]]
-            out += [{"a": a, "b": b, "step": step, "seeds": len(pairs), **t} for t in paired_tests(rows_a, rows_b, metrics)]
+    for a, b in itertools.combinations(arms, 2):
+        pairs = list(zip(arms[a], arms[b]))  # seed order: the k-th seed of each arm
+        steps = [{s for (n, s) in utterances if n == ra.run} & {s for (n, s) in utterances if n == rb.run}
+                 for ra, rb in pairs]
+        common = set.intersection(*steps) if steps else set()
+        if not common:
+            continue
+        step = max(common)
+        rows_a, rows_b = [], []
+        for k, (ra, rb) in enumerate(pairs):
+            rows_a += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(ra.run, step)]]
+            rows_b += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(rb.run, step)]]
+        out += [{"a": a, "b": b, "step": step, "seeds": len(pairs), **t} for t in paired_tests(rows_a, rows_b, metrics)]
     return out
 
 
-def run_level_tests(rows: list[dict], arms: dict[str, list[SeedRun]], metrics: tuple[str, ...] = SEED_METRICS) -> list[dict]:
+def primary_endpoint(rows: list[dict], primary: str | None = None) -> str:
+    """The metric that decides between the arms: the caller's (fixed before the run, so it is
+    kept even when the rows lack it and the verdict then says so), else ``lp_gain`` when the rows
+    have it, else ``cer``."""
+    if primary:
+        return primary
+    return DEFAULT_PRIMARY if any(finite(r.get(DEFAULT_PRIMARY)) for r in rows) else FALLBACK_PRIMARY
+
+
+def welch_p(va: list[float], vb: list[float]) -> float | None:
+    """Welch's two-sided t-test between two groups of run-level values (no equal variances
+    assumed: one arm's runs may spread more than the other's). ``None`` when neither group
+    spreads: the t statistic is then undefined, and runs that agree exactly are copies rather
+    than replications."""
+    from scipy.stats import ttest_ind
+
+    if statistics.variance(va) == 0 and statistics.variance(vb) == 0:
+        return None
+    return float(ttest_ind(va, vb, equal_var=False).pvalue)
+
+
+def permutation_p(values: list[float], na: int) -> dict:
+    """The exact permutation test over the arm labels of ``values`` (the first ``na`` one arm's):
+    ``perm_p``, the share of the splits into groups of these sizes whose absolute mean difference
+    is at least the real one, and ``p_floor``, the smallest p these group sizes can give (0.10 for
+    3 + 3). Written here rather than taken from ``scipy.stats.permutation_test``: the floor needs
+    the whole null distribution anyway."""
+    nb, total = len(values) - na, sum(values)
+    # every split of the runs into na + nb; the first is the arms as they are
+    diffs = [abs(sum(values[j] for j in idx) / na - (total - sum(values[j] for j in idx)) / nb)
+             for idx in itertools.combinations(range(len(values)), na)]
+    eps = 1e-12 * max(1.0, max(diffs))
+    return {"perm_p": sum(d >= diffs[0] - eps for d in diffs) / len(diffs),
+            "p_floor": sum(d >= max(diffs) - eps for d in diffs) / len(diffs)}
+
+
+def run_level_tests(rows: list[dict], arms: dict[str, list[SeedRun]], metrics: tuple[str, ...] = SEED_METRICS,
+                    primary: str | None = None) -> list[dict]:
     """Every pair of arms with two or more runs each, at the last step all their runs scored: each
-    run's score is one value and an exact permutation test over the arm labels of all runs gives
-    ``p`` (two-sided: the share of the splits of the runs into two groups of the arms' sizes whose
-    mean difference is at least as large as the real one) and ``p_floor``, the smallest p these run
-    counts can give. ``separated``: the arms' runs do not overlap. A metric some run lacks is left
-    out. (Written here rather than taken from ``scipy.stats.permutation_test``: scipy is only a
-    transitive dependency, and the floor needs the whole null distribution anyway.)"""
+    run's score is one value (the run is the unit an arm is replicated in). Per metric:
+    ``welch_p`` (:func:`welch_p`, the decision test), ``perm_p`` and ``p_floor``
+    (:func:`permutation_p`), the arms' ``mean_a``/``sd_a``/``mean_b``/``sd_b`` over runs,
+    ``separated`` (the arms' runs do not overlap) and ``runs``. ``primary`` (the endpoint named
+    before the run) comes first with ``holm_p`` None; every other metric is secondary, its
+    ``holm_p`` Welch's p Holm-adjusted over the pair's secondaries. A metric some run lacks is
+    left out."""
     by_run = {(r["run"], r["step"]): r for r in rows}
-    names, out = list(arms), []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            na, nb = len(arms[a]), len(arms[b])
-            runs = arms[a] + arms[b]
-            common = set.intersection(*({s for (n, s) in by_run if n == sr.run} for sr in runs))
-            if not common or na < 2 or nb < 2:
+    ordered = ([primary] if primary else []) + [m for m in metrics if m != primary]
+    out = []
+    for a, b in itertools.combinations(arms, 2):
+        na, nb = len(arms[a]), len(arms[b])
+        runs = arms[a] + arms[b]
+        common = set.intersection(*({s for (n, s) in by_run if n == sr.run} for sr in runs))
+        if not common or na < 2 or nb < 2:
+            continue
+        step = max(common)
+        pair = []
+        for metric in ordered:
+            values = [by_run[(sr.run, step)].get(metric) for sr in runs]
+            if not all(finite(v) for v in values):
                 continue
-            step = max(common)
-            for metric in metrics:
-                values = [by_run[(sr.run, step)].get(metric) for sr in runs]
-                if not all(finite(v) for v in values):
-                    continue
-                total = sum(values)
-                # every split of the runs into na + nb; the first is the arms as they are
-                diffs = [abs(sum(values[j] for j in idx) / na - (total - sum(values[j] for j in idx)) / nb)
-                         for idx in itertools.combinations(range(na + nb), na)]
-                eps = 1e-12 * max(1.0, max(diffs))
-                va, vb = values[:na], values[na:]
-                out.append({"a": a, "b": b, "step": step, "metric": metric,
-                            "diff": statistics.fmean(va) - statistics.fmean(vb),
-                            "p": sum(d >= diffs[0] - eps for d in diffs) / len(diffs),
-                            "p_floor": sum(d >= max(diffs) - eps for d in diffs) / len(diffs),
-                            "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, nb)})
+            va, vb = values[:na], values[na:]
+            pair.append({"a": a, "b": b, "step": step, "metric": metric, "primary": metric == primary,
+                         "diff": statistics.fmean(va) - statistics.fmean(vb),
+                         "mean_a": statistics.fmean(va), "sd_a": statistics.stdev(va),
+                         "mean_b": statistics.fmean(vb), "sd_b": statistics.stdev(vb),
+                         "welch_p": welch_p(va, vb), **permutation_p(values, na), "holm_p": None,
+                         "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, nb)})
+        secondary = [t for t in pair if not t["primary"]]
+        for t, adjusted in zip(secondary, holm([t["welch_p"] for t in secondary])):
+            t["holm_p"] = adjusted
+        out += pair
     return out
 
 
 def seed_summary(results: dict, utterances: dict[tuple[str, int], list[dict]], metric: str = "cer",
-                 threshold: float | None = 0.5, reference_arm: str = "acoustic") -> dict:
+                 threshold: float | None = 0.5, reference_arm: str = "acoustic", primary: str | None = None) -> dict:
     """The proof run's numbers: curves, steps to ``threshold`` and to the reference arm's final mean
-    (both per seed), and the pooled paired tests. ``results`` is what ``run_convergence`` returned."""
+    (both per seed), the tests between runs on the ``primary`` endpoint (:func:`primary_endpoint`)
+    and the secondaries, and the pooled item-level paired tests. ``results`` is what
+    ``run_convergence`` returned."""
     rows = results["rows"]
     arms = group_runs(list(results["runs"]))
+    primary = primary_endpoint(rows, primary)
     curves = arm_curves(rows, arms, metric)
     ref_curve = curves.get(reference_arm) or []
     ref_final = ref_curve[-1]["mean"] if ref_curve else None
-    return {"metric": metric, "threshold": threshold, "reference_arm": reference_arm,
+    metrics = SEED_METRICS if primary in SEED_METRICS else (primary, *SEED_METRICS)
+    return {"metric": metric, "threshold": threshold, "reference_arm": reference_arm, "primary": primary,
             "reference_final": ref_final, "arms": {a: [sr.seed for sr in runs] for a, runs in arms.items()},
             "curves": curves, "sim_curves": arm_curves(rows, arms, "sim"),
             "steps_to_threshold": steps_to_level(rows, arms, metric, threshold),
             "steps_to_reference": steps_to_level(rows, arms, metric, ref_final),
-            "paired": pooled_paired_tests(utterances, arms), "between_runs": run_level_tests(rows, arms)}
+            "paired": pooled_paired_tests(utterances, arms, metrics),
+            "between_runs": run_level_tests(rows, arms, metrics, primary)}
 
 
 def _fmt_spread(s: dict | None, digits: int = 3) -> str:
@@ -192,26 +245,73 @@ def _steps_cell(s: dict | None) -> str:
     return f"{mean} [{seeds}]"
 
 
+def _oriented(t: dict, arm: str) -> dict:
+    """A between-runs row read as ``arm`` against the other arm (``_a`` fields are ``arm``'s)."""
+    if t["a"] == arm:
+        return t
+    return {**t, "a": t["b"], "b": t["a"], "diff": -t["diff"], "mean_a": t["mean_b"], "sd_a": t["sd_b"],
+            "mean_b": t["mean_a"], "sd_b": t["sd_a"], "runs": tuple(reversed(t["runs"]))}
+
+
+def _fmt_p(p: float | None, digits: int = 3) -> str:
+    return "undefined (no spread between runs)" if p is None else f"{p:.{digits}f}"
+
+
+def _direction(t: dict) -> str:
+    """``better`` / ``worse`` for the row's ``a`` arm, by the metric's direction."""
+    lower = t["metric"] in LOWER_IS_BETTER
+    return "better" if (t["diff"] < 0 if lower else t["diff"] > 0) else "worse"
+
+
+def _decides(t: dict, p_key: str) -> bool:
+    """An arm-level call: enough runs in each arm and the (adjusted) p below ALPHA."""
+    p = t.get(p_key)
+    return min(t["runs"]) >= MIN_RUNS and p is not None and p < ALPHA
+
+
+def primary_sentence(t: dict | None, primary: str, arm: str, ref: str) -> str:
+    """The arm-level sentence: from Welch's test between runs on the primary endpoint only."""
+    name = primary.upper()
+    if t is None:
+        return (f"Primary endpoint {name}: not tested between runs (it needs the metric in every run and two "
+                "or more runs an arm), so no arm-level claim")
+    numbers = (f"{arm} {t['mean_a']:.3f} ± {t['sd_a']:.3f} vs {ref} {t['mean_b']:.3f} ± {t['sd_b']:.3f} over "
+               f"{t['runs'][0]} + {t['runs'][1]} runs at step {t['step']}; Welch p {_fmt_p(t['welch_p'])}; exact "
+               f"permutation p {t['perm_p']:.2f}, the smallest these runs can give {t['p_floor']:.2f}")
+    if _decides(t, "welch_p"):
+        return f"Primary endpoint {name}: {arm} {_direction(t)} on {primary} ({numbers})"
+    if min(t["runs"]) < MIN_RUNS:
+        why = f"fewer than {MIN_RUNS} runs an arm"
+    elif t["welch_p"] is None:
+        why = "Welch's test undefined"
+    else:
+        why = f"Welch p not below {ALPHA}"
+    return f"Primary endpoint {name}: no difference shown between the arms on {primary} ({numbers}; {why})"
+
+
+def secondary_sentence(tests: list[dict], arm: str) -> str:
+    """The secondary metrics in one sentence: those whose Holm-adjusted Welch p is below ALPHA
+    (with enough runs), then every secondary's adjusted p."""
+    if not tests:
+        return "Secondary metrics: none tested between runs"
+    called = [t for t in tests if _decides(t, "holm_p")]
+    named = "; ".join(f"{t['metric'].upper()} ({arm} {_direction(t)}, adjusted p {t['holm_p']:.3f})" for t in called)
+    listing = ", ".join(f"{t['metric'].upper()} {_fmt_p(t['holm_p'])}" for t in tests)
+    return (f"Secondary metrics (Welch's test between runs, p Holm-adjusted over {len(tests)}): adjusted p < "
+            f"{ALPHA} for {named or 'none'} (all adjusted p: {listing})")
+
+
 def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
     """What the multi-seed numbers say about ``arm`` against the reference arm, and nothing more:
-    a measure names a winner only when its pooled paired test has p < :data:`SIGNIFICANT_P`; the
-    steps ratio is reported with every seed's value, and as not measurable when a seed never got
-    there."""
+    the primary endpoint first (an arm-level sentence only from Welch's test between runs with
+    ``>= MIN_RUNS`` runs an arm, p < ALPHA), then the secondaries with Holm-adjusted p, then the
+    steps ratio with every seed's value (not measurable when a seed never got there). The pooled
+    item-level tests are left to seeds.md: they do not test the arm."""
     ref, metric = summary["reference_arm"], summary["metric"]
-    runs = {t["metric"]: t for t in summary.get("between_runs", []) if {t["a"], t["b"]} == {arm, ref}}
-    parts = []
-    for t in summary["paired"]:
-        if {t["a"], t["b"]} != {arm, ref}:
-            continue
-        diff = t["diff"] if t["a"] == arm else -t["diff"]
-        lower = t["metric"] in LOWER_IS_BETTER
-        if t["p"] >= SIGNIFICANT_P:
-            parts.append(f"{t['metric'].upper()}: no significant difference ({arm} minus {ref} {diff:+.3f}, "
-                         f"p {t['p']:.3f}, {t['n']} item x seed pairs)")
-        else:
-            better = diff < 0 if lower else diff > 0
-            parts.append(f"{t['metric'].upper()}: {arm} {'better' if better else 'worse'} ({diff:+.3f}, p {t['p']:.3f}, "
-                         f"{t['n']} item x seed pairs)" + _between_runs_clause(runs.get(t["metric"])))
+    primary = summary.get("primary") or FALLBACK_PRIMARY
+    tests = [_oriented(t, arm) for t in summary.get("between_runs", []) if {t["a"], t["b"]} == {arm, ref}]
+    parts = [primary_sentence(next((t for t in tests if t["metric"] == primary), None), primary, arm, ref),
+             secondary_sentence([t for t in tests if t["metric"] != primary], arm)]
     mine, theirs = summary["steps_to_reference"].get(arm), summary["steps_to_reference"].get(ref)
     if mine and theirs and mine["never"] == 0 and theirs["never"] == 0 and theirs["mean"]:
         ratio = mine["mean"] / theirs["mean"]
@@ -220,27 +320,32 @@ def seeds_verdict(summary: dict, arm: str = "semantic") -> str:
     elif mine:
         parts.append(f"steps to {ref}'s final mean {metric.upper()}: not measurable ({arm} {_steps_cell(mine)}; "
                      f"{ref} {_steps_cell(theirs)})")
-    return "; ".join(parts) + "." if parts else "No pair of arms was scored at a common step: nothing to compare."
+    return "; ".join(parts) + "."
 
 
-def _between_runs_clause(t: dict | None) -> str:
-    """How the runs themselves bear out an item-level winner: beyond the seed-to-seed spread only when
-    the permutation test over runs has p < SIGNIFICANT_P."""
-    if t is None:
-        return ""
-    if t["p"] < SIGNIFICANT_P:
-        return f", and between runs (permutation p {t['p']:.2f})"
-    runs = f"{t['runs'][0]} + {t['runs'][1]} runs"
-    side = "the arms' runs do not overlap" if t["separated"] else "the arms' runs overlap"
-    return (f"; between runs not shown beyond the seed-to-seed spread ({side}; permutation p {t['p']:.2f} over "
-            f"{runs}, the smallest they can give {t['p_floor']:.2f})")
+def _between_runs_table(tests: list[dict]) -> list[str]:
+    if not tests:
+        return ["Not tested (it needs the metric in every run and two or more runs an arm)."]
+    lines = ["| a | b | step | metric | diff (a − b) | a: mean ± sd | b: mean ± sd | Welch p | Holm p | perm p | "
+             "floor | separated | runs |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in tests:
+        holm_cell = "– (primary: not adjusted)" if t["primary"] else _fmt_p(t["holm_p"], 4)
+        welch = "–" if t["welch_p"] is None else f"{t['welch_p']:.4f}"
+        lines.append(f"| {t['a']} | {t['b']} | {t['step']} | {t['metric']} | {t['diff']:+.4f} | "
+                     f"{t['mean_a']:.3f} ± {t['sd_a']:.3f} | {t['mean_b']:.3f} ± {t['sd_b']:.3f} | {welch} | "
+                     f"{holm_cell} | {t['perm_p']:.2f} | {t['p_floor']:.2f} | {'yes' if t['separated'] else 'no'} | "
+                     f"{t['runs'][0]} + {t['runs'][1]} |")
+    return lines
 
 
 def seeds_report(summary: dict) -> str:
     metric = summary["metric"].upper()
+    primary = summary.get("primary") or FALLBACK_PRIMARY
     lines = ["# Convergence over seeds", "",
              "Arms and seeds: " + "; ".join(f"{a}: {len(s)} seeds" for a, s in summary["arms"].items()) + ".",
-             f"{metric} per arm at each step every seed scored: mean ± sd over seeds (min, max).", ""]
+             f"Primary endpoint (fixed before the run): {primary} at the last step every run scored; test: Welch's "
+             f"t-test between runs (alpha {ALPHA}, at least {MIN_RUNS} runs an arm); secondary metrics: Holm-adjusted.",
+             "", f"{metric} per arm at each step every seed scored: mean ± sd over seeds (min, max).", ""]
     header = ["step", *summary["curves"]]
     steps = sorted({p["step"] for c in summary["curves"].values() for p in c})
     table = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
@@ -256,21 +361,23 @@ def seeds_report(summary: dict) -> str:
     for a in summary["curves"]:
         lines.append(f"| {a} | {_steps_cell(summary['steps_to_threshold'].get(a))} | "
                      f"{_steps_cell(summary['steps_to_reference'].get(a))} |")
-    lines += ["", "## Paired tests, pooled over seeds", "",
+    between = summary.get("between_runs", [])
+    lines += ["", "## Between runs (the arm-level test)", "",
+              "Each run's score at the last step every run scored is one value. Welch p = Welch's t-test between the "
+              f"arms' runs (two-sided), the decision test: an arm-level difference needs at least {MIN_RUNS} runs an "
+              f"arm and, on the primary endpoint, Welch p < {ALPHA}; on a secondary, Holm p (Welch's p Holm-adjusted "
+              f"over the secondaries) < {ALPHA}. perm p = exact permutation test over the arm labels of all runs; "
+              "floor = the smallest p these run counts can give (0.10 for 3 + 3, hence not the decision test); "
+              "separated = every run of one arm beyond every run of the other.", "",
+              "### Primary endpoint", "", *_between_runs_table([t for t in between if t["primary"]]),
+              "", "### Secondary metrics", "", *_between_runs_table([t for t in between if not t["primary"]])]
+    lines += ["", "## Item-level, pooled over seed pairs (does not test the arm: runs are the unit)", "",
               "Seed k of one arm against seed k of the other, item by item, at the last step every seed scored; "
-              "p = two-sided sign-flip test over all (seed, item) pairs. A difference counts only when p < "
-              f"{SIGNIFICANT_P}.", "",
-              "| a | b | step | metric | diff (a − b) | p | pairs |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {t['a']} | {t['b']} | {t['step']} | {t['metric']} | {t['diff']:+.4f} | {t['p']:.4f} | {t['n']} |"
-              for t in summary["paired"]]
-    lines += ["", "## Between runs", "",
-              "Each run's score at the last step every run scored is one value; p = exact permutation test over "
-              "the arm labels of all runs (two-sided); floor = the smallest p these run counts can give; "
-              "separated = the arms' runs do not overlap (every run of one arm beyond every run of the other).", "",
-              "| a | b | step | metric | diff (a − b) | p | floor | separated | runs |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {t['a']} | {t['b']} | {t['step']} | {t['metric']} | {t['diff']:+.4f} | {t['p']:.2f} | "
-              f"{t['p_floor']:.2f} | {'yes' if t['separated'] else 'no'} | {t['runs'][0]} + {t['runs'][1]} |"
-              for t in summary.get("between_runs", [])]
+              "p = two-sided sign-flip test over all (seed, item) pairs; Holm p = p Holm-adjusted over the metrics "
+              "of the pair. Secondary: it asks whether these runs' outputs differ on these items.", "",
+              "| a | b | step | metric | diff (a − b) | p | Holm p | pairs |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['a']} | {t['b']} | {t['step']} | {t['metric']} | {t['diff']:+.4f} | {t['p']:.4f} | "
+              f"{t['holm_p']:.4f} | {t['n']} |" for t in summary["paired"]]
     lines += ["", "## Verdict", "", seeds_verdict(summary), "", "Plot: `convergence_seeds.png`.", ""]
     return "\n".join(lines)
 

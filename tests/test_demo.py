@@ -85,6 +85,9 @@ def _paired(metric, diff, p):
     return {"a": "semantic", "b": "acoustic", "step": 10, "metric": metric, "diff": diff, "p": p, "n": 12}
 
 
+NO_ARM = "one training run per arm cannot tell the arm's effect from run-to-run spread; no arm-level claim"
+
+
 def test_verdict_is_computed_from_scores_and_paired_tests():
     rows = [{"run": "semantic", "step": 10, "wer": 0.5, "cer": 0.3, "sim": 0.6},
             {"run": "acoustic", "step": 10, "wer": 0.7, "cer": 0.4, "sim": 0.5},
@@ -92,40 +95,85 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     good_judge = {"wer": 0.1, "cer": 0.05}
     paired = [_paired("wer", -0.2, 0.001), _paired("cer", -0.1, 0.002), _paired("sim", 0.1, 0.01)]
     text = verdict({"rows": rows, "paired": paired}, good_judge)
-    assert "point the way the paper claims on the TTS measures, each difference significant:" in text
-    assert "CER at the last step: semantic 0.300 vs acoustic 0.400; semantic better (paired p 0.002, n 12)" in text
-    # the same numbers without a significant paired test name no winner, whatever their sign
+    # no lp_gain in these rows: CER is the primary endpoint, read first, on its raw paired p
+    assert text.startswith(f"This semantic model vs this acoustic model ({NO_ARM}): this semantic model is better "
+                           "than this acoustic model on the primary endpoint cer. CER at the last step: this semantic "
+                           "model 0.300 vs this acoustic model 0.400; this semantic model better (paired p 0.002, n 12)")
+    # the secondaries on their p Holm-adjusted over the two of them: WER 0.001 x2, SIM 0.01 x1
+    assert "this semantic model better (paired p 0.001, Holm-adjusted 0.002, n 12)" in text
+    assert "this semantic model better (paired p 0.010, Holm-adjusted 0.010, n 12)" in text
+    assert "semantic better" not in text and "semantic worse" not in text and "the paper claims" not in text
+    # the same numbers without a significant paired test name no difference, whatever their sign
     text = verdict({"rows": rows, "paired": [_paired(m, d, 0.3) for m, d in (("wer", -0.2), ("cer", -0.1), ("sim", 0.1))]},
                    good_judge)
-    assert "no significant difference between the arms shows on the TTS measures:" in text and "better" not in text
-    assert "no paired test, so no winner" in verdict({"rows": rows}, good_judge)
+    assert "no difference shown between these two models on the primary endpoint cer." in text and "better" not in text
+    assert "no paired test, so no difference named" in verdict({"rows": rows}, good_judge)
     # a test stored the other way round (acoustic first) is read with its sign flipped
     flipped = [{**_paired("sim", -0.1, 0.01), "a": "acoustic", "b": "semantic"}]
-    assert "SIM at the last step: semantic 0.600 vs acoustic 0.500; semantic better" in \
+    assert "SIM at the last step: this semantic model 0.600 vs this acoustic model 0.500; this semantic model better" in \
         verdict({"rows": rows, "paired": flipped}, good_judge)
-    paired[0] = _paired("wer", 0.2, 0.001)  # significantly worse on one measure
-    assert "do not support" in verdict({"rows": rows, "paired": paired}, good_judge)
-    paired[0] = _paired("wer", -0.2, 0.5)
-    assert "partly point the way" in verdict({"rows": rows, "paired": paired}, good_judge)
+    paired[1] = _paired("cer", 0.1, 0.002)  # significantly worse on the primary endpoint
+    assert "this semantic model is worse than this acoustic model on the primary endpoint cer" in \
+        verdict({"rows": rows, "paired": paired}, good_judge)
+    # a secondary whose raw p is below 0.05 but whose Holm-adjusted p is not: no difference named
+    paired = [_paired("wer", -0.2, 0.03), _paired("cer", -0.1, 0.002), _paired("sim", 0.1, 0.04)]
+    text = verdict({"rows": rows, "paired": paired}, good_judge)
+    assert "no difference shown (paired p 0.030, Holm-adjusted 0.060, n 12)" in text
+    assert "no difference shown (paired p 0.040, Holm-adjusted 0.060, n 12)" in text
     # a judge that cannot read words but reads characters: WER is set aside, CER and SIM still count
     text = verdict({"rows": rows, "paired": paired}, {"wer": 0.95, "cer": 0.3})
-    assert "WER: uninformative" in text and "each difference significant" in text
-    assert "on the TTS measures that could be read" in text
+    assert "WER: uninformative" in text and "this semantic model is better than this acoustic model on the primary" in text
+    assert "SIM at the last step: this semantic model 0.600 vs this acoustic model 0.500; this semantic model " \
+        "better (paired p 0.040, Holm-adjusted 0.040, n 12)" in text  # one secondary read: nothing to adjust for
     assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
     # transcripts that scrambled texts match as well: nothing was understood, the rate is not read
     rows[0].update(wer_p=0.4, cer_p=0.3)
     rows[1].update(wer_p=0.001, cer_p=0.6)
     text = verdict({"rows": rows, "paired": paired}, good_judge)
-    assert "CER: neither arm is understood yet" in text
-    # only the acoustic arm beats chance on WER: still read, and the paired test decides
-    assert "WER at the last step: semantic 0.500 vs acoustic 0.700; chance p 0.400 / 0.001; no significant" in text
+    assert "CER: neither model is understood yet" in text and "the primary endpoint cer could not be read" in text
+    # only the acoustic model beats chance on WER: still read, and the paired test decides
+    assert ("WER at the last step: this semantic model 0.500 vs this acoustic model 0.700; chance p 0.400 / 0.001; "
+            "no difference shown") in text
     rows[1]["wer"] = 1.05  # a WER above 1 is never "understood", whatever its p
-    assert "WER: neither arm is understood yet" in verdict({"rows": rows}, good_judge)
+    assert "WER: neither model is understood yet" in verdict({"rows": rows}, good_judge)
     for r in rows:
         del r["cer"]
         r["sim"] = float("nan")
     assert "CER: not measured" in verdict({"rows": rows}, good_judge)
-    assert "nothing could be read" in verdict({"rows": rows}, good_judge)
+    assert "the primary endpoint cer could not be read" in verdict({"rows": rows}, good_judge)
+
+
+def test_report_states_the_endpoint_fixed_before_the_run():
+    from dataclasses import replace
+
+    from eval.demo.report import _endpoint_line
+
+    ev = {"convergence": {"primary": "cer"}, "seeds": None}
+    assert _endpoint_line(ev, replace(BUDGETS["proof"], primary="cer")) == (
+        "Primary endpoint (fixed before the run): cer at the last step; runs per arm: 3; test: Welch's t-test "
+        "between runs (alpha 0.05); secondary metrics: Holm-adjusted.")
+    assert BUDGETS["default"].primary == "lp_gain"
+    assert "lp_gain at the last step; runs per arm: 1;" in _endpoint_line(ev, BUDGETS["default"])
+    assert "cer at the last step; runs per arm: 1;" in _endpoint_line(ev, None)  # without a budget: the results'
+
+
+def test_one_run_per_arm_never_names_an_arm():
+    """However small the paired p, two single models are two models: the verdict compares them and
+    says that one run per arm cannot speak for the arm. lp_gain, when scored, is the primary."""
+    rows = [{"run": "semantic", "step": 10, "cer": 0.3, "lp_gain": 0.8, "lp_gain_p": 0.001},
+            {"run": "acoustic", "step": 10, "cer": 0.6, "lp_gain": 0.1, "lp_gain_p": 0.2}]
+    paired = [_paired("cer", -0.3, 0.001), _paired("lp_gain", 0.7, 0.001)]
+    text = verdict({"rows": rows, "paired": paired, "primary": "lp_gain"}, {"cer": 0.05})
+    assert "semantic better" not in text and "semantic worse" not in text and "arm is" not in text
+    assert NO_ARM in text and text.index("LP gain at the last step") < text.index("CER at the last step")
+    assert "this semantic model is better than this acoustic model on the primary endpoint lp_gain" in text
+    # neither model's audio carries its text: lp_gain is not read, whatever the paired test says
+    for r in rows:
+        r["lp_gain_p"] = 0.3
+    text = verdict({"rows": rows, "paired": paired, "primary": "lp_gain"}, {"cer": 0.05})
+    assert "the primary endpoint lp_gain could not be read" in text
+    assert "LP gain: neither model's audio carries its text yet (this semantic model +0.800 vs this acoustic model " \
+        "+0.100; sign-flip p against 0 0.300/0.300)" in text
 
 
 def test_paired_test_needs_a_real_difference():
@@ -258,12 +306,17 @@ def test_proof_path_compares_arms_over_seeds(demo_dir, tmp_path):
     assert all(p["seeds"] == 2 and p["n"] == 2 * b.eval_items for p in seeds["paired"])
     conv = out / "eval" / "convergence"
     assert (conv / "convergence_seeds.png").stat().st_size > 1000
-    assert "## Paired tests, pooled over seeds" in (conv / "seeds.md").read_text()
+    assert "## Item-level, pooled over seed pairs (does not test the arm: runs are the unit)" in (conv / "seeds.md").read_text()
     report = write_report(out, "proof-test", {"x": 1.0}, r).read_text()
     assert "## Convergence over seeds" in report and "convergence_seeds.png" in report
     verdict_text = report.split("## Verdict")[1].split("##")[0]
     # the fast judge reads nothing (CER ~1 on real audio), and the verdict says so instead of comparing
-    assert any(s in verdict_text for s in ("Uninformative", "no TTS run is understood", "Over the seeds:"))
+    assert verdict_text.strip().startswith("Primary endpoint (fixed before the run): lp_gain at the last step; runs "
+                                           "per arm: 2; test: Welch's t-test between runs (alpha 0.05); secondary "
+                                           "metrics: Holm-adjusted.")
+    assert any(s in verdict_text for s in ("was not measured in any run", "no TTS run's last checkpoint carries its text",
+                                           "Over the runs:"))
+    assert "semantic better" not in verdict_text  # 2 + 2 runs: never an arm-level sentence
 
 
 def test_reliance_sentence_names_only_runs_whose_own_text_significantly_helps():
@@ -276,24 +329,60 @@ def test_reliance_sentence_names_only_runs_whose_own_text_significantly_helps():
     assert "not measured" in reliance_sentence([row("semantic", 0.0, None)])
 
 
-def test_proof_verdict_reads_seeds_only_when_speech_is_understood():
-    from eval.demo.verdict import proof_verdict
+def _seeds(primary, between):
+    return {"reference_arm": "acoustic", "metric": "cer", "reference_final": 0.6, "primary": primary, "paired": [],
+            "between_runs": between,
+            "steps_to_reference": {"semantic": {"per_seed": {0: 100, 1: 200, 2: 100}, "never": 0, "mean": 400 / 3,
+                                                "sd": 57.7, "min": 100, "max": 200, "n": 3},
+                                   "acoustic": {"per_seed": {0: 300, 1: 300, 2: 300}, "never": 0, "mean": 300, "sd": 0,
+                                                "min": 300, "max": 300, "n": 3}}}
 
-    seeds = {"reference_arm": "acoustic", "metric": "cer", "reference_final": 0.6, "paired": [
-        {"a": "semantic", "b": "acoustic", "step": 300, "metric": "cer", "diff": -0.1, "p": 0.001, "n": 36, "seeds": 3}],
-        "steps_to_reference": {"semantic": {"per_seed": {0: 100, 1: 200, 2: 100}, "never": 0, "mean": 400 / 3, "sd": 57.7,
-                                            "min": 100, "max": 200, "n": 3},
-                               "acoustic": {"per_seed": {0: 300, 1: 300, 2: 300}, "never": 0, "mean": 300, "sd": 0,
-                                            "min": 300, "max": 300, "n": 3}}}
-    rows = [{"run": f"{a}_s{k}", "step": 300, "cer": 0.5 if a == "semantic" else 0.6, "cer_p": 0.005}
-            for a in ("semantic", "acoustic") for k in range(3)]
-    text = proof_verdict(seeds, {"rows": rows}, {"cer": 0.3})
-    assert "CER: semantic better (-0.100, p 0.001" in text and "ratio 0.44" in text
-    assert "Uninformative" in proof_verdict(seeds, {"rows": rows}, {"cer": 0.95})
+
+def _run_rows(metric, sem, ac, **extra):
+    return [{"run": f"{a}_s{k}", "step": 300, metric: v, **extra} for a, vals in (("semantic", sem), ("acoustic", ac))
+            for k, v in enumerate(vals)]
+
+
+def test_proof_verdict_reads_seeds_only_when_speech_is_understood():
+    from eval.demo.verdict import proof_verdict, runs_verdict
+    from eval.seeds import group_runs, run_level_tests
+
+    assert proof_verdict is runs_verdict
+    rows = _run_rows("cer", [0.50, 0.52, 0.48], [0.60, 0.61, 0.62], cer_p=0.005)
+    seeds = _seeds("cer", run_level_tests(rows, group_runs([r["run"] for r in rows]), ("cer",), "cer"))
+    text = runs_verdict(seeds, {"rows": rows}, {"cer": 0.3})
+    assert text.startswith("Runs whose last checkpoint beats the scrambled-text chance level on CER: acoustic_s0, ")
+    assert "Primary endpoint CER: semantic better on cer (semantic 0.500 ± 0.020 vs acoustic 0.610 ± 0.010" in text
+    assert "ratio 0.44" in text
+    assert "Uninformative" in runs_verdict(seeds, {"rows": rows}, {"cer": 0.95})
     for r in rows:
         r["cer_p"] = 0.4  # the transcripts match scrambled texts as well: nothing understood
-    text = proof_verdict(seeds, {"rows": rows}, {"cer": 0.3})
-    assert text.startswith("At this scale no TTS run is understood")
+    text = runs_verdict(seeds, {"rows": rows}, {"cer": 0.3})
+    assert text.startswith("At this scale no TTS run's last checkpoint beats the scrambled-text chance level on CER")
+
+
+def test_runs_verdict_on_lp_gain_names_the_arm_only_from_three_runs_apart():
+    from eval.demo.verdict import runs_verdict
+    from eval.seeds import group_runs, run_level_tests
+
+    def text(sem, ac, p=0.001):
+        rows = [{**r, "cer": 0.7, "sim": 0.5 + 0.01 * (i % 3)} for i, r in enumerate(_run_rows("lp_gain", sem, ac, lp_gain_p=p))]
+        return runs_verdict(_seeds("lp_gain", run_level_tests(rows, group_runs([r["run"] for r in rows]),
+                                                              ("cer", "sim", "lp_gain"), "lp_gain")), {"rows": rows}, {})
+
+    apart = text([0.50, 0.55, 0.60], [0.10, 0.12, 0.15])
+    assert apart.startswith("Runs whose last checkpoint carries its text (lp_gain > 0, sign-flip p < 0.05)")
+    assert "Primary endpoint LP_GAIN: semantic better on lp_gain (semantic 0.550 ± 0.050 vs acoustic 0.123" in apart
+    assert ("Secondary metrics (Welch's test between runs, p Holm-adjusted over 2): adjusted p < 0.05 for none (all "
+            "adjusted p: CER undefined (no spread between runs), SIM 1.000)") in apart
+    overlapping = text([0.20, 0.50, 0.30], [0.25, 0.10, 0.40])
+    assert "Primary endpoint LP_GAIN: no difference shown between the arms on lp_gain (semantic 0.333" in overlapping
+    assert "semantic better" not in overlapping and "semantic worse" not in overlapping
+    assert text([0.5, 0.55, 0.6], [0.1, 0.12, 0.15], p=0.3).startswith("At this scale no TTS run's last checkpoint "
+                                                                       "carries its text")
+    rows = _run_rows("cer", [0.5] * 3, [0.6] * 3)
+    assert runs_verdict(_seeds("lp_gain", []), {"rows": rows}, {}).startswith(
+        "The primary endpoint lp_gain, fixed before the run, was not measured in any run")
 
 
 def test_budgets_hold_out_dev_voices_and_the_report_names_the_splits(tmp_path, monkeypatch):

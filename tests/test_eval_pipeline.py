@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 
 from eval.errors import EvalError
-from eval.scoring import Scorer
+from eval.scoring import Scorer, holm
 from svae_tts.cli import main
 from svae_tts.errors import SvaeError
 from tests.eval_helpers import tiny_corpus, tiny_ctc_dir, tiny_vae_dir
@@ -183,7 +183,16 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     for t in paired.values():
         assert (t["a"], t["b"], t["step"], t["n"]) == ("semantic", "acoustic", 2, 2) and 0 < t["p"] <= 1
     assert abs(paired["sim"]["diff"] - (sims[("semantic", 2)] - sims[("acoustic", 2)])) < 1e-6
-    assert "## Paired tests between runs" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Paired tests between runs" in report and "### semantic vs acoustic (these two models, not their arms)" in report
+    assert res["primary"] == "cer" and res["paired"][0]["metric"] == "cer"  # no lp_gain scored: CER, first
+    want = holm([paired[m]["p"] for m in ("cer", "wer", "sim", "mos_ovrl")])
+    assert [paired[m]["holm_p"] for m in ("cer", "wer", "sim", "mos_ovrl")] == pytest.approx(want)
+    # every figure traces to per-item rows: one per run, step and item, with transcript and scores
+    items_csv = list(csv.DictReader((out / "items.csv").open()))
+    assert len(items_csv) == 6 * 2 and {"run", "step", "id", "hyp", "ref", "cer", "sim", "mos_ovrl"} <= set(items_csv[0])
+    last_sem = [r for r in items_csv if (r["run"], r["step"]) == ("semantic", "2")]
+    assert sum(float(r["sim"]) for r in last_sem) / 2 == pytest.approx(sims[("semantic", 2)], abs=1e-6)
     # the cached per-item rows are what the paired tests were computed from
     from eval.convergence import cache_path, paired_comparisons
 
@@ -191,7 +200,7 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
             for r in res["rows"]}
     assert sorted(utts) == [(n, s) for n in ("acoustic", "semantic") for s in (0, 1, 2)]  # not the broken step 9
     assert all(len(v) == 2 for v in utts.values())
-    assert paired_comparisons(utts, ["semantic", "acoustic"]) == res["paired"]
+    assert paired_comparisons(utts, ["semantic", "acoustic"], res["primary"]) == res["paired"]
 
     # second invocation: everything from the cache, identical table, also from a cache written
     # before chance levels existed (they are computed once from its transcripts and stored)
@@ -269,7 +278,13 @@ def test_convergence_over_seeds_from_the_command(world, runs, tmp_path):
     one_pair = {t["metric"]: t for t in res["paired"] if (t["a"], t["b"]) == ("semantic_s0", "acoustic_s0")}
     assert (pooled["cer"]["seeds"], pooled["cer"]["n"], pooled["cer"]["step"]) == (2, 4, 2)
     assert pooled["cer"]["diff"] == pytest.approx(one_pair["cer"]["diff"])
-    assert "## Paired tests, pooled over seeds" in (out / "seeds.md").read_text()
+    seeds_md = (out / "seeds.md").read_text()
+    assert "## Item-level, pooled over seed pairs (does not test the arm: runs are the unit)" in seeds_md
+    # the same model twice an arm: no spread between runs, Welch's t undefined, and 2 + 2 runs name no arm
+    between = {t["metric"]: t for t in seeds["between_runs"]}
+    assert seeds["primary"] == "cer" and between["cer"]["primary"] and between["cer"]["welch_p"] is None
+    assert "Primary endpoint CER: no difference shown between the arms on cer" in seeds_md
+    assert "fewer than 3 runs an arm" in seeds_md
     assert (out / "convergence_seeds.png").read_bytes()[:4] == b"\x89PNG"
     assert "seeds.md" in (out / "report.md").read_text()
 

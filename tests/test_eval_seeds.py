@@ -98,7 +98,7 @@ def test_between_runs_test_is_exact_over_the_arm_labels():
     t = {x["metric"]: x for x in run_level_tests(_rows(), group_runs([run_name(a, s) for a, s in CURVES]))}["cer"]
     # step 300: semantic 0.3 / 0.4 / 0.35 against acoustic 0.6 / 0.7 / 0.65, the most extreme of the 20 splits
     assert (t["step"], t["runs"], t["separated"]) == (300, (3, 3), True)
-    assert t["diff"] == pytest.approx(-0.3) and t["p"] == pytest.approx(0.1) and t["p_floor"] == pytest.approx(0.1)
+    assert t["diff"] == pytest.approx(-0.3) and t["perm_p"] == pytest.approx(0.1) and t["p_floor"] == pytest.approx(0.1)
 
     def two_by_two(a, b):
         rows = [{"run": run_name(arm, k), "step": 100, "cer": v} for arm, vals in (("x", a), ("y", b))
@@ -107,15 +107,89 @@ def test_between_runs_test_is_exact_over_the_arm_labels():
 
     # splits of {1, 2, 3, 4} into pairs: mean differences -2, -1, 0, 0, 1, 2
     apart = two_by_two([1.0, 2.0], [3.0, 4.0])
-    assert (apart["diff"], apart["p"], apart["p_floor"], apart["separated"]) == (-2.0, pytest.approx(1 / 3), pytest.approx(1 / 3), True)
+    assert (apart["diff"], apart["perm_p"], apart["p_floor"], apart["separated"]) == (-2.0, pytest.approx(1 / 3), pytest.approx(1 / 3), True)
     mixed = two_by_two([1.0, 3.0], [2.0, 4.0])
-    assert (mixed["diff"], mixed["p"], mixed["separated"]) == (-1.0, pytest.approx(2 / 3), False)
+    assert (mixed["diff"], mixed["perm_p"], mixed["separated"]) == (-1.0, pytest.approx(2 / 3), False)
     # an arm of one run has no spread to test against; a metric one run lacks is left out
     rows = [{"run": run_name(arm, k), "step": 100, "cer": 0.5, "sim": float("nan") if k else 0.7}
             for arm, n in (("x", 2), ("y", 2), ("z", 1)) for k in range(n)]
     tests = run_level_tests(rows, group_runs([r["run"] for r in rows]), metrics=("cer", "sim"))
     assert [(t["a"], t["b"], t["metric"]) for t in tests] == [("x", "y", "cer")]
-    assert (tests[0]["diff"], tests[0]["p"]) == (0.0, 1.0)
+    assert (tests[0]["diff"], tests[0]["perm_p"]) == (0.0, 1.0)
+    assert tests[0]["welch_p"] is None  # runs that agree exactly: Welch's t is undefined, not p 0 or 1
+
+
+def test_welch_between_runs_against_a_hand_computed_t():
+    """Welch's test on 3 + 3 run-level values: t and its degrees of freedom worked out by hand,
+    p = 2 P(T_df > |t|); the exact permutation p beside it cannot go below 0.10."""
+    from scipy.stats import t as student_t
+
+    from eval.seeds import welch_p
+
+    tests = {x["metric"]: x for x in run_level_tests(_rows(), group_runs([run_name(a, s) for a, s in CURVES]))}
+    cer = tests["cer"]
+    # semantic 0.30 / 0.40 / 0.35 (mean 0.35, variance 0.0025), acoustic 0.60 / 0.70 / 0.65 (mean 0.65, 0.0025):
+    # se = sqrt(0.0025 / 3 + 0.0025 / 3) = 0.0408248, t = -0.3 / se = -7.34847,
+    # df = (2 * 0.0025 / 3) ** 2 / (2 * (0.0025 / 3) ** 2 / 2) = 4
+    t_hand, df_hand = -0.3 / (2 * 0.0025 / 3) ** 0.5, 4.0
+    assert t_hand == pytest.approx(-7.34847, abs=1e-5)
+    assert cer["welch_p"] == pytest.approx(2 * student_t.sf(abs(t_hand), df_hand), rel=1e-9)
+    assert 0.001 < cer["welch_p"] < 0.002 and cer["perm_p"] == pytest.approx(0.1)
+    assert (cer["mean_a"], cer["sd_a"], cer["mean_b"], cer["sd_b"]) == pytest.approx((0.35, 0.05, 0.65, 0.05))
+    # unequal spreads: [1, 2, 3] (variance 1) vs [4, 5, 7] (variance 7/3): t = -10/3 / sqrt(10/9) = -3.16228,
+    # df = (10/9)^2 / ((1/3)^2 / 2 + (7/9)^2 / 2) = 3.44828 (Welch-Satterthwaite), not the 4 of Student's test
+    t_hand = (2 - 16 / 3) / (1 / 3 + 7 / 9) ** 0.5
+    df_hand = (10 / 9) ** 2 / ((1 / 3) ** 2 / 2 + (7 / 9) ** 2 / 2)
+    assert (t_hand, df_hand) == (pytest.approx(-3.16228, abs=1e-5), pytest.approx(3.44828, abs=1e-5))
+    assert welch_p([1.0, 2.0, 3.0], [4.0, 5.0, 7.0]) == pytest.approx(2 * student_t.sf(abs(t_hand), df_hand), rel=1e-9)
+    assert welch_p([1.0, 2.0, 3.0], [4.0, 5.0, 7.0]) != pytest.approx(2 * student_t.sf(abs(t_hand), 4), rel=1e-3)
+
+
+def _lp_rows(semantic, acoustic, step=300):
+    """Run-level rows at one step: lp_gain per seed (the primary), CER and SIM as secondaries."""
+    rows = []
+    for arm, gains in (("semantic", semantic), ("acoustic", acoustic)):
+        for k, g in enumerate(gains):
+            rows.append({"run": run_name(arm, k), "step": step, "lp_gain": g, "lp": -1.0 + g,
+                         "cer": 0.6 - 0.1 * g + 0.01 * k, "sim": 0.5 + 0.01 * k})
+    return {"runs": {r["run"]: "" for r in rows}, "rows": rows}
+
+
+def test_primary_endpoint_decides_and_secondaries_are_holm_adjusted():
+    from eval.seeds import primary_endpoint, seeds_report, seeds_verdict
+
+    clear = seed_summary(_lp_rows([0.50, 0.55, 0.60], [0.10, 0.12, 0.15]), {}, threshold=None)
+    assert clear["primary"] == "lp_gain"  # the rows have it: the default endpoint
+    assert primary_endpoint([{"cer": 0.5}]) == "cer" and primary_endpoint([{"cer": 0.5}], "sim") == "sim"
+    tests = {t["metric"]: t for t in clear["between_runs"]}
+    assert clear["between_runs"][0]["metric"] == "lp_gain" and tests["lp_gain"]["primary"]
+    assert tests["lp_gain"]["holm_p"] is None and tests["lp_gain"]["welch_p"] < 0.05
+    # the secondaries' Welch p, Holm-adjusted over the three of them by hand
+    raw = sorted((tests[m]["welch_p"], m) for m in ("cer", "sim", "lp"))
+    want, running = {}, 0.0
+    for rank, (p, m) in enumerate(raw):
+        running = max(running, min(1.0, (3 - rank) * p))
+        want[m] = running
+    assert {m: tests[m]["holm_p"] for m in want} == pytest.approx(want)
+    v = seeds_verdict(clear)
+    assert v.startswith("Primary endpoint LP_GAIN: semantic better on lp_gain (semantic 0.550 ± 0.050 vs acoustic "
+                        "0.123 ± 0.025 over 3 + 3 runs at step 300; Welch p ")
+    assert "exact permutation p 0.10, the smallest these runs can give 0.10" in v
+    assert "Secondary metrics (Welch's test between runs, p Holm-adjusted over 3): adjusted p < 0.05 for " in v
+    assert f"SIM {tests['sim']['holm_p']:.3f}" in v and "SIM (semantic" not in v  # SIM is the same in both arms
+    report = seeds_report(clear)
+    assert report.index("### Primary endpoint") < report.index("| lp_gain |") < report.index("### Secondary metrics")
+    assert f"| {tests['sim']['holm_p']:.4f} |" in report
+    # overlapping runs: no difference shown, whatever the sign of the means
+    mixed = seed_summary(_lp_rows([0.2, 0.5, 0.3], [0.25, 0.1, 0.4]), {}, threshold=None)
+    v = seeds_verdict(mixed)
+    assert v.startswith("Primary endpoint LP_GAIN: no difference shown between the arms on lp_gain (semantic 0.333")
+    assert "Welch p not below 0.05" in v and "semantic better" not in v and "semantic worse" not in v
+    # two runs an arm, however far apart: no arm-level sentence
+    two = seed_summary(_lp_rows([0.50, 0.60], [0.10, 0.12]), {}, threshold=None)
+    v = seeds_verdict(two)
+    assert "no difference shown between the arms on lp_gain" in v and "fewer than 3 runs an arm" in v
+    assert "semantic better" not in v and "adjusted p < 0.05 for none" in v
 
 
 def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_path):
@@ -124,17 +198,26 @@ def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_p
     results = {"runs": {run_name(a, s): "" for a, s in CURVES}, "rows": _rows()}
     s = seed_summary(results, _utterances(better=0.2), threshold=0.5)
     v = seeds_verdict(s)
-    assert "CER: semantic better (-0.200" in v and "SIM: no significant difference" in v
-    # three runs an arm cannot show the gain beyond the seed-to-seed spread, however consistent
-    assert ("between runs not shown beyond the seed-to-seed spread (the arms' runs do not overlap; permutation "
-            "p 0.10 over 3 + 3 runs, the smallest they can give 0.10)") in v
+    # no lp_gain in these rows: CER is the primary endpoint, and 3 + 3 well separated runs decide it
+    assert s["primary"] == "cer"
+    assert v.startswith("Primary endpoint CER: semantic better on cer (semantic 0.350 ± 0.050 vs acoustic 0.650 ± "
+                        "0.050 over 3 + 3 runs at step 300; Welch p 0.002; exact permutation p 0.10, the smallest "
+                        "these runs can give 0.10)")
+    assert "Secondary metrics: none tested between runs" in v  # the rows hold only CER
     # one acoustic seed never reached its own arm's final mean: the ratio is not claimed
     assert "not measurable" in v and "ratio" not in v
-    flat = seed_summary(results, _utterances(better=0.0), threshold=0.5)
-    assert "better" not in seeds_verdict(flat) and "CER: no significant difference" in seeds_verdict(flat)
+    flat = seed_summary({"runs": results["runs"], "rows": [{**r, "cer": 0.5 + (0.01 if r["run"].endswith("1") else 0)}
+                                                         for r in _rows()]}, _utterances(better=0.0), threshold=0.5)
+    assert "better" not in seeds_verdict(flat) and "no difference shown between the arms on cer" in seeds_verdict(flat)
     report = seeds_report(s)
     assert "| 300 | 0.350 ± 0.050" in report and "s1: never" in report
-    assert "| semantic | acoustic | 300 | cer | -0.3000 | 0.10 | 0.10 | yes | 3 + 3 |" in report
+    assert ("| semantic | acoustic | 300 | cer | -0.3000 | 0.350 ± 0.050 | 0.650 ± 0.050 | 0.0018 | "
+            "– (primary: not adjusted) | 0.10 | 0.10 | yes | 3 + 3 |") in report
+    # the item-level tests stay, labelled as what they are, with Holm beside the raw p
+    assert "## Item-level, pooled over seed pairs (does not test the arm: runs are the unit)" in report
+    pooled = {t["metric"]: t for t in s["paired"]}
+    assert pooled["cer"]["holm_p"] == pytest.approx(min(1.0, 2 * pooled["cer"]["p"]))  # the smaller of two p's
+    assert f"| cer | -0.2000 | {pooled['cer']['p']:.4f} | {pooled['cer']['holm_p']:.4f} | 30 |" in report
     plot_seed_curves(s, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -72,6 +72,9 @@ class DemoBudget(Checked):
     # models; >= 3 show whether it is larger than the seed-to-seed spread (the proof budget)
     tts_seeds: int = positive(1)
     cer_threshold: float | None = positive(None)  # the proof's "good enough" CER, fixed before the run
+    # the primary endpoint, fixed before the run: the metric whose between-runs test alone may name an
+    # arm (eval.seeds); every other metric is secondary, Holm-adjusted
+    primary: str = "lp_gain"
     eval_items: int = positive(12)
     recon_items: int = positive(12)
     nfe: int = positive(16)

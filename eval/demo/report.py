@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.demo.config import ARMS, DemoBudget
-from eval.demo.verdict import final_rows, proof_verdict, reliance_sentence, verdict
+from eval.demo.verdict import final_rows, reliance_sentence, runs_verdict, verdict
 from svae_tts.fileio import atomic_write_text
 
 SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/probe.md"),
@@ -93,9 +93,20 @@ def _listen(out: Path, conv: dict) -> list[str]:
     return lines
 
 
+def _endpoint_line(ev: dict, budget: DemoBudget | None) -> str:
+    """What was fixed before the run: the primary endpoint, the runs per arm, the test."""
+    from eval.seeds import ALPHA
+
+    arms = (ev.get("seeds") or {}).get("arms") or {}
+    runs = budget.tts_seeds if budget else (min(map(len, arms.values())) if arms else 1)
+    primary = budget.primary if budget else (ev.get("seeds") or ev["convergence"]).get("primary", "–")
+    return (f"Primary endpoint (fixed before the run): {primary} at the last step; runs per arm: {runs}; test: "
+            f"Welch's t-test between runs (alpha {ALPHA}); secondary metrics: Holm-adjusted.")
+
+
 def _verdict(ev: dict) -> str:
     if ev.get("seeds"):
-        text = proof_verdict(ev["seeds"], ev["convergence"], _judge_on_real(ev))
+        text = runs_verdict(ev["seeds"], ev["convergence"], _judge_on_real(ev))
     else:
         text = verdict(ev["convergence"], _judge_on_real(ev))
     text += (" " + reliance_sentence(ev["text_reliance"]) if ev.get("text_reliance") else "")
@@ -122,7 +133,7 @@ def write_report(out: Path, budget_name: str, timings: dict[str, float], results
              f"Budget `{budget_name}`; every stage ran offline on this machine. "
              f"Both arms (semantic = VAE {_alignment(budget)}, acoustic = the same "
              "VAE without the alignment loss) had the same corpus, steps, seed and TTS budget.", "",
-             "## Verdict", "", _verdict(ev), ""]
+             "## Verdict", "", _endpoint_line(ev, budget), "", _verdict(ev), ""]
     lines += _timings(timings, wall) + _stages(results) + _sub_reports(out / "eval") + _listen(out, ev["convergence"])
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")

@@ -189,7 +189,8 @@ def evaluate(out: Path, b: DemoBudget, results: dict, device: str) -> dict:
     write_test_list(items, ev / "test_list.jsonl", overwrite=True)
     runs = [run for run, _, _ in tts_runs(b)]
     conv = run_convergence([(run, out / f"tts_{run}") for run in runs], items, ev / "convergence",
-                           _scorer(out, b, device), settings=_synthesis(b), device=device, cer_threshold=b.cer_threshold)
+                           _scorer(out, b, device), settings=_synthesis(b), device=device, cer_threshold=b.cer_threshold,
+                           primary=b.primary)
     seeds = conv.pop("seeds", None)  # several seeds per arm: eval.seeds's summary (also seeds.md)
     reliance = text_reliance(out, b, results, device)
     return {"recon": results["recon"], "probe": results["probe"], "convergence": conv, "seeds": seeds,

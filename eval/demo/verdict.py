@@ -6,10 +6,9 @@ hand-made scores (tests/test_demo.py) and read on its own.
 
 from __future__ import annotations
 
-
 from eval.demo.config import ARMS
 from eval.report import finite
-from eval.scoring import SIGNIFICANT_P
+from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, holm
 
 
 def final_rows(conv: dict) -> dict[str, dict]:
@@ -21,110 +20,171 @@ def final_rows(conv: dict) -> dict[str, dict]:
 
 
 CHANCE_P = 0.05  # an error rate counts as "understood" when fewer scrambled texts than this do as well
+ONE_RUN = ("one training run per arm cannot tell the arm's effect from run-to-run spread; no arm-level claim")
+MEASURES = (("lp_gain", "LP gain"), ("wer", "WER"), ("cer", "CER"), ("sim", "SIM"))  # (key, label); MOS as scored
 
 
 def _paired(conv: dict, key: str) -> dict | None:
-    """The semantic-vs-acoustic paired test on ``key`` (diff = semantic minus acoustic)."""
+    """The paired test between this semantic and this acoustic model on ``key`` (diff = semantic
+    minus acoustic)."""
     for t in conv.get("paired", []):
         if t["metric"] == key and {t["a"], t["b"]} == set(ARMS):
             return t if t["a"] == "semantic" else {**t, "diff": -t["diff"]}
     return None
 
 
-
 def _error_rate_unreadable(key: str, label: str, sem: dict, ac: dict, judge_on_real: dict) -> str | None:
-    """Why an error rate cannot be read (judge cannot read real speech, neither arm beats chance)."""
+    """Why an error rate cannot be read (judge cannot read real speech, neither model beats chance)."""
     on_real = judge_on_real.get(key)
     if finite(on_real) and on_real >= 0.9:
         return f"{label}: uninformative (the judge's {label} on the real test audio is {on_real:.2f}; train it longer)"
-    a, c, pa, pc = sem[key], ac[key], sem.get(f"{key}_p"), ac.get(f"{key}_p")
-    read_a = a < 1.0 and (not finite(pa) or pa < CHANCE_P)
-    read_c = c < 1.0 and (not finite(pc) or pc < CHANCE_P)
-    if read_a or read_c:
+    if reads(sem, key) or reads(ac, key):
         return None
+    a, c, pa, pc = sem[key], ac[key], sem.get(f"{key}_p"), ac.get(f"{key}_p")
     chance = f"chance p {pa:.3f} / {pc:.3f}" if finite(pa) and finite(pc) else "no chance level"
-    return f"{label}: neither arm is understood yet (semantic {a:.3f} vs acoustic {c:.3f}; {chance})"
+    return f"{label}: neither model is understood yet (this semantic model {a:.3f} vs this acoustic model {c:.3f}; {chance})"
 
 
-def _compare(conv: dict, key: str, label: str, lower_is_better: bool, sem: dict, ac: dict) -> tuple[str, str]:
-    """One measure through the paired test: ("text", "better" / "worse" / "ns")."""
-    a, c = sem[key], ac[key]
-    numbers = f"semantic {a:.3f} vs acoustic {c:.3f}"
-    chance = ""
+def _lp_gain_unreadable(label: str, sem: dict, ac: dict) -> str | None:
+    """Why ``lp_gain`` cannot be read: neither model's audio carries its text (:func:`reads`)."""
+    if reads(sem, "lp_gain") or reads(ac, "lp_gain"):
+        return None
+    ps = "/".join(f"{r['lp_gain_p']:.3f}" if finite(r.get("lp_gain_p")) else "–" for r in (sem, ac))
+    return (f"{label}: neither model's audio carries its text yet (this semantic model {sem['lp_gain']:+.3f} vs this "
+            f"acoustic model {ac['lp_gain']:+.3f}; sign-flip p against 0 {ps})")
+
+
+def reads(row: dict, key: str) -> bool | None:
+    """Does a run's summary row show that the judge read its audio on ``key``? An error rate: below 1
+    and beating the same transcripts against scrambled texts (``<key>_p`` < CHANCE_P, when there
+    is one). ``lp_gain`` (the own text's log-probability minus another item's, 0 at chance):
+    above 0 with the sign-flip test against 0 (``lp_gain_p``) below CHANCE_P. ``None`` for a
+    metric without a chance level (SIM, MOS)."""
+    v = row.get(key)
+    if key == "lp_gain":
+        return finite(v) and v > 0 and finite(row.get("lp_gain_p")) and row["lp_gain_p"] < CHANCE_P
+    if key in LOWER_IS_BETTER:
+        p = row.get(f"{key}_p")
+        return finite(v) and v < 1.0 and (not finite(p) or p < CHANCE_P)
+    return None
+
+
+def _compare(test: dict | None, p_key: str, key: str, label: str, sem: dict, ac: dict) -> tuple[str, str]:
+    """One measure of these two models through their paired test, decided on ``test[p_key]`` (the
+    raw p for the primary endpoint, the Holm-adjusted one for a secondary): ("text", "better" /
+    "worse" / "ns")."""
+    lower_is_better = key in LOWER_IS_BETTER
+    numbers = f"this semantic model {sem[key]:.3f} vs this acoustic model {ac[key]:.3f}"
     if lower_is_better and finite(sem.get(f"{key}_p")) and finite(ac.get(f"{key}_p")):
-        chance = f"; chance p {sem[f'{key}_p']:.3f} / {ac[f'{key}_p']:.3f}"
-    test = _paired(conv, key)
+        numbers += f"; chance p {sem[f'{key}_p']:.3f} / {ac[f'{key}_p']:.3f}"
     if test is None:
-        return f"{label} at the last step: {numbers}{chance}; no paired test, so no winner", "ns"
-    stat = f"paired p {test['p']:.3f}, n {test['n']}"
-    if test["p"] >= SIGNIFICANT_P:
-        return f"{label} at the last step: {numbers}{chance}; no significant difference ({stat})", "ns"
+        return f"{label} at the last step: {numbers}; no paired test, so no difference named", "ns"
+    stat = f"paired p {test['p']:.3f}" + (f", Holm-adjusted {test[p_key]:.3f}" if p_key != "p" else "") + f", n {test['n']}"
+    if test[p_key] >= SIGNIFICANT_P:
+        return f"{label} at the last step: {numbers}; no difference shown ({stat})", "ns"
     wins = test["diff"] < 0 if lower_is_better else test["diff"] > 0
-    return (f"{label} at the last step: {numbers}{chance}; semantic {'better' if wins else 'worse'} ({stat})",
+    return (f"{label} at the last step: {numbers}; this semantic model {'better' if wins else 'worse'} ({stat})",
             "better" if wins else "worse")
 
 
-def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
-    """Plain statement of what this run shows about the paper's claim (computed, never assumed).
+def _measures(primary: str, sem: dict, ac: dict) -> list[tuple[str, str]]:
+    """(key, label) of every measure to read, the primary endpoint first."""
+    mos = next((k for k in ("mos_utmos", "mos_ovrl") if k in sem and k in ac), None)
+    measures = list(MEASURES) + ([(mos, "MOS")] if mos else [])
+    if primary not in {k for k, _ in measures}:
+        measures.append((primary, primary.upper()))
+    return sorted(measures, key=lambda m: m[0] != primary)
 
-    An error rate is read only when it can mean something: ``judge_on_real`` holds the ASR judge's
+
+def _unreadable(key: str, label: str, sem: dict, ac: dict, judge_on_real: dict) -> str | None:
+    if not (finite(sem.get(key)) and finite(ac.get(key))):
+        return f"{label}: not measured"
+    if key == "lp_gain":
+        return _lp_gain_unreadable(label, sem, ac)
+    if key in LOWER_IS_BETTER:
+        return _error_rate_unreadable(key, label, sem, ac, judge_on_real)
+    return None
+
+
+def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
+    """What one run per arm shows: a comparison of *this* semantic model with *this* acoustic model,
+    never of the arms (one training run per arm cannot tell an arm's effect from the spread between
+    runs; :func:`runs_verdict` reads several).
+
+    A measure is read only when it can mean something: ``judge_on_real`` holds the ASR judge's
     ``wer``/``cer`` on the real test audio (a judge that cannot read real speech says nothing about
-    synthesised speech), and at least one arm must be understood: a rate below 1 that beats the
-    same transcripts scored against scrambled texts (``*_p`` < :data:`CHANCE_P`, from
-    :func:`eval.scoring.chance_error_rates`). A measure names a winner only when the paired test
-    between the arms over the same items (``conv["paired"]``, from
-    :func:`eval.convergence.paired_comparisons`) has p < :data:`SIGNIFICANT_P`: a gap that item-to-item
-    variation explains is reported as no difference, whatever its sign."""
+    synthesised speech), and at least one model must be read on it (:func:`reads`: an error rate
+    beating scrambled texts, an ``lp_gain`` above 0 beyond item-to-item variation). The primary
+    endpoint (``conv["primary"]``, :func:`eval.seeds.primary_endpoint`) comes first and is decided
+    on its paired test's p (``conv["paired"]``, :func:`eval.convergence.paired_comparisons`) below
+    :data:`SIGNIFICANT_P`; the secondaries on their p Holm-adjusted over the secondaries read."""
+    from eval.seeds import primary_endpoint
+
     last = final_rows(conv)
     if not all(arm in last for arm in ARMS):
         return "Not every run produced scores, so this run says nothing about the claim."
     sem, ac = last["semantic"], last["acoustic"]
+    primary = conv.get("primary") or primary_endpoint(list(last.values()))
     judge_on_real = judge_on_real or {}
-    mos = next((k for k in ("mos_utmos", "mos_ovrl") if k in sem and k in ac), None)
-    measures = [("wer", True, "WER"), ("cer", True, "CER"), ("sim", False, "SIM")] + ([(mos, False, "MOS")] if mos else [])
-    parts: list[tuple[str, str | None]] = []  # (text, "better" / "worse" / "ns" / None = not read)
-    for key, lower_is_better, label in measures:
-        if not (finite(sem.get(key)) and finite(ac.get(key))):
-            parts.append((f"{label}: not measured", None))
-            continue
-        why_not = _error_rate_unreadable(key, label, sem, ac, judge_on_real) if lower_is_better else None
-        parts.append((why_not, None) if why_not else _compare(conv, key, label, lower_is_better, sem, ac))
-    read = [o for _, o in parts if o is not None]
-    partial = " on the TTS measures" if len(read) == len(parts) else " on the TTS measures that could be read"
-    if not read:
-        head = "At this scale nothing could be read, so this run neither supports nor contradicts the paper's claim"
-    elif "worse" in read:
-        head = f"At this scale the numbers do not support the paper's claim{partial}"
-    elif all(o == "better" for o in read):
-        head = f"At this scale the numbers point the way the paper claims{partial}, each difference significant"
-    elif "better" in read:
-        head = f"At this scale the numbers partly point the way the paper claims{partial}: significant on some measures only"
-    else:
-        head = f"At this scale no significant difference between the arms shows{partial}"
-    return head + ": " + "; ".join(t for t, _ in parts) + ". Tiny models and minutes of CPU training are far " \
-        "from the paper's setting; read this as a check that the pipeline runs and measures, not as evidence."
+    parts: dict[str, tuple[str, str | None]] = {}  # key -> (text, "better" / "worse" / "ns" / None = not read)
+    tests: dict[str, dict | None] = {}
+    for key, label in _measures(primary, sem, ac):
+        why_not = _unreadable(key, label, sem, ac, judge_on_real)
+        parts[key] = (why_not, None)
+        tests[key] = None if why_not else (_paired(conv, key) or {})
+    secondary = [k for k, t in tests.items() if t and k != primary]
+    for k, adjusted in zip(secondary, holm([tests[k]["p"] for k in secondary])):
+        tests[k] = {**tests[k], "holm_p": adjusted}
+    labels = dict(_measures(primary, sem, ac))
+    for key, t in tests.items():
+        if t is not None:
+            parts[key] = _compare(t or None, "p" if key == primary else "holm_p", key, labels[key], sem, ac)
+    head = _primary_head(primary, parts[primary][1])
+    return (f"This semantic model vs this acoustic model ({ONE_RUN}): {head}. " + "; ".join(t for t, _ in parts.values())
+            + ". Tiny models and minutes of CPU training are far from the paper's setting; read this as a check that "
+            "the pipeline runs and measures, not as evidence.")
 
 
-def proof_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) -> str:
-    """The proof budget's verdict: the arms over their seeds (:func:`eval.seeds.seeds_verdict`),
-    read only when the judge reads real speech and at least one run's last CER beats chance."""
-    from eval.seeds import seeds_verdict
+def _primary_head(primary: str, outcome: str | None) -> str:
+    if outcome is None:
+        return f"the primary endpoint {primary} could not be read"
+    if outcome == "ns":
+        return f"no difference shown between these two models on the primary endpoint {primary}"
+    return f"this semantic model is {outcome} than this acoustic model on the primary endpoint {primary}"
 
-    on_real = (judge_on_real or {}).get("cer")
-    if finite(on_real) and on_real >= 0.9:
-        return (f"Uninformative: the judge's CER on the real test audio is {on_real:.2f}, so it reads no speech; "
-                "nothing here supports or contradicts the paper's claim.")
+
+def runs_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) -> str:
+    """The verdict from several runs per arm (:func:`eval.seeds.seeds_verdict`: the primary endpoint
+    by Welch's test between runs, then the secondaries with Holm), read only when the primary can
+    mean something: for an error rate, the judge reads real speech and at least one run's last
+    value beats chance; for ``lp_gain``, at least one run's audio carries its text (:func:`reads`)."""
+    from eval.seeds import FALLBACK_PRIMARY, seeds_verdict
+
+    primary = seeds.get("primary") or FALLBACK_PRIMARY
+    on_real = (judge_on_real or {}).get(primary)
+    if primary in LOWER_IS_BETTER and finite(on_real) and on_real >= 0.9:
+        return (f"Uninformative: the judge's {primary.upper()} on the real test audio is {on_real:.2f}, so it reads no "
+                "speech; nothing here supports or contradicts the paper's claim.")
     last = final_rows(conv)
-    read = sorted(run for run, row in last.items()
-                  if finite(row.get("cer")) and row["cer"] < 1.0 and finite(row.get("cer_p")) and row["cer_p"] < CHANCE_P)
+    read = sorted(run for run, row in last.items() if reads(row, primary))
     numbers = seeds_verdict(seeds)
-    if not read:
-        return ("At this scale no TTS run is understood (no run's last CER beats the scrambled-text chance level), "
-                "so this run neither supports nor contradicts the paper's claim. The numbers, for the record: " + numbers)
-    return (f"Runs whose last CER beats chance: {', '.join(read)} (of {len(last)}). "
-            "Over the seeds: " + numbers + " A winner is named only where the pooled paired test has p < "
-            f"{SIGNIFICANT_P}, and said to stand out from the seed-to-seed spread only where the test between "
-            "runs has too; a steps ratio only where every seed of both arms got there.")
+    if not any(finite(row.get(primary)) for row in last.values()):
+        return (f"The primary endpoint {primary}, fixed before the run, was not measured in any run, so this run "
+                "neither supports nor contradicts the paper's claim. The numbers, for the record: " + numbers)
+    what = "carries its text (lp_gain > 0, sign-flip p < 0.05)" if primary == "lp_gain" else \
+        f"beats the scrambled-text chance level on {primary.upper()}"
+    if not read and any(reads(row, primary) is not None for row in last.values()):
+        return (f"At this scale no TTS run's last checkpoint {what}, so this run neither supports nor contradicts the "
+                "paper's claim. The numbers, for the record: " + numbers)
+    from eval.seeds import ALPHA, MIN_RUNS
+
+    runs = f"Runs whose last checkpoint {what}: {', '.join(read)} (of {len(last)}). " if read else ""
+    return (runs + "Over the runs: " + numbers + f" An arm is named only from Welch's test between runs on the "
+            f"primary endpoint ({primary}; at least {MIN_RUNS} runs an arm, p < {ALPHA}); a secondary metric only where "
+            f"its Holm-adjusted p is below {ALPHA}; a steps ratio only where every seed of both arms got there.")
+
+
+proof_verdict = runs_verdict  # the name the proof budget's callers know
 
 
 READS_TEXT_P = 0.01  # a run "reads its text" when its own text beats another's at this level
