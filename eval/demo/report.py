@@ -113,8 +113,13 @@ def _verdict(ev: dict) -> str:
     from eval.probe import probe_verdicts
     from eval.recon import recon_verdicts
 
-    text += "".join(" Reconstructions (the VAEs): " + s for s in recon_verdicts(ev.get("recon") or {}))
-    return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in probe_verdicts(ev.get("probe") or {}))
+    # one VAE was trained per arm: these compare two models, item by item, never the arms
+    text += "".join(f" {ONE_VAE_PER_ARM} Reconstructions: " + s for s in recon_verdicts(ev.get("recon") or {}))
+    return text + "".join(f" {ONE_VAE_PER_ARM} Latent probe (the VAEs, not the TTS): " + s
+                          for s in probe_verdicts(ev.get("probe") or {}))
+
+
+ONE_VAE_PER_ARM = "[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms.]"
 
 
 def _alignment(b: DemoBudget | None) -> str:
