@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from eval.errors import EvalError
 from eval.report import finite
-from eval.scoring import Scorer, aggregate, chance_error_rates, other_text, paired_tests
+from eval.scoring import Scorer, add_text_gains, aggregate, chance_error_rates, other_texts, paired_tests
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
@@ -139,14 +139,14 @@ def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: 
             wav, sr = synth(item, seed + i)
             prompt = load_audio(item.prompt_audio)
             row = scorer.score(wav, sr, text=item.text, sim_ref=prompt, sim_ref_key=str(item.prompt_audio),
-                               other_text=other_text(items, i))
+                               other_texts=other_texts(items, i))
         if outcome.failed:
             failed.append({"id": item.id, "reason": outcome.reason})
             continue
         if audio_dir is not None:
             save_audio(audio_dir / f"{item.id}.wav", wav, sr, overwrite=True)
         rows.append({"id": item.id, "seed": seed + i, "duration": wav.numel() / sr, **row})
-    return rows, failed
+    return add_text_gains(rows), failed
 
 
 def _cached_entry(cache: Path, fingerprint: str) -> dict | None:

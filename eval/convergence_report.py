@@ -149,9 +149,10 @@ def convergence_report(results: dict) -> str:
              "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
              "against scrambled texts (same length and letters), cer_p = the share of scrambles scoring at least "
              "as well as the real texts (a CER shows something was understood only when cer_p is small); lp = the judge's "
-             "mean per-token log-probability of the item's text given the audio, lp_other = of another item's text "
-             "(the chance level), lp_gain = lp - lp_other (above 0: the audio carries its text; lp_gain_p = sign-flip "
-             "test of the per-item gains against 0); SIM = speaker cosine to the prompt; mos_* = predicted MOS. "
+             "mean per-token log-probability of the item's text given the audio, lp_other = the mean of other items' texts "
+             "on the same audio (the chance level), lp_gain = lp above an additive audio + text model "
+             "fitted to the mismatched pairs (eval.scoring.add_text_gains; above 0: the audio carries its text; "
+             "lp_gain_p = sign-flip test of the per-item gains against 0); SIM = speaker cosine to the prompt; mos_* = predicted MOS. "
              "Per-item rows: `items.csv`.", "",
              "## Runs", ""] + [f"- **{n}**: `{d}`" for n, d in results["runs"].items()] + [
              "", "## Scores per checkpoint", "", markdown_table(rows, cols), "",

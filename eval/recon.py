@@ -19,7 +19,7 @@ from tqdm import tqdm
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
-from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, Scorer, aggregate, other_text, p_text, paired_tests
+from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, Scorer, add_text_gains, aggregate, other_texts, p_text, paired_tests
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
 from svae_tts.boundary import item_boundary
@@ -70,16 +70,16 @@ def run_recon(
             with item_boundary(u["id"], log) as item:
                 wav, wsr = load_audio(u["audio"], sr)
                 if codec is None:  # the original, scored by the judges that do not need a reference
-                    row = scorer.score(wav, wsr, text=u["text"], other_text=other_text(utts, i))
+                    row = scorer.score(wav, wsr, text=u["text"], other_texts=other_texts(utts, i))
                 else:
                     rec = codec.reconstruct(wav)
                     row = scorer.score(rec, wsr, text=u["text"], sim_ref=(wav, wsr), target=(wav, wsr),
-                                       other_text=other_text(utts, i))
+                                       other_texts=other_texts(utts, i))
             if item.failed:
                 skipped.append({"model": name, "id": u["id"], "path": u["audio"], "reason": item.reason})
                 continue
             rows.append({"id": u["id"], **row})
-        scored[name] = rows
+        scored[name] = add_text_gains(rows)
         d = out_dir / name
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(d / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))

@@ -1,8 +1,9 @@
 """The scorer shared by recon, tts and convergence: one object that holds every judge, loaded once.
 
 Per utterance it computes what its judges allow: WER/CER against the text (ASR judge given), with a
-judge that scores text (Whisper) the log-probability of the text given the audio (``lp``), of another
-item's text (``lp_other``, its chance level) and their difference (``lp_gain``),
+judge that scores text (Whisper) the log-probability of the text given the audio (``lp``) and of other
+items' texts (``lp_others``, whose mean ``lp_other`` is its chance level; :func:`add_text_gains` turns
+them into ``lp_gain`` once every item is scored),
 speaker similarity against a reference clip (the prompt for TTS, the original for reconstruction),
 predicted MOS, and with a ground-truth waveform the signal metrics. Aggregation keeps both WER means.
 """
@@ -53,28 +54,28 @@ class Scorer:
 
     def score(self, wav: torch.Tensor, sr: int, text: str | None = None, sim_ref: tuple[torch.Tensor, int] | None = None,
               target: tuple[torch.Tensor, int] | None = None, sim_ref_key: str | None = None,
-              other_text: str | None = None) -> dict:
+              other_texts: dict[str, str] | None = None) -> dict:
         """Metrics of one generated/reconstructed waveform. Keys absent when their judge is absent.
 
         ``sim_ref_key`` (e.g. the prompt's path) caches the reference's speaker embedding: a test list
-        scored at many checkpoints embeds each prompt once. ``other_text`` (another item's text) gives
-        ``lp_other`` and ``lp_gain`` with a judge that scores text: how much likelier the judge finds
-        this audio's own text than a text it does not carry, whatever makes any text likely (a clean
-        voice, a familiar speaker).
+        scored at many checkpoints embeds each prompt once. ``other_texts`` (other items' texts by
+        item id, :func:`other_texts`) gives, with a judge that scores text, ``lp_others`` (the
+        log-probability of each of them given this audio, by id) and ``lp_other`` (their mean).
         """
         self.load()
         row: dict = {}
         if self._asr is not None and text is not None:
-            texts = (text,) if other_text is None else (text, other_text)
-            hyp, lps = self._asr.read(wav, sr, texts)
+            others = dict(other_texts or {})
+            hyp, lps = self._asr.read(wav, sr, (text, *others.values()))
             w, c = word_errors(text, hyp), char_errors(text, hyp)
             row.update(hyp=asr_scoring_text(hyp), ref=asr_scoring_text(text), wer=w.rate, cer=c.rate,
                        w_err=w.errors, w_n=w.ref_len, c_err=c.errors, c_n=c.ref_len)
             if lps is not None:
                 row["lp"] = lps[0]
-                if len(lps) > 1:
-                    row["lp_other"] = lps[1]
-                    row["lp_gain"] = lps[0] - lps[1]
+                if others:
+                    row["lp_others"] = dict(zip(others, lps[1:]))
+                    finite_others = [v for v in lps[1:] if math.isfinite(v)]
+                    row["lp_other"] = sum(finite_others) / len(finite_others) if finite_others else float("nan")
         if self._sim is not None and sim_ref is not None:
             from eval.metrics.speaker import cosine
 
@@ -97,13 +98,60 @@ class Scorer:
         return row
 
 
-def other_text(items: list, i: int) -> str | None:
-    """The text item ``i`` is scored against as its chance level: the next item's (a fixed
-    derangement, so every item's chance text is the same at every checkpoint); None for one item."""
-    if len(items) < 2:
-        return None
-    t = items[(i + 1) % len(items)]
-    return t.text if hasattr(t, "text") else t["text"]
+OTHER_TEXTS = 8  # other items' texts each item is also scored against (the chance level of its own)
+
+
+def other_texts(items: list, i: int, k: int = OTHER_TEXTS) -> dict[str, str]:
+    """The texts item ``i`` is scored against besides its own, by item id: those of the next
+    ``k`` items, cyclically (at most every other item). A fixed band, so every checkpoint scores
+    the same pairs, and every text is also scored on ``k`` other items' audio, which
+    :func:`add_text_gains` needs. Items are :class:`eval.testlist.TestItem` or dicts with ``id``
+    and ``text``."""
+    n = len(items)
+    get = (lambda t, key: getattr(t, key)) if n and hasattr(items[0], "text") else (lambda t, key: t[key])
+    picked = [items[(i + d) % n] for d in range(1, min(k, n - 1) + 1)]
+    return {str(get(t, "id")): get(t, "text") for t in picked}
+
+
+def add_text_gains(rows: list[dict], sweeps: int = 500, tol: float = 1e-12) -> list[dict]:
+    """``lp_gain`` for every row with ``lp`` and ``lp_others``: how much likelier the judge finds
+    the text an audio should carry than its audio and its text would make any pair.
+
+    The judge's log-probability of text t given audio a mixes three things: how likely t is to any
+    listener (short common words are), how readily a gives any text (clean, familiar speech does),
+    and whether a carries t. Against other texts on the same audio alone the first dominates the
+    per-item differences. So an additive model ``lp(t_j|a_i) = audio_i + text_j`` is fitted by least
+    squares to the mismatched pairs scored (each item's row of other texts; its text on the other
+    items' audio comes from their rows), by alternating means, and the gain is
+    ``lp(t_i|a_i) - audio_i - text_i``: exactly the match effect when the table is additive, 0 on
+    average at chance. A row whose audio or text was scored in no mismatched pair gets none.
+    Returns ``rows`` (changed in place)."""
+    entries = [(str(r.get("id")), str(j), float(v)) for r in rows if isinstance(r.get("lp_others"), dict)
+               for j, v in r["lp_others"].items() if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not entries:
+        return rows
+    audio = {i: 0.0 for i, _, _ in entries}
+    text = {j: 0.0 for _, j, _ in entries}
+    for _ in range(sweeps):
+        change = 0.0
+        for effects, fit in ((audio, lambda i, j, v: v - text[j]), (text, lambda i, j, v: v - audio[i])):
+            sums = dict.fromkeys(effects, 0.0)
+            counts = dict.fromkeys(effects, 0)
+            for i, j, v in entries:
+                key = i if effects is audio else j
+                sums[key] += fit(i, j, v)
+                counts[key] += 1
+            for key in effects:
+                new = sums[key] / counts[key]
+                change = max(change, abs(new - effects[key]))
+                effects[key] = new
+        if change < tol:
+            break
+    for r in rows:
+        key, own = str(r.get("id")), r.get("lp")
+        if isinstance(own, (int, float)) and math.isfinite(own) and key in audio and key in text:
+            r["lp_gain"] = own - audio[key] - text[key]
+    return rows
 
 
 def aggregate(rows: list[dict]) -> dict:

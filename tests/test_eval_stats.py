@@ -83,3 +83,29 @@ def test_lp_gain_p_says_whether_the_audio_carries_its_text():
     assert aggregate(noise)["lp_gain_p"] == 1.0 and one_sample_test(noise, "lp_gain")["mean"] == pytest.approx(0.0)
     assert "lp_gain_p" not in aggregate([{"id": "0", "sim": 0.5}, {"id": "1", "sim": 0.6}])
     assert one_sample_test([{"lp_gain": 0.4}], "lp_gain") is None  # one value cannot be tested
+
+
+def test_text_gain_is_the_match_effect_of_an_additive_table():
+    """lp(t_j | a_i) = audio_i + text_j + gain * [i == j]: the fitted additive model leaves ``gain``
+    for every item whatever the audio and text effects, over the band of pairs other_texts picks;
+    with no match effect it is 0; an item whose text no other audio was scored on gets none."""
+    from eval.scoring import add_text_gains, other_texts
+
+    audio = [0.3, -1.2, 0.8, 0.0, -0.4, 1.1, -0.7, 0.2, 0.5, -0.9]
+    text = [-2.0, 0.5, -0.3, 1.4, -1.1, 0.0, 0.9, -0.6, 0.2, -1.5]
+    items = [{"id": f"i{k}", "text": f"t{k}"} for k in range(len(audio))]
+    for gain in (0.0, 0.75):
+        rows = []
+        for i in range(len(items)):
+            others = other_texts(items, i, k=4)
+            assert list(others) == [f"i{(i + d) % len(items)}" for d in range(1, 5)]
+            rows.append({"id": f"i{i}", "lp": audio[i] + text[i] + gain,
+                         "lp_others": {j: audio[i] + text[int(j[1:])] for j in others}})
+        add_text_gains(rows)
+        assert [round(r["lp_gain"], 9) for r in rows] == [gain] * len(rows)
+    # the row alone (other texts on the same audio) is off by the text's own likelihood
+    assert rows[0]["lp"] - sum(rows[0]["lp_others"].values()) / 4 != pytest.approx(0.75)
+    # b's audio was scored against no other text: b gets no gain (a's text is on no other audio: none either)
+    lone = [{"id": "a", "lp": -1.0, "lp_others": {"b": -2.0}}, {"id": "b", "lp": -1.0}]
+    add_text_gains(lone)
+    assert "lp_gain" not in lone[0] and "lp_gain" not in lone[1]

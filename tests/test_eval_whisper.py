@@ -64,16 +64,21 @@ def test_whisper_decoding_bounded_by_duration(judge, clips, monkeypatch):
 
 
 def test_scorer_gives_log_probability_gain(clips):
-    from eval.scoring import Scorer, aggregate
+    from eval.scoring import Scorer, add_text_gains, aggregate, other_texts
 
+    items = [{"id": f"u{i}", "text": t} for i, t in enumerate(SENTENCES)]
     sc = Scorer(asr="whisper", sim=None, mos=None)
-    rows = [sc.score(c, 16_000, text=SENTENCES[i], other_text=SENTENCES[i - 1]) for i, c in enumerate(clips)]
-    for r in rows:
-        assert r["lp_gain"] == pytest.approx(r["lp"] - r["lp_other"])
-        assert r["lp_gain"] > 0
-    assert "lp_other" not in sc.score(clips[0], 16_000, text=SENTENCES[0])  # no other text: no chance level
+    rows = [{"id": items[i]["id"], **sc.score(c, 16_000, text=SENTENCES[i], other_texts=other_texts(items, i))}
+            for i, c in enumerate(clips)]
+    for i, r in enumerate(rows):
+        assert set(r["lp_others"]) == {f"u{j}" for j in range(len(items)) if j != i}  # 4 items: every other one
+        assert r["lp_other"] == pytest.approx(sum(r["lp_others"].values()) / 3)
+        assert r["lp"] > r["lp_other"]
+    add_text_gains(rows)
+    assert all(r["lp_gain"] > 0.5 for r in rows)  # every clip carries its own text
     agg = aggregate(rows)
     assert agg["lp_gain"] == pytest.approx(sum(r["lp_gain"] for r in rows) / len(rows))
+    assert "lp_other" not in sc.score(clips[0], 16_000, text=SENTENCES[0])  # no other texts: no chance level
 
 
 def test_whisper_spec_forms(tmp_path):

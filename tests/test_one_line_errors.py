@@ -66,7 +66,7 @@ def _rows():
         ("espeak-sample-rate-1", espeak + ["--sample-rate", "1"], [r"--sample-rate", r"'1'", r">= 8000"]),
         ("espeak-sample-rate-0", espeak + ["--sample-rate", "0"], [r"--sample-rate"]),
         ("espeak-min-words-above-max", espeak + ["--min-words", "10", "--max-words", "2"], [r"min_words \(10\)", r"max_words \(2\)"]),
-        ("espeak-test-speakers-all", espeak + ["--voices", "3", "--test-speakers", "3"], [r"test_speakers \(3\)", r"voices \(3\)"]),
+        ("espeak-test-speakers-all", espeak + ["--voices", "3", "--test-speakers", "3"], [r"test_speakers \+ dev_speakers \(3 \+ 0\)", r"voices \(3\)"]),
         ("vae-train-negative-max-steps", vae + ["max_steps=-5"], [r"max_steps", r"-5", r"> 0"]),
         ("tts-train-zero-steps", tts + ["max_steps=0"], [r"steps", r"> 0"]),
         ("csv-test-size-negative", csv + ["--test-size", "-1"], [r"--test-size"]),

@@ -57,7 +57,7 @@ def _lp_gain_unreadable(label: str, sem: dict, ac: dict) -> str | None:
 def reads(row: dict, key: str) -> bool | None:
     """Does a run's summary row show that the judge read its audio on ``key``? An error rate: below 1
     and beating the same transcripts against scrambled texts (``<key>_p`` < CHANCE_P, when there
-    is one). ``lp_gain`` (the own text's log-probability minus another item's, 0 at chance):
+    is one). ``lp_gain`` (the own text's log-probability against other texts and other audio, 0 at chance):
     above 0 with the sign-flip test against 0 (``lp_gain_p``) below CHANCE_P. ``None`` for a
     metric without a chance level (SIM, MOS)."""
     v = row.get(key)
