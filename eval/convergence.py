@@ -273,7 +273,7 @@ def run_convergence(
     thresholds = steps_to_threshold(rows, names, wer_threshold, sim_threshold)
     primary = primary_endpoint(rows, primary)
     results = {"runs": {n: str(d) for n, d in runs}, "judges": scorer.describe(), "synthesis": asdict(settings),
-               "num_items": len(items), "rows": rows, "thresholds": thresholds, "primary": primary,
+               "num_items": len(items), "splits": sorted({i.split for i in items if i.split}), "rows": rows, "thresholds": thresholds, "primary": primary,
                "paired": paired_comparisons(scored.utterances, names, primary), "failures": scored.failures,
                "reused_from_cache": scored.reused, "scored_now": len(rows) - scored.reused}
     if any(len(seeds) > 1 for seeds in group_runs(names).values()):

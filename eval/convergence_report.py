@@ -21,8 +21,8 @@ RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer"
                   "mos_p808", "mos_utmos", "seconds")
 # per item: the transcript and every score behind a figure; MOS columns as scored
 ITEM_COLUMNS = ("run", "step", "id", "hyp", "ref", "wer", "cer", "lp", "lp_other", "lp_gain", "sim")
-PLOT_METRICS = (("wer", "WER (mean per utterance)", "lower"), ("sim", "speaker similarity", "higher"),
-                ("mos", "predicted MOS", "higher"))
+PLOT_METRICS = (("lp_gain", "text log-prob. gain (lp_gain)", "higher"), ("wer", "WER (mean per utterance)", "lower"),
+                ("sim", "speaker similarity", "higher"), ("mos", "predicted MOS", "higher"))
 
 
 def _csv_text(rows: list[dict], columns) -> str:
@@ -65,7 +65,7 @@ def plot_convergence(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = results["rows"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, len(PLOT_METRICS), figsize=(4.3 * len(PLOT_METRICS), 3.8))
     for ax, (metric, label, better) in zip(axes, PLOT_METRICS):
         for name in results["runs"]:
             rs = [r for r in rows if r["run"] == name]
@@ -75,6 +75,8 @@ def plot_convergence(results: dict, path: Path) -> None:
                 ax.plot(*zip(*pts), marker="o", label=name)
         if not ax.lines:
             ax.text(0.5, 0.5, f"no {metric.upper()} judge", ha="center", va="center", transform=ax.transAxes, color="grey")
+        elif metric == "lp_gain":
+            ax.axhline(0.0, color="grey", ls=":", lw=0.8)  # chance
         thr = results["thresholds"].get(f"{metric}_threshold")
         if thr is not None:
             ax.axhline(thr, color="grey", ls="--", lw=0.8)
@@ -139,12 +141,19 @@ def _paired_tables(paired: list[dict]) -> list[str]:
     return lines[:-1]
 
 
+def _split_text(results: dict) -> str:
+    """Which corpus split the items came from, when the test list says (``TestItem.split``)."""
+    splits = results.get("splits") or []
+    return f" (corpus split: {', '.join(splits)})" if splits else ""
+
+
 def convergence_report(results: dict) -> str:
     rows = results["rows"]
     cols = [c for c in RESULT_COLUMNS if c != "seconds" and any(c in r for r in rows)]
     th = results["thresholds"]
     lines = ["# Convergence comparison", "",
-             f"{results['num_items']} test items, fixed seeds (item i gets seed {results['synthesis']['seed']} + i); "
+             f"{results['num_items']} test items{_split_text(results)}, fixed seeds (item i gets seed "
+             f"{results['synthesis']['seed']} + i); "
              "judges: " + ", ".join(f"{k}={v}" for k, v in results["judges"].items()) + ".",
              "WER = mean of per-utterance WER, wer_corpus = corpus-level; cer_chance = the mean CER of the same transcripts "
              "against scrambled texts (same length and letters), cer_p = the share of scrambles scoring at least "

@@ -115,8 +115,11 @@ def recon_verdicts(summary: dict) -> list[str]:
     for t in summary.get("paired") or []:
         if "ground_truth" in (t["a"], t["b"]) or t["metric"] not in VERDICT_METRICS:
             continue
-        label, p, n = VERDICT_METRICS[t["metric"]], p_text(t["p"]), t["n"]
-        if t["p"] >= SIGNIFICANT_P:
+        # Holm-adjusted over the metrics of the pair (eval.scoring.paired_tests): several metrics, one family
+        adjusted = t["holm_p"] if t.get("holm_p") is not None else t["p"]
+        label, n = VERDICT_METRICS[t["metric"]], t["n"]
+        p = f"Holm-adjusted {p_text(adjusted)}" if t.get("holm_p") is not None else p_text(adjusted)
+        if adjusted >= SIGNIFICANT_P:
             out.append(f"{t['a']} vs {t['b']}: no significant difference in {label} ({t['diff']:+.3f}, {p}, {n} items).")
             continue
         a_better = (t["diff"] < 0) == (t["metric"] in LOWER_IS_BETTER)
@@ -139,8 +142,9 @@ def recon_report(summary: dict) -> str:
     if summary.get("paired"):
         lines += ["Paired tests (same items; diff = a − b, corpus-level for WER/CER, the mean per-item difference "
                   f"otherwise; two-sided sign-flip test over the items; a difference counts when p < {SIGNIFICANT_P}):", "",
-                  "| a | b | metric | diff | p | n |", "|---|---|---|---|---|---|"]
-        lines += [f"| {t['a']} | {t['b']} | {t['metric']} | {t['diff']:+.4f} | {p_text(t['p'])[2:]} | {t['n']} |"
+                  "| a | b | metric | diff | p | Holm p | n |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {t['a']} | {t['b']} | {t['metric']} | {t['diff']:+.4f} | {p_text(t['p'])[2:]} | "
+                  f"{p_text(t['holm_p'])[2:] if t.get('holm_p') is not None else '–'} | {t['n']} |"
                   for t in summary["paired"]]
         lines += ["", " ".join(recon_verdicts(summary)), ""]
     if summary["skipped"]:

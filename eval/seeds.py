@@ -225,6 +225,7 @@ def seed_summary(results: dict, utterances: dict[tuple[str, int], list[dict]], m
     return {"metric": metric, "threshold": threshold, "reference_arm": reference_arm, "primary": primary,
             "reference_final": ref_final, "arms": {a: [sr.seed for sr in runs] for a, runs in arms.items()},
             "curves": curves, "sim_curves": arm_curves(rows, arms, "sim"),
+            "primary_curves": arm_curves(rows, arms, primary) if primary != metric else {},
             "steps_to_threshold": steps_to_level(rows, arms, metric, threshold),
             "steps_to_reference": steps_to_level(rows, arms, metric, ref_final),
             "paired": pooled_paired_tests(utterances, arms, metrics),
@@ -383,7 +384,8 @@ def seeds_report(summary: dict) -> str:
 
 
 def plot_seed_curves(summary: dict, path) -> None:
-    """Mean curve per arm with its min-max band over seeds, for the error rate and SIM."""
+    """Mean curve per arm with its min-max band over seeds: the primary endpoint (when it is not the
+    error rate), the error rate and SIM."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -391,8 +393,11 @@ def plot_seed_curves(summary: dict, path) -> None:
 
     from svae_tts.fileio import atomic_path
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, (key, label) in zip(axes, (("curves", summary["metric"].upper()), ("sim_curves", "SIM"))):
+    panels = [("curves", summary["metric"].upper()), ("sim_curves", "SIM")]
+    if summary.get("primary_curves"):
+        panels.insert(0, ("primary_curves", f"{summary['primary']} (primary endpoint)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
+    for ax, (key, label) in zip(axes, panels):
         for arm, pts in summary[key].items():
             if not pts:
                 continue

@@ -111,6 +111,12 @@ def test_recon_ranks_identity_above_random_vae(world, tmp_path):
                              {"a": "x", "b": "y", "metric": "pesq", "diff": 0.3, "p": 0.01, "n": 12}]}
     assert recon_verdicts(worse) == ["y's reconstructions score better than x's on the judge's CER (x minus y +0.150, p 0.0040, 12 items).",
                                      "x's reconstructions score better than y's on PESQ (x minus y +0.300, p 0.0100, 12 items)."]
+    # with the pair's Holm-adjusted p (as run_recon writes it) the verdict decides on that, and says so
+    adjusted = {**s, "paired": [{**t, "holm_p": h} for t, h in zip(worse["paired"], (0.008, 0.06))]}
+    assert recon_verdicts(adjusted) == [
+        "y's reconstructions score better than x's on the judge's CER (x minus y +0.150, Holm-adjusted p 0.0080, 12 items).",
+        "x vs y: no significant difference in PESQ (+0.300, Holm-adjusted p 0.0600, 12 items)."]
+    assert all(t["holm_p"] >= t["p"] for t in s["paired"])
 
 
 def test_tts_eval_ground_truth_and_missing_generated_audio(world, tmp_path):

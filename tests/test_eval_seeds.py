@@ -160,6 +160,9 @@ def test_primary_endpoint_decides_and_secondaries_are_holm_adjusted():
 
     clear = seed_summary(_lp_rows([0.50, 0.55, 0.60], [0.10, 0.12, 0.15]), {}, threshold=None)
     assert clear["primary"] == "lp_gain"  # the rows have it: the default endpoint
+    # its curves over seeds are kept for the plot's first panel (the error-rate curves are CER's)
+    assert clear["primary_curves"]["semantic"] == [{"step": 300, "mean": pytest.approx(0.55), "sd": pytest.approx(0.05),
+                                                    "min": 0.50, "max": 0.60, "n": 3}]
     assert primary_endpoint([{"cer": 0.5}]) == "cer" and primary_endpoint([{"cer": 0.5}], "sim") == "sim"
     tests = {t["metric"]: t for t in clear["between_runs"]}
     assert clear["between_runs"][0]["metric"] == "lp_gain" and tests["lp_gain"]["primary"]
