@@ -177,7 +177,7 @@ def convergence_report(results: dict) -> str:
              "these two models, not their arms: one run per arm cannot tell an arm's effect from run-to-run "
              f"spread. Primary endpoint: {results.get('primary', '–')}.", "",
              *_paired_tables(results.get("paired", [])), "",
-             "Plots: `convergence.png` (WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
+             "Plots: `convergence.png` (lp_gain, WER, SIM, MOS against steps), `steps_to_threshold.png`.", ""]
     if results.get("seeds"):
         lines += ["Several seeds per arm: their spread, steps to a level and paired tests pooled over seeds are in "
                   "`seeds.md` (plot `convergence_seeds.png`).", ""]
