@@ -9,7 +9,7 @@ after more training only scores the new checkpoints. A checkpoint that fails is 
 skipped (not cached: the next run retries it).
 
 Outputs: ``results.csv`` (one row per run and step), ``results.json`` (rows, per-utterance cache
-paths, thresholds, failures), ``report.md`` and ``convergence.png`` (WER, SIM, MOS against steps,
+paths, thresholds, failures), ``report.md`` and ``convergence.png`` (lp_gain, WER, SIM, MOS against steps,
 one line per run) plus ``steps_to_threshold.png``; with several seeds per arm (runs named
 ``<arm>_s<seed>``) also ``seeds.md`` and ``convergence_seeds.png`` (:mod:`eval.seeds`).
 

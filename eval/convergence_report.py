@@ -1,5 +1,5 @@
 """The convergence comparison's outputs: ``results.csv``, ``results.json``, ``items.csv``, ``report.md``,
-``convergence.png`` (WER, SIM, MOS against steps, one line per run) and ``steps_to_threshold.png``;
+``convergence.png`` (lp_gain, WER, SIM, MOS against steps, one line per run) and ``steps_to_threshold.png``;
 ``seeds.md`` and ``convergence_seeds.png`` when runs have several seeds per arm.
 
 Kept apart from :mod:`eval.convergence`, which scores the checkpoints, so that what is computed
