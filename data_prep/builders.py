@@ -20,7 +20,6 @@ from svae_tts.textio import read_csv
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 _LIBRITTS_NAME = re.compile(r"^(\d+)_(\d+)_")
 
 

@@ -23,6 +23,7 @@ from svae_tts.audio import audio_info, read_samples
 from svae_tts.errors import AudioError, ConfigError, OutputExistsError
 from svae_tts.fileio import atomic_dir, guard_output, recover_dir
 from svae_tts.config import Checked, nonneg, positive, seed_field
+from svae_tts.textio import read_json
 from svae_tts.formats.corpus import CORPUS_MARKERS, INFO_FILE, REPORT_FILE, load_corpus, write_corpus
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,15 @@ def fingerprint(params: dict, files: Iterable[str | os.PathLike] = ()) -> str:
     return h.hexdigest()[:16]
 
 
+def _fingerprint_of(info_path: Path) -> str | None:
+    """The input fingerprint an earlier build recorded; ``None`` when its info file is damaged,
+    which makes the corpus one built from other inputs (replaced only with ``overwrite``)."""
+    try:
+        return read_json(info_path, dict, error=DataError).get("fingerprint")
+    except DataError:
+        return None
+
+
 def up_to_date(out_dir: str | os.PathLike, fp: str, overwrite: bool) -> bool:
     """True when ``out_dir`` already holds a corpus built from the same inputs (re-runs are no-ops).
 
@@ -238,13 +248,9 @@ def up_to_date(out_dir: str | os.PathLike, fp: str, overwrite: bool) -> bool:
     if not out_dir.exists():
         return False
     info_path = out_dir / INFO_FILE
-    if info_path.is_file() and not overwrite:
-        try:
-            if json.loads(info_path.read_text()).get("fingerprint") == fp:
-                log.info("%s is up to date (same inputs); nothing to do", out_dir)
-                return True
-        except json.JSONDecodeError:
-            pass
+    if info_path.is_file() and not overwrite and _fingerprint_of(info_path) == fp:
+        log.info("%s is up to date (same inputs); nothing to do", out_dir)
+        return True
     if not overwrite:
         raise OutputExistsError(f"{out_dir}: already exists and was built from other inputs (pass --overwrite to replace it)")
     return False

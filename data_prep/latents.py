@@ -9,7 +9,6 @@ into ``<out>/shards/`` (resumable, see :mod:`data_prep.shards`) with the VAE's o
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ from data_prep.errors import DataError
 from data_prep.features import _accelerator
 from data_prep.shards import encode_into_shards, read_skip_reports, start_job
 from svae_tts.fileio import guard_output, recover_dir
+from svae_tts.textio import read_own_json
 from svae_tts.formats.corpus import REPORT_FILE, corpus_rows, write_report
 from svae_tts.formats.latent_set import INFO_FILE, write_latent_set
 from svae_tts.formats.shards import ShardReader, shard_index
@@ -32,6 +32,8 @@ SHARDS_DIR = "shards"
 JOB_FILE = "job.json"
 # what an earlier (finished or interrupted) extraction leaves: only such a folder is resumed or replaced
 LATENT_MARKERS = (INFO_FILE, JOB_FILE, SHARDS_DIR)
+# what to do about an unfinished extraction that cannot be resumed (other settings, a damaged job file)
+_START_AFRESH = "pass --overwrite or use another folder"
 
 
 def extract_latents(
@@ -72,9 +74,9 @@ def extract_latents(
     shard_dir = out_dir / SHARDS_DIR
     job = {"vae": str(vae), "sample": sample, "seed": seed, "corpus": str(Path(corpus_dir).resolve())}
     job_path = out_dir / JOB_FILE
-    if job_path.is_file() and json.loads(job_path.read_text()) != job:
+    if job_path.is_file() and read_own_json(job_path, _START_AFRESH, dict, error=DataError) != job:
         raise DataError(f"{out_dir}: holds an unfinished extraction with other settings "
-                        f"({job_path.read_text().strip()}); pass --overwrite or use another folder")
+                        f"({job_path.read_text().strip()}); {_START_AFRESH}")
     mine = start_job(rows, shard_dir, acc, job_path, job, "latents")
 
     def encode(wavs: list[torch.Tensor], ids: list[str]) -> list[torch.Tensor]:

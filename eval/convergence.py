@@ -41,6 +41,7 @@ from svae_tts.fileio import atomic_write_json, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, in_range, nonneg, seed_field
 from svae_tts.run_state import EXPORTS_DIR, list_exports, step_name
+from svae_tts.textio import read_json
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 
 log = logging.getLogger(__name__)
@@ -149,15 +150,26 @@ def evaluate_model(synth: SynthFn, items: list[TestItem], scorer: Scorer, seed: 
     return add_text_gains(rows), failed
 
 
+def _is_whole_entry(entry: dict) -> bool:
+    """An entry's summary is a row of numbers by name and its utterances a list of records."""
+    utterances = entry.get("utterances", [])
+    return isinstance(entry.get("summary"), dict) and isinstance(utterances, list) \
+        and all(isinstance(u, dict) for u in utterances)
+
+
 def _cached_entry(cache: Path, fingerprint: str) -> dict | None:
-    """The cache entry of a checkpoint when it was scored with these items, judges and settings."""
+    """The cache entry of a checkpoint when it was scored with these items, judges and settings.
+
+    A damaged entry (cut short, not UTF-8, not an object, its summary or utterances of the wrong
+    kind) is a miss like any other: the checkpoint is scored again and the entry rewritten."""
     if not cache.is_file():
         return None
     try:
-        entry = json.loads(cache.read_text())
-    except json.JSONDecodeError:
+        entry = read_json(cache, dict, error=EvalError)
+    except EvalError as exc:
+        log.warning("%s; scoring the checkpoint again", exc)
         return None
-    if entry.get("fingerprint") != fingerprint:
+    if entry.get("fingerprint") != fingerprint or not _is_whole_entry(entry):
         return None
     if not any(k.endswith("_chance") for k in entry["summary"]):
         # a cache written before chance levels existed: compute them once from its transcripts

@@ -28,6 +28,32 @@ MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 2
 
+# libsndfile's major formats as files are named: most are named after the format (FLAC -> .flac),
+# these not; RAW (headerless: unreadable without being told its rate and encoding) and the Matlab
+# formats (a .mat file is far more often data than sound) are read when named but never scanned for
+_FILE_NAMES = {"AIFF": (".aiff", ".aif"), "OGG": (".ogg", ".oga"), "MPEG": (".mp3",), "WAVEX": (".wav",),
+               "NIST": (".nist", ".sph"), "IRCAM": (".sf",), "MPC2K": (".mpc",), "RAW": (), "MAT4": (), "MAT5": ()}
+# subtypes that have a file name of their own: Opus audio is an OGG container named .opus
+_SUBTYPE_NAMES = {("OGG", "OPUS"): ".opus"}
+_COMMON_FIRST = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+
+
+def _readable_extensions() -> tuple[str, ...]:
+    """Every file extension this soundfile build reads, the common speech formats first.
+
+    Derived from the library rather than written down, so a folder scan and a file given by name
+    accept the same files: a format libsndfile gains (or lacks in an older build) is found or left
+    out in both alike."""
+    formats = set(sf.available_formats())
+    exts = {e for name in formats for e in _FILE_NAMES.get(name, (f".{name.lower()}",))}
+    exts |= {e for (name, sub), e in _SUBTYPE_NAMES.items() if name in formats and sub in sf.available_subtypes(name)}
+    return tuple(e for e in _COMMON_FIRST if e in exts) + tuple(sorted(exts - set(_COMMON_FIRST)))
+
+
+# the one set of audio inputs: what a folder scan finds and what every help text lists
+AUDIO_EXTENSIONS = _readable_extensions()
+AUDIO_FORMATS = ", ".join(e[1:] for e in AUDIO_EXTENSIONS)
+
 
 @dataclass
 class AudioInfo:
@@ -174,8 +200,10 @@ def save_audio(
     return path
 
 
-def list_audio_files(root: str | os.PathLike, exts: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")) -> list[Path]:
-    """A file, or every audio file below a folder, sorted for determinism."""
+def list_audio_files(root: str | os.PathLike, exts: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
+    """A file, or every audio file below a folder (``exts``: by default every format
+    :func:`read_samples` reads, so a folder holds no file that would work given by name yet is left
+    out), sorted for determinism."""
     root = Path(root)
     if root.is_file():
         return [root]

@@ -9,7 +9,8 @@ is an earlier output of the same kind). Every refusal is one :class:`OutputPathE
 Files are written to a temporary sibling and renamed (``os.replace`` is atomic on POSIX within a
 file system), with the permissions a plain ``open()`` would give (``0o666 & ~umask``). Directories
 are built under a temporary sibling name and swapped in, the previous version being removed only
-after the new one is complete.
+after the new one is complete; all they hold gets the same permissions (``0o777 & ~umask`` for
+folders), whichever library wrote it.
 """
 
 from __future__ import annotations
@@ -169,8 +170,11 @@ def check_writable(path: PathLike, overwrite: bool, kind: Literal["dir", "file",
 
 
 def _umask() -> int:
-    """The process umask, read without changing it where the OS tells (Linux: /proc/self/status);
-    elsewhere set-and-restore, which is what every other reader of the umask does."""
+    """The process umask, read without changing it where the OS tells (Linux: /proc/self/status).
+
+    Elsewhere it is set and restored (the only portable way to read it). That changes the umask of
+    the whole process for an instant, so a file another thread creates in that instant gets the
+    temporary mask: 0o022, never 0, so such a file is at worst readable, never world-writable."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
@@ -183,22 +187,43 @@ def _umask() -> int:
     return mask
 
 
+def give_umask_modes(path: PathLike) -> None:
+    """Give ``path`` (a file, or a folder and everything in it; symlinks are left alone) the modes a
+    plain ``open()`` / ``mkdir()`` gives: ``0o666 & ~umask`` and ``0o777 & ~umask``.
+
+    Why: the writers this toolkit calls do not. ``mkstemp`` makes 0600 files, and safetensors (so
+    also accelerate's checkpoints and transformers' ``save_pretrained``) renames its own private
+    0600 temporary into place, so weights sat 0600 beside a 0644 ``config.json`` and a model dir
+    copied to a shared folder was unreadable to colleagues. Outputs are shared as the umask says."""
+    mask = _umask()  # read once for the whole tree
+    path = Path(path)
+    if path.is_symlink():
+        return
+    if not path.is_dir():
+        os.chmod(path, 0o666 & ~mask)
+        return
+    os.chmod(path, 0o777 & ~mask)
+    for root, dirs, files in os.walk(path):
+        for names, mode in ((dirs, 0o777), (files, 0o666)):
+            for name in names:
+                if not os.path.islink(entry := os.path.join(root, name)):
+                    os.chmod(entry, mode & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary file path next to ``path``; rename it onto ``path`` if the block succeeds.
 
-    The file gets the mode a plain ``open(path, "w")`` would give (``0o666 & ~umask``), not
-    ``mkstemp``'s private 0600: outputs are shared the way the user's umask says."""
+    The file gets the mode a plain ``open(path, "w")`` would give (:func:`give_umask_modes`), set
+    after the block, since a writer may have replaced the temporary file with one of its own."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-    finally:
-        os.close(fd)
+    os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        give_umask_modes(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -238,9 +263,11 @@ def swap_in_dir(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Move the complete directory ``tmp`` to ``path``, replacing what is there, never leaving ``path`` half-made.
 
     Two renames (old -> ``.{name}.old-XXXXXXXX``, tmp -> path): a crash between them leaves the old
-    version under the trash name, which :func:`recover_dir` / :func:`clean_stale` put back.
+    version under the trash name, which :func:`recover_dir` / :func:`clean_stale` put back. What
+    ``tmp`` holds gets the umask's modes first (:func:`give_umask_modes`), whoever wrote it.
     """
     tmp, path = Path(tmp), Path(path)
+    give_umask_modes(tmp)
     trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
     if path.exists():
         os.replace(path, trash)

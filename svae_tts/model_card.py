@@ -29,6 +29,7 @@ from typing import Any, Mapping
 from svae_tts.errors import CheckpointError
 from svae_tts.fileio import atomic_write_text
 from svae_tts.hub import looks_like_release_ref
+from svae_tts.textio import read_json
 
 CARD_NAME = "README.md"
 LIBRARY_NAME = "svae-tts"
@@ -228,11 +229,8 @@ def card_for_model_dir(directory: str | os.PathLike, training: Mapping[str, Any]
     ``training`` facts and ``metrics`` (``None`` values are left out)."""
     directory = Path(directory)
     path = directory / "config.json"
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot describe the model without it ({type(exc).__name__})") from None
-    kind = cfg.get("model_kind") if isinstance(cfg, dict) else None
+    cfg = read_json(path, dict, error=CheckpointError)
+    kind = cfg.get("model_kind")
     if kind not in DESCRIBERS:
         raise CheckpointError(f"{path}: not an svae-tts model dir (model_kind {kind!r})")
     cfg = {**cfg, **{k: shown_ref(cfg[k]) for k in _REF_KEYS if k in cfg}}

@@ -5,8 +5,9 @@ the files a model dir holds, which load without running code: safetensors weight
 Markdown and text (:data:`ALLOWED_SUFFIXES`). Anything else (a pickle such as ``.pt`` or
 ``checkpoint.pth.tar``, ``.npy``, a script, a notebook ...) and any symlink (the upload would follow
 it out of the dir) refuses the whole push, naming the file. Hidden files (editor backups, our
-``.tmp-*`` leftovers) stay behind. A dir without a ``README.md`` gets a model card
-(:mod:`svae_tts.model_card`); one that has a card keeps it unless ``rewrite_card`` is asked for,
+``.tmp-*`` leftovers) stay behind, and so does, named in the listing, what is not a regular file
+(a FIFO or socket has no contents to send: reading a FIFO would wait forever). A dir without a
+``README.md`` gets a model card (:mod:`svae_tts.model_card`); one that has a card keeps it unless ``rewrite_card`` is asked for,
 which renders it again from the facts the old card shows when it is one of ours. The card is
 rendered in memory and every check runs before anything is written; it is written into the dir
 only just before the upload. A card that names an absolute local path is warned about, one line per
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,7 @@ class PushPlan:
     whether the README.md is the dir's own (``kept``), written now (``new``) or rewritten
     (``rewrite``: from the old card's facts; ``rewrite-bare``: they were not readable), and
     ``card_text`` is what will be uploaded as it. ``refused``: files that stop the push, with why;
+    ``skipped``: entries that are not regular files (a FIFO, a socket), left behind and named;
     ``warnings``: one line per absolute path the card names."""
 
     directory: Path
@@ -50,6 +53,7 @@ class PushPlan:
     card: str = "kept"
     card_text: str = ""
     refused: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -61,6 +65,7 @@ class PushPlan:
         for rel, size in self.files:
             lines.append(f"  {rel}  {size / 1e6:.2f} MB{note.get(self.card, '') if rel == CARD_NAME else ''}")
         lines += [f"  {rel}  refused ({why})" for rel, why in self.refused]
+        lines += [f"  {rel}  skipped ({why})" for rel, why in self.skipped]
         return "\n".join(lines)
 
     def check(self) -> None:
@@ -73,17 +78,33 @@ class PushPlan:
                             "then push again)")
 
 
-def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
-    """Files under ``directory`` and symlinks (to files or dirs), none under a hidden name at any depth."""
-    files, links = [], []
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` (not followed if a link) is no file to upload: a FIFO, a socket or a device has
+    no contents to send (reading a FIFO waits for a writer forever); ``None`` for a regular file."""
+    mode = path.lstat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"))
+    return next((f"{name}, not a regular file" for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _walk(directory: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """Regular files under ``directory``, symlinks (to files or dirs), and the other entries with
+    why they are not files (FIFOs, sockets, devices); none under a hidden name at any depth."""
+    files, links, others = [], [], []
     for root, dirs, names in os.walk(directory):
         here = Path(root)
         links += [here / d for d in sorted(dirs) if not d.startswith(".") and (here / d).is_symlink()]
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
-        for name in sorted(names):
-            if not name.startswith("."):
-                (links if (here / name).is_symlink() else files).append(here / name)
-    return files, links
+        for path in (here / name for name in sorted(names) if not name.startswith(".")):
+            if path.is_symlink():
+                links.append(path)
+            elif (why := _not_regular(path)) is not None:
+                others.append((path, why))
+            else:
+                files.append(path)
+    return files, links, others
 
 
 def _card(path: Path, rewrite_card: bool, license: str | None) -> tuple[str, str]:
@@ -118,8 +139,9 @@ def plan_push(directory: str | os.PathLike, repo_id: str, rewrite_card: bool = F
         raise PushError(str(exc)) from None
     if kind not in DESCRIBERS:
         raise PushError(f"{path / 'config.json'}: not an svae-tts model dir (model_kind {kind!r})")
-    files, links = _walk(path)
+    files, links, others = _walk(path)
     plan = PushPlan(path, repo_id)
+    plan.skipped = [(f.relative_to(path).as_posix(), why) for f, why in others]
     plan.refused = sorted([(f.relative_to(path).as_posix(), "a symlink") for f in links]
                           + [(f.relative_to(path).as_posix(), "not a model-dir file type") for f in files
                              if not f.name.lower().endswith(ALLOWED_SUFFIXES)])

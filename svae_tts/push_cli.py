@@ -21,7 +21,8 @@ def _push(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("push", help="upload a VAE or TTS model dir to the Hugging Face hub (with a model card)",
                        description="Upload a model dir: only its safetensors, JSON, YAML, Markdown and text files; "
-                                   "anything else (pickles, scripts, .npy ...) or a symlink refuses the push. "
+                                   "anything else (pickles, scripts, .npy ...) or a symlink refuses the push; what is not a "
+                                   "regular file (a FIFO, a socket) is left behind and named. "
                                    "A dir without README.md gets a model card first; a card that names an "
                                    "absolute local path is warned about.")
     p.add_argument("directory", help="model dir: an export (RUN/exports/step_X) or a `vae import` output")

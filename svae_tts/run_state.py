@@ -23,7 +23,6 @@ checkpoints; :func:`recover_run_dir` tidies what a crash left behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import pickle
@@ -38,6 +37,7 @@ from safetensors import SafetensorError
 from svae_tts.checkpoint import load_state_dict, save_state_dict
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_path, atomic_write_json, clean_stale, swap_in_dir
+from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -237,12 +237,7 @@ def read_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:
     """``{name: state_dict}`` from :data:`STATE_JSON` + :data:`STATE_TENSORS` (no unpickling)."""
     directory = Path(directory)
     src = directory / STATE_JSON
-    try:
-        doc = json.loads(src.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{src}: missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{src}: not valid JSON ({exc_summary(exc, 120)})") from None
+    doc = read_json(src, None, error=CheckpointError)  # the shape is checked below, in this file's own words
     if not (isinstance(doc, dict) and doc.get("format") == STATE_FORMAT and isinstance(doc.get("objects"), dict)):
         raise CheckpointError(f"{src}: not a trainer state file (no \"format\": \"{STATE_FORMAT}\" with \"objects\")")
     if doc.get("version") != STATE_VERSION:

@@ -1,5 +1,5 @@
-"""Reading the text files users hand us (CSV/TSV, YAML, JSON, JSON lines, ``.lst``), with errors
-that name the file, the line and the problem in one line.
+"""Reading the text files users hand us (CSV/TSV, YAML, JSON, JSON lines, ``.lst``) and the ones the
+toolkit wrote and reads back, with errors that name the file, the line and the problem in one line.
 
 Why one reader: every such file can be in the wrong encoding, hold invalid syntax, or hold the
 wrong kind of value at the top (a JSON list where an object belongs). Each of these used to
@@ -76,6 +76,19 @@ def read_json(path: str | os.PathLike, expect: type | None = dict, error: Type[S
     if expect is not None and not isinstance(obj, expect):
         raise error(f"{path}: top level must be {_JSON_KIND.get(expect, expect.__name__)}, found {_kind(obj, _JSON_KIND)}")
     return obj
+
+
+def read_own_json(path: str | os.PathLike, fix: str, expect: type | None = dict,
+                  error: Type[SvaeError] = TextFileError) -> Any:
+    """A JSON file this toolkit wrote and reads back (a run's stage log, a job record, a manifest).
+
+    Such a file is damaged by a copy cut short, a full disk or a hand edit, and the user cannot
+    repair it line by line: the one line says what :func:`read_json` says (the file, what is wrong)
+    and then ``fix``, what to do instead (delete it, use another output folder)."""
+    try:
+        return read_json(path, expect, error)
+    except error as exc:
+        raise error(f"{exc}; {fix}") from None
 
 
 def read_yaml(path: str | os.PathLike, expect: type | None = dict, error: Type[SvaeError] = TextFileError) -> Any:

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from svae_tts.audio import load_audio, save_audio, list_audio_files, validate_waveform
+from svae_tts.audio import AUDIO_EXTENSIONS, AUDIO_FORMATS, load_audio, save_audio, list_audio_files, validate_waveform
 from svae_tts.errors import AudioError, OutputExistsError
 
 
@@ -94,3 +94,23 @@ def test_list_audio_files(tmp_path):
     assert [p.name for p in list_audio_files(tmp_path)] == ["b.wav", "a.flac"]
     with pytest.raises(AudioError, match="no such file or folder"):
         list_audio_files(tmp_path / "nope")
+
+
+def test_an_opus_file_in_a_folder_is_found_and_read_like_one_given_by_name(tmp_path):
+    """One set of inputs: an .opus file (OGG/OPUS, which soundfile reads) was read when named but
+    silently left out of a folder scan."""
+    sf.write(tmp_path / "talk.opus", _sine(48000), 48000, format="OGG", subtype="OPUS")
+    (tmp_path / "notes.txt").write_text("not audio")
+    assert [p.name for p in list_audio_files(tmp_path)] == ["talk.opus"]
+    wav, sr = load_audio(list_audio_files(tmp_path)[0])
+    assert sr == 48000 and abs(wav.shape[0] - 24000) < 960 and wav.abs().max() > 0.3
+
+
+def test_the_formats_come_from_soundfile_and_every_help_lists_them(capsys):
+    from svae_tts.cli import main
+
+    assert AUDIO_EXTENSIONS[:5] == (".wav", ".flac", ".ogg", ".opus", ".mp3")
+    assert {".aiff", ".caf", ".w64"} <= set(AUDIO_EXTENSIONS) and not {".raw", ".mat"} & set(AUDIO_EXTENSIONS)
+    for argv in (["synthesize", "--help"], ["vae", "encode", "--help"], ["vae", "reconstruct", "--help"]):
+        assert main(argv) == 0
+        assert AUDIO_FORMATS in " ".join(capsys.readouterr().out.split()), argv

@@ -3,7 +3,7 @@
 Every command checks its outputs with :func:`svae_tts.fileio.guard_output` before any work: an
 output equal to an input, inside an input or holding one, an existing file where a folder is
 wanted, and a place that cannot be written are one line, exit status 2, and every input file is
-byte-identical afterwards. Also here: atomic files honour the umask, a truncated WAV warns.
+byte-identical afterwards. Also here: every kind of output gets the modes the umask gives, a truncated WAV warns.
 """
 
 from __future__ import annotations
@@ -262,18 +262,48 @@ def test_every_command_refuses_bad_outputs_in_one_line(world, capsys, case, monk
 
 
 # -- class 5 -------------------------------------------------------------------------------------------
+def _write_every_kind_of_output(root: Path) -> list[Path]:
+    """A model dir, a latent set, a training checkpoint, an atomic text file and a saved wav under
+    ``root``: what a colleague is handed when a run folder is copied to a shared place."""
+    import torch
+    from accelerate import Accelerator
+
+    from svae_tts.audio import save_audio
+    from svae_tts.formats.latent_set import write_latent_set
+    from svae_tts.run_state import save_checkpoint
+    from vae import SemanticVAE
+
+    torch.manual_seed(0)
+    model_dir = SemanticVAE.from_preset("tiny").save_pretrained(root / "vae")
+    latents = {f"u{i}": torch.randn(5 + i, 4) for i in range(2)}
+    rows = [{"id": k, "split": "train", "text": "a b", "speaker": "s", "duration": 0.1} for k in latents]
+    write_latent_set(root / "latents", rows, latents.__getitem__, {"latent_dim": 4})
+    acc = Accelerator(cpu=True)
+    net = torch.nn.Linear(2, 2)
+    net, opt = acc.prepare(net, torch.optim.SGD(net.parameters(), lr=0.1))
+    checkpoint = save_checkpoint(acc, root / "run", 1, {"optimizer": opt}, keep=1)
+    atomic_write_text(root / "f.txt", "x")
+    save_audio(root / "a.wav", np.zeros(160, dtype=np.float32), SR)
+    return [model_dir, root / "latents", checkpoint, root / "f.txt", root / "a.wav"]
+
+
 @pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
-def test_atomic_files_honour_the_umask(tmp_path, mask, mode):
+def test_outputs_get_the_modes_the_umask_gives(tmp_path, mask, mode):
+    """Weights were written 0600 (``mkstemp``'s mode) beside a 0644 config.json, so a model dir
+    copied to a shared folder was unreadable to colleagues: every file is ``0o666 & ~umask``, every
+    folder ``0o777 & ~umask``, as a plain ``open()`` / ``mkdir()`` gives."""
     old = os.umask(mask)
     try:
-        atomic_write_text(tmp_path / "f.txt", "x")
-        from svae_tts.audio import save_audio
-
-        save_audio(tmp_path / "a.wav", np.zeros(160, dtype=np.float32), SR)
+        outputs = _write_every_kind_of_output(tmp_path / "out")
     finally:
         os.umask(old)
-    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == mode
-    assert (tmp_path / "a.wav").stat().st_mode & 0o777 == mode
+    assert {"model.safetensors", "config.json"} <= {p.name for p in outputs[0].iterdir()}
+    assert {"latent_info.json", "latent_stats.safetensors"} <= {p.name for p in outputs[1].iterdir()}
+    for out in outputs:
+        entries = [out, *out.rglob("*")] if out.is_dir() else [out]
+        for p in entries:
+            want = 0o777 & ~mask if p.is_dir() else mode
+            assert p.stat().st_mode & 0o777 == want, f"{p.relative_to(tmp_path)}: {oct(p.stat().st_mode & 0o777)}"
 
 
 def test_truncated_wav_is_used_with_one_warning_naming_it(tmp_path, caplog):

@@ -107,7 +107,7 @@ def test_bad_trainer_state_files_are_one_line_errors(tmp_path):
     acc, model, opt, objects = make_run()
     ck = save_checkpoint(acc, tmp_path / "run", 1, objects, keep=1)
     good = (ck / STATE_JSON).read_text()
-    for text, msg in [("{not json", "not valid JSON"), ("[1, 2]", "not a trainer state file"),
+    for text, msg in [("{not json", "invalid JSON"), ("[1, 2]", "not a trainer state file"),
                       (good.replace('"version": 1', '"version": 9'), "version 9"),
                       (good.replace('"state"', '"other"', 1), "holds no state for state")]:
         (ck / STATE_JSON).write_text(text)

@@ -267,3 +267,21 @@ def test_user_errors_cross_processes_as_they_are():
         todo.extend(cls.__subclasses__())
     assert len(seen) > 10
     assert [c.__name__ for c in seen if "__init__" in vars(c)] == []
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"budget": "test", "config": {}, "stages": {"corpus": {"seconds": 1.0, "re',
+                                  '{"budget": "test", "stages": [1]}', '{"budget": "test", "stages": {"corpus": 3}}',
+                                  '{"budget": "test", "stages": {"corpus": {"seconds": "1", "result": {}}}}',
+                                  b'{"budget": "caf\xe9"}'])
+def test_a_damaged_stage_log_is_one_error_naming_it(tmp_path, text):
+    """A stages.json cut short or edited stopped the re-run with a traceback halfway through the
+    resume; now it is one line naming the file and what to do."""
+    from eval.errors import EvalError
+
+    path = tmp_path / "stages.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(EvalError) as err:
+        _log(tmp_path)
+    message = str(err.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert "delete it" in message and "another --out" in message

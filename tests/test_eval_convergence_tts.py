@@ -82,3 +82,16 @@ def test_nfe_quality_scores_each_schedule_against_nfe32(tts_runs, tmp_path):
     assert s["nfe2"]["mel_distance_to_nfe32"] > 0 and s["nfe2"]["cer_vs_nfe32"]["n"] == 3
     assert s["nfe5"]["mel_distance_to_nfe32"] != s["nfe5-epss"]["mel_distance_to_nfe32"]  # the schedules differ
     assert "nfe5-epss" in (tmp_path / "q" / "nfe_quality.md").read_text()
+
+
+@pytest.mark.parametrize("text", [b'{"fingerprint": "f", "summary": {"cer": 0.', b"[1, 2]", b'{"fingerprint": "f\xe9"}',
+                                  b'{"fingerprint": "f", "summary": [1]}',
+                                  b'{"fingerprint": "f", "summary": {}, "utterances": [1]}'])
+def test_a_damaged_cache_entry_is_scored_again_not_a_crash(tmp_path, text):
+    from eval.convergence import _cached_entry
+
+    cache = tmp_path / "step_00000002.json"
+    cache.write_bytes(text)
+    assert _cached_entry(cache, "f") is None
+    cache.write_text(json.dumps({"fingerprint": "f", "summary": {"cer_chance": 0.5}, "utterances": []}))
+    assert _cached_entry(cache, "f")["summary"] == {"cer_chance": 0.5}

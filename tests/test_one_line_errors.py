@@ -42,6 +42,10 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     listmodel.mkdir()
     (listmodel / "config.json").write_text("[1, 2, 3]\n")
     (listmodel / "model.safetensors").write_bytes(b"not used")
+    for name, text in (("demo_list", "[1, 2]\n"),  # an earlier demo run whose stage log is damaged
+                       ("demo_cut", '{\n  "budget": "fast",\n  "config": {"corpus_hours": 0.0')):
+        (d / name).mkdir()
+        (d / name / "stages.json").write_text(text)
     release = d / "release"
     release.mkdir()
     (release / "metainfo.json").write_text(json.dumps({
@@ -86,6 +90,10 @@ def _rows():
         ("jsonl-nan-duration", evtts + ["--test", "{nan_duration.jsonl}"], [r"nan_duration\.jsonl:1", r"target_duration"]),
         ("config-json-is-list", ["svae-tts", "vae", "decode", "{wavs}/a.wav", "-o", "{out}/dec", "-m", "{list_model}"],
          [r"config\.json", r"top level must be an object", r"array"]),
+        ("demo-stages-json-is-list", ["svae-tts", "demo", "--fast", "--out", "{demo_list}"],
+         [r"demo_list/stages\.json", r"top level must be an object", r"delete it", r"another --out"]),
+        ("demo-stages-json-cut-short", ["svae-tts", "demo", "--fast", "--out", "{demo_cut}"],
+         [r"demo_cut/stages\.json:3", r"invalid JSON", r"delete it", r"another --out"]),
         ("metainfo-string-for-number", ["svae-tts", "vae", "import", "{release}", "{out}/imported"],
          [r"metainfo\.json", r"DAC\.encoder_dim", r"sixty-four"]),
         ("voices-0", espeak + ["--voices", "0"], [r"--voices", r"'0'", r">= 1"]),

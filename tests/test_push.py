@@ -180,3 +180,23 @@ def test_rewrite_card_keeps_the_facts_of_the_export_and_drops_local_paths(vae_di
     assert (vae_dir / CARD_NAME).read_text() == card
     assert "| steps | 3 |" in card and "| training loss (mean of the last 2 steps) | 0.25 |" in card
     assert 'license: "mit"' in card and "/home/me" not in card
+
+
+def test_a_fifo_is_skipped_and_named_not_listed_as_uploadable(vae_dir, monkeypatch, capsys):
+    """A FIFO was listed (and would have been read, waiting forever for a writer): only regular
+    files are listed and uploaded, the others are named as skipped."""
+    import os
+
+    import huggingface_hub
+
+    os.mkfifo(vae_dir / "pipe.json")
+    os.mkfifo(vae_dir / "pipe")
+    assert main(["push", str(vae_dir), "someone/tiny-vae", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and "skipped" not in line]
+    assert listed == [CARD_NAME, "config.json", "model.safetensors"]
+    assert "  pipe  skipped (a FIFO, not a regular file)" in out and "  pipe.json  skipped (a FIFO" in out
+    monkeypatch.setattr(huggingface_hub, "HfApi", _FakeHub)
+    monkeypatch.setattr(_FakeHub, "added", {})
+    assert main(["push", str(vae_dir), "someone/tiny-vae"]) == 0
+    assert set(_FakeHub.added) == {CARD_NAME, "config.json", "model.safetensors"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, float_arg, int_arg, nonneg_float, finite_float, seed_int
 from tts_recipes.errors import TTSError
 
@@ -53,7 +54,7 @@ def register(sub) -> None:
     p = sub.add_parser("synthesize", help="zero-shot TTS with a trained model (latent or mel)",
                        description="Speech for --text in the voice of --ref-audio, whose transcript is --ref-text.")
     p.add_argument("--model", required=True, help="TTS model dir (e.g. RUN/exports/step_00010000) or hub id")
-    p.add_argument("--ref-audio", help="reference speech (wav/flac/ogg)")
+    p.add_argument("--ref-audio", help=f"reference speech ({AUDIO_FORMATS})")
     p.add_argument("--ref-text", help="transcript of the reference (without it, --asr transcribes the reference)")
     p.add_argument("--text", help="text to speak")
     p.add_argument("--batch", help="TSV: name<TAB>text, or name<TAB>ref_audio<TAB>ref_text<TAB>text; -o is then a folder")

@@ -20,6 +20,7 @@ import torch
 
 from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
+from svae_tts.fileio import atomic_path
 from tts_recipes.decoder_bundle import DEFAULT_VOCOS, resolve_ref
 from tts_recipes.errors import TTSError
 
@@ -329,5 +330,6 @@ def write_random_vocos(directory: str | os.PathLike, dim: int = 64, intermediate
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     torch.manual_seed(seed)
     vocos = Vocos.from_hparams(str(directory / "config.yaml"))
-    save_state_dict(vocos.state_dict(), directory / "model.safetensors")
+    with atomic_path(directory / "model.safetensors") as tmp:  # safetensors alone would leave it 0600
+        save_state_dict(vocos.state_dict(), tmp)
     return directory

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, seed_int
 
 
@@ -76,9 +77,10 @@ def register(sub) -> None:
     p.set_defaults(func=_import)
 
     for kind, help_, in_help, out_help in (
-        ("encode", "audio -> latent safetensors (T, D)", "audio files or folders", "folder for latent files"),
+        ("encode", "audio -> latent safetensors (T, D)", f"audio files or folders ({AUDIO_FORMATS})",
+         "folder for latent files"),
         ("decode", "latent safetensors -> wav", "latent .safetensors files or folders", "folder for wav files"),
-        ("reconstruct", "audio -> latents -> wav", "audio files or folders", "folder for wav files"),
+        ("reconstruct", "audio -> latents -> wav", f"audio files or folders ({AUDIO_FORMATS})", "folder for wav files"),
     ):
         p = cmds.add_parser(kind, help=help_)
         p.add_argument("inputs", nargs="+", help=in_help)

@@ -8,7 +8,9 @@ from typing import Any
 
 from eval.demo.config import ARMS, DemoBudget
 from eval.demo.verdict import final_rows, reliance_sentence, runs_verdict, verdict
+from eval.errors import EvalError
 from svae_tts.fileio import atomic_write_text
+from svae_tts.textio import read_text
 
 SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/probe.md"),
                ("Convergence over seeds", "convergence/seeds.md"), ("Convergence", "convergence/report.md"),
@@ -67,7 +69,7 @@ def _sub_reports(eval_dir: Path) -> list[str]:
     for name, rel in SUB_REPORTS:
         p = eval_dir / rel
         if p.is_file():
-            body = p.read_text().strip().splitlines()
+            body = read_text(p, error=EvalError).strip().splitlines()
             if body and body[0].startswith("#"):
                 body = body[1:]  # our own heading replaces the sub-report's title
             while body and not body[0].strip():

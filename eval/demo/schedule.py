@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -34,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from eval.errors import EvalError
 from svae_tts.errors import ConfigError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_write_json
+from svae_tts.textio import read_own_json
 
 PROGRESS_EVERY = 60.0  # seconds between the running stages' progress lines
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -52,6 +53,28 @@ class Stage:
     alone: bool = False  # run in this process with every thread, nothing beside it
 
 
+# what to do with a damaged stages.json: the stages are built to redo (or resume) their own leftovers
+_DAMAGED_LOG = "delete it (the demo then redoes its stages) or use another --out"
+
+
+def _is_stage_entry(entry: Any) -> bool:
+    """What a resume reads of a finished stage: its result, its seconds, and its times when kept."""
+    number = (int, float)
+    return (isinstance(entry, dict) and "result" in entry and isinstance(entry.get("seconds"), number)
+            and all(isinstance(entry.get(k), (*number, type(None))) for k in ("started", "ended")))
+
+
+def read_stage_log(path: Path) -> dict:
+    """An earlier run's ``stages.json``: a damaged one (cut short, edited, not ours) is one
+    :class:`EvalError` line naming it and what to do, not a traceback halfway through a resume."""
+    old = read_own_json(path, _DAMAGED_LOG, dict, error=EvalError)
+    stages = old.get("stages")
+    if not isinstance(stages, dict) or not all(_is_stage_entry(v) for v in stages.values()):
+        raise EvalError(f"{path}: not a demo stage log (\"stages\" must give each stage its seconds and result); "
+                        f"{_DAMAGED_LOG}")
+    return old
+
+
 class StageLog:
     """``stages.json`` in the output folder: which stages finished, their timings and results."""
 
@@ -59,7 +82,7 @@ class StageLog:
         self.path = out / "stages.json"
         self.data: dict[str, Any] = {"budget": budget_name, "config": dataclasses.asdict(budget), "stages": {}}
         if self.path.is_file():
-            old = json.loads(self.path.read_text())
+            old = read_stage_log(self.path)
             if old.get("config") != self.data["config"]:
                 raise ConfigError(f"{out}: holds a demo run with another budget ({old.get('budget')}); "
                                   "use another --out or delete it")

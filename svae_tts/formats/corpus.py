@@ -21,6 +21,7 @@ import datasets
 
 from svae_tts.errors import DataError, exc_summary
 from svae_tts.fileio import atomic_write_json
+from svae_tts.textio import read_json, read_jsonl
 
 REQUIRED_COLUMNS = ("id", "audio", "text", "speaker", "duration", "sample_rate")
 SPLITS = ("train", "dev", "test")
@@ -92,10 +93,11 @@ def write_report(path: Path, skipped: list[dict], append: bool = False) -> None:
 
 
 def read_report(corpus_dir: str | os.PathLike) -> list[dict]:
+    """The skipped items of a corpus; a damaged report is one :class:`DataError` line naming it."""
     path = Path(corpus_dir) / REPORT_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for _, row in read_jsonl(path, error=DataError)]
 
 
 def corpus_audio(dd: datasets.DatasetDict) -> list[str]:
@@ -123,7 +125,7 @@ def load_corpus(corpus_dir: str | os.PathLike) -> datasets.DatasetDict:
 
 def corpus_info(corpus_dir: str | os.PathLike) -> dict:
     path = Path(corpus_dir) / INFO_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(path, dict, error=DataError) if path.is_file() else {}
 
 
 def corpus_rows(corpus_dir: str | os.PathLike, splits: list[str] | None = None) -> list[dict]:
