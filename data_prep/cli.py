@@ -8,6 +8,7 @@ import json
 from data_prep.sentences import MAX_MIN_WORDS, MIN_GRAMMAR_WORDS
 from svae_tts.cli import (add_device_option, float_arg, int_arg, nonneg_float, nonneg_int, positive_float, positive_int, sample_rate_int,
                           seed_int, single_char)
+from svae_tts.train_cli import add_config_options, config_overrides
 
 
 def test_size(text: str) -> float:
@@ -85,13 +86,10 @@ def _train_ctc(args) -> int:
     from data_prep.ctc import CTCTrainConfig, train_ctc
     from svae_tts.config import load_config
 
-    overrides = list(args.overrides)
-    for key in ("targets", "seed", "max_steps", "max_minutes", "batch_size", "lr"):
-        v = getattr(args, key)
-        if v is not None:
-            overrides.append(f"{key}={v}")
-    cfg = load_config(CTCTrainConfig, args.config, overrides)
-    info = train_ctc(args.corpus, args.out, cfg, overwrite=args.overwrite, device=args.device)
+    shortcuts = [f"{key}={getattr(args, key)}" for key in ("targets", "seed", "max_steps", "max_minutes", "batch_size", "lr")
+                 if getattr(args, key) is not None]
+    cfg = load_config(CTCTrainConfig, args.config, config_overrides(args, *shortcuts))
+    info = train_ctc(args.corpus, args.out, cfg, device=args.device)
     print(json.dumps({k: info[k] for k in ("targets", "steps", "minutes", "params", "final_loss", "cer", "per", "eval_items") if k in info}))
     return 0
 
@@ -160,11 +158,18 @@ def _add_features(dsub) -> None:
 
 
 def _add_train_ctc(dsub) -> None:
-    """``data train-ctc``: the explicit options are shortcuts for ``key=value`` overrides of CTCTrainConfig."""
-    c = dsub.add_parser("train-ctc", help="train a small Wav2Vec2ForCTC (offline teacher / ASR judge)")
+    """``data train-ctc``: the trainers' shared options (svae_tts.train_cli; no --resume: it keeps no
+    checkpoints, a run takes minutes and writes its model once, at the end); the other options
+    are shortcuts for ``KEY=VALUE`` overrides of CTCTrainConfig."""
+    c = dsub.add_parser("train-ctc", help="train a small Wav2Vec2ForCTC (offline teacher / ASR judge); on several "
+                                          "GPUs: accelerate launch -m svae_tts data train-ctc",
+                        description="Train a small Wav2Vec2ForCTC on a corpus (data_prep/ctc.py): one process, or one\n"
+                                    "per GPU under accelerate launch.",
+                        epilog="example:\n  svae-tts data train-ctc --corpus CORPUS --out runs/ctc max_steps=800 lr=2e-3",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--corpus", required=True)
-    c.add_argument("--out", required=True)
-    c.add_argument("--config", default=None, help="YAML of CTCTrainConfig")
+    c.add_argument("--out", required=True, help="CTC model dir to write")
+    add_config_options(c, "YAML of CTCTrainConfig (data_prep/ctc.py); none = its defaults")
     c.add_argument("--targets", choices=["char", "phoneme"], default=None)
     c.add_argument("--seed", type=seed_int, default=None)
     c.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None)
@@ -173,8 +178,6 @@ def _add_train_ctc(dsub) -> None:
     c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=None)
     c.add_argument("--lr", type=positive_float, default=None)
     add_device_option(c)
-    c.add_argument("--overwrite", action="store_true")
-    c.add_argument("overrides", nargs="*", help="key=value config overrides")
     c.set_defaults(func=_train_ctc)
 
 

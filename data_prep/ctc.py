@@ -139,10 +139,12 @@ class CTCTrainer(StepLoop):
         self.wav_of = wav_of
 
     def batches(self):
-        """Batches of similar durations, drawn at random (with the run's seed) each step."""
+        """Batches of similar durations, drawn at random (with the run's seed) each step: one per
+        process, each process training on its own (one process draws the batches it always drew)."""
         rng = random.Random(self.cfg.seed)
+        n, rank = self.acc.num_processes, self.acc.process_index
         while True:
-            yield rng.choice(self.groups)
+            yield [rng.choice(self.groups) for _ in range(n)][rank]
 
     def train_step(self, batch: list[dict]) -> dict[str, float]:
         x, mask = padded_batch([self.wav_of(r) for r in batch])
@@ -173,8 +175,9 @@ def _training_rows(dd, cfg: CTCTrainConfig, corpus_dir) -> tuple[list[dict], lis
 
 
 def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CTCTrainConfig | None = None,
-              overwrite: bool = False, device: str | None = None) -> dict:
-    """Train on the corpus' ``train`` split, score its ``dev`` split (``test`` when it has none), save to ``out_dir``.
+              device: str | None = None) -> dict:
+    """Train on the corpus' ``train`` split, score its ``dev`` split (``test`` when it has none), save to
+    ``out_dir`` (an earlier model there is replaced only with ``cfg.overwrite``).
 
     Trains exactly ``max_steps`` steps: a wall-clock budget would give a slower or busier machine a
     weaker model (a busy run once got half the steps and PER 0.57 instead of 0.26).
@@ -183,7 +186,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
     """
     cfg = cfg or CTCTrainConfig()
     dd = load_corpus(corpus_dir)
-    out_dir = guard_output(out_dir, [corpus_dir, *corpus_audio(dd)], overwrite=overwrite, markers=(INFO_FILE,),
+    out_dir = guard_output(out_dir, [corpus_dir, *corpus_audio(dd)], overwrite=cfg.overwrite, markers=(INFO_FILE,),
                            what="CTC model dir")
     dev = resolve_device(device)
     if "train" not in dd or len(dd["train"]) == 0:
@@ -221,8 +224,10 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
         info["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps))[:5]]
         log.info("held-out %s: %.4f on %d %s utterances", "CER" if cfg.targets == "char" else "PER", rate, len(test),
                  info["eval_split"])
-    with atomic_dir(out_dir) as tmp:
-        _save(model.cpu(), vocab, cfg, tmp, info)
+    if trainer.acc.is_main_process:  # under accelerate launch every process holds the same model: one writes it
+        with atomic_dir(out_dir) as tmp:
+            _save(model.cpu(), vocab, cfg, tmp, info)
+    trainer.acc.wait_for_everyone()
     return info
 
 

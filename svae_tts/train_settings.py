@@ -21,7 +21,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 
 @dataclass
 class LoopSettings(Checked):
-    """Seeding, the step budget and what the step loop reports."""
+    """Seeding, the step budget, what the step loop reports, and whether it may replace an earlier output."""
 
     seed: int = seed_field(0)
     max_steps: int = positive(1000)  # the budget: same seed + same steps = the same weights on any machine
@@ -29,6 +29,7 @@ class LoopSettings(Checked):
     log_every: int = nonneg(50)  # progress-bar and TensorBoard period; 0 = never
     mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
     progress: bool = True  # the tqdm bar (main process only)
+    overwrite: bool = False  # replace what an earlier run wrote (a run dir, a model dir) instead of refusing it
 
     RENAMED: typing.ClassVar[dict] = {"steps": "max_steps"}
 
@@ -43,14 +44,14 @@ class LoopSettings(Checked):
 
 @dataclass
 class RunSettings(LoopSettings):
-    """The run dir: where checkpoints and exports go, how many are kept, and how a run starts."""
+    """The run dir: where checkpoints and exports go, how many are kept, and how a run starts
+    (``overwrite``: wipe an existing run dir and start afresh)."""
 
     run_dir: str = "runs/train"
     save_every: int = nonneg(1000)  # checkpoint period; 0 = only at the end
     export_every: Optional[int] = nonneg(None)  # export period; None = with every checkpoint, 0 = only at the end
     keep_last: int = positive(3)  # checkpoints kept (exports are all kept: eval walks them)
     resume: Optional[Union[bool, str]] = None  # "auto" (newest checkpoint, if any) | a checkpoint dir | none
-    overwrite: bool = False  # wipe an existing run dir and start afresh
 
     RENAMED: typing.ClassVar[dict] = {**LoopSettings.RENAMED, "checkpoint_every": "save_every",
                                       "keep_checkpoints": "keep_last"}

@@ -158,7 +158,15 @@ def test_errors_are_one_line_in_the_page_and_the_next_request_works(runs, ctx, t
     assert "second TTS model" in _page_error(handlers.compare, ctx, model, None, ref, ref_text, "hi", 4, 2, 1, None)
     assert "no VAE model" in _page_error(handlers.reconstruct, ctx, None, ref)
     assert str(garbage) in _page_error(handlers.reconstruct, ctx, str(runs["vae"]), str(garbage))
-    assert _synth(ctx, runs, "the cat")[1][0].audio.size > 0
+    # the next request makes the sound a context that saw no failure makes
+    _assert_same_take(_synth(ctx, runs, "the cat", seed=3), _synth(AppContext(), runs, "the cat", seed=3))
+
+
+def _assert_same_take(got, want) -> None:
+    """Two ``(seed, takes)`` answers are one sound: the same seed, text, rate and samples, and not silence."""
+    (seed, (take,)), (want_seed, (wanted,)) = got, want
+    assert (seed, take.text, take.sample_rate) == (want_seed, wanted.text, wanted.sample_rate)
+    assert np.array_equal(take.audio, wanted.audio) and np.abs(take.audio).max() > 1e-3
 
 
 def test_a_page_others_can_reach_runs_only_the_models_it_lists(runs, tmp_path):
@@ -184,15 +192,19 @@ def test_a_page_others_can_reach_runs_only_the_models_it_lists(runs, tmp_path):
     assert "not offered" in _page_error(handlers.reconstruct, ctx, "a\0b", ref)
     assert len(ctx.cache) == loaded  # nothing was loaded
 
-    # what the page lists runs: the models found, by any spelling of their dir, and the one given
-    assert _synth(ctx, runs, model=model + "/")[1][0].audio.size > 0
-    assert _synth(ctx, runs, model=str(given))[1][0].audio.size > 0
-    assert handlers.reconstruct(ctx, str(runs["vae"]), ref).audio.size > 0
+    # what the page lists runs: the models found, by any spelling of their dir, and the one given,
+    # each making what that model makes anywhere else (the same seed, the same sound)
+    plain = AppContext()
+    _assert_same_take(_synth(ctx, runs, model=model + "/", seed=5), _synth(plain, runs, model=model, seed=5))
+    _assert_same_take(_synth(ctx, runs, model=str(given), seed=5), _synth(plain, runs, model=runs["tts"]["acoustic"], seed=5))
+    rec, want = handlers.reconstruct(ctx, str(runs["vae"]), ref), handlers.reconstruct(plain, str(runs["vae"]), ref)
+    assert rec.sample_rate == want.sample_rate == 16000 and np.array_equal(rec.audio, want.audio)
+    assert rec.audio.shape == (sf.info(ref).frames,) and np.abs(rec.audio).max() > 1e-3
 
     # a page only this machine reaches (or --allow-any-model) takes any model
     page, ctx = create_app(runs["runs"], device="cpu", any_model=True)
     assert all(c["props"]["allow_custom_value"] for c in page.config["components"] if c.get("type") == "dropdown")
-    assert _synth(ctx, runs, model=str(elsewhere))[1][0].audio.size > 0
+    _assert_same_take(_synth(ctx, runs, model=str(elsewhere), seed=5), _synth(plain, runs, model=model, seed=5))
 
 
 def test_who_may_name_any_model():

@@ -96,26 +96,43 @@ def test_literal_fields_are_checked_when_built_in_python_as_from_yaml():
         Choice(maybe="y")
 
 
+def _kept(loaded: dict, written: dict, where: str = "") -> None:
+    """Every value a shipped file sets is the value its loaded config holds: nothing clamped,
+    dropped or moved on the way in."""
+    for key, value in written.items():
+        if isinstance(value, dict):
+            _kept(loaded[key], value, f"{where}{key}.")
+        else:
+            assert loaded[key] == value, f"{where}{key}: the file says {value!r}, the config holds {loaded[key]!r}"
+
+
 def test_every_shipped_config_and_preset_is_in_range():
-    """The ranges must not refuse anything the project ships or the demo uses."""
+    """The ranges must not refuse anything the project ships or the demo uses, nor change a value."""
     from eval.demo import ARMS, BUDGETS
     from eval.demo import stages
-    from tts_recipes.train import load_train_config
-    from vae.config import load_preset, preset_names
+    from svae_tts.config import read_yaml as read_config_file, to_dict
+    from tts_recipes.train import PRESETS_DIR, load_train_config
+    from vae.config import PRESETS_DIR as VAE_PRESETS_DIR, load_preset, preset_names
     from vae.train_config import TrainConfig
 
     root = Path(__file__).resolve().parents[1]
-    for path in sorted((root / "vae" / "configs").glob("*.yaml")):
-        load_config(TrainConfig, path)
-    for name in preset_names():
-        load_preset(name)
-    for name in ("tiny", "small", "base"):
-        load_train_config(name)
+    files = {path: (lambda p: load_config(TrainConfig, p)) for path in (root / "vae" / "configs").glob("*.yaml")}
+    files |= {VAE_PRESETS_DIR / f"{name}.yaml": (lambda p: load_preset(p.stem)) for name in preset_names()}
+    files |= {path: (lambda p: load_train_config(p.stem)) for path in PRESETS_DIR.glob("*.yaml")}
+    assert len(files) >= 5 + 5 + 4  # the VAE runs, the VAE architectures, the TTS presets (tiny ... base)
+    for path, load in sorted(files.items()):
+        try:
+            _kept(to_dict(load(path)), read_config_file(path))
+        except AssertionError as exc:
+            raise AssertionError(f"{path.relative_to(root)}: {exc}") from None
     for budget in BUDGETS.values():
         load_preset(budget.vae_preset, budget.vae_overrides)
         for arm in ARMS:  # the typed configs the demo's stages build check every value as it is set
-            stages.vae_config(root / "demo", arm, budget, seed=0)
-            stages.tts_config(root / "demo", arm, str(root / "latents"), budget, seed=0)
+            vae = stages.vae_config(root / "demo", arm, budget, seed=0)
+            assert (vae.max_steps, vae.data.train, vae.teacher.model == str(root / "demo" / "teacher")) == (
+                budget.vae_steps, str(root / "demo" / "corpus"), arm == "semantic")
+            tts = stages.tts_config(root / "demo", arm, str(root / "latents"), budget, seed=0)
+            assert (tts.name, tts.max_steps, tts.data.latent_set) == (arm, budget.tts_steps, str(root / "latents"))
 
 
 def test_model_config_json_values_are_range_checked(tmp_path):

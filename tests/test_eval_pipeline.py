@@ -1,6 +1,7 @@
 """Test lists, recon, tts and the convergence command over real (tiny, briefly trained) models."""
 
 import csv
+import itertools
 import json
 import shutil
 from dataclasses import asdict
@@ -154,6 +155,14 @@ def runs(world):
     return out
 
 
+def _sign_flip_p(d: list[float]) -> float:
+    """Exact two-sided sign-flip p: the share of the 2^n sign patterns whose sum is at least as far
+    from 0 as the observed one."""
+    observed = abs(sum(d))
+    patterns = list(itertools.product((-1, 1), repeat=len(d)))
+    return sum(abs(sum(s * x for s, x in zip(signs, d))) >= observed - 1e-12 for signs in patterns) / len(patterns)
+
+
 def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, monkeypatch):
     from eval.testlist import build_test_list, write_test_list
 
@@ -187,7 +196,7 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     paired = {t["metric"]: t for t in res["paired"]}
     assert set(paired) == {"wer", "cer", "sim", "mos_ovrl"}
     for t in paired.values():
-        assert (t["a"], t["b"], t["step"], t["n"]) == ("semantic", "acoustic", 2, 2) and 0 < t["p"] <= 1
+        assert (t["a"], t["b"], t["step"], t["n"]) == ("semantic", "acoustic", 2, 2)
     assert abs(paired["sim"]["diff"] - (sims[("semantic", 2)] - sims[("acoustic", 2)])) < 1e-6
     report = (out / "report.md").read_text()
     assert "## Paired tests between runs" in report and "### semantic vs acoustic (these two models, not their arms)" in report
@@ -207,6 +216,13 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     assert sorted(utts) == [(n, s) for n in ("acoustic", "semantic") for s in (0, 1, 2)]  # not the broken step 9
     assert all(len(v) == 2 for v in utts.values())
     assert paired_comparisons(utts, ["semantic", "acoustic"], res["primary"]) == res["paired"]
+    # each p is the two-sided sign-flip p of the two items' differences at step 2, worked out here over
+    # all four sign patterns (1/2 or 1 with two items), up to the Monte Carlo error of the test's flips
+    a, b = ({u["id"]: u for u in utts[(run, 2)]} for run in ("semantic", "acoustic"))
+    for metric, t in paired.items():
+        key = {"cer": "c_err", "wer": "w_err"}.get(metric, metric)
+        exact = _sign_flip_p([a[i][key] - b[i][key] for i in sorted(a)])
+        assert exact in (0.5, 1.0) and abs(t["p"] - exact) < 0.05, (metric, t["p"], exact)
 
     # second invocation: everything from the cache, identical table, also from a cache written
     # before chance levels existed (they are computed once from its transcripts and stored)

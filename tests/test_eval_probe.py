@@ -55,11 +55,34 @@ def test_run_probe_compares_vaes_on_held_out_speakers(tmp_path):
     assert set(res["models"]) == {"semantic", "acoustic"}
     assert res["models"]["semantic"]["semantic"] is True and res["models"]["acoustic"]["semantic"] is False
     assert res["test_speakers"] == ["s2", "s3"]
-    assert all(0 <= m["error_rate"] for m in res["models"].values())
+    for m in res["models"].values():
+        _assert_rates_follow_from_the_pairs(m, items=4)  # 2 held-out speakers x 2 utterances
     md = (tmp_path / "probe" / "probe.md").read_text()
     assert "| semantic |" in md and "| acoustic |" in md
     with pytest.raises(Exception, match="already exists"):
         run_probe([("semantic", str(a))], corpus, tmp_path / "probe", ProbeConfig(steps=2))
+
+
+def _edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Levenshtein distance (substitutions + deletions + insertions), worked out here, not by jiwer."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def _assert_rates_follow_from_the_pairs(m: dict, items: int) -> None:
+    """A probe's error rates are those of its own transcripts: each shown (ref, hyp) pair's edit
+    distance and length are its item's counts, and the mean and corpus rates follow from the counts."""
+    assert len(m["items"]) == items and len(m["examples"]) == min(3, items)
+    for item, ex in zip(m["items"], m["examples"]):
+        ref, hyp = list(ex["ref"].replace(" ", "|")), list(ex["hyp"].replace(" ", "|"))
+        assert (item["c_err"], item["c_n"]) == (_edit_distance(ref, hyp), len(ref)), (item, ex)
+    rates = [i["c_err"] / i["c_n"] for i in m["items"]]
+    assert m["error_rate"] == pytest.approx(sum(rates) / len(rates))
+    assert m["error_rate_corpus"] == pytest.approx(sum(i["c_err"] for i in m["items"]) / sum(i["c_n"] for i in m["items"]))
 
 
 def test_probe_reads_a_latent_set_as_its_vae_encodes(tmp_path):

@@ -1,6 +1,7 @@
 """The distributed path users take when they outgrow one GPU, on CPU: two processes under
-``accelerate launch`` (gloo) train the VAE and the TTS a few steps, checkpoint (with every
-process's RNG state) and export, and a second launch resumes from that checkpoint.
+``accelerate launch -m svae_tts`` (gloo) train the VAE and the TTS a few steps, checkpoint (with
+every process's RNG state) and export, and a second launch resumes from that checkpoint; the CTC
+trainer trains and writes its model once.
 
 ``accelerate launch --cpu --num_processes 2`` starts ONE process (accelerate's simple launcher:
 multi-CPU needs MPI there); two CPU processes come from the torchrun launcher (``--multi_gpu``)
@@ -58,7 +59,7 @@ def tts_assets(tmp_path_factory):
 
 def test_vae_two_processes_checkpoint_export_resume(tmp_path):
     run = tmp_path / "run"
-    common = ["-m", "vae.train", "--config", str(ROOT / "vae/configs/tiny_acoustic.yaml"), f"run_dir={run}",
+    common = ["-m", "svae_tts", "vae", "train", "--config", "tiny_acoustic", f"run_dir={run}",
               f"data.train={sine_wavs(tmp_path / 'wavs')}", "data.num_workers=0", "data.batch_size=2", "data.segment_seconds=0.25",
               "data.valid_items=1", "data.valid_seconds=0.25", "discriminator.periods=[2,3]",
               "discriminator.fft_sizes=[512]", "loss.disc_start_step=1", "loss.adv_start_step=1", "progress=false",
@@ -73,7 +74,7 @@ def test_vae_two_processes_with_the_alignment_starting_late(tmp_path):
     from tests.shared_fixtures import save_tiny_wavlm
 
     run = tmp_path / "run"
-    args = ["-m", "vae.train", "--config", str(ROOT / "vae/configs/tiny_semantic.yaml"), f"run_dir={run}",
+    args = ["-m", "vae.train", "--config", str(ROOT / "vae/configs/tiny_semantic.yaml"), f"run_dir={run}",  # the alias
             f"data.train={sine_wavs(tmp_path / 'wavs')}", f"teacher.model={save_tiny_wavlm(tmp_path / 'wavlm')}",
             "teacher.target=projector", "loss.align_start_step=2", "data.num_workers=0", "data.batch_size=2",
             "data.segment_seconds=0.25", "data.valid_items=1", "data.valid_seconds=0.25", "discriminator.periods=[2,3]",
@@ -84,8 +85,22 @@ def test_vae_two_processes_with_the_alignment_starting_late(tmp_path):
 
 def test_tts_two_processes_checkpoint_export_resume(tts_assets, tmp_path):
     run = tmp_path / "run"
-    common = ["-m", "tts_recipes.train", "--config", "tiny", f"run_dir={run}",
+    common = ["-m", "svae_tts", "tts", "train", "--config", "tiny", f"run_dir={run}",
               f"data.latent_set={tts_assets['latents']}", "data.max_samples=2", "save_every=2", "log_every=1",
               "progress=false"]
     check_run(run, 2, None, launch([*common, "max_steps=2"], tmp_path))
     check_run(run, 4, 2, launch([*common, "max_steps=4"], tmp_path))
+
+
+def test_ctc_two_processes_train_and_write_one_model(tts_assets, tmp_path):
+    """``accelerate launch -m svae_tts data train-ctc``: each process trains on batches of its own,
+    the gradients meet in DDP, and one process writes the model dir."""
+    import json
+
+    out = tmp_path / "ctc"
+    launch(["-m", "svae_tts", "data", "train-ctc", "--corpus", str(tts_assets["corpus"]), "--out", str(out),
+            "--max-steps", "2", "--device", "cpu", "batch_size=2", "eval_items=1", "hidden_size=16", "num_heads=2",
+            "intermediate_size=32", "num_layers=1", "conv_dim=[16,16,16]", "log_every=1", "progress=false"], tmp_path)
+    info = json.loads((out / "ctc_info.json").read_text())
+    assert info["steps"] == 2 and len(info["losses"]) == 2 and info["eval_items"] == 1
+    assert (out / "model.safetensors").is_file() and (out / "vocab.json").is_file()

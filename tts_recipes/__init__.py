@@ -7,7 +7,7 @@
   a model dir records the feature space and holds its decoder (``vae/``, or ``vocos/`` for a local
   Vocos; a hub id stays a name), so it works from anywhere after a copy or upload, and the character
   vocabulary (id 0 = ``<unk>``; unknown characters warn).
-- ``tts_recipes.train``: ``train(cfg)`` / ``accelerate launch -m tts_recipes.train --config tiny|small|base ...``.
+- ``tts_recipes.train``: ``train(cfg)`` / ``accelerate launch -m svae_tts tts train --config tiny|small|base ...``.
 - ``tts_recipes.synthesis``: ``Synthesizer.from_pretrained(dir).synthesize(text, ref_audio, ref_text, ...)``;
   CLI ``svae-tts synthesize``.
 """

@@ -6,11 +6,16 @@ import argparse
 
 from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, float_arg, int_arg, nonneg_float, finite_float, seed_int
+from svae_tts.train_cli import add_run_options, config_overrides
 from tts_recipes.errors import TTSError
 
 MAX_NFE = 1000  # ODE steps (F5-TTS uses 16-32)
 SPEED_RANGE = (0.1, 10.0)  # speaking rate vs the reference
 MAX_DURATION = 300.0  # seconds generated in one pass; longer text is better split into several lines
+TRAIN_EPILOG = """examples:
+  svae-tts tts train --config tiny data.latent_set=LATENT_SET run_dir=runs/tts max_steps=500
+  accelerate launch -m svae_tts tts train --config base data.latent_set=LATENT_SET --resume auto
+  (python -m tts_recipes.train ... is the same command)"""
 
 
 def _synthesize(args: argparse.Namespace) -> int:
@@ -45,7 +50,7 @@ def _synthesize(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tts_recipes.train import load_train_config, train
 
-    result = train(load_train_config(args.config, args.overrides))
+    result = train(load_train_config(args.config, config_overrides(args)))
     print(f"trained to step {result['step']} in {result['run_dir']} ({result['s_per_step']:.3f} s/step)")
     return 0
 
@@ -86,9 +91,12 @@ def register(sub) -> None:
 
     t = sub.add_parser("tts", help="TTS training")
     tsub = t.add_subparsers(dest="tts_command", metavar="SUBCOMMAND")
-    tr = tsub.add_parser("train", help="train a flow-matching DiT on latents or mel (in-process; use "
-                                       "`accelerate launch -m tts_recipes.train` for several GPUs)")
-    tr.add_argument("--config", required=True, help="preset name (tiny, small, base) or YAML path")
-    tr.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR run_dir=runs/x")
+    tr = tsub.add_parser("train", help="train a flow-matching DiT on latents or mel; on several GPUs: "
+                                       "accelerate launch -m svae_tts tts train",
+                         description="Train F5-TTS's DiT on a feature space (tts_recipes/train.py): one process, or\n"
+                                     "one per GPU under accelerate launch.",
+                         epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(tr, "preset name (tiny, mini, small, base) or YAML path", resume_default="auto",
+                    config_required=True)
     tr.set_defaults(func=_train)
     t.set_defaults(func=lambda args: (t.print_help(), 1)[1])

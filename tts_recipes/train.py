@@ -1,4 +1,5 @@
-"""Train F5-TTS's flow-matching DiT on a feature space: ``accelerate launch -m tts_recipes.train --config ...``.
+"""Train F5-TTS's flow-matching DiT on a feature space: ``accelerate launch -m svae_tts tts train --config ...``
+(``python -m tts_recipes.train`` is an alias of ``svae-tts tts train``).
 
 Run dir (contract with ``eval``): ``config.yaml`` (effective config), ``vocab.json``,
 ``checkpoints/step_XXXXXXXX/`` (model, optimiser and RNG through accelerate; EMA, scheduler and
@@ -17,7 +18,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -31,11 +31,11 @@ from typing import Literal, Optional, Union
 import torch
 from torch.utils.data import DataLoader
 
-from svae_tts.cli import run_reporting_errors
 from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged
 from svae_tts.errors import CheckpointError, ConfigError, exc_summary
 from svae_tts.fileio import atomic_write_json
 from svae_tts.run_state import step_name
+from svae_tts.train_cli import preset_or_path
 from svae_tts.train_settings import RunSettings
 from svae_tts.trainer import RunDirTrainer, TrainState
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
@@ -105,11 +105,8 @@ class TrainConfig(RunSettings):
 
 
 def load_train_config(config: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
-    """A preset name (``tiny``, ``small``, ``base``) or a YAML path, with ``key=value`` overrides."""
-    path = Path(config)
-    if not path.is_file() and (PRESETS_DIR / f"{config}.yaml").is_file():
-        path = PRESETS_DIR / f"{config}.yaml"
-    return load_config(TrainConfig, path, overrides)
+    """A preset name (``tiny``, ``mini``, ``small``, ``base``) or a YAML path, with ``key=value`` overrides."""
+    return load_config(TrainConfig, preset_or_path(str(config), PRESETS_DIR), overrides)
 
 
 # -- pieces ---------------------------------------------------------------------------------------
@@ -347,17 +344,11 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tts_recipes.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="preset name (tiny, mini, small, base) or YAML path")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.latent_set=DIR max_steps=500")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """``python -m tts_recipes.train ARGS``: an alias of ``svae-tts tts train ARGS`` (the same parser,
+    options and function), kept so that existing commands and docs keep working."""
+    from svae_tts.cli import main as cli_main
 
-    def run() -> None:
-        result = train(load_train_config(args.config, args.overrides))
-        print(f"trained to step {result['step']} in {result['run_dir']} ({result['s_per_step']:.3f} s/step)")
-
-    return run_reporting_errors(run, prog="tts_recipes.train")
+    return cli_main(["tts", "train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

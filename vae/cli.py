@@ -1,4 +1,5 @@
-"""``svae-tts vae import|encode|decode|reconstruct``: argument parsing only (see vae.official, vae.file_jobs)."""
+"""``svae-tts vae import|encode|decode|reconstruct|train``: argument parsing only (see vae.official,
+vae.file_jobs, vae.train)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import argparse
 
 from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, seed_int
+from svae_tts.train_cli import add_run_options, config_overrides
+
+TRAIN_EPILOG = """examples:
+  svae-tts vae train --config tiny_acoustic data.train=CORPUS_DIR run_dir=runs/vae max_steps=200
+  accelerate launch -m svae_tts vae train --config semantic_vae data.train=CORPUS_DIR --resume auto
+  (python -m vae.train ... is the same command)"""
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -59,8 +66,28 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from vae.train import train
+    from vae.train_config import load_train_config
+
+    result = train(load_train_config(args.config, config_overrides(args)))
+    print(f"trained to step {result.step}: checkpoint {result.last_checkpoint}, export {result.last_export}")
+    return 0
+
+
+def _add_train(cmds) -> None:
+    """``vae train``: the GAN trainer of vae.train on the trainers' shared options (svae_tts.train_cli)."""
+    p = cmds.add_parser("train", help="train a (semantic) VAE; on several GPUs: accelerate launch -m svae_tts vae train",
+                        description="GAN training of the (semantic) VAE (vae/train.py): one process, or one\n"
+                                    "per GPU under accelerate launch.",
+                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(p, "training YAML, or the name of one in vae/configs (semantic_vae, acoustic_vae_dim64, "
+                       "tiny_acoustic, tiny_semantic ...); none = TrainConfig's defaults", resume_default=None)
+    p.set_defaults(func=_train)
+
+
 def register(sub) -> None:
-    vae = sub.add_parser("vae", help="Semantic-VAE: import released weights, encode, decode, reconstruct")
+    vae = sub.add_parser("vae", help="Semantic-VAE: import released weights, encode, decode, reconstruct, train")
     cmds = vae.add_subparsers(dest="vae_command", metavar="VAE_COMMAND")
     vae.set_defaults(func=lambda args: vae.print_help() or 1)
 
@@ -89,3 +116,4 @@ def register(sub) -> None:
         if kind != "decode":
             _sampling_args(p)
         p.set_defaults(func=_file_job(kind))
+    _add_train(cmds)

@@ -1,4 +1,4 @@
-"""GAN training of the (semantic) VAE with ``accelerate``: ``accelerate launch -m vae.train --config X.yaml``.
+"""GAN training of the (semantic) VAE with ``accelerate``: ``accelerate launch -m svae_tts vae train --config X``.
 
 One step, as in the release's DAC-style trainer: the generator (VAE) reconstructs the batch; the
 discriminator is updated on (real, generated.detach()); then the generator is updated with
@@ -14,11 +14,12 @@ kept), ``exports/step_XXXXXXXX/`` (EMA generator as a VAE model dir + ``projecto
 ``discriminator.safetensors``, written as one atomic dir; a resumed run first writes the export
 its checkpoint's step was due, if a crash prevented it), ``tb/`` (TensorBoard).
 
-Usage::
+Usage (``--config`` takes a YAML path or a name in ``vae/configs/``; ``python -m vae.train`` is an
+alias of ``svae-tts vae train``)::
 
-    accelerate launch -m vae.train --config vae/configs/semantic_vae.yaml data.train=CORPUS_DIR
-    accelerate launch -m vae.train --config vae/configs/semantic_vae.yaml data.train=CORPUS_DIR --resume auto
-    python -m vae.train --config vae/configs/tiny_semantic.yaml data.train=DIR teacher.model=TEACHER_DIR
+    accelerate launch -m svae_tts vae train --config semantic_vae data.train=CORPUS_DIR
+    accelerate launch -m svae_tts vae train --config semantic_vae data.train=CORPUS_DIR --resume auto
+    svae-tts vae train --config vae/configs/tiny_semantic.yaml data.train=DIR teacher.model=TEACHER_DIR
     # precomputed teacher features instead of the online teacher:  teacher.features=FEATURES_DIR
     # fine-tune an imported official model:  init_from=IMPORTED_DIR (its projector/discriminator files too)
 
@@ -27,7 +28,6 @@ From Python: ``vae.train.train(cfg: TrainConfig) -> TrainResult``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import sys
@@ -39,8 +39,6 @@ from typing import Optional
 import torch
 from torch import nn
 
-from svae_tts.config import load_config
-from svae_tts.cli import run_reporting_errors
 from svae_tts.run_state import list_checkpoints  # noqa: F401 - part of this module's API (tests, demo)
 from svae_tts.trainer import RunDirTrainer, TrainingDivergedError  # noqa: F401 - TrainingDivergedError: API
 from vae.config import load_preset
@@ -360,19 +358,11 @@ def train(cfg: TrainConfig, accelerator=None) -> TrainResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="training YAML (vae/configs/*.yaml)")
-    p.add_argument("--resume", help="'auto' (latest checkpoint in run_dir) or a checkpoint dir")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train=corpus/ max_steps=1000")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
+    """``python -m vae.train ARGS``: an alias of ``svae-tts vae train ARGS`` (the same parser, options
+    and function), kept so that existing commands and docs keep working."""
+    from svae_tts.cli import main as cli_main
 
-    def run() -> None:
-        result = train(load_config(TrainConfig, args.config, overrides))
-        print(f"trained to step {result.step}: checkpoint {result.last_checkpoint}, export {result.last_export}")
-
-    return run_reporting_errors(run, prog="vae.train")
+    return cli_main(["vae", "train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from svae_tts.config import Checked, in_range, nonneg, positive, ranged, sample_rate_field
+from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged, sample_rate_field
 from svae_tts.errors import ConfigError
+from svae_tts.train_cli import preset_or_path
 from svae_tts.train_settings import RunSettings
 from vae.discriminators import DiscriminatorConfig
 
@@ -106,3 +107,9 @@ def training_config_path(name: str) -> Path:
         known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
         raise ConfigError(f"unknown VAE training config {name!r} (known: {known})")
     return path
+
+
+def load_train_config(config: str | None, overrides: list[str] | None = None) -> TrainConfig:
+    """``--config`` as the trainers take it (a YAML path, or a name in ``vae/configs/`` such as
+    ``tiny_acoustic``; none = the defaults) with ``KEY=VALUE`` overrides."""
+    return load_config(TrainConfig, preset_or_path(config, CONFIGS_DIR), overrides)
