@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from svae_tts.cli import main
+from svae_tts.errors import SvaeError
 from tests.tts_fixtures import build_runs, one_torch_thread  # noqa: F401
 from tts_recipes.app import handlers
 from tts_recipes.app.handlers import AppContext, parse_seed, text_lines
@@ -256,6 +257,24 @@ def test_models_load_once_per_path_and_device(runs):
     ctx.synthesizer(b)
     ctx.vae(str(runs["vae"]))  # a third model: the least recently used (a) goes
     assert len(ctx.cache) == 2 and ctx.synthesizer(a)[0] is not first
+
+
+@pytest.mark.parametrize("first", ["tts", "vae"])
+def test_a_folder_asked_for_as_the_other_kind_gets_the_kind_error_either_order(runs, first):
+    """The cache is keyed by kind too: a TTS export loaded on Synthesize and then typed into
+    Reconstruct (or the reverse) gets the loader's one-line kind error, not the other tab's object."""
+    ctx = AppContext()
+    tts, vae = str(runs["tts"]["semantic"]), str(runs["vae"])
+    asks = [(ctx.synthesizer, tts, ctx.vae, tts, "'svae_tts.tts' model, not a 'svae_tts.vae'"),
+            (ctx.vae, vae, ctx.synthesizer, vae, "'svae_tts.vae' model, not a 'svae_tts.tts'")]
+    for load, ref, wrong, wrong_ref, said in asks if first == "tts" else asks[::-1]:
+        load(ref)
+        for _ in range(2):  # the second ask must not find the failed load cached either
+            with pytest.raises(SvaeError, match=said):
+                wrong(wrong_ref)
+    # the same folder, the other kind: the page shows the kind error, never an AttributeError
+    page = _page_error(handlers.page_errors(lambda: ctx.vae(tts)))
+    assert "not a 'svae_tts.vae' model" in page and "AttributeError" not in page
 
 
 

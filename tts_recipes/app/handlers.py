@@ -69,8 +69,12 @@ class AppContext:
     cache: ModelCache = field(default_factory=ModelCache)
     offered: Offered | None = None
 
-    def _key(self, ref: str) -> tuple[str, str]:
-        return (canonical(ref), str(self.device))
+    def _key(self, kind: str, ref: str) -> tuple[str, str, str]:
+        """A loaded model's cache key. The kind is in it because one folder can be asked for as
+        either kind (a TTS export typed into Reconstruct): keyed by path alone, the second request
+        would get the first's object (a Synthesizer used as a VAE) instead of the loader's own
+        one-line kind error."""
+        return (kind, canonical(ref), str(self.device))
 
     def _check_offered(self, kind: str, ref: str, error: type[SvaeError]) -> None:
         if self.offered is not None and not self.offered.allows(kind, ref):
@@ -79,23 +83,23 @@ class AppContext:
                         f"other model dirs or hub ids only when started with --allow-any-model)")
 
     def synthesizer(self, ref: str | None):
-        """The :class:`Synthesizer` for a TTS model dir or hub id, loaded once per (path, device)."""
+        """The :class:`Synthesizer` for a TTS model dir or hub id, loaded once per (kind, path, device)."""
         from tts_recipes.synthesis import Synthesizer
 
         if not ref:
             raise TTSError(f"no TTS model chosen; to get one: {HOW_TO_GET_A_MODEL}")
         self._check_offered(TTS_KIND, ref, TTSError)
-        return self.cache.get(self._key(ref), _named(ref, lambda: Synthesizer.from_pretrained(ref, device=self.device)))
+        return self.cache.get(self._key(TTS_KIND, ref), _named(ref, lambda: Synthesizer.from_pretrained(ref, device=self.device)))
 
     def vae(self, ref: str | None):
-        """The VAE for a model dir or hub id (``vae.model.load_vae``), loaded once per (path, device)."""
+        """The VAE for a model dir or hub id (``vae.model.load_vae``), loaded once per (kind, path, device)."""
         from vae.model import VAEError, load_vae
 
         if not ref:
             raise VAEError("no VAE model chosen: start the app with --vae DIR, or with --runs on a folder holding "
                            "a VAE run (`make demo` makes runs/demo)")
         self._check_offered(VAE_KIND, ref, VAEError)
-        return self.cache.get(self._key(ref), _named(ref, lambda: load_vae(ref, self.device)))
+        return self.cache.get(self._key(VAE_KIND, ref), _named(ref, lambda: load_vae(ref, self.device)))
 
 
 def _named(ref: str, load: Callable[[], object]) -> Callable[[], object]:

@@ -130,7 +130,7 @@ class _Entry:
 
 
 class ModelCache:
-    """Loaded models keyed by (path, device), the least recently used dropped beyond ``size``.
+    """Loaded models keyed by (kind, path, device), the least recently used dropped beyond ``size``.
 
     Loading a model takes seconds (a VAE decoder, a DiT; minutes for a hub download), a request
     milliseconds to seconds, so a page that loaded per click would be mostly loading. The cache's
