@@ -324,3 +324,49 @@ def test_a_swapped_rate_and_waveform_pair_is_a_user_error(synth, trained):
     wav, sr = sf.read(trained["ref_wav"], dtype="float32")
     with pytest.raises(SvaeError):
         synth.synthesize("the cat sat", (sr, wav), trained["ref_text"], nfe=2, seed=0, duration=0.5)
+
+
+# -- text bounds -----------------------------------------------------------------------------------
+def test_a_transcript_or_text_past_the_models_positions_is_refused_in_one_line(synth, trained, tmp_path, capsys):
+    limit = synth.max_positions
+    assert limit == 8192  # F5-TTS's text position table, which a longer sequence overruns with a tensor error
+    long_ref = " ".join(["the cat sat"] * 910)  # 10,009 characters
+    with pytest.raises(TTSError, match=f"over the model's limit of {limit}"):
+        synth.synthesize("the cat", trained["ref_wav"], long_ref, nfe=2, seed=0)
+    argv = ["synthesize", "--model", str(trained["model_dir"]), "--ref-audio", str(trained["ref_wav"]),
+            "--ref-text", long_ref, "--text", "the cat", "-o", str(tmp_path / "o.wav"), "--nfe", "2"]
+    assert main(argv) == 2
+    _one_line_error(capsys, "reference transcript", f"limit of {limit}")
+    # a text of 10,000 characters: over the per-call limit; and a duration past the positions
+    assert _cli(trained, tmp_path, text="the cat sat " * 834) == 2
+    _one_line_error(capsys, "over the limit")
+    with pytest.raises(TTSError, match=f"over the model's limit of {limit}"):
+        synth.synthesize("the cat", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0,
+                         duration=limit / synth.space.frame_rate)
+
+
+def test_a_transcript_that_does_not_fit_its_reference_warns(synth, trained, tmp_path, caplog):
+    wav, sr = sf.read(trained["ref_wav"], dtype="float32")
+    ref = tmp_path / "ref_3s.wav"
+    sf.write(ref, np.tile(wav, 6), sr)  # the fixture's clip is under a second
+    seconds = synth.prepare_reference(ref).wav.numel() / synth.sample_rate
+    assert seconds > 3
+    plausible = " ".join(["the cat sat"] * round(seconds * 14 / 12))  # about 14 characters a second
+    with caplog.at_level(logging.WARNING, logger="tts_recipes.synthesis"):
+        synth.synthesize("the cat", ref, plausible, nfe=2, seed=0, duration=0.5)
+    assert "transcript has" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="tts_recipes.synthesis"):
+        synth.synthesize("the cat", ref, "x", nfe=2, seed=0, duration=0.5)
+    assert "transcript has 1 characters" in caplog.text and "a second" in caplog.text
+
+
+def test_text_mostly_outside_the_vocabulary_is_refused_naming_characters(synth, trained, tmp_path, capsys):
+    with pytest.raises(TTSError, match="not in the model's vocabulary.*read as nothing") as info:
+        synth.synthesize("привет мир", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0)
+    assert "п" in str(info.value) and "\n" not in str(info.value)
+    assert _cli(trained, tmp_path, text="привет мир") == 2
+    _one_line_error(capsys, "веимпрт", "9 of its 9 characters", "vocabulary")
+    with pytest.raises(TTSError, match="4 of its 4 characters \('世你好界'\)"):
+        synth.synthesize("你好世界", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0)
+    # a few unknown characters only warn: the rest of the text is read
+    synth.synthesize("the cat sat " + "д", trained["ref_wav"], trained["ref_text"], nfe=2, seed=0, duration=0.5)

@@ -44,7 +44,7 @@ from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.model import TTSModel
 from svae_tts.text import tts_text
-from tts_recipes.text import check_fits
+from tts_recipes.text import check_fits, check_positions, check_readable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,13 @@ MAX_TEXT_CHARS = 5000  # per call; longer input should be split by the caller (o
 SILENCE_PEAK = 1e-3  # a reference whose peak stays below this (-60 dBFS) is treated as silent
 MIN_ROOM_SECONDS = 5.0  # generated speech per chunk at least, however much of the window a long reference takes
 REFERENCE_CACHE = 8  # encoded references kept per Synthesizer (a batch list or an app reuses a few voices)
+# The plausible pace of a reference transcript, in its characters per second of reference audio.
+# Speech runs at about 10-20 characters a second (English ~14, spaces included); slow reading and
+# fast talk stay within these bounds. Outside them the transcript is almost surely not this clip's
+# (a placeholder, a paragraph for one sentence), and since the output's length and pace are taken
+# from this ratio, the output would be seconds too long or too short: warn before synthesising.
+MIN_REF_CHARS_PER_SECOND = 2.0
+MAX_REF_CHARS_PER_SECOND = 40.0
 
 
 def sampling_times(nfe: int, epss: bool = True, sway: float | None = -1.0) -> list[float]:
@@ -115,6 +122,12 @@ class Synthesizer:
     @property
     def sample_rate(self) -> int:
         return self.space.sample_rate
+
+    @property
+    def max_positions(self) -> int | None:
+        """Frames (reference + generated) the DiT can place: the length of its text embedding's
+        position table (F5-TTS's ``precompute_max_pos``, 8192), None when it has none (no text conv layers)."""
+        return getattr(self.model.cfm.transformer.text_embed, "precompute_max_pos", None)
 
     # -- reference -----------------------------------------------------------------------------
     def prepare_reference(self, ref_audio: str | os.PathLike | tuple, ref_text: str | None = None) -> Reference:
@@ -219,8 +232,10 @@ class Synthesizer:
         Returns ``(N,)`` float32 at ``sample_rate``.
         """
         text, ref_text = _check_request(text, ref_text, nfe, speed, duration, asr=self.asr)
+        self._check_text(text, ref_text)
         ref, cond = self._encoded_reference(ref_audio, ref_text)
         ref_text = tts_text(ref.text)
+        _warn_pace(ref_text, ref.wav.numel() / self.sample_rate, ref.name)
         if seed is None:
             seed = random.randrange(2**31)
             log.info("seed %d", seed)
@@ -234,6 +249,7 @@ class Synthesizer:
         for i, (chunk, n_gen) in enumerate(zip(chunks, gen_frames)):
             ids = self.model.vocab.encode([f"{ref_input} {chunk}"]).to(self.device)
             total = _total_frames(ids.shape[1], ref_frames + n_gen, duration, chunk_no=i + 1)
+            check_positions(total, self.max_positions, f"chunk {i + 1} (reference and text, {total} frames)")
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 out, _ = self.model.cfm.sample(cond, ids, total, steps=nfe, cfg_strength=cfg_strength,
@@ -242,6 +258,16 @@ class Synthesizer:
             wavs.append(wav / ref.gain)
         out = cross_fade(wavs, int(self.cross_fade_seconds * self.sample_rate))
         return out.clamp(-1.0, 1.0).contiguous()
+
+    def _check_text(self, text: str, ref_text: str) -> None:
+        """Refuse, before the reference is read, a text the model would read as nothing (mostly
+        outside its vocabulary) and a transcript too long to place beside any text. The transcript's
+        own unknown characters only warn (at encoding): the text, not the prompt, is what is heard."""
+        check_readable(self.model.vocab, self.model.model_text(text))
+        if ref_text:
+            # the transcript, a space and at least one symbol of text, one frame per symbol at least
+            ref_symbols = len(self.model.model_text(ref_text)) + 2
+            check_positions(ref_symbols, self.max_positions, f"the reference transcript ({len(ref_text)} characters)")
 
     def _plan_chunks(self, text: str, ref_input: str, ref_text: str, ref_frames: int, speed: float,
                      duration: float | None) -> tuple[list[str], list[int]]:
@@ -348,6 +374,16 @@ def _check_request(text: str, ref_text: str | None, nfe: int, speed: float, dura
     if duration is not None and duration <= 0:
         raise TTSError(f"duration must be positive, got {duration}")
     return text, ref_text
+
+
+def _warn_pace(ref_text: str, seconds: float, name: str) -> None:
+    """Warn when the transcript's characters per second of reference are outside a speaking pace
+    (``MIN/MAX_REF_CHARS_PER_SECOND``): the transcript is then probably not of this clip."""
+    rate = len(ref_text) / max(seconds, 1e-6)
+    if not MIN_REF_CHARS_PER_SECOND <= rate <= MAX_REF_CHARS_PER_SECOND:
+        log.warning("%s: its transcript has %d characters for %.1f s of audio (%.1f a second; speech runs "
+                    "%g-%g); if it is not this clip's transcript the output's length and pace will be wrong",
+                    name, len(ref_text), seconds, rate, MIN_REF_CHARS_PER_SECOND, MAX_REF_CHARS_PER_SECOND)
 
 
 def _total_frames(n_ids: int, total: int, duration: float | None, chunk_no: int) -> int:

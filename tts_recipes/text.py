@@ -72,6 +72,34 @@ class Vocabulary:
         return pad_sequence(seqs, batch_first=True, padding_value=PAD_ID)
 
 
+# A text is refused as unreadable when more than this share of its (non-space) characters are not
+# in the vocabulary: they all map to the one unknown id, so the model would read next to nothing and
+# make seconds of babble for it. A few unknown characters (a name's accent) only warn.
+MAX_UNKNOWN_SHARE = 0.5
+
+
+def check_readable(vocab: Vocabulary, text: str, what: str = "text") -> None:
+    """Refuse ``text`` (as the model reads it) when most of its characters are outside ``vocab``,
+    naming a few of them: Cyrillic or Chinese for an English model would be read as nothing."""
+    chars = [c for c in tts_text(text) if not c.isspace()]
+    unknown = [c for c in chars if c not in vocab.index]
+    if chars and len(unknown) > MAX_UNKNOWN_SHARE * len(chars):
+        distinct = sorted(set(unknown))
+        shown = repr("".join(distinct[:12])) + (" ..." if len(distinct) > 12 else "")
+        raise TTSError(f"{what}: {len(unknown)} of its {len(chars)} characters ({shown}) are not in the "
+                       f"model's vocabulary, so it would be read as nothing; give text in the model's language "
+                       f"and script")
+
+
+def check_positions(num: int, max_positions: int | None, what: str) -> None:
+    """Refuse a sequence longer than the DiT can place: its text embedding has positions for
+    ``max_positions`` frames (F5-TTS's ``precompute_max_pos``, 8192), and a longer one fails deep in
+    the model with a tensor size error. ``None``: a model without that table, no limit."""
+    if max_positions is not None and num > max_positions:
+        raise TTSError(f"{what} needs {num} positions, over the model's limit of {max_positions} (the DiT's "
+                       f"text positions); shorten the reference transcript or the text")
+
+
 def check_fits(num_tokens: int, num_frames: int, what: str = "text") -> None:
     """F5's DiT silently cuts text longer than the frame sequence; refuse instead."""
     if num_tokens > num_frames:
