@@ -242,6 +242,16 @@ def test_a_bug_is_one_line_too(runs, ctx):
     assert _page_error(buggy).startswith("unexpected error (details in the server log): ZeroDivisionError")
 
 
+def test_a_transcript_off_its_clips_pace_is_a_note_in_the_page_and_bad_text_one_line(runs, ctx):
+    """Synthesis's warnings reach the page (outside a request Gradio makes them Python warnings);
+    its refusals (text mostly outside the vocabulary) are one line there, as on the CLI."""
+    model, ref = str(runs["tts"]["semantic"]), str(runs["ref_wav"])
+    with pytest.warns(UserWarning, match="transcript has 1 characters"):
+        handlers.synthesize(ctx, model, ref, "x", "the cat sat", 2, 2.0, 1.0, 0)
+    message = _page_error(handlers.synthesize, ctx, model, ref, runs["ref_text"], "привет мир", 2, 2.0, 1.0, 0)
+    assert "not in the model's vocabulary" in message and "п" in message
+
+
 def test_seed_and_text_parsing():
     assert parse_seed(None) is parse_seed("") is parse_seed(" ") is parse_seed(-1) is parse_seed(-1.0) is None
     assert parse_seed(5) == parse_seed(5.0) == parse_seed(" 5 ") == 5

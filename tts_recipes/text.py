@@ -97,7 +97,7 @@ def check_positions(num: int, max_positions: int | None, what: str) -> None:
     the model with a tensor size error. ``None``: a model without that table, no limit."""
     if max_positions is not None and num > max_positions:
         raise TTSError(f"{what} needs {num} positions, over the model's limit of {max_positions} (the DiT's "
-                       f"text positions); shorten the reference transcript or the text")
+                       f"text positions); shorten the reference transcript or the text, or ask for a shorter duration")
 
 
 def check_fits(num_tokens: int, num_frames: int, what: str = "text") -> None:

@@ -11,9 +11,11 @@ goes on serving; anything else is a bug, logged with its traceback and also show
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import shlex
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -193,13 +195,44 @@ class Take:
     command: str
 
 
+class _Notes(logging.Handler):
+    """The warnings this thread's synthesis logs (a transcript off its clip's pace, characters the
+    model does not know), kept for the page: its visitor does not read the server log. Other
+    threads' records are skipped, since Gradio runs requests in parallel on one logger."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(" ".join(record.getMessage().split()))
+
+
+@contextlib.contextmanager
+def _warnings_in_page():
+    """Show what ``tts_recipes`` warns about during the block as ``gr.Warning`` notes in the page
+    (once each; outside a request Gradio turns them into Python warnings)."""
+    import gradio as gr
+
+    notes, logger = _Notes(), logging.getLogger("tts_recipes")
+    logger.addHandler(notes)
+    try:
+        yield
+    finally:
+        logger.removeHandler(notes)
+        for line in dict.fromkeys(notes.lines):
+            gr.Warning(line)
+
+
 def _speak(ctx: AppContext, model: str, ref: str, ref_text: str, lines: list[str], opts: Options,
            seed: int | None) -> tuple[int, list[Take]]:
     """Each line in turn with one seed: ``seed``, or the one the synthesizer drew for the first line
     (its ``last_seed``), so every line of a request, and every model of a comparison, shares it."""
     synth, lock = ctx.synthesizer(model)
     takes = []
-    with lock:
+    with lock, _warnings_in_page():
         for i, line in enumerate(lines):
             wav = synth.synthesize(line, ref, ref_text, nfe=opts.nfe, cfg_strength=opts.cfg, speed=opts.speed, seed=seed)
             seed = synth.last_seed
