@@ -98,6 +98,15 @@ class Scorer:
         return row
 
 
+MOS_HEADLINES = ("mos_utmos", "mos_ovrl")  # the MOS columns a comparison reads, preferred first
+
+
+def mos_key(row: dict) -> str | None:
+    """The MOS column ``row`` carries (``mos_<judge score>``, as :meth:`Scorer.score` names them):
+    UTMOS when scored, else DNSMOS's overall; None without a MOS judge."""
+    return next((k for k in MOS_HEADLINES if k in row), None)
+
+
 OTHER_TEXTS = 8  # other items' texts each item is also scored against (the chance level of its own)
 
 
