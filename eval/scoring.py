@@ -21,8 +21,6 @@ from eval.metrics.text import ErrorCounts, aggregate_error_rates, char_errors, w
 from eval.report import finite
 from svae_tts.text import asr_scoring_text
 
-SIGNAL_METRICS = ("pesq", "stoi", "si_sdr", "mel_dist")
-
 
 @dataclass
 class Scorer:
