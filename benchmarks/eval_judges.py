@@ -26,8 +26,8 @@ def main() -> None:
     from eval.metrics import signal as S
     from eval.metrics.quality import get_quality_backend
     from eval.metrics.speaker import get_speaker_backend
+    from eval.metrics.speechlike import speechlike
     from eval.scoring import chance_error_rates
-    from tests.eval_helpers import speechlike
 
     x = speechlike(16_000, a.seconds)
     y = x + 0.01 * torch.randn(x.shape)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import sync, time_in_turns  # noqa: E402
 from svae_tts.device import resolve_device  # noqa: E402
 from vae.fast_decode import inference_decoder  # noqa: E402
-from vae.model import load_vae  # noqa: E402
+from vae.load import load_vae  # noqa: E402
 
 
 DECODERS = ("eager", "fast", "fast-bf16", "fast-compiled", "fast-bf16-compiled")

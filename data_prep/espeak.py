@@ -21,8 +21,6 @@ from data_prep.errors import DataError
 
 # this module stays light (no torch/datasets imports): corpus workers are spawned processes
 
-ESPEAK_RATE = 22_050  # what eSpeak NG synthesises at; we resample afterwards
-
 # enums from speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1

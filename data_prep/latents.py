@@ -24,7 +24,7 @@ from svae_tts.textio import read_own_json
 from svae_tts.formats.corpus import REPORT_FILE, corpus_rows, write_report
 from svae_tts.formats.latent_set import INFO_FILE, write_latent_set
 from svae_tts.formats.shards import ShardReader, shard_index
-from vae.model import load_vae
+from vae.load import load_vae
 
 log = logging.getLogger(__name__)
 

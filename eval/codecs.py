@@ -33,7 +33,7 @@ class VAECodec(Codec):
     kind = "vae"
 
     def __init__(self, spec: str, device: str = "cpu"):
-        from vae.model import load_vae
+        from vae.load import load_vae
 
         self.name = str(spec)
         self.device = device

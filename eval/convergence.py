@@ -34,7 +34,8 @@ from tqdm import tqdm
 
 from eval.errors import EvalError
 from eval.report import finite
-from eval.scoring import Scorer, add_text_gains, aggregate, chance_error_rates, other_texts, paired_tests
+from eval.convergence_report import write_items_csv, write_outputs
+from eval.scoring import Scorer, add_text_gains, aggregate, chance_error_rates, mos_key, other_texts, paired_tests
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
@@ -291,8 +292,6 @@ def run_convergence(
     if any(len(seeds) > 1 for seeds in group_runs(names).values()):
         results["seeds"] = seed_summary(results, scored.utterances, metric="cer", threshold=cer_threshold,
                                         primary=primary)
-    from eval.convergence_report import write_items_csv, write_outputs
-
     write_outputs(results, Path(out_dir))
     write_items_csv(scored.utterances, names, Path(out_dir) / "items.csv")
     return results
@@ -324,13 +323,6 @@ def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: lis
         metrics = sorted(metrics + ((primary,) if primary and primary not in metrics else ()), key=lambda m: m != primary)
         out += [{"a": a, "b": b, "step": step, **t} for t in paired_tests(ra, rb, metrics)]
     return out
-
-
-def mos_key(row: dict) -> str | None:
-    for k in ("mos_utmos", "mos_ovrl"):
-        if k in row:
-            return k
-    return None
 
 
 def steps_to_threshold(rows: list[dict], names: list[str], wer_threshold: float | None, sim_threshold: float | None) -> dict:

@@ -12,8 +12,8 @@ import csv
 import io
 from pathlib import Path
 
-from eval.convergence import mos_key
 from eval.report import finite, fmt, markdown_table
+from eval.scoring import mos_key
 from svae_tts.fileio import atomic_path, atomic_write_json, atomic_write_text
 
 RESULT_COLUMNS = ("run", "step", "n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus",

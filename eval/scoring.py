@@ -21,8 +21,6 @@ from eval.metrics.text import ErrorCounts, aggregate_error_rates, char_errors, w
 from eval.report import finite
 from svae_tts.text import asr_scoring_text
 
-SIGNAL_METRICS = ("pesq", "stoi", "si_sdr", "mel_dist")
-
 
 @dataclass
 class Scorer:
@@ -96,6 +94,15 @@ class Scorer:
             row["si_sdr"] = S.si_sdr(ref, wav, ref_sr, sr)
             row["mel_dist"] = S.mel_distance(ref, wav, ref_sr, sr)
         return row
+
+
+MOS_HEADLINES = ("mos_utmos", "mos_ovrl")  # the MOS columns a comparison reads, preferred first
+
+
+def mos_key(row: dict) -> str | None:
+    """The MOS column ``row`` carries (``mos_<judge score>``, as :meth:`Scorer.score` names them):
+    UTMOS when scored, else DNSMOS's overall; None without a MOS judge."""
+    return next((k for k in MOS_HEADLINES if k in row), None)
 
 
 OTHER_TEXTS = 8  # other items' texts each item is also scored against (the chance level of its own)

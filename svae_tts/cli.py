@@ -8,7 +8,7 @@ become one line on stderr and exit status 2; anything else is a bug and keeps it
 Bad command-line values are refused the same way, by argparse and in one line: every numeric
 option is parsed by one of the ``type=`` helpers below (``positive_int``, ``nonneg_float``,
 ``seed_int``, ``float_arg(lo, hi)`` ...), which share their ranges and wording with the config
-fields of :mod:`svae_tts.config`, so ``--voices 0``, ``--hours nan`` or a 70-bit seed stop the
+fields (:mod:`svae_tts.field_ranges`), so ``--voices 0``, ``--hours nan`` or a 70-bit seed stop the
 command before it starts.
 """
 
@@ -21,8 +21,8 @@ import sys
 from typing import Callable
 
 from svae_tts import __version__
-from svae_tts.config import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
 from svae_tts.errors import SvaeError
+from svae_tts.field_ranges import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
 
 # Order = order in --help. A stage that is not installed is skipped.
 STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "tts_recipes.app.cli", "eval.cli", "eval.demo",

@@ -21,18 +21,16 @@ from typing import Any, Callable, Type, TypeVar
 import yaml
 
 from svae_tts.errors import ConfigError
-from svae_tts.field_ranges import (SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Checked, Range, check_order, check_value,
-                                   field_range, in_range, nonneg, positive, ranged, require_order, sample_rate_field,
-                                   seed_field, show_value)
+from svae_tts.field_ranges import (Checked, check_order, check_value, field_range, in_range, nonneg, positive, ranged,
+                                   require_order, sample_rate_field, seed_field, show_value)
 from svae_tts.fileio import atomic_write_text
 from svae_tts.textio import read_yaml as read_yaml_file
 
 T = TypeVar("T")
 
 __all__ = [  # the loader, and the field helpers config modules import from here
-    "Checked", "Range", "SAMPLE_RATE_MAX", "SAMPLE_RATE_MIN", "SEED_MAX", "apply_overrides", "from_dict", "in_range",
-    "load_config", "nonneg", "positive", "ranged", "read_yaml", "require_order", "sample_rate_field", "save_config",
-    "seed_field", "to_dict",
+    "Checked", "apply_overrides", "from_dict", "in_range", "load_config", "nonneg", "positive", "ranged", "read_yaml",
+    "require_order", "sample_rate_field", "save_config", "seed_field", "to_dict",
 ]
 
 

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
 
+from eval.metrics.speechlike import speechlike
+
 VOCAB = ["<pad>", "<unk>", "|", "a", "b", "c", "d", "e", "h", "i", "l", "o", "r", "s", "t", "w"]
-
-
-def speechlike(sr: int = 16_000, seconds: float = 2.0, f0: float = 140.0, seed: int = 0) -> torch.Tensor:
-    """A harmonic, syllable-modulated tone: enough structure for PESQ/STOI/VAD to treat it as speech."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(sr * seconds)) / sr
-    pitch = f0 * (1 + 0.05 * torch.sin(2 * math.pi * 0.7 * t))
-    phase = 2 * math.pi * torch.cumsum(pitch / sr, 0)
-    wav = sum(torch.sin(k * phase) / k for k in range(1, 12))
-    env = (0.5 + 0.5 * torch.sin(2 * math.pi * 4 * t)).clamp_min(0) ** 2
-    wav = wav * env + 0.002 * torch.randn(t.shape, generator=g)
-    return (0.25 * wav / wav.abs().max()).float()
 
 
 def tiny_ctc_dir(root: Path, favour: str | None = None) -> Path:

@@ -4,8 +4,9 @@ import torch
 
 from eval.errors import EvalError
 from eval.metrics import signal as S
+from eval.metrics.speechlike import speechlike
 from eval.metrics.text import aggregate_error_rates, cer, char_errors, wer, word_errors
-from tests.eval_helpers import speechlike, tiny_ctc_dir, tiny_xvector_dir
+from tests.eval_helpers import tiny_ctc_dir, tiny_xvector_dir
 
 
 

@@ -49,7 +49,7 @@ def test_vae_import_of_a_hub_reference_equals_importing_the_folder(release, tmp_
 def test_load_vae_imports_a_reference_once_into_the_cache(release, tmp_path, monkeypatch):
     import vae.official
     from vae import SemanticVAE
-    from vae.model import load_vae
+    from vae.load import load_vae
 
     calls = []
     real = vae.official.import_official
@@ -81,7 +81,7 @@ def test_a_reference_works_as_a_tts_feature_space_vae_and_an_eval_codec(release)
 
 
 def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, capsys):
-    from vae.model import load_vae
+    from vae.load import load_vae
 
     with pytest.raises(CheckpointError, match=f"{REPO}/no_such_folder: hub repo {REPO} has no release folder .no_such_folder."):
         load_vae(f"{REPO}/no_such_folder")
@@ -94,7 +94,7 @@ def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, c
 
 def test_model_dir_hub_id_loads_from_the_cache_and_a_missing_one_is_named(tmp_path, offline_hub):
     from vae import SemanticVAE
-    from vae.model import load_vae
+    from vae.load import load_vae
 
     torch.manual_seed(3)
     src = SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "vae_dir")

@@ -24,7 +24,7 @@ NEW_WORDS = ["jolly", "kip", "zap", "quiz", "vex", "lap", "cat", "the", "sun", "
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from vae.model import load_vae
+    from vae.load import load_vae
 
     root = tmp_path_factory.mktemp("tts_finetune")
     assets = build_assets(root / "assets")

@@ -11,7 +11,7 @@ import torch
 from svae_tts.cli import main as cli_main
 from svae_tts.errors import SvaeError
 from vae.file_jobs import decode_files, encode_files, load_latents, reconstruct_files, save_latents
-from vae.model import load_vae
+from vae.load import load_vae
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 
 from vae import SemanticVAE
 from vae.fast_decode import PolyphaseActivation1d, _zero_padded_depthwise, edge_corrections, inference_decoder
-from vae.model import load_vae
+from vae.load import load_vae
 
 TOL = 1e-5  # fp32; measured ~2e-7 of a ~0.3 peak
 

@@ -9,8 +9,10 @@ import soundfile as sf
 import torch
 
 from svae_tts.config import load_config
+from svae_tts.run_state import list_checkpoints
+from svae_tts.trainer import TrainingDivergedError
 from vae.model import SemanticVAE
-from vae.train import Trainer, TrainingDivergedError, list_checkpoints, train
+from vae.train import Trainer, train
 from vae.train_config import TrainConfig
 from tests.shared_fixtures import PlantedCode
 

@@ -120,7 +120,7 @@ class LatentFeatureSpace(FeatureSpace):
 
     @staticmethod
     def _load_vae(ref: str, source: str):
-        from vae.model import load_vae
+        from vae.load import load_vae
 
         try:
             return load_vae(ref)

@@ -309,8 +309,7 @@ class TTSTrainer(RunDirTrainer):
         self.model.train()
         loss = self.model(batch["feats"].to(dev), batch["text_ids"].to(dev), batch["lens"].to(dev))
         self.acc.backward(loss)
-        if self.cfg.optim.grad_clip > 0:
-            self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)  # grad_clip > 0 (its range)
         loss_v = self.acc.reduce(loss.detach(), reduction="mean")
         self.check_finite({"loss": loss_v})
         self.optimizer.step()

@@ -39,7 +39,7 @@ def _file_job(kind: str):
     def run(args: argparse.Namespace) -> int:
         from svae_tts.fileio import guard_output
         from vae import file_jobs
-        from vae.model import load_vae
+        from vae.load import load_vae
 
         # the output folder first: a clash or an unwritable place is reported before a model loads
         guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)

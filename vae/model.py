@@ -3,13 +3,12 @@
 Latents are time-major ``(B, T, D)`` at ``sample_rate / hop_length`` frames per second (40 Hz for
 the released models). The module tree and parameter names match the released checkpoints
 (minus the training-only alignment projector, which lives with the trainer), so
-``vae.official.import_official`` loads them strictly.
+``vae.official.import_official`` loads them strictly; :func:`vae.load.load_vae` is the loader to call.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict
 
 import torch
@@ -17,8 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from svae_tts.checkpoint import PretrainedMixin
-from svae_tts.device import resolve_device
-from svae_tts.hub import is_release_ref
 from svae_tts.errors import SvaeError
 from vae.bottleneck import AttentionProjection
 from vae.config import VAEConfig, load_preset
@@ -31,7 +28,6 @@ class VAEError(SvaeError):
     """Bad input to a VAE (wrong shape, wrong sample rate, mismatched weights)."""
 
 
-PRESET_PREFIX = "preset:"
 # Trailing silence every clip gets before encoding: more than the encoder's one-sided receptive
 # field (about 0.3 s for the released architecture), see :meth:`SemanticVAE.encode_clips`.
 PAD_MARGIN_SECONDS = 0.5
@@ -241,23 +237,3 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         wav = self._as_batch(wav)
         z, mu, logvar = self.encode(wav, generator)
         return {"audio": self.decode(z, wav.shape[-1]), "z": z, "mu": mu, "logvar": logvar}
-
-
-def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: int = 0) -> SemanticVAE:
-    """The one VAE loader: a model dir, a hub id (``owner/name``), a release reference
-    (``owner/repo/subfolder``, imported once into the svae-tts cache: :func:`vae.official.cached_release`)
-    or ``preset:NAME`` (random init from ``seed``: tests and smoke runs), in eval mode on ``device``
-    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it."""
-    ref = str(ref)
-    device = resolve_device(device)
-    if ref.startswith(PRESET_PREFIX):
-        torch.manual_seed(seed)
-        vae = SemanticVAE.from_preset(ref[len(PRESET_PREFIX):])
-    elif is_release_ref(ref):
-        from vae.official import cached_release
-
-        vae = SemanticVAE.from_pretrained(cached_release(ref))
-    else:
-        vae = SemanticVAE.from_pretrained(ref)
-    vae.source = ref
-    return vae.to(device).eval()

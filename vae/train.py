@@ -39,8 +39,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from svae_tts.run_state import list_checkpoints  # noqa: F401 - part of this module's API (tests, demo)
-from svae_tts.trainer import RunDirTrainer, TrainingDivergedError  # noqa: F401 - TrainingDivergedError: API
+from svae_tts.trainer import RunDirTrainer
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader, valid_split_of
 from vae.discriminators import num_parameters

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from eval.demo.config import ARMS
 from eval.report import finite
-from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, holm
+from eval.scoring import LOWER_IS_BETTER, MOS_HEADLINES, SIGNIFICANT_P, holm
 
 
 def final_rows(conv: dict) -> dict[str, dict]:
@@ -89,7 +89,7 @@ def _compare(test: dict | None, p_key: str, key: str, label: str, sem: dict, ac:
 
 def _measures(primary: str, sem: dict, ac: dict) -> list[tuple[str, str]]:
     """(key, label) of every measure to read, the primary endpoint first."""
-    mos = next((k for k in ("mos_utmos", "mos_ovrl") if k in sem and k in ac), None)
+    mos = next((k for k in MOS_HEADLINES if k in sem and k in ac), None)
     measures = list(MEASURES) + ([(mos, "MOS")] if mos else [])
     if primary not in {k for k, _ in measures}:
         measures.append((primary, primary.upper()))

@@ -94,8 +94,9 @@ class AppContext:
         return self.cache.get(self._key(TTS_KIND, ref), _named(ref, lambda: Synthesizer.from_pretrained(ref, device=self.device)))
 
     def vae(self, ref: str | None):
-        """The VAE for a model dir or hub id (``vae.model.load_vae``), loaded once per (kind, path, device)."""
-        from vae.model import VAEError, load_vae
+        """The VAE for a model dir or hub id (``vae.load.load_vae``), loaded once per (kind, path, device)."""
+        from vae.load import load_vae
+        from vae.model import VAEError
 
         if not ref:
             raise VAEError("no VAE model chosen: start the app with --vae DIR, or with --runs on a folder holding "
