@@ -6,6 +6,7 @@ import argparse
 
 from svae_tts.cli import add_device_option, float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
 from tts_recipes.cli import MAX_NFE, SPEED_RANGE  # the synthesis options' ranges, as for `svae-tts synthesize`
+from eval.seeds import SEED_METRICS
 
 
 def _none(v: str | None) -> str | None:
@@ -114,7 +115,7 @@ def cmd_convergence(a) -> int:
 
         factory = vae_recon_synth_factory(a.device)
     r = run_convergence(parse_named(a.run), _items(a), a.out, _scorer(a), factory, _settings(a), steps, not a.no_audio,
-                        a.wer_threshold, a.sim_threshold, a.device, a.cer_threshold)
+                        a.wer_threshold, a.sim_threshold, a.device, a.cer_threshold, a.primary)
     print(open(f"{a.out}/report.md").read())
     print(f"{r['scored_now']} checkpoint(s) scored now, {r['reused_from_cache']} from cache, {len(r['failures'])} failed")
     return 0 if r["rows"] else 1
@@ -196,6 +197,10 @@ def _add_convergence(es: argparse._SubParsersAction) -> None:
     p.add_argument("--cer-threshold", type=nonneg_float, default=None,
                    help="with several seeds per arm (runs named ARM_sK): each seed's steps to this CER, a level "
                         "fixed before the run (seeds.md)")
+    p.add_argument("--primary", choices=SEED_METRICS, default=None,
+                   help="with several seeds per arm: the primary endpoint, fixed before the run, whose test between "
+                        "runs alone may name an arm (the others are secondary, Holm-adjusted); default lp_gain when "
+                        "the judge scores text, else cer")
     p.add_argument("--synth", choices=("tts", "vae-recon"), default="tts",
                    help="tts: Synthesizer over each exported TTS model (default); vae-recon: the runs are VAE training runs "
                         "(vae.train exports) and each checkpoint reconstructs the targets")

@@ -39,6 +39,7 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     recon = json.loads((demo_dir / "eval" / "recon" / "summary.json").read_text())  # the arms' reconstructions,
     assert any((t["a"], t["b"], t["metric"]) == ("semantic", "acoustic", "cer") for t in recon["paired"])  # tested
     assert "[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms.] Reconstructions: semantic" in verdict_text
+    assert verdict_text.count("[One VAE per arm") == 1  # said once, before every VAE comparison
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
         assert (conv / name).stat().st_size > 1000
@@ -154,7 +155,12 @@ def test_report_states_the_endpoint_fixed_before_the_run():
         "between runs (alpha 0.05); secondary metrics: Holm-adjusted.")
     assert BUDGETS["default"].primary == "lp_gain"
     assert "lp_gain at the last step; runs per arm: 3;" in _endpoint_line(ev, BUDGETS["default"])
-    assert "cer at the last step; runs per arm: 1;" in _endpoint_line(ev, None)  # without a budget: the results'
+    # one run per arm (or no budget and no seeds): no test between runs, and the line says so
+    one = _endpoint_line(ev, None)
+    assert one == ("Primary endpoint (fixed before the run): cer at the last step; runs per arm: 1, so no test "
+                   "between runs: two models are compared, item by item, never the arms.")
+    assert _endpoint_line(ev, BUDGETS["fast"]).startswith("Primary endpoint (fixed before the run): lp_gain at the "
+                                                          "last step; runs per arm: 1, so no test between runs")
 
 
 def test_one_run_per_arm_never_names_an_arm():
@@ -360,11 +366,10 @@ def _run_rows(metric, sem, ac, **extra):
             for k, v in enumerate(vals)]
 
 
-def test_proof_verdict_reads_seeds_only_when_speech_is_understood():
-    from eval.demo.verdict import proof_verdict, runs_verdict
+def test_runs_verdict_reads_seeds_only_when_speech_is_understood():
+    from eval.demo.verdict import runs_verdict
     from eval.seeds import group_runs, run_level_tests
 
-    assert proof_verdict is runs_verdict
     rows = _run_rows("cer", [0.50, 0.52, 0.48], [0.60, 0.61, 0.62], cer_p=0.005)
     seeds = _seeds("cer", run_level_tests(rows, group_runs([r["run"] for r in rows]), ("cer",), "cer"))
     text = runs_verdict(seeds, {"rows": rows}, {"cer": 0.3})

@@ -309,6 +309,11 @@ def test_convergence_over_seeds_from_the_command(world, runs, tmp_path):
     assert "fewer than 3 runs an arm" in seeds_md
     assert (out / "convergence_seeds.png").read_bytes()[:4] == b"\x89PNG"
     assert "seeds.md" in (out / "report.md").read_text()
+    # --primary names the endpoint instead (the cache is reused: nothing is scored again)
+    assert main([*argv, "--primary", "wer"]) == 0
+    seeds = json.loads((out / "results.json").read_text())["seeds"]
+    assert seeds["primary"] == "wer" and seeds["between_runs"][0]["metric"] == "wer"
+    assert "Primary endpoint WER:" in (out / "seeds.md").read_text()
 
 
 def test_convergence_missing_judge_fails_before_synthesis(runs, world, tmp_path):

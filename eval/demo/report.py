@@ -102,8 +102,10 @@ def _endpoint_line(ev: dict, budget: DemoBudget | None) -> str:
     arms = (ev.get("seeds") or {}).get("arms") or {}
     runs = budget.tts_seeds if budget else (min(map(len, arms.values())) if arms else 1)
     primary = budget.primary if budget else (ev.get("seeds") or ev["convergence"]).get("primary", "–")
-    return (f"Primary endpoint (fixed before the run): {primary} at the last step; runs per arm: {runs}; test: "
-            f"Welch's t-test between runs (alpha {ALPHA}); secondary metrics: Holm-adjusted.")
+    head = f"Primary endpoint (fixed before the run): {primary} at the last step; runs per arm: {runs}"
+    if runs < 2:
+        return head + ", so no test between runs: two models are compared, item by item, never the arms."
+    return head + f"; test: Welch's t-test between runs (alpha {ALPHA}); secondary metrics: Holm-adjusted."
 
 
 def _verdict(ev: dict) -> str:
@@ -116,9 +118,11 @@ def _verdict(ev: dict) -> str:
     from eval.recon import recon_verdicts
 
     # one VAE was trained per arm: these compare two models, item by item, never the arms
-    text += "".join(f" {ONE_VAE_PER_ARM} Reconstructions: " + s for s in recon_verdicts(ev.get("recon") or {}))
-    return text + "".join(f" {ONE_VAE_PER_ARM} Latent probe (the VAEs, not the TTS): " + s
-                          for s in probe_verdicts(ev.get("probe") or {}))
+    recon, probe = recon_verdicts(ev.get("recon") or {}), probe_verdicts(ev.get("probe") or {})
+    if recon or probe:
+        text += f" {ONE_VAE_PER_ARM}"
+    text += "".join(" Reconstructions: " + s for s in recon)
+    return text + "".join(" Latent probe (the VAEs, not the TTS): " + s for s in probe)
 
 
 ONE_VAE_PER_ARM = "[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms.]"

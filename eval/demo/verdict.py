@@ -126,19 +126,21 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
     sem, ac = last["semantic"], last["acoustic"]
     primary = conv.get("primary") or primary_endpoint(list(last.values()))
     judge_on_real = judge_on_real or {}
+    labels = dict(_measures(primary, sem, ac))
     parts: dict[str, tuple[str, str | None]] = {}  # key -> (text, "better" / "worse" / "ns" / None = not read)
-    tests: dict[str, dict | None] = {}
-    for key, label in _measures(primary, sem, ac):
+    tests: dict[str, dict | None] = {}  # the measures read -> their paired test (None: no test)
+    for key, label in labels.items():
         why_not = _unreadable(key, label, sem, ac, judge_on_real)
-        parts[key] = (why_not, None)
-        tests[key] = None if why_not else (_paired(conv, key) or {})
-    secondary = [k for k, t in tests.items() if t and k != primary]
+        if why_not:
+            parts[key] = (why_not, None)
+        else:
+            tests[key] = _paired(conv, key)
+    secondary = [k for k, t in tests.items() if t is not None and k != primary]
     for k, adjusted in zip(secondary, holm([tests[k]["p"] for k in secondary])):
         tests[k] = {**tests[k], "holm_p": adjusted}
-    labels = dict(_measures(primary, sem, ac))
     for key, t in tests.items():
-        if t is not None:
-            parts[key] = _compare(t or None, "p" if key == primary else "holm_p", key, labels[key], sem, ac)
+        parts[key] = _compare(t, "p" if key == primary else "holm_p", key, labels[key], sem, ac)
+    parts = {key: parts[key] for key in labels}  # the primary endpoint first, as _measures orders them
     head = _primary_head(primary, parts[primary][1])
     return (f"This semantic model vs this acoustic model ({ONE_RUN}): {head}. " + "; ".join(t for t, _ in parts.values())
             + ". Tiny models and minutes of CPU training are far from the paper's setting; read this as a check that "
@@ -183,8 +185,6 @@ def runs_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) -> 
             f"primary endpoint ({primary}; at least {MIN_RUNS} runs an arm, p < {ALPHA}); a secondary metric only where "
             f"its Holm-adjusted p is below {ALPHA}; a steps ratio only where every seed of both arms got there.")
 
-
-proof_verdict = runs_verdict  # the name the proof budget's callers know
 
 
 READS_TEXT_P = 0.01  # a run "reads its text" when its own text beats another's at this level
