@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.convergence import SynthesisSettings, evaluate_model, synthesizer_fn  # noqa: E402
+from eval.convergence import EvalSynthesis, evaluate_model, synthesizer_fn  # noqa: E402
 from eval.metrics.signal import mel_distance  # noqa: E402
 from eval.scoring import Scorer, aggregate, paired_test  # noqa: E402
 from eval.testlist import load_test_list  # noqa: E402
@@ -54,7 +54,7 @@ def run(args) -> dict:
     rows_by: dict[str, list[dict]] = {}
     synth = Synthesizer.from_pretrained(args.model, device=args.device)  # loaded once for every setting
     for label, nfe, epss in settings_to_run(args.nfe):
-        settings = SynthesisSettings(nfe=nfe, seed=args.seed, epss=epss)
+        settings = EvalSynthesis(nfe=nfe, seed=args.seed, epss=epss)
         rows, failed = evaluate_model(synthesizer_fn(synth, settings), items, scorer, args.seed,
                                       out / "audio" / label, desc=label)
         rows_by[label] = rows

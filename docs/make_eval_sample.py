@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 torch.set_num_threads(1)
 
-from eval.convergence import SynthesisSettings, run_convergence  # noqa: E402
+from eval.convergence import EvalSynthesis, run_convergence  # noqa: E402
 from eval.probe import ProbeConfig, run_probe  # noqa: E402
 from eval.recon import run_recon  # noqa: E402
 from eval.scoring import Scorer  # noqa: E402
@@ -60,6 +60,6 @@ for name, vdir in vaes.items():
 items = build_test_list(corpus, num_items=4, allow_seen_speakers=True)
 write_test_list(items, root / "test.jsonl")
 res = run_convergence(runs, items, root / "convergence", Scorer(asr=None, sim="resemblyzer", mos="dnsmos"),
-                      settings=SynthesisSettings(nfe=8, seed=0))
+                      settings=EvalSynthesis(nfe=8, seed=0))
 for sub in ("probe/probe.md", "recon/report.md", "convergence/report.md"):
     print((root / sub).read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from svae_tts.cli import add_device_option, float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
-from tts_recipes.cli import MAX_NFE, SPEED_RANGE  # the synthesis options' ranges, as for `svae-tts synthesize`
+from tts_recipes.synthesis_settings import HELP_KEY, add_synthesis_options  # the options of `svae-tts synthesize`
 from eval.seeds import SEED_METRICS
 
 
@@ -33,22 +33,21 @@ def _scorer(a):
 
 
 def _synth_args(p: argparse.ArgumentParser) -> None:
+    """The options of ``svae-tts synthesize`` (one declaration: :mod:`tts_recipes.synthesis_settings`),
+    less ``--duration`` (one length for every item means nothing here), plus ``--use-target-duration``."""
+    from eval.convergence import EvalSynthesis
+
     g = p.add_argument_group("synthesis")
-    g.add_argument("--nfe", type=int_arg(1, MAX_NFE), default=32)
-    g.add_argument("--cfg-strength", type=nonneg_float, default=2.0)
-    g.add_argument("--sway", type=finite_float, default=-1.0)
-    g.add_argument("--speed", type=float_arg(*SPEED_RANGE), default=1.0)
-    g.add_argument("--seed", type=seed_int, default=0, help="item i is synthesised with seed SEED+i")
-    g.add_argument("--use-target-duration", action="store_true", help="give the synthesiser the ground-truth duration")
-    g.add_argument("--epss", action=argparse.BooleanOptionalAction, default=True,
-                   help="f5-tts's pruned step schedule for NFE 5, 6, 7, 10, 12, 16 (default on)")
+    add_synthesis_options(g, exclude=("duration",), defaults=EvalSynthesis(),
+                          help_extra={"seed": "; item i of the test list is synthesised with seed SEED+i"})
+    g.add_argument("--use-target-duration", action="store_true",
+                   help=EvalSynthesis.__dataclass_fields__["use_target_duration"].metadata[HELP_KEY])
 
 
 def _settings(a):
-    from eval.convergence import SynthesisSettings
+    from eval.convergence import EvalSynthesis
 
-    return SynthesisSettings(nfe=a.nfe, cfg_strength=a.cfg_strength, sway=a.sway, speed=a.speed, seed=a.seed,
-                             use_target_duration=a.use_target_duration, epss=a.epss)
+    return EvalSynthesis.from_args(a)
 
 
 def _test_args(p: argparse.ArgumentParser) -> None:
@@ -77,7 +76,7 @@ def cmd_recon(a) -> int:
     from eval.codecs import parse_named
     from eval.recon import run_recon
 
-    s = run_recon(parse_named(a.vae), a.data, a.out, _scorer(a), a.split, a.limit, not a.no_original, a.overwrite, a.device)
+    s = run_recon(parse_named(a.model), a.corpus, a.out, _scorer(a), a.split, a.limit, not a.no_original, a.overwrite, a.device)
     print(open(f"{a.out}/report.md").read())
     return 0 if s["models"] else 1
 
@@ -88,9 +87,9 @@ def cmd_testlist(a) -> int:
     from svae_tts.formats.corpus import corpus_audio, load_corpus
     from svae_tts.fileio import guard_output
 
-    guard_output(a.out, [a.data, *corpus_audio(load_corpus(a.data))], overwrite=a.overwrite, kind="file", what="test list")
-    items = build_test_list(a.data, a.num, a.seed, a.min_duration, a.max_duration, a.split, a.allow_seen_speakers)
-    write_test_list(items, a.out, a.overwrite, inputs=[a.data])
+    guard_output(a.out, [a.corpus, *corpus_audio(load_corpus(a.corpus))], overwrite=a.overwrite, kind="file", what="test list")
+    items = build_test_list(a.corpus, a.num, a.seed, a.min_duration, a.max_duration, a.split, a.allow_seen_speakers)
+    write_test_list(items, a.out, a.overwrite, inputs=[a.corpus])
     print(f"wrote {len(items)} items ({len({i.speaker for i in items})} speakers) to {a.out}")
     return 0
 
@@ -126,7 +125,7 @@ def cmd_probe(a) -> int:
     from eval.probe import ProbeConfig, run_probe
 
     cfg = ProbeConfig(unit=a.unit, lr=a.lr, seed=a.seed, **({"steps": a.steps} if a.steps is not None else {}))
-    run_probe(parse_named(a.vae), a.data, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
+    run_probe(parse_named(a.model), a.corpus, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
     print(open(f"{a.out}/probe.md").read())
     return 0
 
@@ -145,15 +144,15 @@ def cmd_text_reliance(a) -> int:
 def _add_recon(es: argparse._SubParsersAction) -> None:
     """``eval recon``: reconstruction metrics of VAE checkpoints (and the mel+Vocos reference) on a corpus split."""
     p = es.add_parser("recon", help="reconstruction metrics of VAEs (and mel+Vocos) on a corpus split")
-    p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR",
+    p.add_argument("-m", "--model", action="append", required=True, metavar="[NAME=]DIR",
                    help="VAE dir, hub id or release reference (owner/repo/subfolder), or mel[:VOCOS_DIR_OR_ID] for "
                         "the mel+Vocos reference; repeatable")
-    p.add_argument("--data", required=True, help="corpus dir (data_prep)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=positive_int, default=None)
+    p.add_argument("--corpus", required=True, help="corpus folder (svae-tts data build/espeak)")
+    p.add_argument("-o", "--out", required=True, help="results folder")
+    p.add_argument("--split", default="test", help="corpus split to reconstruct (default test)")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N utterances")
     p.add_argument("--no-original", action="store_true", help="do not score the original audio as a reference row")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier result at --out")
     _judges(p, "ASR judge for resynthesis WER/CER")
     p.set_defaults(func=cmd_recon)
 
@@ -161,15 +160,17 @@ def _add_recon(es: argparse._SubParsersAction) -> None:
 def _add_testlist(es: argparse._SubParsersAction) -> None:
     """``eval testlist``: the zero-shot test list every TTS score is computed on."""
     p = es.add_parser("testlist", help="build a zero-shot test list from a corpus' test split")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="output .jsonl")
-    p.add_argument("--num", type=positive_int, default=None)
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--min-duration", type=nonneg_float, default=0.0)
-    p.add_argument("--max-duration", type=float_arg(0, allow_inf=True), default=float("inf"))
+    p.add_argument("--corpus", required=True, help="corpus folder (svae-tts data build/espeak)")
+    p.add_argument("-o", "--out", required=True, help="output .jsonl")
+    p.add_argument("--num", type=positive_int, default=None, help="items to pick (default: every usable pair)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the pairing (default 0)")
+    p.add_argument("--min-duration", type=nonneg_float, default=0.0, help="seconds; shorter targets are left out")
+    p.add_argument("--max-duration", type=float_arg(0, allow_inf=True), default=float("inf"),
+                   help="seconds; longer targets are left out (default inf)")
     p.add_argument("--split", default="test", help="corpus split to pair: test (what reports) or dev (what tunes)")
-    p.add_argument("--allow-seen-speakers", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--allow-seen-speakers", action="store_true",
+                   help="allow speakers that occur in the train split (default: held-out speakers only)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier test list at --out")
     p.set_defaults(func=cmd_testlist)
 
 
@@ -177,11 +178,11 @@ def _add_tts(es: argparse._SubParsersAction) -> None:
     """``eval tts``: one TTS model, a folder of generated audio, or the ground truth: exactly one source."""
     p = es.add_parser("tts", help="zero-shot TTS metrics of one model dir (or generated audio) on a test list")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="TTS model dir (e.g. RUN/exports/step_XXXXXXXX)")
+    src.add_argument("-m", "--model", help="TTS model dir (e.g. RUN/exports/step_XXXXXXXX)")
     src.add_argument("--generated", help="folder of already generated <id>.wav files")
     src.add_argument("--ground-truth", action="store_true", help="score the test list's target audio")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("-o", "--out", required=True, help="results folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier result at --out")
     _synthesis_eval_args(p)
     p.set_defaults(func=cmd_tts)
 
@@ -190,10 +191,13 @@ def _add_convergence(es: argparse._SubParsersAction) -> None:
     """``eval convergence``: scores against training steps, so runs can be compared by how fast they learn."""
     p = es.add_parser("convergence", help="WER/SIM/MOS against training steps for several TTS (or VAE) runs")
     p.add_argument("--run", action="append", required=True, metavar="NAME=RUN_DIR", help="repeatable")
-    p.add_argument("--out", required=True, help="results folder (re-running reuses its cache)")
+    p.add_argument("-o", "--out", required=True, help="results folder (re-running reuses its cache)")
     p.add_argument("--steps", type=int_list(nonneg_int), default=None, help="only these steps, comma-separated")
-    p.add_argument("--wer-threshold", type=nonneg_float, default=None)
-    p.add_argument("--sim-threshold", type=float_arg(-1, 1), default=None)
+    p.add_argument("--wer-threshold", type=nonneg_float, default=None,
+                   help="WER whose first step each run is reported at (default: the worst of the runs' best)")
+    p.add_argument("--sim-threshold", type=float_arg(-1, 1), default=None,
+                   help="speaker similarity whose first step each run is reported at (default: the lowest of the "
+                        "runs' best)")
     p.add_argument("--cer-threshold", type=nonneg_float, default=None,
                    help="with several seeds per arm (runs named ARM_sK): each seed's steps to this CER, a level "
                         "fixed before the run (seeds.md)")
@@ -211,19 +215,19 @@ def _add_convergence(es: argparse._SubParsersAction) -> None:
 def _add_probe(es: argparse._SubParsersAction) -> None:
     """``eval probe``: how much linguistic content a linear CTC probe reads from VAE latents."""
     p = es.add_parser("probe", help="linear CTC probe of linguistic content in VAE latents (held-out speakers)")
-    p.add_argument("--vae", action="append", required=True, metavar="[NAME=]DIR", help="repeatable: a VAE, a latent set of --data's corpus (read, not encoded again), or "
-                        "mel[:VOCOS]")
-    p.add_argument("--data", required=True, help="corpus dir with train/test splits")
-    p.add_argument("--out", required=True)
-    p.add_argument("--unit", choices=("char", "phoneme"), default="char")
+    p.add_argument("-m", "--model", action="append", required=True, metavar="[NAME=]DIR",
+                   help="repeatable: a VAE, a latent set of --corpus (read, not encoded again), or mel[:VOCOS]")
+    p.add_argument("--corpus", required=True, help="corpus folder with train/test splits")
+    p.add_argument("-o", "--out", required=True, help="results folder")
+    p.add_argument("--unit", choices=("char", "phoneme"), default="char", help="what the probe reads (default char)")
     p.add_argument("--steps", type=positive_int, default=None,
                    help="Adam steps (default: eval.probe.ProbeConfig's, 2,000; a few hundred can leave the probe on "
                         "CTC's all-blank plateau)")
-    p.add_argument("--lr", type=positive_float, default=1e-2)
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--lr", type=positive_float, default=1e-2, help="Adam learning rate (default 0.01)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the probe's training (default 0)")
     p.add_argument("--limit", type=positive_int, default=None, help="at most N utterances per split")
     p.add_argument("--allow-seen-speakers", action="store_true", help="keep test speakers that occur in train")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier result at --out")
     add_device_option(p)
     p.set_defaults(func=cmd_probe)
 
@@ -231,15 +235,15 @@ def _add_probe(es: argparse._SubParsersAction) -> None:
 def _add_text_reliance(es: argparse._SubParsersAction) -> None:
     """``eval text-reliance``: whether TTS models read their text, from their loss with the right and a wrong text."""
     p = es.add_parser("text-reliance", help="held-out loss of TTS models with their own vs another item's text")
-    p.add_argument("--model", action="append", required=True, metavar="[NAME=]DIR", help="TTS model dir; repeatable")
+    p.add_argument("-m", "--model", action="append", required=True, metavar="[NAME=]DIR", help="TTS model dir; repeatable")
     p.add_argument("--data", required=True, help="latent set (latent models) or corpus (mel models)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--items", type=int_arg(2, 100000), default=48)
+    p.add_argument("-o", "--out", required=True, help="results folder")
+    p.add_argument("--split", default="test", help="split of --data to read (default test)")
+    p.add_argument("--items", type=int_arg(2, 100000), default=48, help="held-out items scored (default 48)")
     p.add_argument("--context", type=float_arg(0, 1, hi_open=True), default=0.3,
                    help="visible share at the start of each item, in [0, 1)")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the noise and the wrong-text pairing (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier result at --out")
     add_device_option(p)
     p.set_defaults(func=cmd_text_reliance)
 

@@ -40,10 +40,9 @@ from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.fileio import atomic_write_json, guard_output
 from svae_tts.boundary import item_boundary
-from svae_tts.config import Checked, in_range, nonneg, seed_field
 from svae_tts.run_state import EXPORTS_DIR, list_exports, step_name
 from svae_tts.textio import read_json
-from tts_recipes.cli import MAX_NFE, SPEED_RANGE
+from tts_recipes.synthesis_settings import SynthesisSettings, setting, with_default
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +50,16 @@ SynthFn = Callable[[TestItem, int], tuple[torch.Tensor, int]]
 SynthFactory = Callable[[Path], SynthFn]
 
 
-@dataclass
-class SynthesisSettings(Checked):
-    nfe: int = in_range(32, 1, MAX_NFE)
-    cfg_strength: float = nonneg(2.0)
-    sway: float = -1.0
-    speed: float = in_range(1.0, *SPEED_RANGE)
-    seed: int = seed_field(0)
-    use_target_duration: bool = False  # pass the ground-truth duration (F5-TTS eval uses the ratio of texts)
-    epss: bool = True  # f5-tts's pruned step schedule where it has one for ``nfe`` (tts_recipes.synthesis.sampling_times)
+@dataclass(frozen=True)
+class EvalSynthesis(SynthesisSettings):
+    """The synthesis settings (:class:`~tts_recipes.synthesis_settings.SynthesisSettings`) and what a
+    test list adds: ``seed`` is the base of the per-item seeds (item ``i`` gets ``seed + i``, 0 by
+    default, so checkpoints differ only by their weights), and each item may be given its
+    ground-truth duration."""
+
+    seed: int | None = with_default("seed", 0)
+    use_target_duration: bool = setting(False, None, "give the synthesiser each item's ground-truth duration "
+                                                     "(F5-TTS's eval uses the ratio of the texts)")
 
 
 def audio_dir(out_dir: str | os.PathLike, run: str, step: int) -> Path:
@@ -74,22 +74,20 @@ def find_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return list_exports(run_dir)
 
 
-def synthesizer_fn(synth, settings: SynthesisSettings | None = None) -> SynthFn:
+def synthesizer_fn(synth, settings: EvalSynthesis | None = None) -> SynthFn:
     """Synthesise test items with an already loaded ``Synthesizer`` under ``settings`` (so several
     settings can share one loaded model and its reference cache)."""
-    settings = settings or SynthesisSettings()
+    settings = settings or EvalSynthesis()
 
     def run(item: TestItem, seed: int) -> tuple[torch.Tensor, int]:
-        duration = item.target_duration if settings.use_target_duration else None
-        wav = synth.synthesize(item.text, item.prompt_audio, item.prompt_text, nfe=settings.nfe,
-                               cfg_strength=settings.cfg_strength, sway=settings.sway, seed=seed,
-                               speed=settings.speed, duration=duration, epss=settings.epss)
+        duration = item.target_duration if settings.use_target_duration else settings.duration
+        wav = synth.synthesize(item.text, item.prompt_audio, item.prompt_text, settings, seed=seed, duration=duration)
         return wav.detach().float().cpu().reshape(-1), int(synth.sample_rate)
 
     return run
 
 
-def tts_synth_factory(device: str = "cpu", settings: SynthesisSettings | None = None) -> SynthFactory:
+def tts_synth_factory(device: str = "cpu", settings: EvalSynthesis | None = None) -> SynthFactory:
     """The default: load an exported TTS model dir with ``Synthesizer`` and synthesise each item."""
 
     def factory(model_dir: Path) -> SynthFn:
@@ -124,11 +122,13 @@ def vae_recon_synth_factory(device: str = "cpu") -> SynthFactory:
     return factory
 
 
-def _fingerprint(items: list[TestItem], scorer: Scorer, settings: SynthesisSettings, model_dir: Path) -> str:
+def _fingerprint(items: list[TestItem], scorer: Scorer, settings: EvalSynthesis, model_dir: Path) -> str:
+    """What a cache entry was made from. Settings left unset (``None``) are left out, so adding an
+    optional setting does not invalidate the caches written before it."""
     weights = sorted(p for p in model_dir.iterdir() if p.is_file())
     stamp = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in weights]
     blob = json.dumps({"items": [asdict(i) for i in items], "judges": scorer.describe(),
-                       "synthesis": asdict(settings), "weights": stamp}, sort_keys=True)
+                       "synthesis": {k: v for k, v in asdict(settings).items() if v is not None}, "weights": stamp}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -208,7 +208,7 @@ class Scored:
 
 def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[TestItem], out_dir: str | os.PathLike,
                       scorer: Scorer | None = None, synth_factory: SynthFactory | None = None,
-                      settings: SynthesisSettings | None = None, steps: list[int] | None = None,
+                      settings: EvalSynthesis | None = None, steps: list[int] | None = None,
                       keep_audio: bool = True, device: str = "cpu") -> Scored:
     """Synthesise and score every exported checkpoint of every run into ``out_dir``'s cache (reusing
     what it holds, without loading the judges when it holds everything); writes nothing else. Each run writes only under ``cache/<run>/`` and its own audio
@@ -219,7 +219,7 @@ def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[Tes
     if not items:
         raise EvalError("the test list is empty")
     out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True)
-    settings = settings or SynthesisSettings()
+    settings = settings or EvalSynthesis()
     scorer = scorer or Scorer(device=device)  # its judges are loaded once something needs scoring
     synth_factory = synth_factory or tts_synth_factory(device, settings)
     scored = Scored([], {}, [], 0)
@@ -259,7 +259,7 @@ def run_convergence(
     out_dir: str | os.PathLike,
     scorer: Scorer | None = None,
     synth_factory: SynthFactory | None = None,
-    settings: SynthesisSettings | None = None,
+    settings: EvalSynthesis | None = None,
     steps: list[int] | None = None,
     keep_audio: bool = True,
     wer_threshold: float | None = None,
@@ -276,7 +276,7 @@ def run_convergence(
     the acoustic arm's final mean, paired tests pooled over seeds) into ``results["seeds"]``,
     ``seeds.md`` and ``convergence_seeds.png``: one seed per arm cannot tell an arm's effect from
     seed-to-seed spread."""
-    settings = settings or SynthesisSettings()
+    settings = settings or EvalSynthesis()
     scorer = scorer or Scorer(device=device)  # score_checkpoints loads it
     scored = score_checkpoints(runs, items, out_dir, scorer, synth_factory, settings, steps, keep_audio, device)
     from eval.seeds import group_runs, primary_endpoint, seed_summary

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from eval.convergence import SynthesisSettings, evaluate_model, tts_synth_factory
+from eval.convergence import EvalSynthesis, evaluate_model, tts_synth_factory
 from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import Scorer, aggregate
@@ -48,7 +48,7 @@ def run_tts_eval(
     generated_dir: str | os.PathLike | None = None,
     ground_truth: bool = False,
     scorer: Scorer | None = None,
-    settings: SynthesisSettings | None = None,
+    settings: EvalSynthesis | None = None,
     keep_audio: bool = True,
     overwrite: bool = False,
     device: str = "cpu",
@@ -58,7 +58,7 @@ def run_tts_eval(
     out_dir = Path(out_dir)
     guard_output(out_dir, [model_dir, generated_dir, *item_audio(items)], overwrite=overwrite, exists_ok=True)
     check_writable(out_dir / "summary.json", overwrite)
-    settings = settings or SynthesisSettings()
+    settings = settings or EvalSynthesis()
     scorer = (scorer or Scorer(device=device)).load()
     if model_dir is not None:
         synth = tts_synth_factory(device, settings)(Path(model_dir))

@@ -33,7 +33,7 @@ def ctx():
 
 def _synth(ctx, runs, text="the cat sat", seed=None, model=None, **kw):
     return handlers.synthesize(ctx, str(model or runs["tts"]["semantic"]), str(runs["ref_wav"]), runs["ref_text"],
-                               text, kw.get("nfe", 4), kw.get("cfg", 2.0), kw.get("speed", 1.0), seed)
+                               text, kw.get("nfe", 4), kw.get("cfg_strength", 2.0), kw.get("speed", 1.0), seed)
 
 
 # -- discovery -------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def test_synthesize_gives_one_take_per_line_at_the_models_rate_with_one_seed(run
 
 
 def test_the_printed_command_makes_the_same_sound(runs, ctx, tmp_path):
-    seed, (take,) = _synth(ctx, runs, "a dog ran far", seed=None, cfg=1.5, speed=1.25)
+    seed, (take,) = _synth(ctx, runs, "a dog ran far", seed=None, cfg_strength=1.5, speed=1.25)
     argv = shlex.split(take.command)
     assert argv[:2] == ["svae-tts", "synthesize"]
     argv[argv.index("-o") + 1] = str(tmp_path / "cli.wav")

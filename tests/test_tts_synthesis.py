@@ -223,9 +223,11 @@ def test_split_text_packs_sentences_then_commas_then_words(synth):
 
 @pytest.mark.parametrize("change, match", [
     ({"ref_text": "  "}, "ref_text is empty: pass --ref-text .* or --asr CTC_MODEL"),
-    ({"nfe": 0}, "nfe must be at least 1"),
-    ({"speed": 0.0}, "speed must be positive"),
-    ({"duration": -1.0}, "duration must be positive"),
+    ({"nfe": 0}, r"^nfe: 0 is too small \(allowed: an integer >= 1 and <= 1000\)$"),
+    ({"speed": 0.0}, r"^speed: 0.0 is too small \(allowed: a finite number >= 0.1 and <= 10\)$"),
+    ({"duration": -1.0}, r"^duration: -1.0 is too small"),
+    ({"cfg_strength": float("nan")}, r"^cfg_strength: nan is not a number"),
+    ({"seed": 2**32}, r"^seed: 4294967296 is too large"),
     ({"ref_audio": 123}, "file path or a"),
 ])
 def test_bad_synthesis_arguments_are_refused(synth, trained, change, match):

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 
 from svae_tts.audio import AUDIO_FORMATS
-from svae_tts.cli import add_device_option, float_arg, int_arg, nonneg_float, finite_float, seed_int
+from svae_tts.cli import add_device_option, float_arg
 from svae_tts.train_cli import add_run_options, config_overrides
 from tts_recipes.errors import TTSError
-
-MAX_NFE = 1000  # ODE steps (F5-TTS uses 16-32)
-SPEED_RANGE = (0.1, 10.0)  # speaking rate vs the reference
-MAX_DURATION = 300.0  # seconds generated in one pass; longer text is better split into several lines
+from tts_recipes.synthesis_settings import MAX_DURATION, SynthesisSettings, add_synthesis_options
 TRAIN_EPILOG = """examples:
   svae-tts tts train --config tiny data.latent_set=LATENT_SET run_dir=runs/tts max_steps=500
   accelerate launch -m svae_tts tts train --config base data.latent_set=LATENT_SET --resume auto
@@ -24,24 +21,23 @@ def _synthesize(args: argparse.Namespace) -> int:
     from tts_recipes.batch_list import read_batch_tsv
     from tts_recipes.synthesis import Synthesizer, sampling_times
 
-    opts = dict(nfe=args.nfe, cfg_strength=args.cfg, sway=args.sway, seed=args.seed, speed=args.speed,
-                duration=args.duration, epss=args.epss)
+    settings = SynthesisSettings.from_args(args)
     load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr, decoder_dtype=args.decoder_dtype)
     if args.batch:
-        guard_output(args.output, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
+        guard_output(args.out, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
         rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text, asr=args.asr is not None)
         synth = Synthesizer.from_pretrained(args.model, **load)
-        written, skipped = synth.synthesize_batch(rows, args.output, overwrite=args.overwrite, **opts)
-        print(f"wrote {len(written)} file(s) to {args.output}" + (f"; skipped {len(skipped)} (see skipped.tsv)" if skipped else ""))
+        written, skipped = synth.synthesize_batch(rows, args.out, overwrite=args.overwrite, settings=settings)
+        print(f"wrote {len(written)} file(s) to {args.out}" + (f"; skipped {len(skipped)} (see skipped.tsv)" if skipped else ""))
         return 0 if written else 2
     if not args.text or args.ref_audio is None or (args.ref_text is None and args.asr is None):
         raise TTSError("give --text, --ref-audio and --ref-text (or --asr CTC_MODEL to transcribe the reference; "
                        "or --batch list.tsv)")
-    guard_output(args.output, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file")
+    guard_output(args.out, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file")
     synth = Synthesizer.from_pretrained(args.model, **load)
-    wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)
-    save_audio(args.output, wav, synth.sample_rate, overwrite=args.overwrite)
-    print(f"wrote {args.output} ({wav.numel() / synth.sample_rate:.2f} s at {synth.sample_rate} Hz, seed {synth.last_seed})")
+    wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, settings)
+    save_audio(args.out, wav, synth.sample_rate, overwrite=args.overwrite)
+    print(f"wrote {args.out} ({wav.numel() / synth.sample_rate:.2f} s at {synth.sample_rate} Hz, seed {synth.last_seed})")
     schedule = "EPSS" if args.epss and synth.last_schedule != sampling_times(args.nfe, False, args.sway) else "uniform"
     print(f"NFE {args.nfe}, {schedule} schedule: t = {', '.join(f'{t:.3f}' for t in synth.last_schedule)}")
     return 0
@@ -58,26 +54,16 @@ def _train(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("synthesize", help="zero-shot TTS with a trained model (latent or mel)",
                        description="Speech for --text in the voice of --ref-audio, whose transcript is --ref-text.")
-    p.add_argument("--model", required=True, help="TTS model dir (e.g. RUN/exports/step_00010000) or hub id")
+    p.add_argument("-m", "--model", required=True, help="TTS model dir (e.g. RUN/exports/step_00010000) or hub id")
     p.add_argument("--ref-audio", help=f"reference speech ({AUDIO_FORMATS})")
     p.add_argument("--ref-text", help="transcript of the reference (without it, --asr transcribes the reference)")
     p.add_argument("--text", help="text to speak")
     p.add_argument("--batch", help="TSV: name<TAB>text, or name<TAB>ref_audio<TAB>ref_text<TAB>text; -o is then a folder")
-    p.add_argument("-o", "--output", required=True, help="output wav (or folder with --batch)")
-    p.add_argument("--nfe", type=int_arg(1, MAX_NFE), default=32, help="ODE steps (default 32)")
-    p.add_argument("--cfg", type=nonneg_float, default=2.0, help="classifier-free guidance strength (default 2)")
-    p.add_argument("--sway", type=finite_float, default=-1.0, help="sway sampling coefficient (default -1)")
+    p.add_argument("-o", "--out", required=True, help="output wav (a folder with --batch)")
+    add_synthesis_options(p.add_argument_group("synthesis"))
     p.add_argument("--decoder-dtype", choices=["float32", "bfloat16"], default="float32",
                    help="precision of the VAE decode (bfloat16: ~1.6x the fp32 decode on CPUs with bf16 units, "
                         "waveform error of a few 1e-3)")
-    p.add_argument("--epss", action=argparse.BooleanOptionalAction, default=True,
-                   help="f5-tts's pruned step schedule for NFE 5, 6, 7, 10, 12 and 16 (default on; other NFEs "
-                        "are uniform either way); the times used are logged")
-    p.add_argument("--seed", type=seed_int, default=None, help="random seed (default: random, printed)")
-    p.add_argument("--speed", type=float_arg(*SPEED_RANGE), default=1.0,
-                   help=f"speaking-rate factor vs the reference, {SPEED_RANGE[0]:g} to {SPEED_RANGE[1]:g} (default 1)")
-    p.add_argument("--duration", type=float_arg(0, MAX_DURATION, lo_open=True), default=None,
-                   help=f"seconds of generated speech, at most {MAX_DURATION:g} (overrides --speed)")
     p.add_argument("--max-ref-seconds", type=float_arg(0, MAX_DURATION, lo_open=True), default=15.0,
                    help="longest reference used (default 15); a longer one is refused, as its transcript would "
                         "not match a cut, unless --asr transcribes the part kept")

@@ -19,6 +19,7 @@ feature-space interface instead: the same code drives VAE-latent and mel models.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -43,6 +44,7 @@ from tts_recipes.batch_list import BatchRow
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.model import TTSModel
+from tts_recipes.synthesis_settings import SynthesisSettings
 from svae_tts.text import tts_text
 from tts_recipes.text import check_fits, check_positions, check_readable
 
@@ -219,19 +221,24 @@ class Synthesizer:
 
     # -- synthesis -----------------------------------------------------------------------------
     @torch.no_grad()
-    def synthesize(self, text: str, ref_audio, ref_text: str | None = None, nfe: int = 32, cfg_strength: float = 2.0,
-                   sway: float = -1.0, seed: int | None = None, speed: float = 1.0,
-                   duration: float | None = None, epss: bool = True) -> torch.Tensor:
+    def synthesize(self, text: str, ref_audio, ref_text: str | None = None,
+                   settings: SynthesisSettings | None = None, **options) -> torch.Tensor:
         """Speech for ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``; without
         one the ASR model transcribes the reference).
 
-        ``duration`` (seconds of generated speech, the reference excluded) overrides the estimate
-        from the reference's speaking rate and ``speed``. ``epss``: f5-tts's pruned step schedule
-        where it has one for ``nfe`` (see :func:`sampling_times`). A reference used again (same
-        file, unchanged, or same waveform, and same transcript) is not cleaned or encoded again.
+        How: ``settings`` (:class:`~tts_recipes.synthesis_settings.SynthesisSettings`, its defaults
+        when not given), with any of its fields given as keywords (``nfe=16, seed=0``) replacing
+        its value; every value is checked before the reference is read. ``duration`` (seconds of
+        generated speech, the reference excluded) overrides the estimate from the reference's
+        speaking rate and ``speed``. ``epss``: f5-tts's pruned step schedule where it has one for
+        ``nfe`` (see :func:`sampling_times`). A reference used again (same file, unchanged, or same
+        waveform, and same transcript) is not cleaned or encoded again.
         Returns ``(N,)`` float32 at ``sample_rate``.
         """
-        text, ref_text = _check_request(text, ref_text, nfe, speed, duration, asr=self.asr)
+        s = dataclasses.replace(settings or SynthesisSettings(), **options)
+        nfe, cfg_strength, sway, seed, speed, duration, epss = (s.nfe, s.cfg_strength, s.sway, s.seed, s.speed,
+                                                                 s.duration, s.epss)
+        text, ref_text = _check_request(text, ref_text, asr=self.asr)
         self._check_text(text, ref_text)
         ref, cond = self._encoded_reference(ref_audio, ref_text)
         ref_text = tts_text(ref.text)
@@ -293,8 +300,10 @@ class Synthesizer:
 
     # -- many lines ----------------------------------------------------------------------------
     def synthesize_batch(self, rows: Sequence[BatchRow], out_dir: str | os.PathLike, overwrite: bool = False,
-                         **kwargs) -> tuple[list[Path], list[tuple[str, str]]]:
-        """Write ``out_dir/<name>.wav`` per row; bad rows are skipped and returned as (name, reason)."""
+                         settings: SynthesisSettings | None = None, **options) -> tuple[list[Path], list[tuple[str, str]]]:
+        """Write ``out_dir/<name>.wav`` per row; bad rows are skipped and returned as (name, reason).
+        The settings are checked once, first: a bad one stops the batch, it is no row's fault."""
+        settings = dataclasses.replace(settings or SynthesisSettings(), **options)
         out_dir = guard_output(out_dir, [r.ref_audio for r in rows], overwrite=overwrite, exists_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         written, skipped = [], []
@@ -302,7 +311,7 @@ class Synthesizer:
 
         for row in tqdm(rows, desc="synthesize"):
             with item_boundary(row.name, log) as item:  # any failure, out of memory included, skips the row
-                wav = self.synthesize(row.text, row.ref_audio, row.ref_text, **kwargs)
+                wav = self.synthesize(row.text, row.ref_audio, row.ref_text, settings)
                 written.append(save_audio(out_dir / f"{row.name}.wav", wav, self.sample_rate, overwrite=overwrite))
             if item.failed:
                 skipped.append((row.name, item.reason))
@@ -354,11 +363,10 @@ def _split_long(sentence: str, max_bytes: int) -> list[str]:
     return _pack(re.split(r"(?<=[,，、])\s*|\s+", sentence), max_bytes)
 
 
-def _check_request(text: str, ref_text: str | None, nfe: int, speed: float, duration: float | None,
-                   asr: str | None = None) -> tuple[str, str]:
-    """The normalised text and reference transcript, once every argument of a synthesis call is
-    known to be usable: a bad one is refused before the reference is even read. An empty
-    transcript is left for the ``asr`` model to fill, and refused when there is none."""
+def _check_request(text: str, ref_text: str | None, asr: str | None = None) -> tuple[str, str]:
+    """The normalised text and reference transcript, once both are known to be usable (the numbers
+    are :class:`SynthesisSettings`' to check): a bad one is refused before the reference is even
+    read. An empty transcript is left for the ``asr`` model to fill, and refused when there is none."""
     text, ref_text = tts_text(text or ""), tts_text(ref_text or "")
     if not text:
         raise TTSError("text is empty")
@@ -367,12 +375,6 @@ def _check_request(text: str, ref_text: str | None, nfe: int, speed: float, dura
                        "voice and pace) or --asr CTC_MODEL to transcribe the reference")
     if len(text) > MAX_TEXT_CHARS:
         raise TTSError(f"text has {len(text)} characters, over the limit of {MAX_TEXT_CHARS}; split it into several calls")
-    if nfe < 1:
-        raise TTSError(f"nfe must be at least 1, got {nfe}")
-    if speed <= 0:
-        raise TTSError(f"speed must be positive, got {speed}")
-    if duration is not None and duration <= 0:
-        raise TTSError(f"duration must be positive, got {duration}")
     return text, ref_text
 
 
@@ -414,4 +416,4 @@ def _check_asr(asr: str | os.PathLike) -> str:
     return str(asr)
 
 
-__all__ = ["Synthesizer", "Reference", "MAX_TEXT_CHARS", "sampling_times"]
+__all__ = ["Synthesizer", "Reference", "MAX_TEXT_CHARS", "SynthesisSettings", "sampling_times"]

@@ -144,9 +144,9 @@ def judge_spec(out: Path, b: DemoBudget) -> str:
 
 
 def _synthesis(b: DemoBudget):
-    from eval.convergence import SynthesisSettings
+    from eval.convergence import EvalSynthesis
 
-    return SynthesisSettings(nfe=b.nfe, seed=0)
+    return EvalSynthesis(nfe=b.nfe, seed=0)
 
 
 def recon(out: Path, b: DemoBudget, results: dict, device: str) -> dict:

@@ -10,7 +10,6 @@ goes on serving; anything else is a bug, logged with its traceback and also show
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import logging
@@ -23,12 +22,11 @@ import numpy as np
 import torch
 
 from svae_tts.audio import load_audio
-from svae_tts.cli import float_arg, int_arg, nonneg_float, seed_int
 from svae_tts.errors import AudioError, SvaeError, exc_summary
 from tts_recipes.app.models import TTS_KIND, VAE_KIND, ModelCache, Offered, canonical
 from tts_recipes.app.pictures import audio_picture, latent_picture, spectrogram_picture
-from tts_recipes.cli import MAX_NFE, SPEED_RANGE
 from tts_recipes.errors import TTSError
+from tts_recipes.synthesis_settings import SynthesisSettings
 
 log = logging.getLogger(__name__)
 
@@ -121,30 +119,13 @@ def _named(ref: str, load: Callable[[], object]) -> Callable[[], object]:
 
 
 # -- request values ---------------------------------------------------------------------------------
-def _checked(parse: Callable[[str], int | float], flag: str, value) -> int | float:
-    """``value`` through the CLI's parser for ``flag``; a whole float (a slider's 8.0) counts as an int."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    try:
-        return parse(str(value))
-    except argparse.ArgumentTypeError as exc:
-        raise TTSError(f"{flag}: {exc}") from None
+PAGE_SETTINGS = ("nfe", "cfg_strength", "speed")  # what the page sets; the seed travels on its own
 
 
-_NFE = int_arg(1, MAX_NFE)
-_SPEED = float_arg(*SPEED_RANGE)
-
-
-@dataclass(frozen=True)
-class Options:
-    nfe: int = 32
-    cfg: float = 2.0
-    speed: float = 1.0
-
-    @classmethod
-    def checked(cls, nfe, cfg, speed) -> "Options":
-        return cls(int(_checked(_NFE, "--nfe", nfe)), float(_checked(nonneg_float, "--cfg", cfg)),
-                   float(_checked(_SPEED, "--speed", speed)))
+def page_settings(nfe, cfg_strength, speed) -> SynthesisSettings:
+    """The page's sliders as :class:`SynthesisSettings`, each read by its ``svae-tts synthesize``
+    option's parser (a slider's 8.0 is the integer 8): a bad one is one line naming the option."""
+    return SynthesisSettings.parse(nfe=nfe, cfg_strength=cfg_strength, speed=speed)
 
 
 def parse_seed(seed) -> int | None:
@@ -153,7 +134,7 @@ def parse_seed(seed) -> int | None:
         return None
     if isinstance(seed, (int, float)) and seed == -1 or str(seed).strip() == "-1":
         return None
-    return int(_checked(seed_int, "--seed", str(seed).strip() if isinstance(seed, str) else seed))
+    return SynthesisSettings.parse(seed=seed).seed
 
 
 def text_lines(text: str | None) -> list[str]:
@@ -174,14 +155,13 @@ def _reference(ref_audio) -> str:
     return str(ref_audio)
 
 
-def cli_command(model: str, ref_audio: str, ref_text: str, text: str, opts: Options, seed: int,
+def cli_command(model: str, ref_audio: str, ref_text: str, text: str, opts: SynthesisSettings, seed: int,
                 device: torch.device | str, output: str = "out.wav") -> str:
     """The ``svae-tts synthesize`` command line that makes the same sound (same model, reference,
     options, seed and device), quoted for a POSIX shell."""
     return shlex.join(["svae-tts", "synthesize", "--model", str(model), "--ref-audio", str(ref_audio),
-                       "--ref-text", ref_text, "--text", text, "-o", output, "--nfe", str(opts.nfe),
-                       "--cfg", f"{opts.cfg:g}", "--speed", f"{opts.speed:g}", "--seed", str(seed),
-                       "--device", str(device)])
+                       "--ref-text", ref_text, "--text", text, "-o", output, *opts.argv(PAGE_SETTINGS),
+                       "--seed", str(seed), "--device", str(device)])
 
 
 # -- the tabs ---------------------------------------------------------------------------------------
@@ -227,7 +207,7 @@ def _warnings_in_page():
             gr.Warning(line)
 
 
-def _speak(ctx: AppContext, model: str, ref: str, ref_text: str, lines: list[str], opts: Options,
+def _speak(ctx: AppContext, model: str, ref: str, ref_text: str, lines: list[str], opts: SynthesisSettings,
            seed: int | None) -> tuple[int, list[Take]]:
     """Each line in turn with one seed: ``seed``, or the one the synthesizer drew for the first line
     (its ``last_seed``), so every line of a request, and every model of a comparison, shares it."""
@@ -235,7 +215,7 @@ def _speak(ctx: AppContext, model: str, ref: str, ref_text: str, lines: list[str
     takes = []
     with lock, _warnings_in_page():
         for i, line in enumerate(lines):
-            wav = synth.synthesize(line, ref, ref_text, nfe=opts.nfe, cfg_strength=opts.cfg, speed=opts.speed, seed=seed)
+            wav = synth.synthesize(line, ref, ref_text, opts, seed=seed)
             seed = synth.last_seed
             audio = wav.numpy().astype(np.float32)
             out = "out.wav" if len(lines) == 1 else f"out_{i + 1}.wav"
@@ -245,21 +225,21 @@ def _speak(ctx: AppContext, model: str, ref: str, ref_text: str, lines: list[str
 
 
 @page_errors
-def synthesize(ctx: AppContext, model: str | None, ref_audio, ref_text: str, text: str, nfe=32, cfg=2.0,
+def synthesize(ctx: AppContext, model: str | None, ref_audio, ref_text: str, text: str, nfe=32, cfg_strength=2.0,
                speed=1.0, seed=None) -> tuple[int, list[Take]]:
     """The Synthesize tab: one take per non-empty line of ``text``, all with one seed; returns that
     seed and the takes (audio at the model's rate, its spectrogram, the equivalent command)."""
-    opts = Options.checked(nfe, cfg, speed)
+    opts = page_settings(nfe, cfg_strength, speed)
     lines, seed = text_lines(text), parse_seed(seed)
     return _speak(ctx, model, _reference(ref_audio), ref_text or "", lines, opts, seed)
 
 
 @page_errors
 def compare(ctx: AppContext, model_a: str | None, model_b: str | None, ref_audio, ref_text: str, text: str,
-            nfe=32, cfg=2.0, speed=1.0, seed=None) -> tuple[int, Take, Take]:
+            nfe=32, cfg_strength=2.0, speed=1.0, seed=None) -> tuple[int, Take, Take]:
     """The Compare tab: the same text (its lines read as one), reference, options and seed through
     two models, e.g. the semantic and the acoustic arm at one training step."""
-    opts = Options.checked(nfe, cfg, speed)
+    opts = page_settings(nfe, cfg_strength, speed)
     line = " ".join(text_lines(text))
     ref, seed = _reference(ref_audio), parse_seed(seed)
     if not model_b:
@@ -295,5 +275,5 @@ def reconstruct(ctx: AppContext, vae_ref: str | None, audio) -> Reconstruction:
                           latent_picture(z.numpy(), vae.frame_rate), tuple(z.shape))
 
 
-__all__ = ["AppContext", "HOW_TO_GET_A_MODEL", "MAX_LINES", "Options", "Reconstruction", "Take", "cli_command",
-           "compare", "page_errors", "parse_seed", "reconstruct", "synthesize", "text_lines"]
+__all__ = ["AppContext", "HOW_TO_GET_A_MODEL", "MAX_LINES", "PAGE_SETTINGS", "Reconstruction", "Take", "cli_command",
+           "compare", "page_errors", "page_settings", "parse_seed", "reconstruct", "synthesize", "text_lines"]

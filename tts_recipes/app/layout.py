@@ -18,7 +18,7 @@ from svae_tts.errors import SvaeError
 from tts_recipes.app import handlers
 from tts_recipes.app.handlers import HOW_TO_GET_A_MODEL, MAX_LINES, AppContext
 from tts_recipes.app.models import FoundModel, FoundModels, Offered, add_given, find_models
-from tts_recipes.cli import SPEED_RANGE
+from tts_recipes.synthesis_settings import SPEED_RANGE
 
 log = logging.getLogger(__name__)
 
