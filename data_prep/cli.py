@@ -27,7 +27,7 @@ def _split_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dev-speakers", type=nonneg_int, default=0,
                    help="hold out this many more whole speakers as a dev split, for tuning and validation "
                         "(needs --test-speakers; 0 = no dev split)")
-    g.add_argument("--seed", type=seed_int, default=0)
+    g.add_argument("--seed", type=seed_int, default=0, help="seed of the split (default 0)")
     g.add_argument("--min-duration", type=nonneg_float, default=0.2, help="seconds; shorter items are skipped")
     g.add_argument("--max-duration", type=float_arg(0, lo_open=True, allow_inf=True), default=30.0,
                    help="seconds; longer items are skipped (inf = no limit)")
@@ -59,8 +59,8 @@ def _build(args) -> int:
         dd = builders.build_csv(args.source, args.out, args.path_col, args.text_col, args.speaker_col or None,
                                 args.id_col, args.delimiter, **common)
     else:
-        dd = builders.build_hf(args.source, args.out, args.config, args.hf_split, args.audio_col, args.text_col,
-                               args.speaker_col or None, args.id_col or None, args.data_dir, **common)
+        dd = builders.build_hf(args.source, args.out, args.hf_config, args.hf_split, args.audio_col, args.text_col,
+                               args.speaker_col or None, args.id_col or None, args.hf_data_dir, **common)
     return _summary(dd, args.out)
 
 
@@ -76,7 +76,7 @@ def _espeak(args) -> int:
 def _features(args) -> int:
     from data_prep.features import extract_features
 
-    out = extract_features(args.corpus, args.out, args.teacher, args.layer, args.batch_size,
+    out = extract_features(args.corpus, args.out, args.model, args.layer, args.batch_size,
                            shard_size=args.shard_size, splits=args.splits, dtype=args.dtype)
     print(json.dumps({"out": str(out)}))
     return 0
@@ -97,7 +97,7 @@ def _train_ctc(args) -> int:
 def _latents(args) -> int:
     from data_prep.latents import extract_latents
 
-    out = extract_latents(args.corpus, args.out, args.vae, args.batch_size, shard_size=args.shard_size,
+    out = extract_latents(args.corpus, args.out, args.model, args.batch_size, shard_size=args.shard_size,
                           sample=args.sample, seed=args.seed, overwrite=args.overwrite, keep_shards=args.keep_shards)
     print(json.dumps({"out": str(out)}))
     return 0
@@ -106,20 +106,21 @@ def _latents(args) -> int:
 def _add_build(dsub) -> None:
     """``data build``: one parser for the three corpus sources; the column options apply to csv/hf only."""
     b = dsub.add_parser("build", help="build a corpus from a LibriTTS tree, a CSV/TSV or a Hugging Face dataset")
-    b.add_argument("kind", choices=["libritts", "csv", "hf"])
+    b.add_argument("kind", choices=["libritts", "csv", "hf"], help="what SOURCE is: a LibriTTS tree, a CSV/TSV file "
+                   "or a Hugging Face dataset")
     b.add_argument("source", help="folder (libritts), CSV/TSV file (csv), hub name or local folder (hf)")
-    b.add_argument("--out", required=True)
+    b.add_argument("-o", "--out", required=True, help="corpus folder to write")
     b.add_argument("--transcript-suffix", default=".normalized.txt", help="libritts: transcript file suffix")
     b.add_argument("--path-col", default="path", help="csv: audio path column")
-    b.add_argument("--text-col", default="text")
-    b.add_argument("--speaker-col", default="speaker", help="'' for none")
-    b.add_argument("--id-col", default=None)
+    b.add_argument("--text-col", default="text", help="csv/hf: transcript column (default text)")
+    b.add_argument("--speaker-col", default="speaker", help="csv/hf: speaker column (default speaker; '' for none)")
+    b.add_argument("--id-col", default=None, help="csv/hf: utterance id column (default: made from the row)")
     b.add_argument("--delimiter", type=single_char, default=None,
                    help="csv: one-character field delimiter (default: tab for .tsv, else comma; \\t = tab)")
     b.add_argument("--audio-col", default="audio", help="hf: audio column (paths or the Audio feature)")
-    b.add_argument("--config", default=None, help="hf: dataset config name")
+    b.add_argument("--hf-config", default=None, help="hf: dataset config name")
     b.add_argument("--hf-split", default=None, help="hf: split to read (default: all, concatenated)")
-    b.add_argument("--data-dir", default=None, help="hf: data_dir for load_dataset")
+    b.add_argument("--hf-data-dir", default=None, help="hf: data_dir for load_dataset")
     _split_args(b)
     b.set_defaults(func=_build)
 
@@ -127,33 +128,35 @@ def _add_build(dsub) -> None:
 def _add_espeak(dsub) -> None:
     """``data espeak``: the embedded offline corpus, synthesised with eSpeak NG."""
     e = dsub.add_parser("espeak", help="synthesise the embedded offline English corpus with eSpeak NG")
-    e.add_argument("--out", required=True)
-    e.add_argument("--hours", type=positive_float, default=1.0)
+    e.add_argument("-o", "--out", required=True, help="corpus folder to write")
+    e.add_argument("--hours", type=positive_float, default=1.0, help="hours of speech to synthesise (default 1)")
     e.add_argument("--voices", type=positive_int, default=24, help="number of speakers")
-    e.add_argument("--seed", type=seed_int, default=0)
-    e.add_argument("--sample-rate", type=sample_rate_int, default=16000)
+    e.add_argument("--seed", type=seed_int, default=0, help="seed of the voices, sentences and split (default 0)")
+    e.add_argument("--sample-rate", type=sample_rate_int, default=16000, help="Hz (default 16000)")
     e.add_argument("--test-speakers", type=nonneg_int, default=0, help="hold out this many speakers (fewer than --voices)")
     e.add_argument("--dev-speakers", type=nonneg_int, default=0,
                    help="hold out this many more speakers as a dev split, for tuning and validation (needs "
                         "--test-speakers; dev and test speakers read held-out sentences)")
-    e.add_argument("--test-size", type=test_size, default=0.05)
-    e.add_argument("--min-words", type=int_arg(1, MAX_MIN_WORDS), default=3)
+    e.add_argument("--test-size", type=test_size, default=0.05,
+                   help="test fraction (<1) or count (>=1) of utterances when no --test-speakers (default 0.05)")
+    e.add_argument("--min-words", type=int_arg(1, MAX_MIN_WORDS), default=3, help="fewest words in a sentence (default 3)")
     e.add_argument("--max-words", type=int_arg(MIN_GRAMMAR_WORDS), default=24, help="at least --min-words")
-    e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing corpus")
     e.set_defaults(func=_espeak)
 
 
 def _add_features(dsub) -> None:
     """``data features``: teacher hidden states for the VAE's distillation loss."""
     f = dsub.add_parser("features", help="teacher hidden states (any transformers speech encoder) as safetensors shards")
-    f.add_argument("--corpus", required=True)
-    f.add_argument("--teacher", required=True, help="model dir or hub id (e.g. microsoft/wavlm-large)")
+    f.add_argument("--corpus", required=True, help="corpus folder (svae-tts data build/espeak)")
+    f.add_argument("-m", "--model", required=True,
+                   help="the teacher: a transformers speech encoder dir or hub id (e.g. microsoft/wavlm-large)")
     f.add_argument("--layer", type=int_arg(), default=-1, help="index into hidden_states (0 = before the first layer)")
-    f.add_argument("--out", required=True)
-    f.add_argument("--batch-size", type=positive_int, default=8)
-    f.add_argument("--shard-size", type=positive_int, default=256)
-    f.add_argument("--splits", nargs="*", default=None)
-    f.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    f.add_argument("-o", "--out", required=True, help="teacher-feature folder to write")
+    f.add_argument("--batch-size", type=positive_int, default=8, help="clips per forward pass (default 8)")
+    f.add_argument("--shard-size", type=positive_int, default=256, help="utterances per shard file (default 256)")
+    f.add_argument("--splits", nargs="*", default=None, help="corpus splits to extract (default: all)")
+    f.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored precision (default float32)")
     f.set_defaults(func=_features)
 
 
@@ -167,16 +170,20 @@ def _add_train_ctc(dsub) -> None:
                                     "per GPU under accelerate launch.",
                         epilog="example:\n  svae-tts data train-ctc --corpus CORPUS --out runs/ctc max_steps=800 lr=2e-3",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("--corpus", required=True)
-    c.add_argument("--out", required=True, help="CTC model dir to write")
+    c.add_argument("--corpus", required=True, help="corpus folder to train on (its train split; test for CER/PER)")
+    c.add_argument("-o", "--out", required=True, help="CTC model dir to write")
     add_config_options(c, "YAML of CTCTrainConfig (data_prep/ctc.py); none = its defaults")
-    c.add_argument("--targets", choices=["char", "phoneme"], default=None)
-    c.add_argument("--seed", type=seed_int, default=None)
-    c.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None)
+    c.add_argument("--targets", choices=["char", "phoneme"], default=None,
+                   help="what the model writes: characters (an ASR judge) or eSpeak phonemes (a teacher); "
+                        "shortcut for targets=")
+    c.add_argument("--seed", type=seed_int, default=None, help="training seed (shortcut for seed=)")
+    c.add_argument("--max-steps", dest="max_steps", type=positive_int, default=None,
+                   help="training steps, the budget (shortcut for max_steps=)")
     c.add_argument("--max-minutes", dest="max_minutes", type=positive_float, default=None,
                    help="safety cap: fail if training takes longer (the budget is --max-steps)")
-    c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=None)
-    c.add_argument("--lr", type=positive_float, default=None)
+    c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=None,
+                   help="clips per step (shortcut for batch_size=)")
+    c.add_argument("--lr", type=positive_float, default=None, help="learning rate (shortcut for lr=)")
     add_device_option(c)
     c.set_defaults(func=_train_ctc)
 
@@ -184,15 +191,15 @@ def _add_train_ctc(dsub) -> None:
 def _add_latents(dsub) -> None:
     """``data latents``: the VAE latent set the TTS recipes train on."""
     lt = dsub.add_parser("latents", help="encode a corpus with a VAE into a latent set (+ normalisation stats)")
-    lt.add_argument("--corpus", required=True)
-    lt.add_argument("--vae", required=True,
-                    help="VAE model dir, hub id, or release reference such as zkniu/Semantic-VAE/semantic_vae")
-    lt.add_argument("--out", required=True)
-    lt.add_argument("--batch-size", type=positive_int, default=8)
-    lt.add_argument("--shard-size", type=positive_int, default=256)
+    lt.add_argument("--corpus", required=True, help="corpus folder to encode")
+    lt.add_argument("-m", "--model", required=True,
+                    help="the VAE: model dir, hub id, or release reference such as zkniu/Semantic-VAE/semantic_vae")
+    lt.add_argument("-o", "--out", required=True, help="latent-set folder to write")
+    lt.add_argument("--batch-size", type=positive_int, default=8, help="clips per encode (default 8)")
+    lt.add_argument("--shard-size", type=positive_int, default=256, help="utterances per shard file (default 256)")
     lt.add_argument("--sample", action="store_true", help="store posterior samples instead of the mean")
-    lt.add_argument("--seed", type=seed_int, default=0)
-    lt.add_argument("--overwrite", action="store_true")
+    lt.add_argument("--seed", type=seed_int, default=0, help="seed for --sample (default 0)")
+    lt.add_argument("--overwrite", action="store_true", help="replace an earlier latent set at --out")
     lt.add_argument("--keep-shards", action="store_true", help="keep the per-process shards after assembling the set")
     lt.set_defaults(func=_latents)
 

@@ -50,7 +50,14 @@ def run_reporting_errors(func: Callable[[], int | None], prog: str = "svae-tts")
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose errors are one line, ``"{prog}: error: {message} (see {prog} --help)"``, with
     exit status 2 like every other user error (argparse prints the whole usage block first).
-    Sub-command parsers inherit the class, so every ``svae-tts`` command reports this way."""
+    Sub-command parsers inherit the class, so every ``svae-tts`` command reports this way, and
+    none takes an abbreviated option."""
+
+    def __init__(self, *args, **kwargs):
+        # no abbreviations: an option has one name, so an old spelling that is a prefix of the new
+        # one (--cfg of --cfg-strength) is refused, not taken for it
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

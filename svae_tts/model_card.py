@@ -178,7 +178,7 @@ def _vae_facts(cfg: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], list[t
                                else "yes" if semantic else "no"),
     }
     usage = [("bash", f"svae-tts vae reconstruct speech.wav -m {MODEL_PLACEHOLDER} -o recon/\n"
-                      f"svae-tts data latents --corpus data/corpus --vae {MODEL_PLACEHOLDER} --out data/latents"),
+                      f"svae-tts data latents --corpus data/corpus -m {MODEL_PLACEHOLDER} -o data/latents"),
              ("python", "from vae.load import load_vae\n\n"
                         f"vae = load_vae(\"{MODEL_PLACEHOLDER}\", device=\"auto\")\n"
                         "latents = vae.encode_clips([wav])[0]  # wav: 1-D float tensor at vae.sample_rate\n"

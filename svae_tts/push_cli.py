@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("directory", help="model dir: an export (RUN/exports/step_X) or a `vae import` output")
     p.add_argument("repo_id", help="hub repo, owner/name (created when missing)")
     p.add_argument("--private", action="store_true", help="create the repo private")
-    p.add_argument("--revision", "--branch", dest="revision", default=None,
+    p.add_argument("--revision", default=None,
                    help="branch to upload to (created when missing; default main)")
     p.add_argument("--commit-message", default=None, help="commit message (default: 'Upload DIR with svae-tts push')")
     p.add_argument("--license", default=None, help="license id for a card written now (e.g. cc-by-4.0; "

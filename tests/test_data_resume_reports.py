@@ -102,7 +102,7 @@ def test_truncated_shard_on_rerun_is_set_aside_and_redone(corpus_with_a_lost_fil
     victim = shards[0]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # a full disk, a bad copy
     with caplog.at_level(logging.WARNING, logger="data_prep.shards"):
-        rc = cli_main(["data", "latents", "--corpus", str(corpus), "--vae", vae, "--out", str(out),
+        rc = cli_main(["data", "latents", "--corpus", str(corpus), "--model", vae, "--out", str(out),
                        "--batch-size", "1", "--shard-size", "1"])
     assert rc == 0, capsys.readouterr().err
     notes = [r.getMessage() for r in caplog.records if victim.name in r.getMessage()]

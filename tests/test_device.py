@@ -36,9 +36,9 @@ COMMANDS = [
     ["synthesize", "--model", "m", "-o", "o.wav"],
     ["vae", "encode", "in", "-o", "out", "-m", "m"],
     ["data", "train-ctc", "--corpus", "c", "--out", "o"],
-    ["eval", "recon", "--vae", "v", "--data", "d", "--out", "o"],
+    ["eval", "recon", "--model", "v", "--corpus", "d", "--out", "o"],
     ["eval", "tts", "--model", "m", "--test", "t", "--out", "o"],
-    ["eval", "probe", "--vae", "v", "--data", "d", "--out", "o"],
+    ["eval", "probe", "--model", "v", "--corpus", "d", "--out", "o"],
     ["eval", "text-reliance", "--model", "m", "--data", "d", "--out", "o"],
     ["demo"],
 ]

@@ -65,7 +65,7 @@ def _ranks(folder: Path) -> set[str]:
 def test_features_two_processes_equal_one(assets, tmp_path):
     one = FeatureStore(extract_features(assets["corpus"], tmp_path / "one", str(assets["teacher"]), layer=1,
                                         batch_size=2, shard_size=2))
-    launch_two("data", "features", "--corpus", str(assets["corpus"]), "--teacher", str(assets["teacher"]),
+    launch_two("data", "features", "--corpus", str(assets["corpus"]), "--model", str(assets["teacher"]),
                "--layer", "1", "--out", str(tmp_path / "two"), "--batch-size", "2", "--shard-size", "2")
     two = FeatureStore(tmp_path / "two")
     assert two.ids() == one.ids() and len(one) == 7
@@ -101,7 +101,7 @@ def test_latents_two_processes_equal_one(assets, tmp_path):
     """Sampled latents (the harder case: the noise too must not depend on which process drew it)."""
     one = load_latent_set(extract_latents(assets["corpus"], tmp_path / "one", str(assets["vae"]), batch_size=2,
                                           sample=True, seed=3))
-    launch_two("data", "latents", "--corpus", str(assets["corpus"]), "--vae", str(assets["vae"]),
+    launch_two("data", "latents", "--corpus", str(assets["corpus"]), "--model", str(assets["vae"]),
                "--out", str(tmp_path / "two"), "--batch-size", "2", "--sample", "--seed", "3", "--keep-shards")
     assert _ranks(tmp_path / "two" / "shards") == {"shard-r000", "shard-r001"}  # both processes did a share
     _same_latent_sets(one, load_latent_set(tmp_path / "two"))

@@ -32,8 +32,8 @@ def release(tmp_path, offline_hub):
 
 
 def test_vae_import_of_a_hub_reference_equals_importing_the_folder(release, tmp_path, capsys):
-    assert main(["vae", "import", str(release), str(tmp_path / "local")]) == 0
-    assert main(["vae", "import", REF, str(tmp_path / "hub")]) == 0
+    assert main(["vae", "import", str(release), "-o", str(tmp_path / "local")]) == 0
+    assert main(["vae", "import", REF, "-o", str(tmp_path / "hub")]) == 0
     assert f"imported {REF}" in capsys.readouterr().out
     local = load_file(str(tmp_path / "local" / "model.safetensors"))
     hub = load_file(str(tmp_path / "hub" / "model.safetensors"))
@@ -41,7 +41,7 @@ def test_vae_import_of_a_hub_reference_equals_importing_the_folder(release, tmp_
     assert json.loads((tmp_path / "hub" / "config.json").read_text())["source"] == REF
     # the other subfolder's weights differ: the reference picked its own folder
     other = tmp_path / "other"
-    assert main(["vae", "import", f"{REPO}/acoustic_vae_dim16", str(other)]) == 0
+    assert main(["vae", "import", f"{REPO}/acoustic_vae_dim16", "-o", str(other)]) == 0
     k = "fc_mu.weight"
     assert not torch.equal(load_file(str(other / "model.safetensors"))[k], hub[k])
 
@@ -85,7 +85,7 @@ def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, c
 
     with pytest.raises(CheckpointError, match=f"{REPO}/no_such_folder: hub repo {REPO} has no release folder .no_such_folder."):
         load_vae(f"{REPO}/no_such_folder")
-    assert main(["vae", "import", "nobody/nothing/semantic_vae", str(tmp_path / "out")]) == 2
+    assert main(["vae", "import", "nobody/nothing/semantic_vae", "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nobody/nothing/semantic_vae: no such local directory, and could not fetch it as a hub name" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()

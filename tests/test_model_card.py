@@ -78,7 +78,7 @@ def test_a_vae_export_and_an_import_have_cards(tmp_path):
     assert 'load_vae("MODEL"' in text and "svae-tts vae reconstruct speech.wav -m MODEL" in text
     # an imported release says where it came from
     src = save_tiny_release(tmp_path / "release" / "semantic_vae")
-    assert main(["vae", "import", str(src), str(tmp_path / "imported")]) == 0
+    assert main(["vae", "import", str(src), "-o", str(tmp_path / "imported")]) == 0
     text = (tmp_path / "imported" / CARD_NAME).read_text()
     assert "# Semantic-VAE: semantic_vae" in text and "| source | semantic_vae |" in text
     assert str(tmp_path) not in text and absolute_paths(text) == []

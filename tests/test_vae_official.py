@@ -105,9 +105,9 @@ def test_legacy_weight_norm_names_and_cli(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()  # an earlier model dir: refused without --overwrite (exit 2, one line naming it)
     (out / "config.json").write_text("{}")  # (an empty folder counts as absent)
-    assert cli_main(["vae", "import", str(src), str(out), "--no-ema"]) == 2
+    assert cli_main(["vae", "import", str(src), "-o", str(out), "--no-ema"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert cli_main(["vae", "import", str(src), str(out), "--no-ema", "--no-projector", "--overwrite"]) == 0
+    assert cli_main(["vae", "import", str(src), "-o", str(out), "--no-ema", "--no-projector", "--overwrite"]) == 0
     assert not (out / "projector.safetensors").exists()
     got = load_file(str(out / "model.safetensors"))
     k = "encoder.block.0.parametrizations.weight.original0"
@@ -115,7 +115,7 @@ def test_legacy_weight_norm_names_and_cli(tmp_path, capsys):
     assert torch.equal(got["decoder.conv_post.parametrizations.weight.original1"],
                        released["decoder.conv_post.parametrizations.weight.original1"])
     # the EMA file is the default and is missing here
-    assert cli_main(["vae", "import", str(src), str(tmp_path / "o2")]) == 2
+    assert cli_main(["vae", "import", str(src), "-o", str(tmp_path / "o2")]) == 2
     assert "ema_state_dict.pth: missing" in capsys.readouterr().err
 
 

@@ -42,14 +42,14 @@ def _file_job(kind: str):
         from vae.load import load_vae
 
         # the output folder first: a clash or an unwritable place is reported before a model loads
-        guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
+        guard_output(args.out, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
         vae = load_vae(args.model, args.device).set_decode_dtype(args.decoder_dtype)
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
             kwargs.update(use_mean=args.use_mean, seed=args.seed)
         job = {"encode": file_jobs.encode_files, "decode": file_jobs.decode_files,
                "reconstruct": file_jobs.reconstruct_files}[kind]
-        report = job(vae, args.inputs, args.out_dir, **kwargs)
+        report = job(vae, args.inputs, args.out, **kwargs)
         print(report.summary())
         print(f"report: {report.out_dir}/{report.command}_report.json")
         return 1 if report.failed else 0
@@ -60,7 +60,7 @@ def _file_job(kind: str):
 def _import(args: argparse.Namespace) -> int:
     from vae.official import import_official
 
-    out = import_official(args.official_dir, args.out_dir, ema=args.ema, keep_projector=args.projector,
+    out = import_official(args.official_dir, args.out, ema=args.ema, keep_projector=args.projector,
                           overwrite=args.overwrite, name=args.name)
     print(f"imported {args.official_dir} ({'EMA' if args.ema else 'raw'} weights) -> {out}")
     return 0
@@ -94,7 +94,7 @@ def register(sub) -> None:
     p = cmds.add_parser("import", help="convert a released Semantic-VAE folder into a model dir")
     p.add_argument("official_dir", help="release folder (metainfo.json, dac/*.pth) or owner/repo/subfolder on the hub "
                                         "(e.g. zkniu/Semantic-VAE/semantic_vae: only that folder is fetched)")
-    p.add_argument("out_dir", help="model dir to write (config.json + model.safetensors)")
+    p.add_argument("-o", "--out", required=True, help="model dir to write (config.json + model.safetensors)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="use dac/ema_state_dict.pth (default) or dac/weights.pth (--no-ema)")
     p.add_argument("--projector", action=argparse.BooleanOptionalAction, default=True,
@@ -111,7 +111,7 @@ def register(sub) -> None:
     ):
         p = cmds.add_parser(kind, help=help_)
         p.add_argument("inputs", nargs="+", help=in_help)
-        p.add_argument("-o", "--out-dir", required=True, help=out_help)
+        p.add_argument("-o", "--out", required=True, help=out_help)
         _model_args(p)
         if kind != "decode":
             _sampling_args(p)

@@ -84,13 +84,18 @@ def _run_stages(cfg: DemoConfig, b: DemoBudget, jobs: int, threads: int) -> Path
     return report
 
 
+# The wall clock of the default preset as measured (docs/results/2026-12-07_demo: 1,128 s on 2 quiet CPU
+# cores); the budgets are steps, so a busy or slower machine takes longer and gives the same numbers.
+PRESET_HELP = ("budget (default: default): default, the whole method on a CPU, about 19 min on 2 quiet CPU cores "
+               "(docs/results/2026-12-07_demo); fast, a smoke test of every stage in a few minutes; proof, "
+               "3 TTS seeds per arm of the 6.4 M mini DiT (the convergence comparison with its spread); small, "
+               "sized for one GPU")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the offline end-to-end demo on the embedded eSpeak corpus")
-    p.add_argument("--out", default="runs/demo", help="output folder (re-running resumes)")
-    p.add_argument("--fast", action="store_true", help="smoke-test budget: every stage in a few minutes")
-    p.add_argument("--preset", choices=sorted(BUDGETS), default=None,
-                   help="budget: default (CPU, 20-25 min), fast, proof (3 TTS seeds per arm: the convergence "
-                        "comparison with its spread) or small (meant for one GPU)")
+    p.add_argument("-o", "--out", default="runs/demo", help="output folder (re-running resumes; default runs/demo)")
+    p.add_argument("--preset", choices=sorted(BUDGETS), default="default", help=PRESET_HELP)
     add_device_option(p, "; the budgets are steps, so a GPU gives the same stages, faster")
     p.add_argument("--jobs", type=positive_int, default=None,
                    help="stages run at once, each in its own process (default: 2 on a CPU with 2+ cores, one "
@@ -99,6 +104,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    run_demo(DemoConfig(out=args.out, budget=args.preset or ("fast" if args.fast else "default"), device=args.device,
-                        jobs=args.jobs))
+    run_demo(DemoConfig(out=args.out, budget=args.preset, device=args.device, jobs=args.jobs))
     return 0

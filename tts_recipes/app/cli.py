@@ -22,7 +22,7 @@ def register(sub) -> None:
     p = sub.add_parser("app", help="web page: synthesize, compare two models, VAE round trip",
                        description="A Gradio page over the models under --runs (every exported TTS and VAE "
                                    "model dir found there), plus --model / --vae.")
-    p.add_argument("--model", default=None, help="TTS model dir or hub id, offered first")
+    p.add_argument("-m", "--model", default=None, help="TTS model dir or hub id, offered first")
     p.add_argument("--vae", default=None, help="VAE model dir or hub id for the Reconstruct tab, offered first")
     p.add_argument("--runs", default="runs", metavar="DIR",
                    help="folder searched for model dirs (RUN/exports/step_*), default runs/")
