@@ -100,6 +100,24 @@ def shown_ref(value: Any) -> Any:
     return last or value
 
 
+def expected_vae(feature: Mapping[str, Any]) -> dict[str, str | None] | None:
+    """Which VAE a latent TTS model's latents came from, as its ``config.json`` feature entry
+    records it: ``{"name": hub id or the local dir's last component, "weights_sha256": the sha256
+    of that VAE's model.safetensors, or None where unknown}``; ``None`` for a model not on VAE latents.
+
+    An export records both (``vae_name``, ``vae_weights_sha256``); for a model dir written before,
+    they are read from where its decoder was bundled from (``vae_source``) and the hashes of the
+    bundled files (``vae_sha256``)."""
+    if feature.get("kind") != "latent":
+        return None
+    name = feature.get("vae_name") or shown_ref(feature.get("vae_source") or feature.get("vae"))
+    sha = feature.get("vae_weights_sha256")
+    hashes = feature.get("vae_sha256")
+    if not sha and isinstance(hashes, Mapping):
+        sha = hashes.get("model.safetensors")
+    return {"name": str(name) if name else None, "weights_sha256": str(sha) if sha else None}
+
+
 # config.json values that name a model or a folder: shown through shown_ref
 _REF_KEYS = ("teacher", "source")
 _FEATURE_REF_KEYS = ("vae", "vae_source", "vocos", "vocos_source")
@@ -196,6 +214,7 @@ def _tts_facts(cfg: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], list[t
         space = f"mel ({feature.get('dim')} bins), vocoded by {feature.get('vocos_source') or feature.get('vocos')}"
     else:
         space = str(feature.get("kind"))
+    vae = expected_vae(feature)
     text_input = cfg.get("text_input", "characters")
     summary = ("Zero-shot text-to-speech: F5-TTS's flow-matching DiT (CFM) trained with "
                f"svae-tts on {space}. Given a reference recording and its "
@@ -207,6 +226,8 @@ def _tts_facts(cfg: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], list[t
                f"text dim {dit.get('text_dim')}",
         "text alignment": "averaged over the frames" if dit.get("text_average_upsampling") else "filler padding (F5-TTS)",
         "feature space": space,
+        "VAE": vae and vae["name"],
+        "VAE weights sha256": vae and (vae["weights_sha256"] or "not recorded"),
         "text input": (f"eSpeak phonemes ({cfg.get('phoneme_voice')})" if text_input == "phonemes" else text_input),
         "vocabulary": f"{len(cfg.get('vocab') or [])} symbols",
     }
@@ -261,5 +282,5 @@ def write_model_card(directory: str | os.PathLike, training: Mapping[str, Any] |
     return path
 
 
-__all__ = ["ModelCard", "CARD_NAME", "card_for_model_dir", "write_model_card", "count_parameters", "shown_ref",
+__all__ = ["ModelCard", "CARD_NAME", "card_for_model_dir", "expected_vae", "write_model_card", "count_parameters", "shown_ref",
            "absolute_paths", "card_facts"]

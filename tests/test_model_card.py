@@ -53,6 +53,31 @@ def test_a_tts_export_has_a_card_naming_its_steps_space_and_how_to_load_it(tts_e
     assert re.search(r"\| parameters \| [0-9.]+ M \|", text)
 
 
+def test_a_tts_export_names_its_vae_and_the_hash_of_its_weights(tts_export):
+    """Card, config.json and Synthesizer agree on which VAE the latents came from: its folder's
+    name (no local path) and the sha256 of the weights file the latent set was made with."""
+    import hashlib
+    import json
+
+    from svae_tts.model_card import expected_vae
+    from tts_recipes.synthesis import Synthesizer
+
+    export, assets = tts_export
+    sha = hashlib.sha256((assets["vae_dir"] / "model.safetensors").read_bytes()).hexdigest()
+    feature = json.loads((export / "config.json").read_text())["feature"]
+    assert feature["vae_name"] == assets["vae_dir"].name and feature["vae_weights_sha256"] == sha
+    text = (export / CARD_NAME).read_text()
+    assert f"| VAE | {assets['vae_dir'].name} |" in text and f"| VAE weights sha256 | {sha} |" in text
+    assert Synthesizer.from_pretrained(export).expected_vae == {"name": assets["vae_dir"].name, "weights_sha256": sha}
+    # a dir written before these keys: read from where its VAE was bundled from and the bundled hashes
+    old = {k: v for k, v in feature.items() if k not in ("vae_name", "vae_weights_sha256")}
+    assert expected_vae(old) == {"name": assets["vae_dir"].name, "weights_sha256": sha}
+    assert expected_vae({"kind": "latent", "vae": "owner/some-vae"}) == {"name": "owner/some-vae", "weights_sha256": None}
+    assert expected_vae({"kind": "mel", "vocos": "charactr/vocos-mel-24khz"}) is None
+    card = card_for_model_dir(export).render()  # rendered again (push --rewrite-card): the same facts
+    assert f"| VAE weights sha256 | {sha} |" in card
+
+
 def test_a_vae_export_and_an_import_have_cards(tmp_path):
     from svae_tts.cli import main
     from svae_tts.config import load_config

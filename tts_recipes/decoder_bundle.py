@@ -140,3 +140,29 @@ def bundle_decoder(feature: dict[str, Any], out_dir: Path, final_dir: Path, base
     bundled_before = base_dir is not None and src == os.path.abspath(Path(base_dir) / key)
     origin = feature.get(f"{key}_source", src) if bundled_before else (named or src)
     return {**feature, key: key, f"{key}_sha256": hashes, f"{key}_source": origin}
+
+
+def record_vae(feature: dict[str, Any]) -> dict[str, Any]:
+    """A latent feature config with the VAE its latents came from written out for whoever reads
+    the model dir (its card, :attr:`tts_recipes.synthesis.Synthesizer.expected_vae`): ``vae_name``,
+    the hub id or the local dir's last component (a card names no local path), and
+    ``vae_weights_sha256``, the sha256 of that VAE's model.safetensors: from the bundled copy, or
+    for a hub VAE from the hub cache it was loaded from (left out when it is not there)."""
+    from svae_tts.model_card import expected_vae
+
+    vae = expected_vae(feature)
+    if vae is None:
+        return feature
+    sha = vae["weights_sha256"]
+    ref = str(feature.get("vae") or "")
+    if sha is None and is_hub_id(ref):
+        sha = _hub_cache_sha256(ref)
+    return {**feature, "vae_name": vae["name"], **({"vae_weights_sha256": sha} if sha else {})}
+
+
+def _hub_cache_sha256(repo_id: str) -> str | None:
+    """The sha256 of a hub model's weights as the local hub cache holds them (nothing is fetched)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo_id, WEIGHTS_NAME)
+    return file_sha256(Path(path)) if isinstance(path, str) and Path(path).is_file() else None

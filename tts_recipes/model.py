@@ -26,7 +26,7 @@ from svae_tts.hub import hub_snapshot
 from svae_tts.model_card import write_model_card
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from tts_recipes.errors import TTSError
-from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
+from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder, record_vae
 from tts_recipes.feature_space import FeatureSpace
 from tts_recipes.text import TextInput, Vocabulary, model_text
 
@@ -138,11 +138,12 @@ class TTSModel(nn.Module, PretrainedMixin):
     def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False, extra: dict | None = None,
                         card: Mapping[str, Any] | None = None) -> Path:
         """config.json, model.safetensors and the decoder's folder (and with ``card`` a README.md
-        model card with these facts, :func:`svae_tts.model_card.write_model_card`), swapped in together (atomic)."""
+        model card with these facts, :func:`svae_tts.model_card.write_model_card`), swapped in together (atomic).
+        A latent model's config names the VAE its latents came from and that VAE's weights hash (``record_vae``)."""
         directory = check_writable(directory, overwrite)
         with atomic_dir(directory) as tmp:
-            feature = bundle_decoder(self.config.feature, tmp, Path(directory), self.base_dir,
-                                     source=f"TTS model saved to {directory}")
+            feature = record_vae(bundle_decoder(self.config.feature, tmp, Path(directory), self.base_dir,
+                                                source=f"TTS model saved to {directory}"))
             cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config),
                    "feature": feature, **(extra or {})}
             atomic_write_json(tmp / CONFIG_NAME, cfg)

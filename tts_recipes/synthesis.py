@@ -126,6 +126,14 @@ class Synthesizer:
         return self.space.sample_rate
 
     @property
+    def expected_vae(self) -> dict[str, str | None] | None:
+        """The VAE this model's latents came from, as its config.json records it: ``{"name": hub id
+        or folder name, "weights_sha256": ...}``; ``None`` for a mel model."""
+        from svae_tts.model_card import expected_vae
+
+        return expected_vae(self.model.config.feature)
+
+    @property
     def max_positions(self) -> int | None:
         """Frames (reference + generated) the DiT can place: the length of its text embedding's
         position table (F5-TTS's ``precompute_max_pos``, 8192), None when it has none (no text conv layers)."""
