@@ -147,3 +147,23 @@ def test_count_parameters_reads_the_safetensors_header(tmp_path):
     (tmp_path / "bad.safetensors").write_text("not safetensors")
     assert count_parameters(tmp_path / "bad.safetensors") is None
     assert count_parameters(tmp_path / "missing.safetensors") is None
+
+
+def test_an_export_of_a_hub_vae_records_the_hash_of_the_cached_weights(tmp_path, offline_hub):
+    """A VAE named by hub id is not bundled; its weights' hash comes from the hub cache it was
+    loaded from (nothing is fetched), and is left out, not guessed, when the cache lacks it."""
+    import hashlib
+
+    from tests.shared_fixtures import put_in_hub_cache
+    from tts_recipes.decoder_bundle import record_vae
+    from vae import SemanticVAE
+
+    vae_dir = SemanticVAE.from_preset("tiny").save_pretrained(tmp_path / "vae")
+    put_in_hub_cache(offline_hub, "someone/tiny-vae", vae_dir)
+    sha = hashlib.sha256((vae_dir / "model.safetensors").read_bytes()).hexdigest()
+    feature = {"kind": "latent", "vae": "someone/tiny-vae", "dim": 16}
+    assert record_vae(feature) == {**feature, "vae_name": "someone/tiny-vae", "vae_weights_sha256": sha}
+    assert record_vae({**feature, "vae": "someone/elsewhere"}) == {**feature, "vae": "someone/elsewhere",
+                                                                 "vae_name": "someone/elsewhere"}
+    assert record_vae({"kind": "mel", "vocos": "charactr/vocos-mel-24khz"}) == {"kind": "mel",
+                                                                                 "vocos": "charactr/vocos-mel-24khz"}
