@@ -115,7 +115,7 @@ def test_empty_test_split_is_written_loadable(tmp_path, capsys, csv_rows, sizes)
     assert dd["test"].column_names == dd["train"].column_names
     capsys.readouterr()
     # a consumer that needs test items says so in one line
-    assert cli_main(["eval", "testlist", "--data", str(out), "--out", str(tmp_path / "t.jsonl")]) == 2
+    assert cli_main(["eval", "testlist", "--corpus", str(out), "--out", str(tmp_path / "t.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no prompt/target pairs" in err
 
