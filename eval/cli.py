@@ -135,7 +135,7 @@ def cmd_text_reliance(a) -> int:
     from eval.text_reliance import run_text_reliance
 
     models = [(name, path, a.data) for name, path in parse_named(a.model)]
-    run_text_reliance(models, a.out, a.overwrite, split=a.split, items=a.items,
+    run_text_reliance(models, a.out, a.overwrite, split=a.split, items=a.limit,
                       context=a.context, seed=a.seed, device=a.device)
     print(open(f"{a.out}/text_reliance.md").read())
     return 0
@@ -239,7 +239,8 @@ def _add_text_reliance(es: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="latent set (latent models) or corpus (mel models)")
     p.add_argument("-o", "--out", required=True, help="results folder")
     p.add_argument("--split", default="test", help="split of --data to read (default test)")
-    p.add_argument("--items", type=int_arg(2, 100000), default=48, help="held-out items scored (default 48)")
+    p.add_argument("--limit", type=int_arg(2, 100000), default=48,
+                   help="only the first N items of the split, at least 2 for the paired test (default 48)")
     p.add_argument("--context", type=float_arg(0, 1, hi_open=True), default=0.3,
                    help="visible share at the start of each item, in [0, 1)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the noise and the wrong-text pairing (default 0)")

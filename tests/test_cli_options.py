@@ -25,6 +25,8 @@ FORBIDDEN = {
     "--force": "--overwrite",
     "--random-seed": "--seed",
     "--gpu": "--device",
+    "--items": "--limit (only the first N items)",
+    "--max-items": "--limit",
 }
 # Short options, each for one long option only.
 SHORT = {"-o": "--out", "-m": "--model", "-h": "--help", "-v": "--verbose"}

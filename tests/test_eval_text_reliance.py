@@ -45,7 +45,7 @@ def test_a_model_blind_to_text_shows_no_gap(trained, tmp_path):
 def test_cli_writes_the_table_and_refuses_bad_inputs(trained, tmp_path, capsys):
     out = tmp_path / "tr"
     argv = ["eval", "text-reliance", "--model", f"tiny={trained['model']}", "--data", str(trained["latents"]),
-            "--split", "train", "--items", "4", "--out", str(out)]
+            "--split", "train", "--limit", "4", "--out", str(out)]
     assert cli_main(argv) == 0
     rows = json.loads((out / "text_reliance.json").read_text())
     assert [r["name"] for r in rows] == ["tiny"] and rows[0]["items"] == 4
