@@ -182,9 +182,11 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         and in bf16 2.3x to 5.0x (error a few 1e-3 with random weights) on CPUs with AMX / AVX512-BF16
         (``docs/benchmarks/cpu_2026-12-01.md``). fp32 decodes on a GPU keep the original modules:
         the copy is measured on CPUs only. The copy is rebuilt whenever the decoder's weights, device
-        or dtype change: each decode compares the parameters' version counters and a per-parameter
-        sum with those it was built from, so loading weights, an optimiser step and writes through
-        ``p.data`` (which bump no version counter; ``ema_pytorch`` updates that way) all show.
+        or dtype change: each decode compares the version counters, data pointers and a per-tensor
+        sum of the decoder's parameters and buffers (the anti-aliasing filters) with those it was
+        built from (:func:`vae.fast_decode.decoder_fingerprint`), so loading weights, an optimiser
+        step, an in-place change of a filter and writes through ``p.data`` (which bump no version
+        counter; ``ema_pytorch`` updates that way) all show.
         Decodes with gradients or in train mode (a trainer's no-grad generator passes would
         otherwise rebuild the copy after every step) run the original modules, bit for bit the
         release's. The copy holds a second set of decoder weights (~200 MB in fp32 at the released
@@ -209,13 +211,13 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         return self.decode_dtype != torch.float32 or device.type == "cpu"
 
     def _inference_decoder(self) -> nn.Module:
-        params = list(self.decoder.parameters())
-        key = (tuple(p._version for p in params), params[0].device, params[0].dtype, self.decode_dtype)
-        sums = torch.stack([p.detach().sum() for p in params])  # one pass over the weights: catches writes through p.data
+        from vae.fast_decode import decoder_fingerprint, inference_decoder
+
+        param = next(self.decoder.parameters())
+        tensors_key, sums = decoder_fingerprint(self.decoder)  # parameters and buffers (the anti-aliasing filters)
+        key = (tensors_key, param.device, param.dtype, self.decode_dtype)
         cached = self.__dict__.get("_inference_cache")
         if cached is None or cached[0] != key or not torch.equal(cached[1], sums):
-            from vae.fast_decode import inference_decoder
-
             cached = (key, sums, inference_decoder(self.decoder).to(self.decode_dtype))
             self.__dict__["_inference_cache"] = cached  # outside nn.Module's registry: not in state_dict
         return cached[2]
