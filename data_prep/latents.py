@@ -31,7 +31,7 @@ from svae_tts.formats.corpus import REPORT_FILE, corpus_rows, write_report
 from svae_tts.formats.latent_set import INFO_FILE, write_latent_set
 from svae_tts.formats.shards import ShardReader, shard_files, shard_index
 from vae.load import load_vae
-from vae.model import ENCODE_PADDINGS
+from vae.model import ENCODE_PADDINGS, RELEASE_SEED
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ JOB_FILE = "job.json"
 LATENT_MARKERS = (INFO_FILE, JOB_FILE, SHARDS_DIR)
 # what to do about an unfinished extraction that cannot be resumed (other settings, a damaged job file)
 _START_AFRESH = "pass --overwrite or use another folder"
-# the release's scripts/extract_latent.py --global_seed default: the seed of a release-padded sampled set
-RELEASE_SEED = 42
 
 
 def extract_latents(

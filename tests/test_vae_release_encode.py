@@ -101,3 +101,39 @@ def test_the_default_margin_differs_from_the_release_in_the_last_frames_only(tin
 def test_unknown_padding_is_refused(tiny, clips):
     with pytest.raises(VAEError, match="'hop'.*|.*hop"):
         tiny.encode_clips(clips, padding="hop")
+
+
+def test_vae_encode_release_npy_files_are_the_scripts(tiny, tmp_path, capsys):
+    """``vae encode --padding release --sample --npy``: the release script's files, ``(1, D, T)`` per
+    input at its relative path, sampled from one stream seeded 42 file after file (sorted paths)."""
+    import numpy as np
+    import soundfile as sf
+
+    from svae_tts.audio import load_audio
+    from svae_tts.cli import main as cli_main
+    from vae.file_jobs import load_latents
+
+    model = tmp_path / "model"
+    tiny.save_pretrained(model)
+    audio = tmp_path / "audio"
+    (audio / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    sf.write(audio / "a.wav", (0.1 * rng.standard_normal(9 * 400 + 37)).astype("float32"), 16000)
+    sf.write(audio / "sub" / "b.wav", (0.1 * rng.standard_normal(11025)).astype("float32"), 22050)
+    args = ["vae", "encode", str(audio), "-m", str(model), "--no-progress"]
+    assert cli_main([*args, "-o", str(tmp_path / "npy"), "--padding", "release", "--sample", "--npy"]) == 0
+    files = [audio / "a.wav", audio / "sub" / "b.wav"]
+    want = release_reference(tiny, [load_audio(f, tiny.sample_rate)[0] for f in files], sample=True)
+    for rel, z in zip(("a.npy", "sub/b.npy"), want):
+        got = np.load(tmp_path / "npy" / rel)
+        assert got.dtype == np.float32 and got.shape == tuple(z.shape) and got.shape[1] == tiny.latent_dim
+        assert np.abs(got - z.numpy()).max() <= 1e-6
+    # the default: safetensors (T, D) with the margin, which records its padding and differs at the end
+    assert cli_main([*args, "-o", str(tmp_path / "st")]) == 0
+    latents, meta = load_latents(tmp_path / "st" / "a.safetensors")
+    mean = release_reference(tiny, [load_audio(files[0], tiny.sample_rate)[0]], sample=False)[0][0].T
+    assert meta["padding"] == "margin" and latents.shape == mean.shape
+    assert (latents[-1] - mean[-1]).abs().max() > 1e-3
+    capsys.readouterr()
+    assert cli_main([*args, "-o", str(tmp_path / "bad"), "--padding", "hop"]) == 2
+    assert "--padding" in capsys.readouterr().err

@@ -34,6 +34,8 @@ PAD_MARGIN_SECONDS = 0.5
 # How a clip is padded before encoding (:meth:`SemanticVAE.encode_clips`): "margin", the project's
 # default, or "release", the released scripts/extract_latent.py's encode (hop padding, one clip at a time).
 ENCODE_PADDINGS = ("margin", "release")
+# The release script's --global_seed default: the noise seed of release-style samples unless one is given.
+RELEASE_SEED = 42
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
