@@ -169,7 +169,7 @@ def check_same_making(out_dir: Path, info: dict, making: dict) -> None:
     made = {k: info.get(k, "margin" if k == "padding" else None) for k in making}
     if made != making:
         def show(d: dict) -> str:
-            return ", ".join(f"{k}={v}" for k, v in d.items())
+            return ", ".join(f"{k}={'unrecorded' if v is None else v}" for k, v in d.items())
 
         raise DataError(f"{out_dir}: holds a latent set made with {show(made)}, not {show(making)} as asked "
                         f"(latents made one way do not mix with the other); {_START_AFRESH}")
