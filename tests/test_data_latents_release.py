@@ -89,4 +89,5 @@ def test_unknown_padding_is_refused_before_any_work(corpus, vae_dir, tmp_path, c
     assert not (tmp_path / "x").exists()
     assert cli_main(["data", "latents", "--corpus", str(corpus), "--vae", str(vae_dir), "--out", str(tmp_path / "y"),
                      "--padding", "hop"]) == 2
-    assert "--padding" in capsys.readouterr().err and not (tmp_path / "y").exists()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--padding" in err and "'hop'" in err and not (tmp_path / "y").exists()

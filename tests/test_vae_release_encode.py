@@ -99,7 +99,7 @@ def test_the_default_margin_differs_from_the_release_in_the_last_frames_only(tin
 
 
 def test_unknown_padding_is_refused(tiny, clips):
-    with pytest.raises(VAEError, match="'hop'.*|.*hop"):
+    with pytest.raises(VAEError, match="padding must be one of margin, release, got 'hop'"):
         tiny.encode_clips(clips, padding="hop")
 
 
@@ -136,4 +136,5 @@ def test_vae_encode_release_npy_files_are_the_scripts(tiny, tmp_path, capsys):
     assert (latents[-1] - mean[-1]).abs().max() > 1e-3
     capsys.readouterr()
     assert cli_main([*args, "-o", str(tmp_path / "bad"), "--padding", "hop"]) == 2
-    assert "--padding" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--padding" in err and "'hop'" in err and not (tmp_path / "bad").exists()
