@@ -64,7 +64,9 @@ def extract_latents(
     so the set does not depend on batches, processes or resumes; with the release's padding, as its
     script draws it: one stream per process seeded ``seed * processes + rank`` (default seed 42, the
     script's), clip after clip in this job's order (by length), so an utterance's sample depends on
-    the utterances before it, and equals the script's only where the order does.
+    the utterances before it, and equals the script's only where the order does. Audio at another
+    rate than the VAE's is resampled with torchaudio here, with julius by the script (it can differ
+    by one sample of length at 24 kHz), so equality holds for audio at the VAE's rate.
 
     Resumable: finished shards under ``out_dir/shards`` are kept across interruptions. When the
     latent set is complete a re-run is a no-op; ``overwrite`` rebuilds it. ``out_dir`` may not

@@ -216,7 +216,9 @@ def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed:
     ``padding="release"`` encodes as the release's ``scripts/extract_latent.py`` does (hop padding,
     one file at a time; :meth:`~vae.model.SemanticVAE.encode_clips`), and samples as its single
     process does: one noise stream seeded ``seed`` (default 42, its ``--global_seed``), file after
-    file in sorted path order (the script's order is its file search's, which this does not copy)."""
+    file in sorted path order (the script's order is its file search's, which this does not copy).
+    Equal latents need equal waveforms: a file at another rate is resampled here with torchaudio and
+    by the script with julius (through audiotools), which can differ (by one sample of length at 24 kHz)."""
     if padding not in ENCODE_PADDINGS:
         raise VAEError(f"encode padding must be one of {', '.join(ENCODE_PADDINGS)}, got {padding!r}")
     if padding == "release" and not use_mean and seed is None:
