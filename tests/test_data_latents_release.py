@@ -38,13 +38,18 @@ def _stored(latent_set) -> dict[str, torch.Tensor]:
     return {r["id"]: torch.tensor(r["latents"]) for split in latent_set.dataset.values() for r in split}
 
 
-def _expected(corpus, vae_dir, sample: bool) -> dict[str, torch.Tensor]:
-    """The release's procedure on every utterance, in the order this job encodes them (by length,
-    one process): each ``(T, D)``."""
+def _expected(corpus, vae_dir, sample: bool, processes: int = 1) -> dict[str, torch.Tensor]:
+    """The release's procedure on every utterance, each ``(T, D)``: process ``rank`` takes every
+    ``processes``-th utterance of the corpus (as the script's DistributedSampler does), encodes its share
+    in this job's order (by length) and draws from torch's RNG seeded ``42 * processes + rank``."""
     vae = SemanticVAE.from_pretrained(vae_dir).eval()
-    rows = sorted(corpus_rows(corpus), key=lambda r: (r["duration"], r["id"]))
-    wavs = [load_audio(r["audio"], vae.sample_rate)[0] for r in rows]
-    return {r["id"]: z[0].T for r, z in zip(rows, release_reference(vae, wavs, sample))}
+    out = {}
+    for rank in range(processes):
+        rows = sorted(corpus_rows(corpus)[rank::processes], key=lambda r: (r["duration"], r["id"]))
+        wavs = [load_audio(r["audio"], vae.sample_rate)[0] for r in rows]
+        zs = release_reference(vae, wavs, sample, seed=42 * processes + rank)
+        out.update((r["id"], z[0].T) for r, z in zip(rows, zs))
+    return out
 
 
 @pytest.mark.parametrize("sample", [False, True])
@@ -91,3 +96,21 @@ def test_unknown_padding_is_refused_before_any_work(corpus, vae_dir, tmp_path, c
                      "--padding", "hop"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--padding" in err and "'hop'" in err and not (tmp_path / "y").exists()
+
+
+def test_release_samples_in_two_processes_are_seeded_per_rank(corpus, vae_dir, tmp_path):
+    """Two gloo processes on the CPU: each rank's stream is seeded ``42 * 2 + rank``, as the script's."""
+    from tests.test_distributed_extraction import launch_two
+
+    out = tmp_path / "two"
+    launch_two("data", "latents", "--corpus", str(corpus), "--vae", str(vae_dir), "--out", str(out),
+               "--batch-size", "2", "--padding", "release", "--sample", "--keep-shards")
+    assert {p.name[:10] for p in (out / "shards").glob("shard-*.safetensors")} == {"shard-r000", "shard-r001"}
+    ls = load_latent_set(out)
+    assert ls.info["processes"] == 2 and ls.info["seed"] == 42 and ls.info["noise"] == "release"
+    want, got = _expected(corpus, vae_dir, sample=True, processes=2), _stored(ls)
+    assert got.keys() == want.keys()
+    assert max((got[k] - want[k]).abs().max().item() for k in want) <= 1e-6
+    # one stream for both ranks' utterances (the one-process seeding) would have given other samples
+    one = _expected(corpus, vae_dir, sample=True)
+    assert any((got[k] - one[k]).abs().max() > 1e-2 for k in want)

@@ -38,12 +38,14 @@ def clips(tiny):
     return [0.1 * torch.randn(n, generator=g) for n in (7 * hop + 123, 12 * hop, hop - 5, 40 * hop + 1)]
 
 
-def release_reference(vae: SemanticVAE, wavs: list[torch.Tensor], sample: bool) -> list[torch.Tensor]:
-    """What the release's extraction does with these clips, each ``(1, D, T)`` as its ``.npy``."""
+def release_reference(vae: SemanticVAE, wavs: list[torch.Tensor], sample: bool,
+                      seed: int = SEED * WORLD + RANK) -> list[torch.Tensor]:
+    """What the release's extraction does with these clips in one process whose global RNG it seeds
+    with ``seed``, each ``(1, D, T)`` as its ``.npy``."""
     hop = vae.hop_length
     out = []
     if sample:
-        torch.manual_seed(SEED * WORLD + RANK)
+        torch.manual_seed(seed)
     with torch.no_grad():
         for w in wavs:
             x = w.reshape(1, 1, -1)
