@@ -124,12 +124,24 @@ def _own_peak_mb(pid: int) -> float:
 
 
 def _tree_peak_mb(pid: int) -> float:
-    """The highest :func:`_own_peak_mb` among ``pid`` and its descendants (``accelerate launch``'s trainer)."""
+    """The highest :func:`_own_peak_mb` among ``pid`` and its descendants (``accelerate launch``'s
+    trainer), leaving out a process that still runs its parent's command line: forked and not yet
+    exec'd, its memory is its parent's."""
     try:
-        pids = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
     except psutil.Error:
-        pids = [pid]
-    return max(_own_peak_mb(p) for p in pids)
+        return 0.0
+    peaks = [0.0]
+    for proc in procs:
+        try:
+            parent = proc.parent()
+            if parent is not None and proc.cmdline() == parent.cmdline():
+                continue
+        except psutil.Error:
+            continue
+        peaks.append(_own_peak_mb(proc.pid))
+    return max(peaks)
 
 
 def run_child(argv: list[str], log: Path, threads: int, timeout: float = 1800.0, every: float = 0.05) -> Child:

@@ -74,9 +74,10 @@ def test_a_section_without_its_input_is_skipped_and_named(tmp_path, dry_run):
 
 
 def test_a_command_is_measured_on_its_own_and_its_failure_quotes_its_output(tmp_path, dry_run):
-    """``peak_rss_mb`` is that command's high-water mark (here ~400 MiB touched, then freed), not
-    the suite's; a non-zero exit stops the section with the log's last lines, its figures kept."""
-    grow = "import numpy as np; a = np.ones(400 * 2**20 // 8); del a"
+    """``peak_rss_mb`` is that command's high-water mark (here ~400 MiB held for a second, then
+    freed), not the suite's (this pytest, torch loaded, holds more than the small command); a
+    non-zero exit stops the section with the log's last lines, its figures kept."""
+    grow = "import time, numpy as np; a = np.ones(400 * 2**20 // 8); time.sleep(1); del a; time.sleep(0.3)"
     big = dry_run.run_child([sys.executable, "-c", grow], tmp_path / "big.log", threads=1)
     small = dry_run.run_child([sys.executable, "-c", "pass"], tmp_path / "small.log", threads=1)
     assert big.peak_rss_mb > 400 > small.peak_rss_mb and big.seconds > 0 and big.cpu_s > 0
