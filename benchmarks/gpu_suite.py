@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 import data_speed  # noqa: E402
 import dry_run  # noqa: E402
 from svae_tts.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-from svae_tts.cli import add_device_option  # noqa: E402
+from svae_tts.cli import add_device_option, positive_int  # noqa: E402
 import tts_speed  # noqa: E402
 import vae_train_speed  # noqa: E402
 
@@ -239,18 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes on CPU: checks the suite runs, numbers mean nothing")
     p.add_argument("--cpu-dry-run", action="store_true",
                    help="instead of timing: every training, export, extraction and synthesis command at the released "
-                        "sizes, 1-2 steps each, on CPU (benchmarks/dry_run.py); with --smoke at the tiny sizes")
+                        "sizes, 1-2 steps each, on CPU whatever --device says (benchmarks/dry_run.py); with --smoke at "
+                        "the tiny sizes")
     p.add_argument("--keep", type=Path, default=None, help="--cpu-dry-run: leave its run dirs, exports and logs here")
     add_device_option(p)
     p.add_argument("--sections", nargs="+", choices=list(dict.fromkeys([*SUITE_SECTIONS, *dry_run.SECTIONS])), default=None,
                    help=f"run only these: {', '.join(SUITE_SECTIONS)}; with --cpu-dry-run {', '.join(dry_run.SECTIONS)}")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (--cpu-dry-run: per command, default 2)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (--cpu-dry-run: per command, default 2)")
     args = p.parse_args(argv)
     known = dry_run.SECTIONS if args.cpu_dry_run else SUITE_SECTIONS
     wrong = [s for s in args.sections or [] if s not in known]
     if wrong:
         p.error(f"--sections {' '.join(wrong)}: not a section of {'--cpu-dry-run' if args.cpu_dry_run else 'the timing suite'} "
                 f"({', '.join(known)})")
+    if args.keep is not None and (args.keep.is_file() or (args.keep.is_dir() and any(args.keep.iterdir()))):
+        p.error(f"--keep {args.keep}: not an empty folder (the dry run writes its runs there)")
     if args.cpu_dry_run:
         results = dry_run.run_dry_run(args.out, tiny=args.smoke, threads=args.threads or 2, sections=args.sections,
                                       keep=args.keep)

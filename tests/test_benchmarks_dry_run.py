@@ -90,10 +90,18 @@ def test_a_command_is_measured_on_its_own_and_its_failure_quotes_its_output(tmp_
     assert [(name, c.returncode) for name, c in dry.ran] == [("ok", 0), ("fail", 3)]
 
 
-def test_a_section_of_the_other_mode_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+BAD_ARGS = [(["--sections", "tts"], "--sections tts: not a section of --cpu-dry-run (vae_training, latent_extraction"),
+            (["--threads", "0"], "argument --threads: "),
+            (["--keep", "{tmp}"], "--keep {tmp}: not an empty folder")]
+
+
+@pytest.mark.parametrize("args, message", BAD_ARGS, ids=["section", "threads", "keep"])
+def test_bad_options_are_one_line_exit_2_before_any_work(args, message, tmp_path, monkeypatch, capsys):
     suite = _module("gpu_suite", monkeypatch)
+    (tmp_path / "earlier.txt").write_text("mine")  # --keep is refused on a folder that holds anything
     with pytest.raises(SystemExit) as exc:
-        suite.main(["--cpu-dry-run", "--out", str(tmp_path / "x.json"), "--sections", "tts"])
+        suite.main(["--cpu-dry-run", "--out", str(tmp_path / "x.json"), *(a.format(tmp=tmp_path) for a in args)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert exc.value.code == 2 and "--sections tts: not a section of --cpu-dry-run" in err[-1]
-    assert not (tmp_path / "x.json").exists()
+    assert exc.value.code == 2 and ": error: " in err[-1] and message.format(tmp=tmp_path) in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.txt"]
