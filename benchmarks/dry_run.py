@@ -292,8 +292,8 @@ class DryRun:
 
         vae = str(self.paths.get("vae_export") or f"preset:{self.sizes.vae_preset}")
         out = self.work / "latents"
-        self.children(("latents", svae_tts("data", "latents", "--corpus", str(self.paths["corpus"]),
-                                                      "--vae", vae, "--out", str(out), "--batch-size", "2")))
+        self.children(("latents", svae_tts("data", "latents", "--corpus", str(self.paths["corpus"]), "--vae", vae,
+                                           "--out", str(out), "--batch-size", "2")))
         latent_set = load_latent_set(out)
         info = latent_set.info
         frames = {split: [z.shape[0] for z in split_latents(ds, info["latent_dim"])]
@@ -322,7 +322,7 @@ class DryRun:
 
     def tts_training(self) -> dict:
         export, info = self._tts("tts_latent", [f"data.latent_set={self.need('latents', 'latent_extraction')}"],
-                                        frames_per_batch=4 * round(40 * self.sizes.clip_seconds))
+                                 frames_per_batch=4 * round(40 * self.sizes.clip_seconds))  # room for 2 clips at 40 Hz
         self.paths["tts_export"] = export
         return {"export": str(export.relative_to(self.work)), **info}
 
@@ -344,9 +344,8 @@ class DryRun:
 
         dim, inter, layers = self.sizes.vocos_size
         vocos = write_random_vocos(self.work / "vocos", dim=dim, intermediate_dim=inter, num_layers=layers)
-        export, info = self._tts("tts_mel", ["data.feature=mel", f"data.corpus={self.paths['corpus']}",
-                                                    f"data.vocos={vocos}"],
-                                        frames_per_batch=4 * round(93.75 * self.sizes.clip_seconds))
+        export, info = self._tts("tts_mel", ["data.feature=mel", f"data.corpus={self.paths['corpus']}", f"data.vocos={vocos}"],
+                                 frames_per_batch=4 * round(93.75 * self.sizes.clip_seconds))  # mel: 93.75 Hz
         wav = self._synthesize("synth_mel", export)
         vocos_params = file_params_m(export / "vocos" / "model.safetensors")
         return {"nfe": self.sizes.nfe, "vocos_params_M": vocos_params, **info, **wav}
