@@ -65,10 +65,13 @@ def test_every_command_runs_and_what_it_made_loads(tmp_path, dry_run):
     assert "TINY" in table and all(f"| {name} |" in table for name in dry_run.SECTIONS)
 
 
-def test_a_section_without_its_input_is_skipped_and_named(tmp_path, dry_run):
-    """Synthesis alone has no TTS export to load: recorded as skipped, naming what it needed."""
-    res = dry_run.run_dry_run(tmp_path / "d.json", tiny=True, threads=1, sections=["synthesis"])
-    assert set(res).isdisjoint({"vae_training", "tts_training"})
+def test_a_section_without_its_input_is_skipped_and_named(tmp_path, monkeypatch, dry_run):
+    """Synthesis alone has no TTS export to load: recorded as skipped, naming what it needed, and
+    the command exits 1."""
+    suite = _module("gpu_suite", monkeypatch)
+    rc = suite.main(["--cpu-dry-run", "--smoke", "--threads", "1", "--sections", "synthesis", "--out", str(tmp_path / "d.json")])
+    res = json.loads((tmp_path / "d.json").read_text())
+    assert rc == 1 and set(res).isdisjoint({"vae_training", "tts_training"})
     assert res["synthesis"]["error"] == ("skipped: needs the tts export that tts_training makes, and it failed")
     assert dry_run.failed(res) == ["synthesis"] and "**failed**" in (tmp_path / "d.md").read_text()
 
