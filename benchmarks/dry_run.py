@@ -19,8 +19,8 @@ shape, dtype or memory error that only the real size shows stops CI instead of a
 
 Every command runs as its own process, as a user runs it, so each section's ``peak_rss_mb`` is the
 resident-set high-water mark of its biggest process (``VmHWM``, polled: :func:`run_child`), its
-``cpu_s`` less inflated than its wall seconds on a busy machine, and a crash of one (memory included) is an ``error``
-in its section while the others still run. A section whose input a failed section should have made
+``cpu_s`` is less inflated than its wall seconds on a busy machine, and a crash of one (memory
+included) is an ``error`` in its section while the others still run. A section whose input a failed section should have made
 is recorded as skipped. What it does not show: speed on a GPU (the seconds are CPU seconds of one or
 two steps, mostly start-up and saving), or GPU memory.
 """
