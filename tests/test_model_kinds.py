@@ -143,6 +143,12 @@ def _import(p, folders):
     return import_official(p, folders["vae"].parent / "imported_never")
 
 
+def _teacher(p, folders):
+    from vae.teacher import OnlineTeacher
+
+    return OnlineTeacher(p)
+
+
 ASR = "an ASR judge (a CTC judge, CTranslate2 Whisper weights or a transformers ASR model)"
 LOADERS = {
     "load_vae": (_load_vae, "a VAE", {"vae"}),
@@ -153,6 +159,8 @@ LOADERS = {
     "asr judge": (_asr, ASR, {"ctc", "transformers", "whisper"}),
     "speaker judge": (_speaker, "a speaker model (a transformers *ForXVector model)", {"transformers"}),
     "vocos": (_vocos, "a Vocos vocoder", {"vocos"}),
+    "teacher": (_teacher, "a teacher (a transformers speech encoder such as WavLM, or a CTC judge)",
+                {"ctc", "transformers"}),
     "vae import": (_import, "a released Semantic-VAE checkpoint", {"release"}),
 }
 PAIRS = [(given, loader) for loader, (_, _, takes) in LOADERS.items() for given in NAMES if given not in takes]
@@ -285,6 +293,9 @@ def test_the_right_kind_loads_and_a_judge_loads_quietly(folders, capfd, caplog):
     assert load_vae(folders["vae"]).latent_dim == 16
     assert TTSModel.from_pretrained(folders["tts"]).vocab.chars == ["<unk>", " ", "a"]
     assert ctc_info(folders["ctc"])["targets"] == "char"
+    from vae.teacher import OnlineTeacher
+
+    assert OnlineTeacher(folders["ctc"]).width == 16  # its CTC head unused: no load report about it
     get_asr_backend.cache_clear()
     judge = get_asr_backend(str(folders["ctc"]))
     assert isinstance(judge, CTCBackend) and isinstance(judge.transcribe(torch.zeros(16000), 16000), str)
