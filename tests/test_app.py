@@ -398,5 +398,6 @@ def test_command_line_options_and_one_line_errors(runs, tmp_path, capsys):
         assert main(["app", "--runs", str(tmp_path), "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 5 and all(line.startswith("svae-tts") and "error" in line for line in err)
-    assert "missing" in err[1] and "svae_tts.tts" in err[2] and "warp9" in err[3]
+    assert "missing" in err[1] and err[2].endswith(f"{runs['tts']['semantic']}: this is a TTS model, not a VAE")
+    assert "warp9" in err[3]
     assert f"port {port}" in err[4] and "--port" in err[4]
