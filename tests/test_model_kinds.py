@@ -170,7 +170,7 @@ def _expected(given: str, folder: Path, wanted: str, takes: set[str]) -> str:
     """The line a mix-up must give (a regular expression)."""
     if given != "run":
         return re.escape(f"{folder}: this is {NAMES[given]}, not {wanted}")
-    if "tts" in takes:  # the run's exports are what the loader wants: point to the newest
+    if "tts" in takes:  # the run's exports (TTS models) are what the loader wants: point to the newest
         return re.escape(f"{folder}: this is a training run folder, not {wanted}; its newest export is "
                          f"{folder / 'exports' / NEWEST} (give that)")
     return re.escape(f"{folder}: this is a training run folder of a TTS model, not {wanted}")
@@ -215,12 +215,17 @@ def _import_cli(p, folders, tmp):
     return ["vae", "import", str(p), str(tmp / "out")]
 
 
+def _push_cli(p, folders, tmp):
+    return ["push", str(p), "someone/model", "--dry-run"]
+
+
 COMMANDS = {
     "vae encode -m": (_vae_cli, "a VAE", {"vae"}),
     "synthesize --model": (_synthesize_cli, "a TTS model", {"tts"}),
     "synthesize --asr": (_synthesize_asr_cli, "a CTC judge", {"ctc"}),
     "eval tts --asr": (_eval_asr_cli, ASR, {"ctc", "transformers", "whisper"}),
     "vae import": (_import_cli, "a released Semantic-VAE checkpoint", {"release"}),
+    "push": (_push_cli, "a VAE or TTS model dir", {"vae", "tts"}),
 }
 CLI_PAIRS = [(given, cmd) for cmd, (_, _, takes) in COMMANDS.items() for given in NAMES if given not in takes]
 
