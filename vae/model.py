@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from svae_tts.checkpoint import PretrainedMixin
+from svae_tts.checkpoint import VAE_KIND, PretrainedMixin
 from svae_tts.errors import SvaeError
 from vae.bottleneck import AttentionProjection
 from vae.config import VAEConfig, load_preset
@@ -49,7 +49,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | N
 
 class SemanticVAE(nn.Module, PretrainedMixin):
     config_class = VAEConfig
-    model_kind = "svae_tts.vae"
+    model_kind = VAE_KIND
 
     def __init__(self, config: VAEConfig):
         super().__init__()
