@@ -6,6 +6,12 @@ items' texts (``lp_others``, whose mean ``lp_other`` is its chance level; :func:
 them into ``lp_gain`` once every item is scored),
 speaker similarity against a reference clip (the prompt for TTS, the original for reconstruction),
 predicted MOS, and with a ground-truth waveform the signal metrics. Aggregation keeps both WER means.
+
+The tests that read those scores live here too, each once: the sign-flip tests (:func:`paired_test`
+between two models item by item, :func:`one_sample_test` against 0), Welch's test between the
+training runs of two arms (:func:`between_runs_test`), Holm's adjustment, the one loop over pairs of
+models, runs or arms (:func:`compare_pairs`), and the one rule and wording of what a comparison
+shows (:func:`outcome`, :func:`comparison_sentence`).
 """
 
 from __future__ import annotations
