@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import pytest
 
@@ -38,7 +39,9 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     assert f"{p_text(test['p'])}, {test['n']} utterances, one probe seed" in verdict_text
     recon = json.loads((demo_dir / "eval" / "recon" / "summary.json").read_text())  # the arms' reconstructions,
     assert any((t["a"], t["b"], t["metric"]) == ("semantic", "acoustic", "cer") for t in recon["paired"])  # tested
-    assert "[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms.] Reconstructions: semantic" in verdict_text
+    assert re.search(r"\[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms\.\] Reconstructions: "
+                     r"(semantic is (better|worse) than acoustic|no difference shown between semantic and acoustic) on ",
+                     verdict_text)
     assert verdict_text.count("[One VAE per arm") == 1  # said once, before every VAE comparison
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
