@@ -27,7 +27,7 @@ from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
 from svae_tts.device import resolve_device
-from svae_tts.hub import hub_snapshot
+from svae_tts.hub import model_folder
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.formats.corpus import corpus_audio, load_corpus, validation_split
@@ -38,6 +38,7 @@ from svae_tts.trainer import StepLoop
 log = logging.getLogger(__name__)
 
 INFO_FILE = "ctc_info.json"
+CTC_FILES = ("*.json", "*.safetensors", "*.txt")  # what a saved CTC model dir holds (a hub id fetches these)
 
 
 @dataclass
@@ -237,9 +238,7 @@ def _load(model_dir: str, device: str):
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
 
     try:
-        folder = Path(model_dir)
-        if not folder.is_dir():  # a hub id: fetched, or found in the hub cache
-            folder = hub_snapshot(model_dir, ["*.json", "*.safetensors", "*.txt"])
+        folder = model_folder(model_dir, CTC_FILES)
         model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
         tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
     except Exception as exc:

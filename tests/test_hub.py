@@ -7,6 +7,7 @@ for ``snapshot_download``.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -159,3 +160,62 @@ def test_a_tts_export_bundles_a_release_references_vae(release, tmp_path):
     assert cfg["vae"] == "vae" and cfg["vae_source"] == REF
     assert set(cfg["vae_sha256"]) == {"config.json", "model.safetensors"}
     assert (out / "vae" / "model.safetensors").is_file()
+
+
+# ---- model_folder: the one decision between a local folder and a hub id -----------------------------
+
+def test_model_folder_takes_a_local_dir_as_it_is(tmp_path, monkeypatch):
+    from svae_tts.hub import model_folder
+
+    (tmp_path / "judge").mkdir()  # empty: the loader, not the resolver, says what is missing
+    assert model_folder(tmp_path / "judge", ["*.json"]) == tmp_path / "judge"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "someone").mkdir()
+    (tmp_path / "someone" / "model").mkdir()
+    # a local folder shaped like a hub id is the local folder: nothing is fetched
+    assert model_folder("someone/model", ["*.json"]) == Path("someone/model")
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("./gone", "./gone: no such model directory"),
+    ("runs/a/step_1", "runs/a/step_1: no such model directory"),
+    ("{tmp}/gone", "{tmp}/gone: no such model directory"),
+    ("gone", "gone: no such model directory, and not a hub id of the form owner/name"),
+    ("{tmp}/file.txt", "{tmp}/file.txt: a file, not a model directory"),
+])
+def test_model_folder_names_a_bad_local_reference_in_one_line(tmp_path, monkeypatch, ref, message):
+    from svae_tts.hub import model_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("x")
+    ref, message = ref.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    with pytest.raises(CheckpointError) as err:
+        model_folder(ref, ["*.json"], what="model directory")
+    assert str(err.value) == message
+
+
+def test_model_folder_hub_id_offline_is_one_line_naming_it(offline_hub):
+    from svae_tts.hub import model_folder
+
+    with pytest.raises(CheckpointError) as err:
+        model_folder("nobody/judge", ["*.json", ("*.safetensors", "*.bin")])
+    msg = str(err.value)
+    assert msg.startswith("nobody/judge: no such local directory, and could not fetch it as a hub name (not in the hub cache")
+    assert "\n" not in msg
+
+
+def test_model_folder_hub_id_from_the_cache_and_every_loader_takes_it(tmp_path, offline_hub):
+    """A hub id in the hub cache is the cached snapshot, for the model dirs, a Vocos and a judge alike."""
+    from eval.metrics.asr import get_asr_backend
+    from svae_tts.hub import model_folder
+    from tests.eval_helpers import tiny_ctc_dir
+    from tts_recipes.feature_space import load_vocos, write_random_vocos
+
+    snapshot = put_in_hub_cache(offline_hub, "someone/vocos", write_random_vocos(tmp_path / "v", dim=8,
+                                                                                 intermediate_dim=16, num_layers=1))
+    assert model_folder("someone/vocos", ["config.yaml", ("model.safetensors", "pytorch_model.bin")]) == snapshot
+    assert load_vocos("someone/vocos").backbone.embed.out_channels == 8
+    put_in_hub_cache(offline_hub, "someone/judge", tiny_ctc_dir(tmp_path / "judge", favour="a"))
+    from eval.metrics.speechlike import speechlike
+
+    assert get_asr_backend("someone/judge").transcribe(speechlike(16_000, 0.5), 16_000) == "a"

@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
-from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
+from svae_tts.checkpoint import load_state_dict, load_torch_weights
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_path
+from svae_tts.hub import model_folder
 from tts_recipes.decoder_bundle import DEFAULT_VOCOS, resolve_ref
 from tts_recipes.errors import TTSError
 
@@ -211,14 +212,10 @@ def load_vocos(ref: str, source: str = "mel feature space"):
     """
     from vocos import Vocos
 
-    path = Path(str(ref)).expanduser()
-    if not path.is_dir():
-        if not is_hub_id(str(ref)):
-            raise TTSError(f"{source} needs its Vocos vocoder {ref}, which is not found")
-        try:  # the hub's Vocos repos ship config.yaml + pytorch_model.bin
-            path = resolve_model_dir(str(ref), files=("config.yaml", "pytorch_model.bin"))
-        except CheckpointError as exc:
-            raise TTSError(f"{source}: {exc}") from None
+    try:  # the hub's Vocos repos ship config.yaml + pytorch_model.bin; ours, model.safetensors
+        path = model_folder(ref, ("config.yaml", ("model.safetensors", "pytorch_model.bin")), what="Vocos directory")
+    except CheckpointError as exc:
+        raise TTSError(f"{source}: {exc}") from None
     config = path / "config.yaml"
     if not config.is_file():
         raise TTSError(f"{path}: not a Vocos dir (missing config.yaml)")

