@@ -12,12 +12,15 @@
 
 * a ``*ForCTC`` architecture (our ``train-ctc`` judge: ``Wav2Vec2ForCTC`` + ``Wav2Vec2CTCTokenizer``
   saved with ``save_pretrained``) -> :class:`CTCBackend`, greedy decoding by the model's own
-  tokenizer (:func:`data_prep.ctc_vocab.greedy_decode`). No language model: the judge's own errors
-  stay visible.
+  tokenizer (:class:`data_prep.transcription.CTCTranscriber`, the CTC model's own reader). No
+  language model: the judge's own errors stay visible.
 * anything else (e.g. ``openai/whisper-large-v3`` or a local Whisper dir) -> :class:`PipelineBackend`
   wrapping ``transformers.pipeline("automatic-speech-recognition")``.
 
-``spec`` may be forced with a ``whisper:``, ``ctc:`` or ``pipeline:`` prefix.
+``spec`` may be forced with a ``whisper:``, ``ctc:`` or ``pipeline:`` prefix. Every judge reads clips
+through the one transcription path, :class:`data_prep.transcription.Transcriber` (batching, windows,
+padding to a front end's receptive field, joining), and supplies only how one batch is padded, run
+and decoded.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_prep.ctc_vocab import greedy_decode
+from data_prep.transcription import CTCTranscriber, Transcriber
 from eval.errors import EvalError
 from eval.metrics._models import TRANSFORMERS_FILES, judge_folder, load_failed
 from svae_tts.audio import resample, validate_waveform
@@ -41,27 +44,30 @@ NEEDS = ("a transformers ASR model: a hub id such as openai/whisper-large-v3 (on
          "judge written by `svae-tts data train-ctc`")
 
 
-class ASRBackend:
+class ASRBackend(Transcriber):
+    """A judge: waveforms at any rate in, transcripts out, read through :meth:`Transcriber.transcribe_clips`."""
+
     name = "asr"
     sample_rate = 16_000
 
     def transcribe(self, wav, sr: int) -> str:
-        raise NotImplementedError
+        return self.transcribe_batch([(wav, sr)])[0]
 
     def transcribe_batch(self, items: list[tuple[torch.Tensor, int]]) -> list[str]:
-        return [self.transcribe(w, s) for w, s in items]
+        return self.transcribe_clips([self._prep(w, s) for w, s in items])
 
     def read(self, wav, sr: int, texts: tuple[str, ...] = ()) -> tuple[str, list[float] | None]:
         """The transcript of ``wav`` and, where the judge can score text, the mean per-token
         log-probability of each of ``texts`` given it (None where it cannot)."""
         return self.transcribe(wav, sr), None
 
-    def _prep(self, wav, sr: int) -> np.ndarray:
+    def _prep(self, wav, sr: int) -> torch.Tensor:
+        """A checked mono float32 waveform at the judge's rate."""
         wav = validate_waveform(torch.as_tensor(np.asarray(wav)) if not torch.is_tensor(wav) else wav, "ASR input")
-        return resample(wav, sr, self.sample_rate).numpy().astype(np.float32)
+        return resample(wav, sr, self.sample_rate).float()
 
 
-class CTCBackend(ASRBackend):
+class CTCBackend(ASRBackend, CTCTranscriber):
     def __init__(self, spec: str, device: str = "cpu"):
         from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer, Wav2Vec2FeatureExtractor
 
@@ -77,14 +83,8 @@ class CTCBackend(ASRBackend):
             self.extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError):  # judge saved without preprocessor_config.json: wav2vec2 defaults
             self.extractor = Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True, return_attention_mask=True)
-        self.sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
-
-    @torch.no_grad()
-    def transcribe(self, wav, sr: int) -> str:
-        x = self._prep(wav, sr)
-        inputs = self.extractor(x, sampling_rate=self.sample_rate, return_tensors="pt")
-        logits = self.model(inputs["input_values"].to(self.device)).logits
-        return greedy_decode(logits, self.tokenizer)[0]
+        CTCTranscriber.__init__(self, self.model, self.tokenizer, int(getattr(self.extractor, "sampling_rate", 16_000)),
+                                normalize=bool(getattr(self.extractor, "do_normalize", True)))
 
 
 class PipelineBackend(ASRBackend):
@@ -102,11 +102,13 @@ class PipelineBackend(ASRBackend):
         if language and getattr(self.pipe.model.config, "model_type", "") == "whisper":
             self.generate_kwargs = {"language": language, "task": "transcribe"}
 
-    def transcribe(self, wav, sr: int) -> str:
-        x = self._prep(wav, sr)
+    batch_size = 1  # the pipeline chunks and pads as it sees fit: one clip per call
+    by_length = False
+
+    def read_batch(self, clips: list[torch.Tensor]) -> list[str]:
         kwargs = {"generate_kwargs": self.generate_kwargs} if self.generate_kwargs else {}
-        out = self.pipe({"raw": x, "sampling_rate": self.sample_rate}, **kwargs)
-        return str(out["text"]).strip()
+        return [str(self.pipe({"raw": c.numpy(), "sampling_rate": self.sample_rate}, **kwargs)["text"]).strip()
+                for c in clips]
 
 
 # Whisper's decoder writes about 2-4 tokens a second of English speech; a transcript longer than this
@@ -129,6 +131,8 @@ class WhisperCT2Backend(ASRBackend):
 
     sample_rate = 16_000
     window_seconds = 30.0
+    batch_size = WHISPER_BATCH
+    by_length = False  # every window is padded to 30 s: ordering by length saves nothing
 
     def __init__(self, spec: str, device: str = "cpu", language: str | None = "en", threads: int | None = None):
         from faster_whisper import WhisperModel
@@ -152,16 +156,20 @@ class WhisperCT2Backend(ASRBackend):
         self.frames = int(self.model.feature_extractor.nb_max_frames)
 
     # ---- audio -> encoder output
-    def _windows(self, x) -> list:
+    def pieces(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The 30 s windows Whisper reads one at a time."""
         step = int(self.window_seconds * self.sample_rate)
         return [x[i:i + step] for i in range(0, max(len(x), 1), step)]
+
+    def read_batch(self, clips: list[torch.Tensor]) -> list[str]:
+        return self._generate(self._encode(clips), clips)
 
     def _encode(self, clips: list):
         import ctranslate2
 
         feats = []
         for clip in clips:
-            f = self.model.feature_extractor(clip)[:, :self.frames]
+            f = self.model.feature_extractor(clip.numpy())[:, :self.frames]
             feats.append(np.pad(f, ((0, 0), (0, self.frames - f.shape[1]))))
         return self.model.model.encode(ctranslate2.StorageView.from_array(np.stack(feats).astype(np.float32)))
 
@@ -189,23 +197,7 @@ class WhisperCT2Backend(ASRBackend):
             out.append(sum(math.log(max(float(p), 1e-30)) for p in r.text_token_probs) / len(tokens))
         return out
 
-    # ---- the judge's interface
-    def transcribe(self, wav, sr: int) -> str:
-        return self.transcribe_batch([(wav, sr)])[0]
-
-    def transcribe_batch(self, items: list[tuple[torch.Tensor, int]]) -> list[str]:
-        """Greedy transcripts, several clips (or 30 s windows of a long clip) per encoder call."""
-        pieces: list[tuple[int, object]] = []
-        for k, (w, s) in enumerate(items):
-            pieces += [(k, c) for c in self._windows(self._prep(w, s))]
-        texts: list[list[str]] = [[] for _ in items]
-        for i in range(0, len(pieces), WHISPER_BATCH):
-            batch = pieces[i:i + WHISPER_BATCH]
-            clips = [c for _, c in batch]
-            for (k, _), t in zip(batch, self._generate(self._encode(clips), clips)):
-                texts[k].append(t)
-        return [" ".join(t for t in parts if t) for parts in texts]
-
+    # ---- the judge's interface (transcripts: Transcriber.transcribe_clips, several windows per encoder call)
     def text_logprobs(self, wav, sr: int, texts: list[str]) -> list[float]:
         """Mean per-token log-probability (natural log) of each of ``texts`` given ``wav``: how
         readily the judge would write exactly this text for this audio. It rises as speech becomes
@@ -217,8 +209,8 @@ class WhisperCT2Backend(ASRBackend):
     def read(self, wav, sr: int, texts: tuple[str, ...] = ()) -> tuple[str, list[float] | None]:
         x = self._prep(wav, sr)
         if len(x) > self.window_seconds * self.sample_rate:
-            return self.transcribe_batch([(x, self.sample_rate)])[0], ([float("nan")] * len(texts) if texts else None)
-        enc = self._encode([x])  # one encoding of the clip, shared by the transcript and every text
+            return self.transcribe_clips([x])[0], ([float("nan")] * len(texts) if texts else None)
+        enc = self._encode([x])  # one encoding of the clip, shared by the transcript (read_batch's) and every text
         return self._generate(enc, [x])[0], (self._logprobs(enc, x, list(texts)) if texts else None)
 
 
