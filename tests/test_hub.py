@@ -70,7 +70,7 @@ def test_load_vae_imports_a_reference_once_into_the_cache(release, tmp_path, mon
 
 
 def test_a_reference_works_as_a_tts_feature_space_vae_and_an_eval_codec(release):
-    from eval.codecs import load_codec
+    from eval.codecs import features, load_codec
     from tts_recipes.feature_space import FeatureSpace
 
     space = FeatureSpace.from_config({"kind": "latent", "vae": REF, "mean": [0.0] * 16, "std": [1.0] * 16})
@@ -78,7 +78,7 @@ def test_a_reference_works_as_a_tts_feature_space_vae_and_an_eval_codec(release)
     wav = torch.randn(8000) * 0.1
     assert space.encode(wav).shape == (1, 20, 16)
     codec = load_codec(REF)
-    assert torch.equal(codec.encode(wav), space.vae.encode_clips([wav])[0])
+    assert torch.equal(features(codec, wav), space.vae.encode_clips([wav])[0])
 
 
 def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, capsys):

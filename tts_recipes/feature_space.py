@@ -1,7 +1,8 @@
 """Feature spaces the DiT is trained on: VAE latents (the paper's point) or F5-TTS's mel (the baseline).
 
 Trainer and synthesis only see :class:`FeatureSpace`: dim, frame rate, sample rate, ``encode``
-(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform). A
+(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform); the
+eval's round trips are the same spaces (``reconstruct``, :mod:`eval.codecs`), one codec wrapper. A
 space is rebuilt from the plain dict it writes with ``to_config`` (stored in the TTS model dir's
 config.json), which names its decoder: a VAE dir / hub id, or a Vocos dir / hub id, looked up
 as :mod:`tts_recipes.decoder_bundle` says (relative to the file that stores it; bundled in exports).
@@ -59,6 +60,14 @@ class FeatureSpace(ABC):
     @abstractmethod
     def decode(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Normalised features ``(B, T, D)`` -> waveform ``(B, T * hop)`` (trimmed to ``length``)."""
+
+    @torch.no_grad()
+    def reconstruct(self, wav: torch.Tensor) -> torch.Tensor:
+        """One waveform ``(N,)`` encoded and decoded again, ``(N,)`` on the CPU (zero-padded where the
+        decoder gives fewer samples): the space's own round trip, what a TTS in it can at best sound like."""
+        n = wav.numel()
+        out = self.decode(self.encode(wav), length=n)[0].cpu()
+        return out if out.numel() >= n else torch.nn.functional.pad(out, (0, n - out.numel()))
 
     @abstractmethod
     def to_config(self) -> dict[str, Any]: ...
