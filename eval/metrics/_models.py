@@ -1,8 +1,8 @@
-"""Shared helpers for scoring backends that load a model by hub id or local directory."""
+"""Shared helpers for scoring backends that load a model by hub id or local directory: where it is
+(:func:`judge_folder`, through :func:`svae_tts.hub.model_folder`) and the one-line error when it will not load."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from eval.errors import EvalError
@@ -10,16 +10,11 @@ from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.hub import FilePatterns, model_folder
 
 
-def describe_source(spec: str) -> str:
-    p = Path(os.path.expanduser(str(spec)))
-    return f"directory {p}" if p.exists() else f"hub id {spec!r}"
-
-
 def load_failed(kind: str, spec: str, exc: Exception, needs: str) -> EvalError:
     """One-line error: what failed to load, why, and what the user must provide."""
     reason = exc_summary(exc)
     return EvalError(
-        f"{kind} model {spec!r} ({describe_source(spec)}) could not be loaded: {reason}. "
+        f"{kind} model {spec!r} could not be loaded: {reason}. "
         f"It needs {needs}."
     )
 
