@@ -82,7 +82,7 @@ def model_folder(ref: str | os.PathLike, files: FilePatterns, what: str = "direc
         raise CheckpointError(f"{s}: a file, not a {what}")
     if looks_like_hub_id(s):
         return _fetch(s, files, revision)
-    if s.startswith((".", "/", "~")) or "/" in s or os.sep in s:  # written as a path: a typo, not a hub name
+    if "/" in s or os.sep in s or s.startswith((".", "~")):  # written as a path: a typo, not a hub name
         raise CheckpointError(f"{s}: no such {what}")
     raise CheckpointError(f"{s}: no such {what}, and not a hub id of the form owner/name")
 
@@ -139,5 +139,5 @@ def svae_cache_dir(kind: str) -> Path:
     return Path(root) / kind
 
 
-__all__ = ["looks_like_hub_id", "looks_like_release_ref", "is_hub_id", "is_release_ref", "split_release_ref", "model_folder",
+__all__ = ["looks_like_hub_id", "looks_like_release_ref", "is_hub_id", "is_release_ref", "split_release_ref", "model_folder", "FilePatterns",
            "hub_snapshot", "svae_cache_dir", "CACHE_ENV"]

@@ -219,3 +219,29 @@ def test_model_folder_hub_id_from_the_cache_and_every_loader_takes_it(tmp_path, 
     from eval.metrics.speechlike import speechlike
 
     assert get_asr_backend("someone/judge").transcribe(speechlike(16_000, 0.5), 16_000) == "a"
+
+
+def test_model_folder_fetches_the_pickle_only_where_a_repo_has_no_safetensors(tmp_path, offline_hub, monkeypatch):
+    """A choice of weights asks the hub for the first pattern, and for the next only when the
+    snapshot has no file for it (the real hub_snapshot runs; the spy only records its patterns)."""
+    import svae_tts.hub as hub
+    from safetensors.torch import load_file as read_safetensors
+    from tts_recipes.feature_space import load_vocos, write_random_vocos
+
+    asked = []
+    real = hub.hub_snapshot
+    monkeypatch.setattr(hub, "hub_snapshot", lambda repo, patterns, **kw: asked.append((repo, list(patterns))) or real(repo, patterns, **kw))
+    safe = write_random_vocos(tmp_path / "safe", dim=8, intermediate_dim=16, num_layers=1)
+    put_in_hub_cache(offline_hub, "someone/vocos-safe", safe)
+    pickled = write_random_vocos(tmp_path / "pickled", dim=8, intermediate_dim=16, num_layers=1, seed=1)
+    torch.save(read_safetensors(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    put_in_hub_cache(offline_hub, "someone/vocos-bin", pickled)
+
+    assert load_vocos("someone/vocos-safe").backbone.embed.out_channels == 8
+    assert asked == [("someone/vocos-safe", ["config.yaml", "model.safetensors"])]
+    asked.clear()
+    vocos = load_vocos("someone/vocos-bin")
+    assert asked == [("someone/vocos-bin", ["config.yaml", "model.safetensors"]), ("someone/vocos-bin", ["pytorch_model.bin"])]
+    want = torch.load(pickled / "pytorch_model.bin", weights_only=True)
+    assert all(torch.equal(vocos.state_dict()[k], v) for k, v in want.items())

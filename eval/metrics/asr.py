@@ -88,6 +88,9 @@ class CTCBackend(ASRBackend, CTCTranscriber):
 
 
 class PipelineBackend(ASRBackend):
+    batch_size = 1  # the pipeline chunks and pads as it sees fit: one clip per call
+    by_length = False
+
     def __init__(self, spec: str, device: str = "cpu", language: str | None = None):
         from transformers import pipeline
 
@@ -101,9 +104,6 @@ class PipelineBackend(ASRBackend):
         self.generate_kwargs = {}
         if language and getattr(self.pipe.model.config, "model_type", "") == "whisper":
             self.generate_kwargs = {"language": language, "task": "transcribe"}
-
-    batch_size = 1  # the pipeline chunks and pads as it sees fit: one clip per call
-    by_length = False
 
     def read_batch(self, clips: list[torch.Tensor]) -> list[str]:
         kwargs = {"generate_kwargs": self.generate_kwargs} if self.generate_kwargs else {}
