@@ -1,8 +1,9 @@
 """Feature spaces the DiT is trained on: VAE latents (the paper's point) or F5-TTS's mel (the baseline).
 
 Trainer and synthesis only see :class:`FeatureSpace`: dim, frame rate, sample rate, ``encode``
-(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform); the
-eval's round trips are the same spaces (``reconstruct``, :mod:`eval.codecs`), one codec wrapper. A
+(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform);
+``reconstruct`` is the round trip of one waveform, so whatever scores a space's round trips scores
+the features the TTS sees (the one codec wrapper: later stages use these spaces, not their own). A
 space is rebuilt from the plain dict it writes with ``to_config`` (stored in the TTS model dir's
 config.json), which names its decoder: a VAE dir / hub id, or a Vocos dir / hub id, looked up
 as :mod:`tts_recipes.decoder_bundle` says (relative to the file that stores it; bundled in exports).
