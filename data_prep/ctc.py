@@ -23,8 +23,7 @@ import torch
 from data_prep.ctc_layout import use_fast_layouts
 from data_prep.ctc_vocab import build_vocab, ctc_tokenizer, encode_text, error_rate, target_text
 from data_prep.errors import DataError, exc_summary
-from data_prep.features import padded_batch
-from data_prep.transcription import CTCTranscriber
+from data_prep.transcription import CTCTranscriber, padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
 from svae_tts.device import resolve_device

@@ -4,10 +4,11 @@
 (Whisper: 30 s windows; a CTC model: the whole clip, padded with silence to its front end's
 receptive field), groups pieces of similar length into batches where padding costs work, hands
 each batch to the backend, which pads it, runs the model and decodes (:meth:`Transcriber.read_batch`),
-and joins each clip's pieces again. Two backends: :class:`CTCTranscriber` (a ``*ForCTC`` model and
-its tokenizer: the CTC model of :mod:`data_prep.ctc` and the CTC judge of ``eval.metrics.asr``)
-and the Whisper judge (``eval.metrics.asr.WhisperCT2Backend``). Here, in ``data_prep``, because
-the CTC model is made here and ``eval`` may import ``data_prep``, not the reverse.
+and joins each clip's pieces again. :class:`CTCTranscriber` is the backend of any ``*ForCTC`` model
+and its tokenizer (the CTC model of :mod:`data_prep.ctc`, and a CTC judge); a later stage's judge
+(Whisper) is another backend, supplying only its windows and ``read_batch``. Here, in
+``data_prep``, because the CTC model is made and scored here, and later stages may import
+``data_prep``, not the reverse.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Sequence
 import torch
 
 from data_prep.ctc_vocab import greedy_decode
-from data_prep.features import padded_batch
 
 
 class Transcriber:
@@ -52,6 +52,21 @@ class Transcriber:
         for (k, _), text in zip(pieces, texts):
             parts[k].append(text)
         return [" ".join(t for t in p if t) for p in parts]
+
+
+def padded_batch(wavs: list[torch.Tensor], normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``(B, N)`` batch and its attention mask, each wav zero-mean/unit-variance when
+    ``normalize`` (what a wav2vec2 feature extractor does)."""
+    n = max(int(w.shape[0]) for w in wavs)
+    batch = torch.zeros(len(wavs), n)
+    mask = torch.zeros(len(wavs), n, dtype=torch.long)
+    for i, w in enumerate(wavs):
+        w = w.float()
+        if normalize:
+            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
+        batch[i, : w.shape[0]] = w
+        mask[i, : w.shape[0]] = 1
+    return batch, mask
 
 
 def min_input_samples(kernels: Sequence[int], strides: Sequence[int]) -> int:
@@ -89,4 +104,4 @@ class CTCTranscriber(Transcriber):
         return greedy_decode(logits, self.tokenizer, lengths)
 
 
-__all__ = ["Transcriber", "CTCTranscriber", "min_input_samples"]
+__all__ = ["Transcriber", "CTCTranscriber", "min_input_samples", "padded_batch"]
