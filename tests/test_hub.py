@@ -204,8 +204,8 @@ def test_model_folder_hub_id_offline_is_one_line_naming_it(offline_hub):
     assert "\n" not in msg
 
 
-def test_model_folder_hub_id_from_the_cache_and_every_loader_takes_it(tmp_path, offline_hub):
-    """A hub id in the hub cache is the cached snapshot, for the model dirs, a Vocos and a judge alike."""
+def test_model_folder_hub_id_from_the_cache_feeds_the_vocos_loader_and_a_judge(tmp_path, offline_hub):
+    """A hub id in the hub cache is the cached snapshot; the Vocos loader and the CTC judge read it."""
     from eval.metrics.asr import get_asr_backend
     from svae_tts.hub import model_folder
     from tests.eval_helpers import tiny_ctc_dir
