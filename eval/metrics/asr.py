@@ -253,7 +253,7 @@ def _is_whisper_ct2(spec: str) -> bool:
     with CTranslate2's ``model.bin`` (transformers folders hold safetensors/pytorch weights)."""
     if spec == WHISPER:
         return True
-    p = Path(spec)
+    p = Path(spec).expanduser()
     if p.is_dir():
         return (p / "model.bin").is_file() and (p / "config.json").is_file()
     return _is_model_name(spec) or spec.split("/")[-1].startswith("faster-whisper-")
