@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,28 @@ def _listen(out: Path, conv: dict) -> list[str]:
     return lines
 
 
+def try_it_command(out: Path, conv: dict) -> str | None:
+    """A ``svae-tts synthesize`` command line that works on this demo's own files: the newest export of
+    the first semantic run, the first test item's prompt (audio and transcript) and its held-out text;
+    None when the run has no export or no test list. Paths are relative to the current folder when
+    they lie under it, so the line can be pasted where the demo was run."""
+    runs = conv.get("runs") or {}
+    run = next((Path(d) for name, d in runs.items() if name.startswith("semantic")), None)
+    exports = sorted((run / "exports").glob("step_*")) if run else []
+    test_list = out / "eval" / "test_list.jsonl"
+    if not exports or not test_list.is_file():
+        return None
+    item = json.loads(read_text(test_list, error=EvalError).splitlines()[0])
+
+    def here(path: str | Path) -> str:
+        path = Path(path).absolute()
+        return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+    args = ["svae-tts", "synthesize", "--model", here(exports[-1]), "--ref-audio", here(item["prompt_audio"]),
+            "--ref-text", item["prompt_text"], "--text", item["text"], "-o", here(out / "try_it.wav"), "--seed", "0"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
 def _endpoint_line(ev: dict, budget: DemoBudget | None) -> str:
     """What was fixed before the run: the primary endpoint, the runs per arm, the test."""
     from eval.seeds import ALPHA
@@ -146,6 +171,10 @@ def write_report(out: Path, budget_name: str, timings: dict[str, float], results
              "VAE without the alignment loss) had the same corpus, steps, seed and TTS budget.", "",
              "## Verdict", "", _endpoint_line(ev, budget), "", _verdict(ev), ""]
     lines += _timings(timings, wall) + _stages(results) + _sub_reports(out / "eval") + _listen(out, ev["convergence"])
+    command = try_it_command(out, ev["convergence"])
+    if command:
+        lines += ["", "## Try it", "", "A voice of the held-out test split saying a held-out sentence with the first semantic run's "
+                  "last export (run it from where the demo was run):", "", "```bash", command, "```"]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
