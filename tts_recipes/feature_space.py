@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 
-from svae_tts.checkpoint import load_state_dict, load_torch_weights
+from svae_tts.checkpoint import VOCOS_KIND, load_state_dict, load_torch_weights
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_path
 from svae_tts.hub import model_folder
+from svae_tts.model_kinds import refuse_other_kind
 from tts_recipes.decoder_bundle import DEFAULT_VOCOS, resolve_ref
 from tts_recipes.errors import TTSError
 
@@ -222,6 +223,10 @@ def load_vocos(ref: str, source: str = "mel feature space"):
     """
     from vocos import Vocos
 
+    try:  # a VAE or a TTS model named as the vocoder: refused by name, nothing read
+        refuse_other_kind(ref, VOCOS_KIND)
+    except CheckpointError as exc:
+        raise TTSError(f"{source} needs its Vocos vocoder: {exc}") from None
     try:  # the hub's Vocos repos ship config.yaml + pytorch_model.bin; ours, model.safetensors
         path = model_folder(ref, ("config.yaml", ("model.safetensors", "pytorch_model.bin")), what="Vocos directory")
     except CheckpointError as exc:

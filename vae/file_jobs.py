@@ -9,7 +9,10 @@ beside its outputs.
 Latent files are safetensors with one tensor ``latents`` ``(T, D)`` float32 and string metadata:
 ``model`` (dir or hub id), ``frame_rate``, ``sample_rate``, ``latent_dim``, ``num_samples``
 (length of the source audio at the model rate, so decoding restores the exact length),
-``mode`` (``mean`` or ``sample``) and ``source`` (the audio path).
+``mode`` (``mean`` or ``sample``), ``padding`` (``margin`` or ``release``, see
+:meth:`~vae.model.SemanticVAE.encode_clips`) and ``source`` (the audio path). ``encode_files(npy=True)``
+writes the release's layout instead, what its ``scripts/extract_latent.py`` saves: one ``.npy`` per
+file, ``(1, D, T)`` float32, no metadata (``decode`` reads the safetensors files only).
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from svae_tts.boundary import item_boundary
 from svae_tts.checkpoint import save_state_dict
 from svae_tts.errors import SvaeError, exc_summary
 from svae_tts.fileio import atomic_path, atomic_write_json, guard_output
-from vae.model import SemanticVAE, VAEError
+from vae.model import ENCODE_PADDINGS, RELEASE_SEED, SemanticVAE, VAEError
 
 log = logging.getLogger(__name__)
 
 LATENT_KEY = "latents"
 LATENT_SUFFIX = ".safetensors"
+NPY_SUFFIX = ".npy"
 
 
 @dataclass
@@ -94,10 +98,10 @@ def _pairs(inputs: Iterable[str | os.PathLike], out_dir: Path, suffix: str,
 
 
 def save_latents(path: str | os.PathLike, latents: torch.Tensor, vae: SemanticVAE, num_samples: int,
-                 mode: str, source: str = "") -> None:
+                 mode: str, source: str = "", padding: str = "margin") -> None:
     meta = {"model": getattr(vae, "source", vae.config.name), "frame_rate": vae.frame_rate,
             "sample_rate": vae.sample_rate, "latent_dim": vae.latent_dim, "num_samples": num_samples,
-            "mode": mode, "source": source}
+            "mode": mode, "padding": padding, "source": source}
     with atomic_path(path) as tmp:
         save_state_dict({LATENT_KEY: latents.float().cpu()}, tmp, metadata=meta)
 
@@ -189,22 +193,46 @@ def _sampling_generator(vae: SemanticVAE, use_mean: bool, seed: int | None) -> t
     return generator
 
 
-def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None):
+def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None,
+                padding: str = "margin"):
     wav, _ = load_audio(src, vae.sample_rate)
-    return wav, vae.encode_clips([wav], sample=not use_mean, generator=generator)[0]
+    return wav, vae.encode_clips([wav], sample=not use_mean, generator=generator, padding=padding)[0]
+
+
+def _save_npy(path: Path, latents: torch.Tensor) -> None:
+    """``(T, D)`` latents as the release's script saves them: ``(1, D, T)`` float32 ``.npy``."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, latents.T[None].float().numpy())
 
 
 def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
-                 overwrite: bool = False, progress: bool = True) -> FileJobReport:
+                 overwrite: bool = False, progress: bool = True, padding: str = "margin",
+                 npy: bool = False) -> FileJobReport:
     """Audio files/folders -> latent safetensors files (posterior mean, or a sample when
-    ``use_mean=False``; ``seed`` makes sampling repeatable)."""
+    ``use_mean=False``; ``seed`` makes sampling repeatable), or the release's ``.npy`` files with ``npy``.
+
+    ``padding="release"`` encodes as the release's ``scripts/extract_latent.py`` does (hop padding,
+    one file at a time; :meth:`~vae.model.SemanticVAE.encode_clips`), and samples as its single
+    process does: one noise stream seeded ``seed`` (default 42, its ``--global_seed``), file after
+    file in sorted path order (the script's order is its file search's, which this does not copy).
+    Equal latents need equal waveforms: a file at another rate is resampled here with torchaudio and
+    by the script with julius (through audiotools), which can differ (by one sample of length at 24 kHz)."""
+    if padding not in ENCODE_PADDINGS:
+        raise VAEError(f"encode padding must be one of {', '.join(ENCODE_PADDINGS)}, got {padding!r}")
+    if padding == "release" and not use_mean and seed is None:
+        seed = RELEASE_SEED
     generator = _sampling_generator(vae, use_mean, seed)
 
     def work(src: Path, dst: Path) -> None:
-        wav, latents = _encode_one(vae, src, use_mean, generator)
-        save_latents(dst, latents, vae, wav.shape[-1], "mean" if use_mean else "sample", str(src))
+        wav, latents = _encode_one(vae, src, use_mean, generator, padding)
+        if npy:
+            _save_npy(dst, latents)
+        else:
+            save_latents(dst, latents, vae, wav.shape[-1], "mean" if use_mean else "sample", str(src), padding)
 
-    return _run("encode", vae, inputs, out_dir, LATENT_SUFFIX, None, overwrite, progress, work)
+    return _run("encode", vae, inputs, out_dir, NPY_SUFFIX if npy else LATENT_SUFFIX, None, overwrite, progress, work)
 
 
 def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, progress: bool = True) -> FileJobReport:

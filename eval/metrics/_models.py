@@ -8,6 +8,7 @@ from pathlib import Path
 from eval.errors import EvalError
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.hub import FilePatterns, model_folder
+from svae_tts.model_kinds import refuse_other_kind
 
 
 def load_failed(kind: str, spec: str, exc: Exception, needs: str) -> EvalError:
@@ -31,3 +32,10 @@ def judge_folder(kind: str, spec: str, files: FilePatterns, needs: str) -> Path:
 # what a transformers model saved with save_pretrained holds: configs, tokenizer and processor files,
 # and its weights (safetensors where the repo has them, else the pickles transformers reads)
 TRANSFORMERS_FILES = ("*.json", "*.txt", "*.model", ("*.safetensors", "pytorch_model*.bin"))
+
+
+def refuse_other_judge(spec: str, expected: tuple[str, ...], wanted: str) -> None:
+    """A local folder of a kind not in ``expected`` (a VAE given as the ASR judge, a run dir ...)
+    refused in one line naming it, what it is and ``wanted``, before any library loads it (and
+    prints its own load report): :func:`svae_tts.model_kinds.refuse_other_kind`."""
+    refuse_other_kind(str(spec), expected, wanted, error=EvalError)
