@@ -16,19 +16,19 @@ import random
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 
 from data_prep.ctc_layout import use_fast_layouts
-from data_prep.ctc_vocab import build_vocab, ctc_tokenizer, encode_text, error_rate, greedy_decode, target_text
+from data_prep.ctc_vocab import build_vocab, ctc_tokenizer, encode_text, error_rate, target_text
 from data_prep.errors import DataError, exc_summary
-from data_prep.features import padded_batch
+from data_prep.transcription import CTCTranscriber, padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
 from svae_tts.device import resolve_device
 from svae_tts.checkpoint import CONFIG_NAME, CTC_KIND, TRANSFORMERS_CTC_KIND
-from svae_tts.hub import hub_snapshot
+from svae_tts.hub import model_folder
 from svae_tts.model_kinds import CTC_INFO_NAME, refuse_other_kind
 from svae_tts.quiet import quiet_library_loads
 from svae_tts.errors import ConfigError
@@ -41,6 +41,7 @@ from svae_tts.trainer import StepLoop
 log = logging.getLogger(__name__)
 
 INFO_FILE = CTC_INFO_NAME
+CTC_FILES = ("*.json", "*.safetensors", "*.txt")  # what a saved CTC model dir holds (a hub id fetches these)
 
 
 @dataclass
@@ -50,7 +51,7 @@ class CTCTrainConfig(LoopSettings):
     The front end is not wav2vec2's seven-layer conv stack: its first layer is a learned
     filterbank (25 ms window, 10 ms hop, 128 filters, like the STFT that a log-mel front end
     starts from), then a stride-2 layer to wav2vec2's 20 ms frames and a stride-1 one (kernel 3
-    each; receptive field 85 ms, see :func:`min_input_samples`). Trained from scratch on
+    each; receptive field 85 ms, see :func:`data_prep.transcription.min_input_samples`). Trained from scratch on
     half an hour of speech, the seven-layer stack sat on CTC's all-blank plateau for most of a
     5-minute budget (held-out CER 0.95); this one costs a third as much per step and leaves the
     plateau after ~250 steps (CER 0.34 after 4 minutes, 1.5 h corpus, 8 unseen voices). Dropout
@@ -220,7 +221,7 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
             "final_loss": sum(losses[-20:]) / len(losses[-20:]), "losses": [round(l, 4) for l in losses],
             "config": asdict(cfg), "corpus": str(Path(corpus_dir).resolve())}
     if test:
-        hyps = _transcribe_loaded(model, ctc_tokenizer(vocab), [wav_of(r) for r in test], cfg.batch_size)
+        hyps = CTCTranscriber(model, ctc_tokenizer(vocab), batch_size=cfg.batch_size).transcribe_clips([wav_of(r) for r in test])
         refs = [r["target"] for r in test]
         rate = error_rate(refs, hyps)
         info["cer" if cfg.targets == "char" else "per"] = rate
@@ -243,9 +244,7 @@ def _load(model_dir: str, device: str):
 
     refuse_other_kind(model_dir, (CTC_KIND, TRANSFORMERS_CTC_KIND), error=DataError)
     try:
-        folder = Path(model_dir)
-        if not folder.is_dir():  # a hub id: fetched, or found in the hub cache
-            folder = hub_snapshot(model_dir, ["*.json", "*.safetensors", "*.txt"])
+        folder = model_folder(model_dir, CTC_FILES)
         with quiet_library_loads():
             model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
             tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
@@ -255,33 +254,6 @@ def _load(model_dir: str, device: str):
     info = read_json(info_path, dict, error=DataError) if info_path.is_file() else {}
     sr = int(info.get("config", {}).get("sample_rate", 16000))
     return model, tokenizer, sr, info
-
-
-def min_input_samples(kernels: Sequence[int], strides: Sequence[int]) -> int:
-    """The fewest samples a conv front end turns into one frame (its receptive field)."""
-    n = 1
-    for k, s in zip(reversed(kernels), reversed(strides)):
-        n = (n - 1) * s + k
-    return n
-
-
-@torch.no_grad()
-def _transcribe_loaded(model, tokenizer, wavs: list[torch.Tensor], batch_size: int = 8) -> list[str]:
-    """Greedy transcripts; wavs shorter than the front end's receptive field (85 ms for the default
-    filterbank front end) are padded with silence, which a conv layer cannot do without."""
-    device = next(model.parameters()).device
-    shortest = min_input_samples(model.config.conv_kernel, model.config.conv_stride)
-    wavs = [torch.nn.functional.pad(w, (0, shortest - w.shape[0])) if w.shape[0] < shortest else w for w in wavs]
-    order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[0])
-    out: list[str] = [""] * len(wavs)
-    for s in range(0, len(order), batch_size):
-        idx = order[s: s + batch_size]
-        x, mask = padded_batch([wavs[i] for i in idx])
-        logits = model(x.to(device), attention_mask=mask.to(device)).logits
-        lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
-        for i, text in zip(idx, greedy_decode(logits, tokenizer, lengths)):
-            out[i] = text
-    return out
 
 
 def transcribe(model_dir: str | os.PathLike, wavs, sample_rate: int | None = None, batch_size: int = 8,
@@ -300,7 +272,7 @@ def transcribe(model_dir: str | os.PathLike, wavs, sample_rate: int | None = Non
             if sample_rate is None:
                 raise DataError("transcribe: give sample_rate for in-memory waveforms")
             ready.append(resample(validate_waveform(torch.as_tensor(w).detach().cpu(), f"wav[{i}]"), sample_rate, sr))
-    return _transcribe_loaded(model, tokenizer, ready, batch_size)
+    return CTCTranscriber(model, tokenizer, sr, batch_size).transcribe_clips(ready)
 
 
 def ctc_info(model_dir: str | os.PathLike) -> dict:

@@ -35,21 +35,6 @@ def load_teacher(ref: str | os.PathLike, layer: int = -1, device: str | torch.de
         raise DataError(str(exc)) from None
 
 
-def padded_batch(wavs: list[torch.Tensor], normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ``(B, N)`` batch and its attention mask, each wav zero-mean/unit-variance when
-    ``normalize`` (what a wav2vec2 feature extractor does)."""
-    n = max(int(w.shape[0]) for w in wavs)
-    batch = torch.zeros(len(wavs), n)
-    mask = torch.zeros(len(wavs), n, dtype=torch.long)
-    for i, w in enumerate(wavs):
-        w = w.float()
-        if normalize:
-            w = (w - w.mean()) / torch.sqrt(w.var(unbiased=False) + 1e-7)
-        batch[i, : w.shape[0]] = w
-        mask[i, : w.shape[0]] = 1
-    return batch, mask
-
-
 def _accelerator(accelerator):
     if accelerator is not None:
         return accelerator

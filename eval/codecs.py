@@ -1,10 +1,18 @@
-"""Waveform -> latent/feature -> waveform round trips to evaluate: our VAEs and mel + Vocos.
+"""Waveform -> features -> waveform round trips to evaluate, in the feature spaces the TTS uses.
 
-``load_codec(spec)``: ``mel:<vocos dir or hub id>`` (default hub id ``charactr/vocos-mel-24khz``)
-is the mel-spectrogram reference point (F5-TTS's feature space); anything else is a
-:class:`vae.SemanticVAE` directory or hub id. A VAE encodes with
-:meth:`vae.model.SemanticVAE.encode_clips` (the end padding the latent set was made with) and takes the
-posterior mean, so the probe and reconstruction score the very latents the TTS trains on, deterministically.
+``load_codec(spec)`` is a :class:`tts_recipes.feature_space.FeatureSpace`, the one codec wrapper
+(``encode``: audio -> features, ``decode``: features -> audio, ``reconstruct``: both): ``mel`` or
+``mel:<vocos dir or hub id>`` (default hub id ``charactr/vocos-mel-24khz``) is F5-TTS's mel space,
+the reference point; anything else a VAE (model dir, hub id or release reference,
+:func:`vae.load.load_vae`) in its latent space, left unnormalised (mean 0, std 1: the posterior
+means a latent set holds). A VAE encodes with :meth:`vae.model.SemanticVAE.encode_clips` (the end
+padding the latent set was made with), so the probe and reconstruction score the very latents the
+TTS trains on, deterministically.
+
+The mel space's front end is F5-TTS's log-mel (``MelSpec``, floored at 1e-5) and not the one a Vocos
+checkpoint carries for itself (the same STFT and filterbank, floored at 1e-7, and whatever padding
+its config names): the mel TTS trains on, and is decoded from, the first, so a reference point
+measured on the second would not be the upper bound of that TTS.
 """
 
 from __future__ import annotations
@@ -15,84 +23,52 @@ from pathlib import Path
 import torch
 
 from eval.errors import EvalError
-from svae_tts.errors import CheckpointError, SvaeError
+from svae_tts.errors import SvaeError
 from tts_recipes.decoder_bundle import DEFAULT_VOCOS
+from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace, MelFeatureSpace, load_vocos
 
 
-
-class Codec:
-    name: str
-    sample_rate: int
-    kind: str
-
-    def reconstruct(self, wav: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-
-class VAECodec(Codec):
-    kind = "vae"
-
-    def __init__(self, spec: str, device: str = "cpu"):
-        from vae.load import load_vae
-
-        self.name = str(spec)
-        self.device = device
-        try:
-            self.model = load_vae(spec, device)
-        except CheckpointError as exc:
-            raise EvalError(f"VAE {spec!r} could not be loaded: {exc}") from None
-        self.sample_rate = self.model.sample_rate
-        self.semantic = bool(getattr(self.model.config, "semantic", False))
-        self.latent_dim = self.model.latent_dim
-
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        """Posterior means ``(T, D)`` of one waveform ``(N,)``, as in the latent set."""
-        return self.model.encode_clips([wav])[0]
-
-    @torch.no_grad()
-    def reconstruct(self, wav: torch.Tensor) -> torch.Tensor:
-        mu = self.encode(wav)
-        return self.model.decode(mu[None].to(self.device), length=wav.numel())[0].cpu()
-
-
-class MelVocosCodec(Codec):
-    """Log-mel analysis and Vocos resynthesis: the upper bound of a mel-space TTS."""
-
-    kind = "mel"
-
-    def __init__(self, spec: str = DEFAULT_VOCOS, device: str = "cpu"):
-        # the TTS stage's loader: local dir (safetensors or weights_only .bin) or hub id, never unpickling code
-        from tts_recipes.feature_space import load_vocos
-
-        self.name = f"mel:{spec}"
-        try:
-            model = load_vocos(str(spec), source="mel+Vocos reference")
-        except SvaeError as exc:
-            raise EvalError(f"mel+Vocos reference needs a Vocos model dir (config.yaml + weights) or a hub id such as "
-                            f"{DEFAULT_VOCOS} (online): {exc}") from None
-        self.model = model.to(device).eval()
-        self.device = device
-        self.sample_rate = int(self.model.feature_extractor.mel_spec.sample_rate)
-        self.semantic = False
-        self.latent_dim = int(self.model.feature_extractor.mel_spec.n_mels)
-
-    @torch.no_grad()
-    def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.model.feature_extractor(wav[None].to(self.device))[0].T.cpu()  # (T, n_mels)
-
-    @torch.no_grad()
-    def reconstruct(self, wav: torch.Tensor) -> torch.Tensor:
-        out = self.model(wav[None].to(self.device))[0].cpu()
-        n = wav.numel()
-        return out[:n] if out.numel() >= n else torch.nn.functional.pad(out, (0, n - out.numel()))
-
-
-def load_codec(spec: str | os.PathLike, device: str = "cpu") -> Codec:
+def load_codec(spec: str | os.PathLike, device: str = "cpu") -> FeatureSpace:
+    """The feature space ``spec`` names (``mel[:VOCOS]`` or a VAE), on ``device``."""
     s = str(spec)
     if s == "mel" or s.startswith("mel:"):
-        return MelVocosCodec(s.split(":", 1)[1] if ":" in s else DEFAULT_VOCOS, device)
-    p = Path(s).expanduser()
-    return VAECodec(str(p) if p.exists() else s, device)
+        return mel_codec(s.split(":", 1)[1] if ":" in s else DEFAULT_VOCOS, device)
+    return vae_codec(s, device)
+
+
+def vae_codec(spec: str, device: str = "cpu") -> LatentFeatureSpace:
+    """A VAE's latent space, unnormalised."""
+    from vae.load import load_vae
+
+    try:
+        vae = load_vae(spec, device)
+    except SvaeError as exc:
+        raise EvalError(f"VAE {spec!r} could not be loaded: {exc}") from None
+    d = vae.latent_dim
+    return LatentFeatureSpace(str(spec), torch.zeros(d), torch.ones(d), vae_model=vae, source=f"VAE {spec}")
+
+
+def mel_codec(vocos: str, device: str = "cpu") -> MelFeatureSpace:
+    """F5-TTS's mel space with the Vocos ``vocos`` (a dir, safetensors or weights-only .bin, or a hub id)."""
+    source = "mel+Vocos reference"
+    try:
+        model = load_vocos(str(vocos), source=source)
+    except SvaeError as exc:
+        raise EvalError(f"mel+Vocos reference needs a Vocos model dir (config.yaml + weights) or a hub id such as "
+                        f"{DEFAULT_VOCOS} (online): {exc}") from None
+    return MelFeatureSpace(str(vocos), vocos_model=model, source=source).to(device)
+
+
+def codec_facts(space: FeatureSpace) -> dict:
+    """What a report says about a space: its kind, whether it is a semantic VAE's, its width and rate."""
+    vae = getattr(space, "vae", None)
+    return {"kind": space.kind, "semantic": bool(getattr(getattr(vae, "config", None), "semantic", False)),
+            "latent_dim": space.dim, "sample_rate": space.sample_rate}
+
+
+def features(space: FeatureSpace, wav: torch.Tensor) -> torch.Tensor:
+    """The features ``(T, D)`` of one waveform ``(N,)`` at the space's rate."""
+    return space.encode(wav)[0].cpu()
 
 
 def parse_named(specs: list[str]) -> list[tuple[str, str]]:

@@ -106,10 +106,10 @@ def vae_recon_synth_factory(device: str = "cpu") -> SynthFactory:
     The convergence machinery then tracks intelligibility/SIM/MOS of reconstructions against VAE
     training steps; it says nothing about a TTS model.
     """
-    from eval.codecs import VAECodec
+    from eval.codecs import vae_codec
 
     def factory(model_dir: Path) -> SynthFn:
-        codec = VAECodec(str(model_dir), device)
+        codec = vae_codec(str(model_dir), device)
 
         def run(item: TestItem, seed: int) -> tuple[torch.Tensor, int]:
             if not item.target_audio:

@@ -170,11 +170,13 @@ Split = tuple[list[torch.Tensor], list[str], list[str]]  # features (T, D), text
 
 
 def _encode_split(codec, rows, desc) -> tuple[Split, list[dict]]:
+    from eval.codecs import features
+
     feats, texts, ids, skipped = [], [], [], []
     for r in tqdm(rows, desc=desc, unit="utt", leave=False):
         with item_boundary(r["id"], log) as item:
             wav, _ = load_audio(r["audio"], codec.sample_rate)
-            feat = codec.encode(wav).float()
+            feat = features(codec, wav).float()
         if item.failed:
             skipped.append({"id": r["id"], "path": r["audio"], "reason": item.reason})
             continue
@@ -187,16 +189,14 @@ def _encode_split(codec, rows, desc) -> tuple[Split, list[dict]]:
 def _encoded(spec: str, train_rows: list[dict], test_rows: list[dict], device: str, name: str
              ) -> tuple[Split, Split, dict, list[dict]]:
     """The corpus rows encoded by a VAE (or ``mel:``) now: (train, test, what the space is, skipped rows)."""
-    from eval.codecs import load_codec
+    from eval.codecs import codec_facts, load_codec
 
     codec = load_codec(spec, device)
     train, sk1 = _encode_split(codec, train_rows, f"encode train {name}")
     test, sk2 = _encode_split(codec, test_rows, f"encode test {name}")
-    frame_rate = getattr(getattr(codec, "model", None), "frame_rate", None)
-    if codec.kind == "mel":
-        fe = codec.model.feature_extractor.mel_spec
-        frame_rate = codec.sample_rate / fe.hop_length
-    meta = {"kind": codec.kind, "semantic": codec.semantic, "latent_dim": codec.latent_dim, "frame_rate": frame_rate}
+    facts = codec_facts(codec)
+    meta = {"kind": facts["kind"], "semantic": facts["semantic"], "latent_dim": facts["latent_dim"],
+            "frame_rate": codec.frame_rate}
     return train, test, meta, sk1 + sk2
 
 

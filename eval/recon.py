@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.codecs import load_codec
+from eval.codecs import codec_facts, load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import (SIGNIFICANT_P, Scorer, add_text_gains, aggregate, compare_pairs, comparison_sentence, other_texts,
@@ -86,7 +86,7 @@ def run_recon(
         atomic_write_text(d / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         info = {"spec": spec, **aggregate(rows)}
         if codec is not None:
-            info.update(kind=codec.kind, semantic=codec.semantic, latent_dim=codec.latent_dim, sample_rate=codec.sample_rate)
+            info.update(codec_facts(codec))
         summary["models"][name] = info
         summary["skipped"] += skipped
     summary["paired"] = paired_recon_tests(scored)

@@ -19,7 +19,7 @@ from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
 from svae_tts.model_card import write_model_card
-from svae_tts.hub import hub_snapshot, is_hub_id
+from svae_tts.hub import is_hub_id, model_folder
 from svae_tts.textio import read_json
 
 CONFIG_NAME = "config.json"
@@ -58,18 +58,14 @@ def kind_name(kind: str) -> str:
 
 
 def resolve_model_dir(ref: str | os.PathLike, files: tuple[str, ...] = (CONFIG_NAME, WEIGHTS_NAME),
-                      revision: str | None = None) -> Path:
-    """A local directory holding ``files``; hub ids (``owner/name``) are fetched (or found in the hub cache)."""
-    ref_s = str(ref)
-    path = Path(ref_s).expanduser()
-    if path.is_dir():
-        missing = [f for f in files if not (path / f).is_file()]
-        if missing:
-            raise CheckpointError(f"{path}: not a model directory (missing {', '.join(missing)})")
-        return path
-    if not is_hub_id(ref_s):
-        raise CheckpointError(f"{ref_s}: no such model directory (and not a hub id of the form owner/name)")
-    return resolve_model_dir(hub_snapshot(ref_s, list(files), revision=revision), files)
+                      revision: str | None = None, also: tuple[str, ...] = ()) -> Path:
+    """A local directory holding ``files``, from a local dir or a hub id (:func:`svae_tts.hub.model_folder`;
+    ``also``: more patterns fetched with them, e.g. a TTS model dir's decoder folder)."""
+    path = model_folder(ref, (*files, *also), what="model directory", revision=revision)
+    missing = [f for f in files if not (path / f).is_file()]
+    if missing:
+        raise CheckpointError(f"{path}: not a model directory (missing {', '.join(missing)})")
+    return path
 
 
 def read_config_json(directory: str | os.PathLike) -> dict:

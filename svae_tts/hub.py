@@ -8,10 +8,11 @@ Two kinds of hub names are taken wherever a model is:
   of a repo in the Semantic-VAE release format, which the VAE stage imports once into
   :func:`svae_cache_dir` (``vae.official.cached_release``) and loads from there.
 
-A name that is also a local path is always the local path. Every fetch goes through
-:func:`hub_snapshot`, so an offline machine, a missing repo or a typo gives the same one-line
-error naming the reference, and a pre-populated hub cache (``HF_HUB_CACHE``, ``HF_HUB_OFFLINE=1``)
-is used without network.
+A name that is also a local path is always the local path. :func:`model_folder` is the one place
+that decides what a name of a model folder is (a local directory, or a hub id to fetch) for every
+loader; every fetch goes through :func:`hub_snapshot`, so an offline machine, a missing repo or a
+typo gives the same one-line error naming the reference, and a pre-populated hub cache
+(``HF_HUB_CACHE``, ``HF_HUB_OFFLINE=1``) is used without network.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Sequence, Union
 
 from svae_tts.errors import CheckpointError, exc_summary
 
@@ -54,6 +56,51 @@ def split_release_ref(ref: str) -> tuple[str, str]:
     """``owner/repo/subfolder`` -> ``("owner/repo", "subfolder")``."""
     parts = ref.strip("/").split("/")
     return "/".join(parts[:2]), "/".join(parts[2:])
+
+
+FilePatterns = Sequence[Union[str, Sequence[str]]]
+
+
+def model_folder(ref: str | os.PathLike, files: FilePatterns, what: str = "directory",
+                 revision: str | None = None) -> Path:
+    """The local folder ``ref`` names, for a loader to read: an existing directory as it is; an
+    ``owner/name`` hub id downloaded (or found in the hub cache) with the files ``files`` selects;
+    anything else one :class:`CheckpointError` line naming ``ref`` (``what``: what it should be,
+    e.g. "model directory").
+
+    ``files`` are glob patterns of the repo's files; an entry that is a sequence of patterns is a
+    choice, taken in order until the repo has a file for one (``("*.safetensors",
+    "pytorch_model*.bin")``: the safe weights, and the pickle only where a repo has nothing else),
+    so a repo holding both is not downloaded twice over. A local directory is used whatever it
+    holds: its loader says what is missing, in its own terms.
+    """
+    s = str(ref)
+    path = Path(s).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise CheckpointError(f"{s}: a file, not a {what}")
+    if looks_like_hub_id(s):
+        return _fetch(s, files, revision)
+    if "/" in s or os.sep in s or s.startswith((".", "~")):  # written as a path: a typo, not a hub name
+        raise CheckpointError(f"{s}: no such {what}")
+    raise CheckpointError(f"{s}: no such {what}, and not a hub id of the form owner/name")
+
+
+def _fetch(repo_id: str, files: FilePatterns, revision: str | None) -> Path:
+    """:func:`hub_snapshot` of ``files``, each choice's first pattern first and the next only while
+    the snapshot has no file for the ones tried."""
+    plain = [f for f in files if isinstance(f, str)]
+    choices = [list(f) for f in files if not isinstance(f, str) and f]
+    folder = hub_snapshot(repo_id, plain + [c[0] for c in choices], revision=revision)
+    for choice in choices:
+        tried = choice[:1]
+        for pattern in choice[1:]:
+            if any(next(folder.glob(p), None) is not None for p in tried):
+                break
+            folder = hub_snapshot(repo_id, [pattern], revision=revision)
+            tried.append(pattern)
+    return folder
 
 
 def hub_snapshot(repo_id: str, allow_patterns: list[str], ref: str | None = None,
@@ -92,4 +139,5 @@ def svae_cache_dir(kind: str) -> Path:
     return Path(root) / kind
 
 
-__all__ = ["looks_like_hub_id", "looks_like_release_ref", "is_hub_id", "is_release_ref", "split_release_ref", "hub_snapshot", "svae_cache_dir", "CACHE_ENV"]
+__all__ = ["looks_like_hub_id", "looks_like_release_ref", "is_hub_id", "is_release_ref", "split_release_ref", "model_folder", "FilePatterns",
+           "hub_snapshot", "svae_cache_dir", "CACHE_ENV"]

@@ -373,7 +373,7 @@ def test_mel_vocos_reference_in_recon_and_probe(world, tmp_path):
 
     vocos = write_random_vocos(tmp_path / "vocos", dim=16, intermediate_dim=32, num_layers=1)
     codec = load_codec(f"mel:{vocos}")
-    assert codec.sample_rate == 24_000 and codec.latent_dim == 100
+    assert codec.sample_rate == 24_000 and codec.dim == 100 and codec.kind == "mel"
     s = run_recon([("mel", f"mel:{vocos}")], world["corpus"], tmp_path / "recon", Scorer(asr=None, sim=None, mos=None),
                   limit=1, score_original=False)
     assert s["models"]["mel"]["kind"] == "mel" and s["models"]["mel"]["n"] == 1 and "pesq" in s["models"]["mel"]

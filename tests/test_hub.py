@@ -7,6 +7,7 @@ for ``snapshot_download``.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,7 +70,7 @@ def test_load_vae_imports_a_reference_once_into_the_cache(release, tmp_path, mon
 
 
 def test_a_reference_works_as_a_tts_feature_space_vae_and_an_eval_codec(release):
-    from eval.codecs import load_codec
+    from eval.codecs import features, load_codec
     from tts_recipes.feature_space import FeatureSpace
 
     space = FeatureSpace.from_config({"kind": "latent", "vae": REF, "mean": [0.0] * 16, "std": [1.0] * 16})
@@ -77,7 +78,7 @@ def test_a_reference_works_as_a_tts_feature_space_vae_and_an_eval_codec(release)
     wav = torch.randn(8000) * 0.1
     assert space.encode(wav).shape == (1, 20, 16)
     codec = load_codec(REF)
-    assert torch.equal(codec.encode(wav), space.vae.encode_clips([wav])[0])
+    assert torch.equal(features(codec, wav), space.vae.encode_clips([wav])[0])
 
 
 def test_a_reference_not_in_the_cache_is_one_line_naming_it(release, tmp_path, capsys):
@@ -159,3 +160,88 @@ def test_a_tts_export_bundles_a_release_references_vae(release, tmp_path):
     assert cfg["vae"] == "vae" and cfg["vae_source"] == REF
     assert set(cfg["vae_sha256"]) == {"config.json", "model.safetensors"}
     assert (out / "vae" / "model.safetensors").is_file()
+
+
+# ---- model_folder: the one decision between a local folder and a hub id -----------------------------
+
+def test_model_folder_takes_a_local_dir_as_it_is(tmp_path, monkeypatch):
+    from svae_tts.hub import model_folder
+
+    (tmp_path / "judge").mkdir()  # empty: the loader, not the resolver, says what is missing
+    assert model_folder(tmp_path / "judge", ["*.json"]) == tmp_path / "judge"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "someone").mkdir()
+    (tmp_path / "someone" / "model").mkdir()
+    # a local folder shaped like a hub id is the local folder: nothing is fetched
+    assert model_folder("someone/model", ["*.json"]) == Path("someone/model")
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("./gone", "./gone: no such model directory"),
+    ("runs/a/step_1", "runs/a/step_1: no such model directory"),
+    ("{tmp}/gone", "{tmp}/gone: no such model directory"),
+    ("gone", "gone: no such model directory, and not a hub id of the form owner/name"),
+    ("{tmp}/file.txt", "{tmp}/file.txt: a file, not a model directory"),
+])
+def test_model_folder_names_a_bad_local_reference_in_one_line(tmp_path, monkeypatch, ref, message):
+    from svae_tts.hub import model_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("x")
+    ref, message = ref.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    with pytest.raises(CheckpointError) as err:
+        model_folder(ref, ["*.json"], what="model directory")
+    assert str(err.value) == message
+
+
+def test_model_folder_hub_id_offline_is_one_line_naming_it(offline_hub):
+    from svae_tts.hub import model_folder
+
+    with pytest.raises(CheckpointError) as err:
+        model_folder("nobody/judge", ["*.json", ("*.safetensors", "*.bin")])
+    msg = str(err.value)
+    assert msg.startswith("nobody/judge: no such local directory, and could not fetch it as a hub name (not in the hub cache")
+    assert "\n" not in msg
+
+
+def test_model_folder_hub_id_from_the_cache_feeds_the_vocos_loader_and_a_judge(tmp_path, offline_hub):
+    """A hub id in the hub cache is the cached snapshot; the Vocos loader and the CTC judge read it."""
+    from eval.metrics.asr import get_asr_backend
+    from svae_tts.hub import model_folder
+    from tests.eval_helpers import tiny_ctc_dir
+    from tts_recipes.feature_space import load_vocos, write_random_vocos
+
+    snapshot = put_in_hub_cache(offline_hub, "someone/vocos", write_random_vocos(tmp_path / "v", dim=8,
+                                                                                 intermediate_dim=16, num_layers=1))
+    assert model_folder("someone/vocos", ["config.yaml", ("model.safetensors", "pytorch_model.bin")]) == snapshot
+    assert load_vocos("someone/vocos").backbone.embed.out_channels == 8
+    put_in_hub_cache(offline_hub, "someone/judge", tiny_ctc_dir(tmp_path / "judge", favour="a"))
+    from eval.metrics.speechlike import speechlike
+
+    assert get_asr_backend("someone/judge").transcribe(speechlike(16_000, 0.5), 16_000) == "a"
+
+
+def test_model_folder_fetches_the_pickle_only_where_a_repo_has_no_safetensors(tmp_path, offline_hub, monkeypatch):
+    """A choice of weights asks the hub for the first pattern, and for the next only when the
+    snapshot has no file for it (the real hub_snapshot runs; the spy only records its patterns)."""
+    import svae_tts.hub as hub
+    from safetensors.torch import load_file as read_safetensors
+    from tts_recipes.feature_space import load_vocos, write_random_vocos
+
+    asked = []
+    real = hub.hub_snapshot
+    monkeypatch.setattr(hub, "hub_snapshot", lambda repo, patterns, **kw: asked.append((repo, list(patterns))) or real(repo, patterns, **kw))
+    safe = write_random_vocos(tmp_path / "safe", dim=8, intermediate_dim=16, num_layers=1)
+    put_in_hub_cache(offline_hub, "someone/vocos-safe", safe)
+    pickled = write_random_vocos(tmp_path / "pickled", dim=8, intermediate_dim=16, num_layers=1, seed=1)
+    torch.save(read_safetensors(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    put_in_hub_cache(offline_hub, "someone/vocos-bin", pickled)
+
+    assert load_vocos("someone/vocos-safe").backbone.embed.out_channels == 8
+    assert asked == [("someone/vocos-safe", ["config.yaml", "model.safetensors"])]
+    asked.clear()
+    vocos = load_vocos("someone/vocos-bin")
+    assert asked == [("someone/vocos-bin", ["config.yaml", "model.safetensors"]), ("someone/vocos-bin", ["pytorch_model.bin"])]
+    want = torch.load(pickled / "pytorch_model.bin", weights_only=True)
+    assert all(torch.equal(vocos.state_dict()[k], v) for k, v in want.items())

@@ -1,7 +1,9 @@
 """Feature spaces the DiT is trained on: VAE latents (the paper's point) or F5-TTS's mel (the baseline).
 
 Trainer and synthesis only see :class:`FeatureSpace`: dim, frame rate, sample rate, ``encode``
-(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform). A
+(waveform -> normalised ``(B, T, D)``) and ``decode`` (normalised ``(B, T, D)`` -> waveform);
+``reconstruct`` is the round trip of one waveform, so whatever scores a space's round trips scores
+the features the TTS sees (the one codec wrapper: later stages use these spaces, not their own). A
 space is rebuilt from the plain dict it writes with ``to_config`` (stored in the TTS model dir's
 config.json), which names its decoder: a VAE dir / hub id, or a Vocos dir / hub id, looked up
 as :mod:`tts_recipes.decoder_bundle` says (relative to the file that stores it; bundled in exports).
@@ -18,9 +20,10 @@ from typing import Any
 
 import torch
 
-from svae_tts.checkpoint import VOCOS_KIND, is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
+from svae_tts.checkpoint import VOCOS_KIND, load_state_dict, load_torch_weights
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_path
+from svae_tts.hub import model_folder
 from svae_tts.model_kinds import refuse_other_kind
 from tts_recipes.decoder_bundle import DEFAULT_VOCOS, resolve_ref
 from tts_recipes.errors import TTSError
@@ -59,6 +62,14 @@ class FeatureSpace(ABC):
     @abstractmethod
     def decode(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Normalised features ``(B, T, D)`` -> waveform ``(B, T * hop)`` (trimmed to ``length``)."""
+
+    @torch.no_grad()
+    def reconstruct(self, wav: torch.Tensor) -> torch.Tensor:
+        """One waveform ``(N,)`` encoded and decoded again, ``(N,)`` on the CPU (zero-padded where the
+        decoder gives fewer samples): the space's own round trip, what a TTS in it can at best sound like."""
+        n = wav.numel()
+        out = self.decode(self.encode(wav), length=n)[0].cpu()
+        return out if out.numel() >= n else torch.nn.functional.pad(out, (0, n - out.numel()))
 
     @abstractmethod
     def to_config(self) -> dict[str, Any]: ...
@@ -216,14 +227,10 @@ def load_vocos(ref: str, source: str = "mel feature space"):
         refuse_other_kind(ref, VOCOS_KIND)
     except CheckpointError as exc:
         raise TTSError(f"{source} needs its Vocos vocoder: {exc}") from None
-    path = Path(str(ref)).expanduser()
-    if not path.is_dir():
-        if not is_hub_id(str(ref)):
-            raise TTSError(f"{source} needs its Vocos vocoder {ref}, which is not found")
-        try:  # the hub's Vocos repos ship config.yaml + pytorch_model.bin
-            path = resolve_model_dir(str(ref), files=("config.yaml", "pytorch_model.bin"))
-        except CheckpointError as exc:
-            raise TTSError(f"{source}: {exc}") from None
+    try:  # the hub's Vocos repos ship config.yaml + pytorch_model.bin; ours, model.safetensors
+        path = model_folder(ref, ("config.yaml", ("model.safetensors", "pytorch_model.bin")), what="Vocos directory")
+    except CheckpointError as exc:
+        raise TTSError(f"{source}: {exc}") from None
     config = path / "config.yaml"
     if not config.is_file():
         raise TTSError(f"{path}: not a Vocos dir (missing config.yaml)")

@@ -18,11 +18,10 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, TTS_KIND, PretrainedMixin, WEIGHTS_NAME, is_hub_id,
+from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, TTS_KIND, PretrainedMixin, WEIGHTS_NAME,
                                  resolve_model_dir, save_state_dict)
 from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
 from svae_tts.errors import ConfigError
-from svae_tts.hub import hub_snapshot
 from svae_tts.model_card import write_model_card
 from svae_tts.model_kinds import refuse_other_kind
 from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
@@ -171,7 +170,5 @@ class TTSModel(nn.Module, PretrainedMixin):
 def _model_dir(ref: str | os.PathLike, revision: str | None = None) -> Path:
     """A local TTS model dir; a hub id is downloaded with its decoder's folder, which the core's
     ``resolve_model_dir`` (config.json + weights only) would leave behind."""
-    if Path(str(ref)).expanduser().is_dir() or not is_hub_id(str(ref)):
-        return resolve_model_dir(ref)
-    folders = [f"{key}/*" for key, _, _ in BUNDLED_DECODERS.values()]
-    return resolve_model_dir(hub_snapshot(str(ref), [CONFIG_NAME, WEIGHTS_NAME, *folders], revision=revision))
+    folders = tuple(f"{key}/*" for key, _, _ in BUNDLED_DECODERS.values())
+    return resolve_model_dir(ref, revision=revision, also=folders)

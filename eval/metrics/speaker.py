@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from eval.errors import EvalError
-from eval.metrics._models import check_local_or_hub, load_failed, refuse_other_judge
+from eval.metrics._models import TRANSFORMERS_FILES, judge_folder, load_failed, refuse_other_judge
 from svae_tts.audio import resample, validate_waveform
 from svae_tts.checkpoint import TRANSFORMERS_KIND
 from svae_tts.quiet import quiet_library_loads
@@ -76,17 +76,17 @@ class XVectorBackend(SpeakerBackend):
     def __init__(self, spec: str, device: str = "cpu"):
         from transformers import AutoFeatureExtractor, AutoModelForAudioXVector, Wav2Vec2FeatureExtractor
 
-        check_local_or_hub("speaker", spec, self.NEEDS)
+        folder = str(judge_folder("speaker", spec, TRANSFORMERS_FILES, self.NEEDS))
         refuse_other_judge(spec, (TRANSFORMERS_KIND,), "a speaker model (a transformers *ForXVector model)")
         self.name = str(spec)
         self.device = device
         try:
             with quiet_library_loads():
-                self.model = AutoModelForAudioXVector.from_pretrained(spec).to(device).eval()
+                self.model = AutoModelForAudioXVector.from_pretrained(folder).to(device).eval()
         except (OSError, ValueError, KeyError) as exc:
             raise load_failed("speaker", spec, exc, self.NEEDS) from None
         try:
-            self.extractor = AutoFeatureExtractor.from_pretrained(spec)
+            self.extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError):  # model saved without a preprocessor config: WavLM's defaults
             self.extractor = Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True, return_attention_mask=True)
         self.sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
