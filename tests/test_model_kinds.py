@@ -212,7 +212,7 @@ def _eval_asr_cli(p, folders, tmp):
 
 
 def _import_cli(p, folders, tmp):
-    return ["vae", "import", str(p), str(tmp / "out")]
+    return ["vae", "import", str(p), "-o", str(tmp / "out")]
 
 
 def _push_cli(p, folders, tmp):
