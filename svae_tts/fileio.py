@@ -119,6 +119,20 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and next(path.iterdir(), None) is None
 
 
+def _check_recognised(folder: Path, shown: str, command: str, markers: Sequence[str]) -> None:
+    """An existing non-empty ``folder`` is an earlier output of ``command`` (its manifest says so,
+    or it holds one of ``markers``), or :class:`OutputExistsError`."""
+    if any(next(folder.glob(m), None) for m in markers):
+        return
+    manifest = OutputManifest.read(folder)
+    if manifest is None:
+        raise OutputExistsError(f"{shown}: holds files `svae-tts {command}` did not write (no {MANIFEST_FILE} of "
+                                "it); give a new or empty folder")
+    if manifest.command != command:
+        raise OutputExistsError(f"{shown}: is an output of `svae-tts {manifest.command}`, not of "
+                                f"`svae-tts {command}`; give a new or empty folder")
+
+
 def guard_output(
     out: PathLike,
     inputs: Iterable[PathLike | None] = (),
@@ -128,6 +142,7 @@ def guard_output(
     exists_ok: bool = False,
     markers: Sequence[str] = (),
     what: str = "output",
+    command: str | None = None,
 ) -> Path:
     """Check an output path before any work; returns it as a :class:`Path` (as given, not resolved).
 
@@ -144,7 +159,11 @@ def guard_output(
     :class:`OutputExistsError` unless ``overwrite`` (it will be replaced) or ``exists_ok`` (the
     command resumes or reuses it). When ``markers`` (names or glob patterns) are given, an existing
     non-empty folder holding none of them is not an earlier ``what`` of this command and is refused
-    even then: ``overwrite`` replaces earlier outputs, never an unrelated folder.
+    even then: ``overwrite`` replaces earlier outputs, never an unrelated folder. ``command``
+    (``"vae reconstruct"``) recognises an earlier output by its :class:`OutputManifest`: an existing
+    non-empty folder is then used only when its manifest names ``command`` (or it holds one of
+    ``markers``), whatever ``overwrite`` and ``exists_ok`` say; anything else is refused here, before
+    any work.
     """
     if out is None or str(out).strip() == "":
         raise OutputPathError(f"{what}: empty output path")
@@ -154,6 +173,8 @@ def guard_output(
     _check_overlap(resolved, shown, inputs)
     _check_kind(resolved, shown, kind)
     if resolved.exists() and not _is_empty_dir(resolved):
+        if command is not None and resolved.is_dir():
+            _check_recognised(resolved, shown, command, markers)
         if not overwrite and not exists_ok:
             raise OutputExistsError(f"{shown}: already exists (pass --overwrite / overwrite=True to replace it)")
         if markers and resolved.is_dir() and not any(next(resolved.glob(m), None) for m in markers):
@@ -167,6 +188,98 @@ def check_writable(path: PathLike, overwrite: bool, kind: Literal["dir", "file",
     """:func:`guard_output` for an output with no inputs to compare: refuse to overwrite an
     existing output unless asked to, and refuse a path that cannot be written."""
     return guard_output(path, (), overwrite=overwrite, kind=kind)
+
+
+# -- what a command wrote: the manifest of an output folder ------------------------------------------
+MANIFEST_FILE = ".svae-tts-output.json"
+
+
+class OutputManifest:
+    """Which files of an output folder a command wrote, kept in the folder as ``.svae-tts-output.json``.
+
+    Why: an output folder is written only when it is new, empty or an earlier output of the same
+    command, and ``--overwrite`` may replace only what the command itself wrote. A file name alone
+    cannot tell a reconstruction from a user's file of the same name; the manifest can. It is
+    written after each file (:meth:`add`), so an interrupted run still owns what it finished.
+    Paths are stored relative to the folder, with ``/``, so a moved folder keeps its manifest.
+    """
+
+    def __init__(self, folder: PathLike, command: str, files: Iterable[str] = ()):
+        self.folder = Path(folder)
+        self.command = command
+        self.files: set[str] = set(files)
+
+    @classmethod
+    def read(cls, folder: PathLike) -> "OutputManifest | None":
+        """The manifest of ``folder``; ``None`` when it has none, or one that is damaged (then the
+        folder is not recognisably any command's output)."""
+        path = Path(folder) / MANIFEST_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if (not isinstance(data, dict) or not isinstance(data.get("command"), str)
+                or not isinstance(data.get("files"), list) or not all(isinstance(f, str) for f in data["files"])):
+            return None
+        return cls(folder, data["command"], data["files"])
+
+    @classmethod
+    def for_command(cls, folder: PathLike, command: str) -> "OutputManifest":
+        """The manifest ``command`` keeps in ``folder``: the earlier one, or a new empty one (call
+        :func:`guard_output` with ``command`` first: it refuses a folder of another command)."""
+        earlier = cls.read(folder)
+        return earlier if earlier is not None and earlier.command == command else cls(folder, command)
+
+    def _key(self, path: PathLike) -> str:
+        return Path(os.path.relpath(Path(path), self.folder)).as_posix()
+
+    def owns(self, path: PathLike) -> bool:
+        return self._key(path) in self.files
+
+    def existing(self, targets: Iterable[PathLike], overwrite: bool) -> set[Path]:
+        """The ``targets`` (paths in the folder) already present, which the command keeps unless
+        ``overwrite``. A present target the manifest does not list is a file someone else put there:
+        refused (:class:`OutputExistsError`, naming it), with or without ``overwrite``, before any work."""
+        present = set()
+        for target in map(Path, targets):
+            if not os.path.lexists(target):
+                continue
+            if not self.owns(target):
+                raise OutputExistsError(f"{target}: exists and was not written by `svae-tts {self.command}` (not in "
+                                        f"{self.folder / MANIFEST_FILE}); move it away or give another folder")
+            present.add(target)
+        return present
+
+    def add(self, *paths: PathLike) -> None:
+        """Record ``paths`` as written by the command, and save the manifest."""
+        self.files.update(self._key(p) for p in paths)
+        self.save()
+
+    def save(self) -> None:
+        atomic_write_json(self.folder / MANIFEST_FILE, {"command": self.command, "files": sorted(self.files)})
+
+
+def make_output_dir(path: PathLike) -> Path | None:
+    """``mkdir -p path``; returns the topmost folder this created (``None`` when ``path`` existed),
+    for :func:`remove_created_dir` to take back should the command write nothing into it."""
+    path = Path(path)
+    top = None
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        top, probe = probe, probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return top
+
+
+def remove_created_dir(top: PathLike | None) -> None:
+    """Remove ``top`` (from :func:`make_output_dir`) and the empty folders below it, when it holds no
+    file: a command that could do nothing leaves no folder behind. A folder holding any file is left
+    whole (files are never deleted here)."""
+    if top is None or not Path(top).is_dir():
+        return
+    for root, _dirs, _files in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(root)  # fails, and is kept, when anything is left in it
 
 
 def _umask() -> int:

@@ -7,6 +7,7 @@ import argparse
 
 from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, seed_int
+from svae_tts.errors import EXIT_USER_ERROR
 from svae_tts.train_cli import add_run_options, config_overrides
 
 TRAIN_EPILOG = """examples:
@@ -37,12 +38,13 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
 
 def _file_job(kind: str):
     def run(args: argparse.Namespace) -> int:
-        from svae_tts.fileio import guard_output
+        from svae_tts.cli import skipped_status
         from vae import file_jobs
         from vae.load import load_vae
 
-        # the output folder first: a clash or an unwritable place is reported before a model loads
-        guard_output(args.out_dir, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
+        # the inputs and the output folder first: a clash, a folder of someone else's files or an
+        # unwritable place is reported before a model loads
+        file_jobs.plan_job(kind, args.inputs, args.out_dir, args.overwrite, args.model)
         vae = load_vae(args.model, args.device).set_decode_dtype(args.decoder_dtype)
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
@@ -52,7 +54,7 @@ def _file_job(kind: str):
         report = job(vae, args.inputs, args.out_dir, **kwargs)
         print(report.summary())
         print(f"report: {report.out_dir}/{report.command}_report.json")
-        return 1 if report.failed else 0
+        return skipped_status([(f["path"], f["reason"]) for f in report.failed])
 
     return run
 
@@ -89,7 +91,7 @@ def _add_train(cmds) -> None:
 def register(sub) -> None:
     vae = sub.add_parser("vae", help="Semantic-VAE: import released weights, encode, decode, reconstruct, train")
     cmds = vae.add_subparsers(dest="vae_command", metavar="VAE_COMMAND")
-    vae.set_defaults(func=lambda args: vae.print_help() or 1)
+    vae.set_defaults(func=lambda args: vae.print_help() or EXIT_USER_ERROR)
 
     p = cmds.add_parser("import", help="convert a released Semantic-VAE folder into a model dir")
     p.add_argument("official_dir", help="release folder (metainfo.json, dac/*.pth) or owner/repo/subfolder on the hub "
