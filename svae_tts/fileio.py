@@ -124,13 +124,20 @@ def _check_recognised(folder: Path, shown: str, command: str, markers: Sequence[
     or it holds one of ``markers``), or :class:`OutputExistsError`."""
     if any(next(folder.glob(m), None) for m in markers):
         return
-    manifest = OutputManifest.read(folder)
-    if manifest is None:
+    owner = (OutputManifest.read(folder) or OutputManifest(folder)).folder_command
+    if owner is None:
         raise OutputExistsError(f"{shown}: holds files `svae-tts {command}` did not write (no {MANIFEST_FILE} of "
                                 "it); give a new or empty folder")
-    if manifest.command != command:
-        raise OutputExistsError(f"{shown}: is an output of `svae-tts {manifest.command}`, not of "
-                                f"`svae-tts {command}`; give a new or empty folder")
+    if owner != command:
+        raise OutputExistsError(f"{shown}: is an output of `svae-tts {owner}`, not of `svae-tts {command}`; give "
+                                "a new or empty folder")
+
+
+def _check_own_file(path: Path, shown: str, command: str) -> None:
+    """An existing file may be replaced only when ``command`` wrote it (its folder's manifest says so)."""
+    if (OutputManifest.read(path.parent) or OutputManifest(path.parent)).written_by(path) != command:
+        raise OutputExistsError(f"{shown}: exists and was not written by `svae-tts {command}`; --overwrite replaces "
+                                "only files it wrote: move it away or give another path")
 
 
 def guard_output(
@@ -162,8 +169,9 @@ def guard_output(
     even then: ``overwrite`` replaces earlier outputs, never an unrelated folder. ``command``
     (``"vae reconstruct"``) recognises an earlier output by its :class:`OutputManifest`: an existing
     non-empty folder is then used only when its manifest names ``command`` (or it holds one of
-    ``markers``), whatever ``overwrite`` and ``exists_ok`` say; anything else is refused here, before
-    any work.
+    ``markers``), whatever ``overwrite`` and ``exists_ok`` say, and an existing file (``kind="file"``)
+    is replaced only when the manifest beside it says ``command`` wrote it; anything else is refused
+    here, before any work.
     """
     if out is None or str(out).strip() == "":
         raise OutputPathError(f"{what}: empty output path")
@@ -177,6 +185,8 @@ def guard_output(
             _check_recognised(resolved, shown, command, markers)
         if not overwrite and not exists_ok:
             raise OutputExistsError(f"{shown}: already exists (pass --overwrite / overwrite=True to replace it)")
+        if command is not None and not resolved.is_dir():
+            _check_own_file(resolved, shown, command)
         if markers and resolved.is_dir() and not any(next(resolved.glob(m), None) for m in markers):
             raise OutputExistsError(f"{shown}: exists and is not an earlier {what} (it holds none of "
                                     f"{', '.join(markers)}); give a new or empty folder")
@@ -195,68 +205,76 @@ MANIFEST_FILE = ".svae-tts-output.json"
 
 
 class OutputManifest:
-    """Which files of an output folder a command wrote, kept in the folder as ``.svae-tts-output.json``.
+    """Which files of a folder this toolkit wrote, and by which command: ``.svae-tts-output.json``.
 
     Why: an output folder is written only when it is new, empty or an earlier output of the same
     command, and ``--overwrite`` may replace only what the command itself wrote. A file name alone
-    cannot tell a reconstruction from a user's file of the same name; the manifest can. It is
-    written after each file (:meth:`add`), so an interrupted run still owns what it finished.
-    Paths are stored relative to the folder, with ``/``, so a moved folder keeps its manifest.
+    cannot tell a reconstruction from a user's file of the same name; the manifest can.
+
+    ``folder_command`` is the command whose output folder this is (``None`` in a folder that only
+    received single named files, such as ``synthesize -o out.wav``); ``files`` maps each file the
+    toolkit wrote (relative to the folder, with ``/``, so a moved folder keeps its manifest) to the
+    command that wrote it. It is saved after each file (:meth:`add`), so an interrupted run still
+    owns what it finished.
     """
 
-    def __init__(self, folder: PathLike, command: str, files: Iterable[str] = ()):
+    def __init__(self, folder: PathLike, folder_command: str | None = None, files: dict[str, str] | None = None):
         self.folder = Path(folder)
-        self.command = command
-        self.files: set[str] = set(files)
+        self.folder_command = folder_command
+        self.files: dict[str, str] = dict(files or {})
 
     @classmethod
     def read(cls, folder: PathLike) -> "OutputManifest | None":
         """The manifest of ``folder``; ``None`` when it has none, or one that is damaged (then the
-        folder is not recognisably any command's output)."""
-        path = Path(folder) / MANIFEST_FILE
+        folder is not recognisably any command's output and none of its files is the toolkit's)."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if (not isinstance(data, dict) or not isinstance(data.get("command"), str)
-                or not isinstance(data.get("files"), list) or not all(isinstance(f, str) for f in data["files"])):
+        if not isinstance(data, dict):
             return None
-        return cls(folder, data["command"], data["files"])
+        owner, files = data.get("folder_command"), data.get("files")
+        if (owner is not None and not isinstance(owner, str)) or not isinstance(files, dict) \
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            return None
+        return cls(folder, owner, files)
 
     @classmethod
-    def for_command(cls, folder: PathLike, command: str) -> "OutputManifest":
-        """The manifest ``command`` keeps in ``folder``: the earlier one, or a new empty one (call
-        :func:`guard_output` with ``command`` first: it refuses a folder of another command)."""
-        earlier = cls.read(folder)
-        return earlier if earlier is not None and earlier.command == command else cls(folder, command)
+    def of(cls, folder: PathLike) -> "OutputManifest":
+        """The manifest of ``folder``, or a new empty one (saved on the first :meth:`add`)."""
+        return cls.read(folder) or cls(folder)
 
     def _key(self, path: PathLike) -> str:
         return Path(os.path.relpath(Path(path), self.folder)).as_posix()
 
-    def owns(self, path: PathLike) -> bool:
-        return self._key(path) in self.files
+    def written_by(self, path: PathLike) -> str | None:
+        """The command that wrote ``path`` (a path in the folder), ``None`` if it is not the toolkit's."""
+        return self.files.get(self._key(path))
 
-    def existing(self, targets: Iterable[PathLike], overwrite: bool) -> set[Path]:
-        """The ``targets`` (paths in the folder) already present, which the command keeps unless
-        ``overwrite``. A present target the manifest does not list is a file someone else put there:
-        refused (:class:`OutputExistsError`, naming it), with or without ``overwrite``, before any work."""
+    def existing(self, command: str, targets: Iterable[PathLike]) -> set[Path]:
+        """The ``targets`` (paths in the folder) already present, all written by ``command``: the
+        command keeps them, or replaces them when asked. A present target written by anyone else
+        (the user, another command) is refused (:class:`OutputExistsError`, naming it), with or
+        without ``--overwrite``, before any work."""
         present = set()
         for target in map(Path, targets):
             if not os.path.lexists(target):
                 continue
-            if not self.owns(target):
-                raise OutputExistsError(f"{target}: exists and was not written by `svae-tts {self.command}` (not in "
-                                        f"{self.folder / MANIFEST_FILE}); move it away or give another folder")
+            if self.written_by(target) != command:
+                raise OutputExistsError(f"{target}: exists and was not written by `svae-tts {command}` (not in "
+                                        f"{self.folder / MANIFEST_FILE}); move it away or give another path")
             present.add(target)
         return present
 
-    def add(self, *paths: PathLike) -> None:
-        """Record ``paths`` as written by the command, and save the manifest."""
-        self.files.update(self._key(p) for p in paths)
-        self.save()
+    def claim(self, command: str) -> None:
+        """Mark the folder as ``command``'s output folder (saved with the next :meth:`add`)."""
+        self.folder_command = command
 
-    def save(self) -> None:
-        atomic_write_json(self.folder / MANIFEST_FILE, {"command": self.command, "files": sorted(self.files)})
+    def add(self, command: str, *paths: PathLike) -> None:
+        """Record ``paths`` as written by ``command``, and save the manifest."""
+        self.files.update((self._key(p), command) for p in paths)
+        atomic_write_json(self.folder / MANIFEST_FILE, {"folder_command": self.folder_command,
+                                                        "files": dict(sorted(self.files.items()))})
 
 
 def make_output_dir(path: PathLike) -> Path | None:

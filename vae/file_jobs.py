@@ -174,18 +174,17 @@ def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str 
     """Every check of a file job that needs no model (:class:`SvaeError`, one line, before any work):
     the inputs exist and map to distinct outputs, the output folder is new, empty or an earlier
     output of ``vae {command}`` (:func:`svae_tts.fileio.guard_output`), and no output name is taken
-    by a file that job did not write (:meth:`OutputManifest.existing`): ``overwrite`` replaces only
-    the job's own files."""
+    by a file that job did not write (:meth:`OutputManifest.existing`), so ``overwrite`` replaces
+    only the job's own files."""
     suffix, exts = JOB_SUFFIXES[command]
     out_dir = Path(out_dir)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     pairs = _pairs(inputs, out_dir, suffix, exts)
     guard_output(out_dir, [*inputs, model], overwrite=overwrite, exists_ok=True, command=f"vae {command}")
-    manifest = OutputManifest.for_command(out_dir, f"vae {command}")
-    plan = JobPlan(command, out_dir, pairs, set(), manifest)
-    manifest.existing([plan.report_path], overwrite=True)  # a user's file by the report's name is refused too
-    plan.present = manifest.existing([dst for _, dst in pairs], overwrite)
-    return plan
+    manifest = OutputManifest.of(out_dir)
+    # present outputs: all the job's own (a user's file by an output's or the report's name is refused)
+    present = manifest.existing(f"vae {command}", [*(dst for _, dst in pairs), out_dir / f"{command}_report.json"])
+    return JobPlan(command, out_dir, pairs, present, manifest)
 
 
 def _run(command: str, vae: SemanticVAE, inputs, out_dir, overwrite: bool, progress: bool,
@@ -195,6 +194,7 @@ def _run(command: str, vae: SemanticVAE, inputs, out_dir, overwrite: bool, progr
     created is removed, no report is written) and :class:`NothingDone` says why in one line."""
     plan = plan_job(command, inputs, out_dir, overwrite, getattr(vae, "source", None))
     created = make_output_dir(plan.out_dir)
+    plan.manifest.claim(f"vae {command}")
     report = FileJobReport(command, str(getattr(vae, "source", vae.config.name)), str(plan.out_dir))
     for src, dst in tqdm(plan.pairs, desc=f"vae {command}", unit="file", disable=not progress):
         if dst in plan.present and not overwrite:
@@ -205,12 +205,12 @@ def _run(command: str, vae: SemanticVAE, inputs, out_dir, overwrite: bool, progr
         if item.failed:
             report.failed.append({"path": str(src), "reason": item.reason})
             continue
-        plan.manifest.add(dst)
+        plan.manifest.add(f"vae {command}", dst)
         report.written.append(str(dst))
     if report.failed and not report.written and not report.existing:
         remove_created_dir(created)
         raise nothing_done(f"vae {command}", [(f["path"], f["reason"]) for f in report.failed])
-    plan.manifest.add(report.write())
+    plan.manifest.add(f"vae {command}", report.write())
     return report
 
 
