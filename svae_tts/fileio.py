@@ -277,6 +277,22 @@ class OutputManifest:
                                                         "files": dict(sorted(self.files.items()))})
 
 
+def claim_report_dir(out_dir: PathLike, command: str, names: Iterable[str], overwrite: bool = False) -> OutputManifest:
+    """The per-file check of a command that writes the files ``names`` (relative to ``out_dir``) into a
+    folder :func:`guard_output` accepted for ``command``, before any work: files an earlier run wrote
+    are replaced only with ``overwrite`` (else :class:`OutputExistsError`), a file by one of those
+    names that someone else wrote never (:meth:`OutputManifest.existing`). Returns the folder's
+    manifest, claimed for ``command``, for the command to :meth:`~OutputManifest.add` what it writes."""
+    out_dir = Path(out_dir)
+    manifest = OutputManifest.of(out_dir)
+    present = manifest.existing(command, [out_dir / n for n in names])
+    if present and not overwrite:
+        raise OutputExistsError(f"{out_dir}: already holds the output of an earlier `svae-tts {command}` "
+                                f"({min(present).relative_to(out_dir)}); pass --overwrite to replace it")
+    manifest.claim(command)
+    return manifest
+
+
 def make_output_dir(path: PathLike) -> Path | None:
     """``mkdir -p path``; returns the topmost folder this created (``None`` when ``path`` existed),
     for :func:`remove_created_dir` to take back should the command write nothing into it."""
@@ -290,13 +306,15 @@ def make_output_dir(path: PathLike) -> Path | None:
 
 
 def remove_created_dir(top: PathLike | None) -> None:
-    """Remove ``top`` (from :func:`make_output_dir`) and the empty folders below it, when it holds no
-    file: a command that could do nothing leaves no folder behind. A folder holding any file is left
-    whole (files are never deleted here)."""
+    """Remove ``top`` (from :func:`make_output_dir`) and the empty folders below it: a command that
+    could do nothing leaves no folder behind. A folder holding only its :data:`MANIFEST_FILE` counts
+    as empty; one holding any other file is left whole (no other file is ever deleted here)."""
     if top is None or not Path(top).is_dir():
         return
-    for root, _dirs, _files in os.walk(top, topdown=False):
+    for root, _dirs, _files in os.walk(top, topdown=False):  # the deepest first, so emptied parents go too
         with contextlib.suppress(OSError):
+            if os.listdir(root) == [MANIFEST_FILE]:
+                os.unlink(os.path.join(root, MANIFEST_FILE))
             os.rmdir(root)  # fails, and is kept, when anything is left in it
 
 

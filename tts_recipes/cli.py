@@ -45,9 +45,9 @@ def _synthesize(args: argparse.Namespace) -> int:
         raise TTSError("give --text, --ref-audio and --ref-text (or --asr CTC_MODEL to transcribe the reference; "
                        "or --batch list.tsv)")
     # everything that needs no model first: the output's name and place, then the reference's header
-    audio_output_format(args.output)
     out = guard_output(args.output, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file",
                        command=SYNTHESIZE_COMMAND)
+    audio_output_format(out)
     audio_info(args.ref_audio)
     synth = Synthesizer.from_pretrained(args.model, **load)
     wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, **opts)

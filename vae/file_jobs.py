@@ -179,8 +179,8 @@ def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str 
     suffix, exts = JOB_SUFFIXES[command]
     out_dir = Path(out_dir)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    pairs = _pairs(inputs, out_dir, suffix, exts)
     guard_output(out_dir, [*inputs, model], overwrite=overwrite, exists_ok=True, command=f"vae {command}")
+    pairs = _pairs(inputs, out_dir, suffix, exts)
     manifest = OutputManifest.of(out_dir)
     # present outputs: all the job's own (a user's file by an output's or the report's name is refused)
     present = manifest.existing(f"vae {command}", [*(dst for _, dst in pairs), out_dir / f"{command}_report.json"])
