@@ -287,7 +287,7 @@ def claim_report_dir(out_dir: PathLike, command: str, names: Iterable[str], over
     manifest = OutputManifest.of(out_dir)
     present = manifest.existing(command, [out_dir / n for n in names])
     if present and not overwrite:
-        raise OutputExistsError(f"{out_dir}: already holds the output of an earlier `svae-tts {command}` "
+        raise OutputExistsError(f"{out_dir}: already exists, holding an earlier `svae-tts {command}` "
                                 f"({min(present).relative_to(out_dir)}); pass --overwrite to replace it")
     manifest.claim(command)
     return manifest
