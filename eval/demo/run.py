@@ -80,10 +80,10 @@ def _run_stages(cfg: DemoConfig, b: DemoBudget, jobs: int, threads: int) -> Path
     created = make_output_dir(out)
     logs_existed = (out / "logs").exists()
     try:
+        log = StageLog(out, cfg.budget, b)  # refuses a run of another budget, changing nothing
         manifest = OutputManifest.of(out)
         manifest.claim(DEMO_COMMAND)
         manifest.add(DEMO_COMMAND)
-        log = StageLog(out, cfg.budget, b)
         if jobs > 1:
             print(f"[demo] {jobs} stages at a time, {threads} thread(s) each", flush=True)
         r: dict[str, Any] = run_plan(plan(out, b, cfg), log, jobs=jobs, threads=threads, logs_dir=out / "logs")
