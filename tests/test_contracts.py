@@ -313,3 +313,20 @@ def test_the_seed_error_states_the_real_limit(w, tmp_path, capsys):
                        "--seed", str(2**70)], capsys)
     line = _error_line(err)
     assert rc == EXIT_USER_ERROR and "too large" in line and "<= 4294967295" in line and "64 bits" not in line
+
+
+def test_an_export_replaces_a_model_dir_never_a_folder_of_something_else(w, tmp_path):
+    from svae_tts.errors import OutputExistsError
+    from tts_recipes.model import TTSModel
+    from vae import SemanticVAE
+
+    vae, tts = SemanticVAE.from_pretrained(w["vae"]), TTSModel.from_pretrained(w["tts"])
+    for i, model in enumerate((vae, tts)):
+        theirs = tmp_path / f"theirs{i}"
+        theirs.mkdir()
+        (theirs / "thesis.tex").write_text("years of work")
+        with pytest.raises(OutputExistsError, match=f"{theirs}: exists and is not an earlier model dir"):
+            model.save_pretrained(theirs, overwrite=True)
+        assert [p.name for p in theirs.iterdir()] == ["thesis.tex"]
+        own = model.save_pretrained(tmp_path / f"own{i}")
+        assert model.save_pretrained(own, overwrite=True) == own and (own / "config.json").is_file()
