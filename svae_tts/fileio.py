@@ -6,6 +6,12 @@ file, the place is writable, and an existing output is only replaced when asked 
 is an earlier output of the same kind). Every refusal is one :class:`OutputPathError` /
 :class:`OutputExistsError` line naming the path.
 
+What is "an earlier output" is told by the markers a command's folder always holds (a corpus'
+``corpus_info.json``, a run dir's ``config.yaml``) or, for every other command, by the folder's
+:class:`OutputManifest` (``.svae-tts-output.json``: the command whose folder it is, and which files
+which command wrote), so ``--overwrite`` replaces only files the command itself wrote. A command
+that could do nothing takes back the folder it made (:func:`make_output_dir`, :func:`remove_created_dir`).
+
 Files are written to a temporary sibling and renamed (``os.replace`` is atomic on POSIX within a
 file system), with the permissions a plain ``open()`` would give (``0o666 & ~umask``). Directories
 are built under a temporary sibling name and swapped in, the previous version being removed only
