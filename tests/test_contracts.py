@@ -330,3 +330,19 @@ def test_an_export_replaces_a_model_dir_never_a_folder_of_something_else(w, tmp_
         assert [p.name for p in theirs.iterdir()] == ["thesis.tex"]
         own = model.save_pretrained(tmp_path / f"own{i}")
         assert model.save_pretrained(own, overwrite=True) == own and (own / "config.json").is_file()
+
+
+@pytest.mark.parametrize("step", ["latents", "features"])
+def test_an_extraction_where_every_item_fails_is_exit_2_and_leaves_no_folder(w, tmp_path, capsys, step):
+    from tests.shared_fixtures import make_corpus, save_tiny_wavlm
+
+    corpus, dsd = make_corpus(tmp_path / "c", n_train=1, n_test=1)
+    for split in dsd:
+        for row in dsd[split]:
+            _corrupt(row["audio"])
+    out = tmp_path / "new" / "out"
+    model = ["--vae", w["vae"]] if step == "latents" else ["--teacher", save_tiny_wavlm(tmp_path / "wavlm")]
+    rc, _, err = _run(["data", step, "--corpus", corpus, *model, "--out", out], capsys)
+    line = _error_line(err)
+    assert rc == EXIT_USER_ERROR and f"data {step}: nothing done, all 2 item(s) failed" in line, err
+    assert not (tmp_path / "new").exists()
