@@ -165,10 +165,6 @@ class JobPlan:
     present: set[Path]
     manifest: OutputManifest
 
-    @property
-    def report_path(self) -> Path:
-        return self.out_dir / f"{self.command}_report.json"
-
 
 def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str | None = None) -> JobPlan:
     """Every check of a file job that needs no model (:class:`SvaeError`, one line, before any work):
