@@ -187,12 +187,13 @@ def guard_output(
     _check_overlap(resolved, shown, inputs)
     _check_kind(resolved, shown, kind)
     if resolved.exists() and not _is_empty_dir(resolved):
+        # someone else's folder or file first: --overwrite would not help, so the message must not suggest it
         if command is not None and resolved.is_dir():
             _check_recognised(resolved, shown, command, markers)
+        elif command is not None:
+            _check_own_file(resolved, shown, command)
         if not overwrite and not exists_ok:
             raise OutputExistsError(f"{shown}: already exists (pass --overwrite / overwrite=True to replace it)")
-        if command is not None and not resolved.is_dir():
-            _check_own_file(resolved, shown, command)
         if markers and resolved.is_dir() and not any(next(resolved.glob(m), None) for m in markers):
             raise OutputExistsError(f"{shown}: exists and is not an earlier {what} (it holds none of "
                                     f"{', '.join(markers)}); give a new or empty folder")

@@ -267,8 +267,9 @@ def test_synthesize_overwrite_replaces_its_own_file_never_the_users(w, tmp_path,
     user = tmp_path / "user.wav"
     _tone(user, 0.2, 440)
     before = user.read_bytes()
-    rc, _, err = _run(argv + [user, "--overwrite"], capsys)
-    assert rc == EXIT_USER_ERROR and "was not written by `svae-tts synthesize`" in _error_line(err)
+    for extra in ([], ["--overwrite"]):  # never "pass --overwrite": it would not replace the user's file
+        rc, _, err = _run(argv + [user, *extra], capsys)
+        assert rc == EXIT_USER_ERROR and "was not written by `svae-tts synthesize`" in _error_line(err)
     assert user.read_bytes() == before
     own = tmp_path / "own.wav"
     assert _run(argv + [own], capsys)[0] == EXIT_OK
