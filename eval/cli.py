@@ -84,13 +84,14 @@ def cmd_recon(a) -> int:
 
 
 def cmd_testlist(a) -> int:
-    from eval.testlist import TESTLIST_COMMAND, build_test_list, write_test_list
+    from eval.testlist import TESTLIST_COMMAND, build_test_list, check_test_list_name, write_test_list
 
     from svae_tts.formats.corpus import corpus_audio, load_corpus
     from svae_tts.fileio import guard_output
 
     guard_output(a.out, [a.data, *corpus_audio(load_corpus(a.data))], overwrite=a.overwrite, kind="file", what="test list",
                  command=TESTLIST_COMMAND)
+    check_test_list_name(a.out)
     items = build_test_list(a.data, a.num, a.seed, a.min_duration, a.max_duration, a.split, a.allow_seen_speakers)
     write_test_list(items, a.out, a.overwrite, inputs=[a.data])
     print(f"wrote {len(items)} items ({len({i.speaker for i in items})} speakers) to {a.out}")

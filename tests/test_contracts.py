@@ -347,3 +347,11 @@ def test_an_extraction_where_every_item_fails_is_exit_2_and_leaves_no_folder(w, 
     line = _error_line(err)
     assert rc == EXIT_USER_ERROR and f"data {step}: nothing done, all 2 item(s) failed" in line, err
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("name", ["t.lst", "t.txt", "t"])
+def test_a_test_list_name_that_would_not_read_back_is_refused(w, tmp_path, capsys, name):
+    rc, _, err = _run(["eval", "testlist", "--data", w["corpus"], "--split", "train", "--allow-seen-speakers",
+                       "--out", tmp_path / name], capsys)
+    assert rc == EXIT_USER_ERROR and f"{tmp_path / name}: a test list is written as JSON lines" in _error_line(err)
+    assert list(tmp_path.iterdir()) == []
