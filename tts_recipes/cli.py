@@ -98,7 +98,8 @@ def register(sub) -> None:
                         "without --ref-text (a warning shows what it heard), and the part kept of one over "
                         "--max-ref-seconds, cut at a pause")
     add_device_option(p)
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files synthesize wrote earlier (never a file it did not write)")
     p.set_defaults(func=_synthesize)
 
     t = sub.add_parser("tts", help="TTS training")

@@ -21,7 +21,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="VAE model dir, hub id, release reference (owner/repo/subfolder, imported once into the "
                         "svae-tts cache), or preset:NAME (random init, e.g. preset:tiny for demos)")
     add_device_option(p)
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files an earlier run of this command wrote (never a file it did not write)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--decoder-dtype", choices=["float32", "bfloat16"], default="float32",
                    help="precision of the decode (bfloat16: ~1.6x the fp32 decode at batch 1, ~2.7x at batch 8, on CPUs "
