@@ -18,6 +18,16 @@ it measured) and a Markdown table beside it.
 
 ``--smoke`` swaps in the tiny presets and a few steps so the suite runs in CI and cannot rot; its
 numbers mean nothing.
+
+``--cpu-dry-run`` times nothing: it runs every command a GPU user runs (VAE training under
+``accelerate launch`` with a checkpoint, a resume and the export loaded back; latent extraction; Base
+DiT training on the latents and its export; an NFE-4 synthesis; the mel + Vocos baseline) at the
+released sizes, random weights, one or two steps each, on CPU, and records per section its seconds,
+its commands' peak resident memory, the model sizes and any error (``benchmarks/dry_run.py``). CI
+runs it after the tests, so a shape, dtype or memory error at the real size stops CI, not a user;
+``--cpu-dry-run --smoke`` is the same path at the tiny sizes (the test suite's).
+
+    python benchmarks/gpu_suite.py --cpu-dry-run --threads 2 --out /tmp/dry_run.json     # CPU, released sizes, minutes
 """
 
 from __future__ import annotations
@@ -39,8 +49,9 @@ sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
 import data_speed  # noqa: E402
+import dry_run  # noqa: E402
 from svae_tts.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-from svae_tts.cli import add_device_option  # noqa: E402
+from svae_tts.cli import add_device_option, positive_int  # noqa: E402
 import tts_speed  # noqa: E402
 import vae_train_speed  # noqa: E402
 
@@ -184,6 +195,9 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SUITE_SECTIONS = ("tts", "vae_training", "latent_extraction")
+
+
 def run_suite(out: Path, smoke: bool, device: torch.device, sections: list[str] | None = None) -> dict:
     sizes = SMOKE if smoke else FULL
     results: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
@@ -223,10 +237,27 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="JSON file (a .md table is written beside it)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes on CPU: checks the suite runs, numbers mean nothing")
+    p.add_argument("--cpu-dry-run", action="store_true",
+                   help="instead of timing: every training, export, extraction and synthesis command at the released "
+                        "sizes, 1-2 steps each, on CPU whatever --device says (benchmarks/dry_run.py); with --smoke at "
+                        "the tiny sizes")
+    p.add_argument("--keep", type=Path, default=None, help="--cpu-dry-run: leave its run dirs, exports and logs here")
     add_device_option(p)
-    p.add_argument("--sections", nargs="+", choices=["tts", "vae_training", "latent_extraction"], default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--sections", nargs="+", choices=list(dict.fromkeys([*SUITE_SECTIONS, *dry_run.SECTIONS])), default=None,
+                   help=f"run only these: {', '.join(SUITE_SECTIONS)}; with --cpu-dry-run {', '.join(dry_run.SECTIONS)}")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (--cpu-dry-run: per command, default 2)")
     args = p.parse_args(argv)
+    known = dry_run.SECTIONS if args.cpu_dry_run else SUITE_SECTIONS
+    wrong = [s for s in args.sections or [] if s not in known]
+    if wrong:
+        p.error(f"--sections {' '.join(wrong)}: not a section of {'--cpu-dry-run' if args.cpu_dry_run else 'the timing suite'} "
+                f"({', '.join(known)})")
+    if args.keep is not None and (args.keep.is_file() or (args.keep.is_dir() and any(args.keep.iterdir()))):
+        p.error(f"--keep {args.keep}: not an empty folder (the dry run writes its runs there)")
+    if args.cpu_dry_run:
+        results = dry_run.run_dry_run(args.out, tiny=args.smoke, threads=args.threads or 2, sections=args.sections,
+                                      keep=args.keep)
+        return 1 if dry_run.failed(results) else 0
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)  # resolved by add_device_option: auto -> cuda when present

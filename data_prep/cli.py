@@ -107,7 +107,8 @@ def _latents(args) -> int:
     from data_prep.latents import extract_latents
 
     out = extract_latents(args.corpus, args.out, args.vae, args.batch_size, shard_size=args.shard_size,
-                          sample=args.sample, seed=args.seed, overwrite=args.overwrite, keep_shards=args.keep_shards)
+                          sample=args.sample, seed=args.seed, overwrite=args.overwrite, keep_shards=args.keep_shards,
+                          padding=args.padding)
     print(json.dumps({"out": str(out)}))
     return _skipped_status(out)
 
@@ -199,8 +200,18 @@ def _add_latents(dsub) -> None:
     lt.add_argument("--out", required=True)
     lt.add_argument("--batch-size", type=positive_int, default=8)
     lt.add_argument("--shard-size", type=positive_int, default=256)
+    lt.add_argument("--padding", choices=["margin", "release"], default="margin",
+                    help="how each clip is padded before encoding. margin (default): 0.5 s of trailing zeros, then "
+                         "trimmed to ceil(N/hop) frames, so a clip's last frames do not depend on its batch-mates, the "
+                         "batch size or the process count. release: as the release's scripts/extract_latent.py (each "
+                         "clip alone, padded to the hop only; with --sample, its seeded noise stream), for sets that "
+                         "mix with ones its script made. The two differ in every clip's last ~12 frames; the set "
+                         "records which made it, and a folder holding a set made the other way is refused")
     lt.add_argument("--sample", action="store_true", help="store posterior samples instead of the mean")
-    lt.add_argument("--seed", type=seed_int, default=0)
+    lt.add_argument("--seed", type=seed_int, default=None,
+                    help="noise seed for --sample: default 0 (noise drawn per utterance from seed and id), or 42 "
+                         "with --padding release (the release script's --global_seed; one noise stream per process "
+                         "seeded seed*processes+rank, as there)")
     lt.add_argument("--overwrite", action="store_true")
     lt.add_argument("--keep-shards", action="store_true", help="keep the per-process shards after assembling the set")
     lt.set_defaults(func=_latents)

@@ -27,7 +27,10 @@ from data_prep.features import padded_batch
 from svae_tts.audio import load_audio, resample, validate_waveform
 from svae_tts.config import in_range, nonneg, positive, sample_rate_field
 from svae_tts.device import resolve_device
+from svae_tts.checkpoint import CONFIG_NAME, CTC_KIND, TRANSFORMERS_CTC_KIND
 from svae_tts.hub import hub_snapshot
+from svae_tts.model_kinds import CTC_INFO_NAME, refuse_other_kind
+from svae_tts.quiet import quiet_library_loads
 from svae_tts.errors import ConfigError
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.formats.corpus import corpus_audio, load_corpus, validation_split
@@ -37,7 +40,7 @@ from svae_tts.trainer import StepLoop
 
 log = logging.getLogger(__name__)
 
-INFO_FILE = "ctc_info.json"
+INFO_FILE = CTC_INFO_NAME
 
 
 @dataclass
@@ -112,6 +115,8 @@ def _save(model, vocab: dict[str, int], cfg: CTCTrainConfig, folder: Path, info:
     # feature extractor (a teacher's sampling rate, AutoFeatureExtractor) still look for this file.
     fe.save_pretrained(str(folder))
     atomic_write_json(folder / INFO_FILE, info)
+    # the kind every svae-tts model dir records, so a loader of another kind refuses it by name
+    atomic_write_json(folder / CONFIG_NAME, {**read_json(folder / CONFIG_NAME, dict), "model_kind": CTC_KIND})
 
 
 # ---------------------------------------------------------------- training
@@ -236,12 +241,14 @@ def train_ctc(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: CT
 def _load(model_dir: str, device: str):
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
 
+    refuse_other_kind(model_dir, (CTC_KIND, TRANSFORMERS_CTC_KIND), error=DataError)
     try:
         folder = Path(model_dir)
         if not folder.is_dir():  # a hub id: fetched, or found in the hub cache
             folder = hub_snapshot(model_dir, ["*.json", "*.safetensors", "*.txt"])
-        model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
-        tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
+        with quiet_library_loads():
+            model = Wav2Vec2ForCTC.from_pretrained(str(folder)).eval().to(device)
+            tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(str(folder))
     except Exception as exc:
         raise DataError(f"CTC model {model_dir}: cannot load ({exc_summary(exc)})") from None
     info_path = Path(folder) / INFO_FILE

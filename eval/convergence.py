@@ -20,7 +20,6 @@ default wraps ``tts_recipes.synthesis.Synthesizer``; :func:`vae_recon_synth_fact
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -35,7 +34,8 @@ from tqdm import tqdm
 from eval.errors import EvalError
 from eval.report import finite
 from eval.convergence_report import write_items_csv, write_outputs
-from eval.scoring import Scorer, add_text_gains, aggregate, chance_error_rates, mos_key, other_texts, paired_tests
+from eval.scoring import (MOS_HEADLINES, Scorer, add_text_gains, aggregate, chance_error_rates, compare_pairs, other_texts,
+                          paired_test)
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
 from svae_tts.errors import nothing_done
@@ -321,22 +321,22 @@ PAIRED_RUN_METRICS = ("lp_gain", "lp", "wer", "cer", "sim")  # and the MOS score
 
 def paired_comparisons(utterances: dict[tuple[str, int], list[dict]], names: list[str],
                        primary: str | None = None) -> list[dict]:
-    """Every pair of runs compared item by item (:func:`eval.scoring.paired_tests`) at the last step
-    both scored, on LP gain, LP, WER, CER, SIM and MOS (those scored; ``primary`` first), with
-    ``holm_p`` adjusted over the metrics of the pair. A comparison of these two models, the only
-    basis on which a report may call one run better than another; never of their arms."""
-    out = []
-    for a, b in itertools.combinations(names, 2):
+    """Every pair of runs compared item by item (:func:`eval.scoring.compare_pairs` with
+    :func:`eval.scoring.paired_test`) at the last step both scored, on LP gain, LP, WER, CER, SIM
+    and MOS (those scored; ``primary`` first), with ``holm_p`` adjusted over the metrics of the
+    pair. A comparison of these two models, the only basis on which a report may call one run
+    better than another; never of their arms."""
+    metrics = PAIRED_RUN_METRICS + MOS_HEADLINES  # one MOS judge scores one of them
+    metrics = sorted(metrics + ((primary,) if primary and primary not in metrics else ()), key=lambda m: m != primary)
+
+    def last_common_step(a: str, b: str):
         common = {s for n, s in utterances if n == a} & {s for n, s in utterances if n == b}
         if not common:
-            continue
+            return None
         step = max(common)
-        ra, rb = utterances[(a, step)], utterances[(b, step)]
-        mos = next((k for k in map(mos_key, ra) if k), None)
-        metrics = PAIRED_RUN_METRICS + ((mos,) if mos else ())
-        metrics = sorted(metrics + ((primary,) if primary and primary not in metrics else ()), key=lambda m: m != primary)
-        out += [{"a": a, "b": b, "step": step, **t} for t in paired_tests(ra, rb, metrics)]
-    return out
+        return utterances[(a, step)], utterances[(b, step)], {"step": step}
+
+    return compare_pairs(names, last_common_step, paired_test, metrics)
 
 
 def steps_to_threshold(rows: list[dict], names: list[str], wer_threshold: float | None, sim_threshold: float | None) -> dict:

@@ -26,7 +26,7 @@ from data_prep.ctc_vocab import PAD, SEP, ctc_tokenizer, greedy_decode
 from eval.errors import EvalError
 from eval.metrics.text import ErrorCounts, aggregate_error_rates
 from eval.report import markdown_table
-from eval.scoring import SIGNIFICANT_P, p_text, paired_test
+from eval.scoring import SIGNIFICANT_P, compare_pairs, comparison_sentence, outcome, p_text, paired_test
 from svae_tts.audio import load_audio
 from svae_tts.fileio import atomic_write_json, atomic_write_text, claim_report_dir, guard_output
 from svae_tts.boundary import item_boundary
@@ -158,17 +158,14 @@ def probe_features(feats_train, texts_train, feats_test, texts_test, cfg: ProbeC
 
 
 def paired_probe_tests(models: dict[str, dict]) -> list[dict]:
-    """Each pair of probed latent spaces compared on the same test utterances: the difference of
-    their corpus-level error rates and its paired sign-flip test (:func:`eval.scoring.paired_test`).
-    A semantic space is put first against each non-semantic one, so ``diff`` < 0 means it reads better."""
+    """Each pair of probed latent spaces compared on the same test utterances
+    (:func:`eval.scoring.compare_pairs`): the difference of their corpus-level error rates and its
+    paired sign-flip test (:func:`eval.scoring.paired_test`; ``metric`` is ``cer`` whatever the
+    unit, as the items store their edit counts). A semantic space is put first against each
+    non-semantic one, so ``diff`` < 0 means it reads better."""
     names = sorted(models, key=lambda n: not models[n].get("semantic"))  # semantic first, stable otherwise
-    out = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            test = paired_test(models[a].get("items", []), models[b].get("items", []), "cer")
-            if test is not None:
-                out.append({"a": a, "b": b, **test})
-    return out
+    return compare_pairs(names, lambda a, b: (models[a].get("items", []), models[b].get("items", []), {}),
+                         paired_test, ("cer",))
 
 
 Split = tuple[list[torch.Tensor], list[str], list[str]]  # features (T, D), texts, ids
@@ -338,12 +335,9 @@ def probe_report(results: dict) -> str:
 
 
 def probe_verdict(test: dict, name: str = "CER") -> str:
-    """One sentence on a paired probe test: a winner only when the test says so. The test covers the
-    spread over test utterances only (one probe seed, one VAE per space), and says so."""
-    p = p_text(test["p"])
-    if test["p"] >= SIGNIFICANT_P:
-        return (f"{test['a']} vs {test['b']}: no significant difference in linear-probe {name} "
-                f"({test['diff']:+.3f}, {p}, {test['n']} utterances, one probe seed).")
-    better, worse = (test["a"], test["b"]) if test["diff"] < 0 else (test["b"], test["a"])
-    return (f"a linear probe reads {better}'s latents better than {worse}'s: {name} {abs(test['diff']):.3f} lower "
-            f"({p}, {test['n']} utterances, one probe seed).")
+    """One sentence on a paired probe test (:func:`eval.scoring.comparison_sentence`): a winner only
+    when the test says so. The test covers the spread over test utterances only (one probe seed,
+    one VAE per space), and says so."""
+    stats = f"{test['a']} minus {test['b']} {test['diff']:+.3f}, {p_text(test['p'])}, {test['n']} utterances, one probe seed"
+    result = outcome({"metric": "cer", **test})  # an error rate, whatever the unit
+    return comparison_sentence(test["a"], test["b"], f"linear-probe {name}", result, stats) + "."

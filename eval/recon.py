@@ -20,7 +20,8 @@ from tqdm import tqdm
 from eval.codecs import load_codec
 from eval.errors import EvalError
 from eval.report import markdown_table
-from eval.scoring import LOWER_IS_BETTER, SIGNIFICANT_P, Scorer, add_text_gains, aggregate, other_texts, p_text, paired_tests
+from eval.scoring import (SIGNIFICANT_P, Scorer, add_text_gains, aggregate, compare_pairs, comparison_sentence, other_texts,
+                          outcome, p_text, paired_test)
 from svae_tts.audio import load_audio
 from svae_tts.errors import nothing_done
 from svae_tts.fileio import atomic_write_json, atomic_write_text, claim_report_dir, guard_output
@@ -107,37 +108,30 @@ def run_recon(
 
 
 def paired_recon_tests(scored: dict[str, list[dict]]) -> list[dict]:
-    """Every pair of models on the items both reconstructed (:func:`eval.scoring.paired_tests`,
-    ``diff`` = first minus second): a table of means says which arm scored higher, only the paired
-    test says whether that is more than item-to-item variation. The originals (``ground_truth``)
-    are compared on what the judges score without a reference (WER, CER, MOS): how much of the
-    judge's reading a reconstruction loses."""
-    names = list(scored)
-    return [{"a": a, "b": b, **t} for i, a in enumerate(names) for b in names[i + 1:]
-            for t in paired_tests(scored[a], scored[b], PAIRED_RECON_METRICS)]
+    """Every pair of models on the items both reconstructed (:func:`eval.scoring.compare_pairs`
+    with :func:`eval.scoring.paired_test`, ``holm_p`` over the metrics of the pair, ``diff`` =
+    first minus second): a table of means says which arm scored higher, only the paired test says
+    whether that is more than item-to-item variation. The originals (``ground_truth``) are compared
+    on what the judges score without a reference (WER, CER, MOS): how much of the judge's reading a
+    reconstruction loses."""
+    return compare_pairs(list(scored), lambda a, b: (scored[a], scored[b], {}), paired_test, PAIRED_RECON_METRICS)
 
 
 VERDICT_METRICS = {"cer": "the judge's CER", "pesq": "PESQ", "stoi": "STOI"}
 
 
 def recon_verdicts(summary: dict) -> list[str]:
-    """One sentence per pair of reconstructing models on the judge's CER, PESQ and STOI: a winner
-    only where the paired test says so (the originals are the ceiling, not an arm)."""
+    """One sentence per pair of reconstructing models on the judge's CER, PESQ and STOI
+    (:func:`eval.scoring.comparison_sentence`): a winner only where the paired test, Holm-adjusted
+    over the metrics of the pair, says so (the originals are the ceiling, not an arm)."""
     out = []
     for t in summary.get("paired") or []:
         if "ground_truth" in (t["a"], t["b"]) or t["metric"] not in VERDICT_METRICS:
             continue
-        # Holm-adjusted over the metrics of the pair (eval.scoring.paired_tests): several metrics, one family
-        adjusted = t["holm_p"] if t.get("holm_p") is not None else t["p"]
-        label, n = VERDICT_METRICS[t["metric"]], t["n"]
-        p = f"Holm-adjusted {p_text(adjusted)}" if t.get("holm_p") is not None else p_text(adjusted)
-        if adjusted >= SIGNIFICANT_P:
-            out.append(f"{t['a']} vs {t['b']}: no significant difference in {label} ({t['diff']:+.3f}, {p}, {n} items).")
-            continue
-        a_better = (t["diff"] < 0) == (t["metric"] in LOWER_IS_BETTER)
-        better, worse = (t["a"], t["b"]) if a_better else (t["b"], t["a"])
-        out.append(f"{better}'s reconstructions score better than {worse}'s on {label} "
-                   f"({t['a']} minus {t['b']} {t['diff']:+.3f}, {p}, {n} items).")
+        p_key = "holm_p" if t.get("holm_p") is not None else "p"
+        p = f"Holm-adjusted {p_text(t['holm_p'])}" if p_key == "holm_p" else p_text(t["p"])
+        stats = f"{t['a']} minus {t['b']} {t['diff']:+.3f}, {p}, {t['n']} items"
+        out.append(comparison_sentence(t["a"], t["b"], VERDICT_METRICS[t["metric"]], outcome(t, p_key), stats) + ".")
     return out
 
 

@@ -6,10 +6,17 @@ items' texts (``lp_others``, whose mean ``lp_other`` is its chance level; :func:
 them into ``lp_gain`` once every item is scored),
 speaker similarity against a reference clip (the prompt for TTS, the original for reconstruction),
 predicted MOS, and with a ground-truth waveform the signal metrics. Aggregation keeps both WER means.
+
+The tests that read those scores live here too, each once: the sign-flip tests (:func:`paired_test`
+between two models item by item, :func:`one_sample_test` against 0), Welch's test between the
+training runs of two arms (:func:`between_runs_test`), Holm's adjustment, the one loop over pairs of
+models, runs or arms (:func:`compare_pairs`), and the one rule and wording of what a comparison
+shows (:func:`outcome`, :func:`comparison_sentence`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -320,11 +327,120 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
     return out
 
 
-def paired_tests(a_rows: list[dict], b_rows: list[dict], keys) -> list[dict]:
-    """:func:`paired_test` on each of ``keys`` that both scored: ``[{"metric": key, "diff", "p",
-    "holm_p", "n"}]``, ``holm_p`` adjusted over these rows (:func:`holm`): one table of one pair of
-    models tests several metrics, and a difference is called on the adjusted p."""
-    tests = [{"metric": key, **t} for key in keys if (t := paired_test(a_rows, b_rows, key)) is not None]
-    for t, adjusted in zip(tests, holm([t["p"] for t in tests])):
-        t["holm_p"] = adjusted
-    return tests
+MIN_RUNS = 3  # training runs per arm before a test between runs may name an arm at all
+
+
+def welch_p(va: list[float], vb: list[float]) -> float | None:
+    """Welch's two-sided t-test between two groups of run-level values (no equal variances
+    assumed: one arm's runs may spread more than the other's). ``None`` when neither group
+    spreads: the t statistic is then undefined, and runs that agree exactly are copies rather
+    than replications."""
+    import statistics
+
+    from scipy.stats import ttest_ind
+
+    if statistics.variance(va) == 0 and statistics.variance(vb) == 0:
+        return None
+    return float(ttest_ind(va, vb, equal_var=False).pvalue)
+
+
+def permutation_p(values: list[float], na: int) -> dict:
+    """The exact permutation test over the arm labels of ``values`` (the first ``na`` one arm's):
+    ``perm_p``, the share of the splits into groups of these sizes whose absolute mean difference
+    is at least the real one, and ``p_floor``, the smallest p these group sizes can give (0.10 for
+    3 + 3). Written here rather than taken from ``scipy.stats.permutation_test``: the floor needs
+    the whole null distribution anyway."""
+    nb, total = len(values) - na, sum(values)
+    # every split of the runs into na + nb; the first is the arms as they are
+    diffs = [abs(sum(values[j] for j in idx) / na - (total - sum(values[j] for j in idx)) / nb)
+             for idx in itertools.combinations(range(len(values)), na)]
+    eps = 1e-12 * max(1.0, max(diffs))
+    return {"perm_p": sum(d >= diffs[0] - eps for d in diffs) / len(diffs),
+            "p_floor": sum(d >= max(diffs) - eps for d in diffs) / len(diffs)}
+
+
+def between_runs_test(runs_a: list[dict], runs_b: list[dict], key: str) -> dict | None:
+    """Do two arms differ on ``key`` beyond the spread between their training runs? Each run's
+    summary row gives one value (the run is the unit an arm is replicated in). ``welch_p``
+    (:func:`welch_p`, the decision test), ``perm_p`` and ``p_floor`` (:func:`permutation_p`), the
+    arms' means and standard deviations over runs, ``diff`` (A minus B), ``separated`` (the arms'
+    runs do not overlap) and ``runs`` (how many each arm has). ``None`` when a run lacks the value."""
+    import statistics
+
+    values = [r.get(key) for r in (*runs_a, *runs_b)]
+    if not all(finite(v) for v in values):
+        return None
+    na = len(runs_a)
+    va, vb = values[:na], values[na:]
+    return {"diff": statistics.fmean(va) - statistics.fmean(vb),
+            "mean_a": statistics.fmean(va), "sd_a": statistics.stdev(va),
+            "mean_b": statistics.fmean(vb), "sd_b": statistics.stdev(vb),
+            "welch_p": welch_p(va, vb), **permutation_p(values, na),
+            "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, len(vb))}
+
+
+def compare_pairs(names, samples, test, metrics, primary: str | None = None, p_key: str = "p") -> list[dict]:
+    """Every pair of ``names`` (models, runs or arms; each name against every later one) tested on
+    each of ``metrics``: the one place pairwise comparisons are made.
+
+    ``samples(a, b)`` gives what the pair is compared on, ``(sample_a, sample_b, fields)`` (per-item
+    rows, or per-run summary rows, at the step both scored; ``fields`` such as that step go into
+    each row), or ``None`` to leave the pair out. ``test(sample_a, sample_b, metric)`` is
+    :func:`paired_test` (two models, item by item) or :func:`between_runs_test` (two arms, run by
+    run); it returns ``None`` where the metric cannot be tested. Each row is ``{"a", "b", **fields,
+    "metric", **test, "holm_p"}``, ``diff`` A minus B. Several metrics of one pair are one family:
+    ``holm_p`` is ``test[p_key]`` Holm-adjusted over the pair's rows (:func:`holm`), and a
+    difference is called on it. ``primary``, the endpoint fixed before the run, comes first, is
+    decided on its own p (``holm_p`` None) and stays out of the family; with it every row says
+    whether it is the primary (``"primary"``)."""
+    ordered = ([primary] if primary else []) + [m for m in metrics if m != primary]
+    out = []
+    for a, b in itertools.combinations(names, 2):
+        picked = samples(a, b)
+        if picked is None:
+            continue
+        sample_a, sample_b, fields = picked
+        rows = [{"a": a, "b": b, **fields, "metric": metric, **({"primary": metric == primary} if primary else {}),
+                 **t} for metric in ordered if (t := test(sample_a, sample_b, metric)) is not None]
+        family = [r for r in rows if not r.get("primary")]
+        for r, adjusted in zip(family, holm([r[p_key] for r in family])):
+            r["holm_p"] = adjusted
+        for r in rows:
+            r.setdefault("holm_p", None)
+        out += rows
+    return out
+
+
+BETTER, WORSE, NO_DIFFERENCE, TOO_FEW_RUNS = "better", "worse", "no difference", "too few runs"
+
+
+def outcome(t: dict, p_key: str = "p") -> str:
+    """What a row of :func:`compare_pairs` says about its ``a`` against its ``b``: :data:`BETTER` or
+    :data:`WORSE` (by the metric's direction, :data:`LOWER_IS_BETTER`) only when ``t[p_key]`` (the
+    raw p for a primary endpoint or a single test, ``holm_p`` for one of several) is below
+    :data:`SIGNIFICANT_P`; a test between runs (a row with ``runs``) names a side only with at least
+    :data:`MIN_RUNS` runs an arm (:data:`TOO_FEW_RUNS`); else :data:`NO_DIFFERENCE` (an undefined p
+    included)."""
+    if "runs" in t and min(t["runs"]) < MIN_RUNS:
+        return TOO_FEW_RUNS
+    p = t.get(p_key)
+    if not (finite(p) and p < SIGNIFICANT_P):
+        return NO_DIFFERENCE
+    lower = t["metric"] in LOWER_IS_BETTER
+    return BETTER if (t["diff"] < 0 if lower else t["diff"] > 0) else WORSE
+
+
+def comparison_sentence(a: str, b: str, label: str, result: str, stats: str = "") -> str:
+    """The one wording of a comparison's outcome (:func:`outcome`) of ``a`` against ``b`` on
+    ``label``, with ``stats`` (the numbers and the test behind it) in brackets: "A is better than B
+    on M (...)", "A is worse than B on M (...)", "no difference shown between A and B on M (...)",
+    and with too few runs the same, saying why."""
+    if result == TOO_FEW_RUNS:
+        stats = f"{stats}; " * bool(stats) + f"fewer than {MIN_RUNS} runs an arm"
+    if result in (BETTER, WORSE):
+        text = f"{a} is {result} than {b} on {label}"
+    elif result in (NO_DIFFERENCE, TOO_FEW_RUNS):
+        text = f"no difference shown between {a} and {b} on {label}"
+    else:
+        raise ValueError(f"unknown comparison outcome {result!r}")
+    return f"{text} ({stats})" if stats else text

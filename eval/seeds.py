@@ -28,12 +28,12 @@ test items at the same steps:
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from dataclasses import dataclass
 
 from eval.report import finite
-from eval.scoring import LOWER_IS_BETTER, holm, paired_tests
+from eval.scoring import (BETTER, LOWER_IS_BETTER, MIN_RUNS, SIGNIFICANT_P, WORSE, between_runs_test, compare_pairs,
+                          comparison_sentence, outcome, paired_test)
 
 SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and seed
 # what the arms are tested on over their seeds; ``lp_other`` (the chance level of ``lp``) is not a
@@ -41,8 +41,8 @@ SEED_SEPARATOR = "_s"  # a run named "<arm>_s<seed>" belongs to that arm and see
 SEED_METRICS = ("wer", "cer", "sim", "mos_utmos", "mos_ovrl", "lp", "lp_gain")
 DEFAULT_PRIMARY = "lp_gain"  # the primary endpoint when the rows have it, else FALLBACK_PRIMARY
 FALLBACK_PRIMARY = "cer"
-ALPHA = 0.05  # fixed before any run: an arm-level difference is called when Welch's p is below it
-MIN_RUNS = 3  # runs per arm before an arm-level sentence may be written at all
+ALPHA = SIGNIFICANT_P  # fixed before any run: an arm-level difference is called when Welch's p is below it
+# MIN_RUNS (eval.scoring): runs per arm before an arm-level sentence may be written at all
 
 
 @dataclass(frozen=True)
@@ -114,24 +114,26 @@ def steps_to_level(rows: list[dict], arms: dict[str, list[SeedRun]], metric: str
 def pooled_paired_tests(utterances: dict[tuple[str, int], list[dict]], arms: dict[str, list[SeedRun]],
                         metrics: tuple[str, ...] = SEED_METRICS) -> list[dict]:
     """Every pair of arms at the last step all their seeds scored: seed k against seed k, item by
-    item, pooled into one sign-flip test per metric (``diff`` = first arm minus second), ``holm_p``
-    adjusted over the metrics of the pair. Item-level: the runs are fixed, so this does not test
-    the arm (:func:`run_level_tests` does)."""
-    out = []
-    for a, b in itertools.combinations(arms, 2):
+    item, pooled into one sign-flip test per metric (:func:`eval.scoring.compare_pairs` with
+    :func:`eval.scoring.paired_test`; ``diff`` = first arm minus second), ``holm_p`` adjusted over
+    the metrics of the pair. Item-level: the runs are fixed, so this does not test the arm
+    (:func:`run_level_tests` does)."""
+
+    def pooled(a: str, b: str):
         pairs = list(zip(arms[a], arms[b]))  # seed order: the k-th seed of each arm
         steps = [{s for (n, s) in utterances if n == ra.run} & {s for (n, s) in utterances if n == rb.run}
                  for ra, rb in pairs]
         common = set.intersection(*steps) if steps else set()
         if not common:
-            continue
+            return None
         step = max(common)
         rows_a, rows_b = [], []
         for k, (ra, rb) in enumerate(pairs):
             rows_a += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(ra.run, step)]]
             rows_b += [{**r, "id": f"{k}:{r.get('id')}"} for r in utterances[(rb.run, step)]]
-        out += [{"a": a, "b": b, "step": step, "seeds": len(pairs), **t} for t in paired_tests(rows_a, rows_b, metrics)]
-    return out
+        return rows_a, rows_b, {"step": step, "seeds": len(pairs)}
+
+    return compare_pairs(list(arms), pooled, paired_test, metrics)
 
 
 def primary_endpoint(rows: list[dict], primary: str | None = None) -> str:
@@ -143,70 +145,27 @@ def primary_endpoint(rows: list[dict], primary: str | None = None) -> str:
     return DEFAULT_PRIMARY if any(finite(r.get(DEFAULT_PRIMARY)) for r in rows) else FALLBACK_PRIMARY
 
 
-def welch_p(va: list[float], vb: list[float]) -> float | None:
-    """Welch's two-sided t-test between two groups of run-level values (no equal variances
-    assumed: one arm's runs may spread more than the other's). ``None`` when neither group
-    spreads: the t statistic is then undefined, and runs that agree exactly are copies rather
-    than replications."""
-    from scipy.stats import ttest_ind
-
-    if statistics.variance(va) == 0 and statistics.variance(vb) == 0:
-        return None
-    return float(ttest_ind(va, vb, equal_var=False).pvalue)
-
-
-def permutation_p(values: list[float], na: int) -> dict:
-    """The exact permutation test over the arm labels of ``values`` (the first ``na`` one arm's):
-    ``perm_p``, the share of the splits into groups of these sizes whose absolute mean difference
-    is at least the real one, and ``p_floor``, the smallest p these group sizes can give (0.10 for
-    3 + 3). Written here rather than taken from ``scipy.stats.permutation_test``: the floor needs
-    the whole null distribution anyway."""
-    nb, total = len(values) - na, sum(values)
-    # every split of the runs into na + nb; the first is the arms as they are
-    diffs = [abs(sum(values[j] for j in idx) / na - (total - sum(values[j] for j in idx)) / nb)
-             for idx in itertools.combinations(range(len(values)), na)]
-    eps = 1e-12 * max(1.0, max(diffs))
-    return {"perm_p": sum(d >= diffs[0] - eps for d in diffs) / len(diffs),
-            "p_floor": sum(d >= max(diffs) - eps for d in diffs) / len(diffs)}
-
-
 def run_level_tests(rows: list[dict], arms: dict[str, list[SeedRun]], metrics: tuple[str, ...] = SEED_METRICS,
                     primary: str | None = None) -> list[dict]:
     """Every pair of arms with two or more runs each, at the last step all their runs scored: each
-    run's score is one value (the run is the unit an arm is replicated in). Per metric:
-    ``welch_p`` (:func:`welch_p`, the decision test), ``perm_p`` and ``p_floor``
-    (:func:`permutation_p`), the arms' ``mean_a``/``sd_a``/``mean_b``/``sd_b`` over runs,
-    ``separated`` (the arms' runs do not overlap) and ``runs``. ``primary`` (the endpoint named
-    before the run) comes first with ``holm_p`` None; every other metric is secondary, its
-    ``holm_p`` Welch's p Holm-adjusted over the pair's secondaries. A metric some run lacks is
-    left out."""
+    run's score is one value (the run is the unit an arm is replicated in). Per metric the rows of
+    :func:`eval.scoring.compare_pairs` with :func:`eval.scoring.between_runs_test`: ``welch_p`` (the
+    decision test), ``perm_p`` and ``p_floor``, the arms' ``mean_a``/``sd_a``/``mean_b``/``sd_b``
+    over runs, ``separated`` and ``runs``. ``primary`` (the endpoint named before the run) comes
+    first with ``holm_p`` None; every other metric is secondary, its ``holm_p`` Welch's p
+    Holm-adjusted over the pair's secondaries. A metric some run lacks is left out."""
     by_run = {(r["run"], r["step"]): r for r in rows}
-    ordered = ([primary] if primary else []) + [m for m in metrics if m != primary]
-    out = []
-    for a, b in itertools.combinations(arms, 2):
-        na, nb = len(arms[a]), len(arms[b])
+
+    def at_last_common_step(a: str, b: str):
         runs = arms[a] + arms[b]
         common = set.intersection(*({s for (n, s) in by_run if n == sr.run} for sr in runs))
-        if not common or na < 2 or nb < 2:
-            continue
+        if not common or len(arms[a]) < 2 or len(arms[b]) < 2:
+            return None
         step = max(common)
-        pair = []
-        for metric in ordered:
-            values = [by_run[(sr.run, step)].get(metric) for sr in runs]
-            if not all(finite(v) for v in values):
-                continue
-            va, vb = values[:na], values[na:]
-            pair.append({"a": a, "b": b, "step": step, "metric": metric, "primary": metric == primary,
-                         "diff": statistics.fmean(va) - statistics.fmean(vb),
-                         "mean_a": statistics.fmean(va), "sd_a": statistics.stdev(va),
-                         "mean_b": statistics.fmean(vb), "sd_b": statistics.stdev(vb),
-                         "welch_p": welch_p(va, vb), **permutation_p(values, na), "holm_p": None,
-                         "separated": max(va) < min(vb) or max(vb) < min(va), "runs": (na, nb)})
-        secondary = [t for t in pair if not t["primary"]]
-        for t, adjusted in zip(secondary, holm([t["welch_p"] for t in secondary])):
-            t["holm_p"] = adjusted
-        out += pair
-    return out
+        return [by_run[(sr.run, step)] for sr in arms[a]], [by_run[(sr.run, step)] for sr in arms[b]], {"step": step}
+
+    tests = compare_pairs(list(arms), at_last_common_step, between_runs_test, metrics, primary, "welch_p")
+    return tests if primary else [{**t, "primary": False} for t in tests]  # every row says whether it decides
 
 
 def seed_summary(results: dict, utterances: dict[tuple[str, int], list[dict]], metric: str = "cer",
@@ -258,20 +217,9 @@ def _fmt_p(p: float | None, digits: int = 3) -> str:
     return "undefined (no spread between runs)" if p is None else f"{p:.{digits}f}"
 
 
-def _direction(t: dict) -> str:
-    """``better`` / ``worse`` for the row's ``a`` arm, by the metric's direction."""
-    lower = t["metric"] in LOWER_IS_BETTER
-    return "better" if (t["diff"] < 0 if lower else t["diff"] > 0) else "worse"
-
-
-def _decides(t: dict, p_key: str) -> bool:
-    """An arm-level call: enough runs in each arm and the (adjusted) p below ALPHA."""
-    p = t.get(p_key)
-    return min(t["runs"]) >= MIN_RUNS and p is not None and p < ALPHA
-
-
 def primary_sentence(t: dict | None, primary: str, arm: str, ref: str) -> str:
-    """The arm-level sentence: from Welch's test between runs on the primary endpoint only."""
+    """The arm-level sentence: from Welch's test between runs on the primary endpoint only
+    (:func:`eval.scoring.outcome`, worded by :func:`eval.scoring.comparison_sentence`)."""
     name = primary.upper()
     if t is None:
         return (f"Primary endpoint {name}: not tested between runs (it needs the metric in every run and two "
@@ -279,24 +227,16 @@ def primary_sentence(t: dict | None, primary: str, arm: str, ref: str) -> str:
     numbers = (f"{arm} {t['mean_a']:.3f} ± {t['sd_a']:.3f} vs {ref} {t['mean_b']:.3f} ± {t['sd_b']:.3f} over "
                f"{t['runs'][0]} + {t['runs'][1]} runs at step {t['step']}; Welch p {_fmt_p(t['welch_p'])}; exact "
                f"permutation p {t['perm_p']:.2f}, the smallest these runs can give {t['p_floor']:.2f}")
-    if _decides(t, "welch_p"):
-        return f"Primary endpoint {name}: {arm} {_direction(t)} on {primary} ({numbers})"
-    if min(t["runs"]) < MIN_RUNS:
-        why = f"fewer than {MIN_RUNS} runs an arm"
-    elif t["welch_p"] is None:
-        why = "Welch's test undefined"
-    else:
-        why = f"Welch p not below {ALPHA}"
-    return f"Primary endpoint {name}: no difference shown between the arms on {primary} ({numbers}; {why})"
+    return f"Primary endpoint {name}: " + comparison_sentence(arm, ref, primary, outcome(t, "welch_p"), numbers)
 
 
 def secondary_sentence(tests: list[dict], arm: str) -> str:
     """The secondary metrics in one sentence: those whose Holm-adjusted Welch p is below ALPHA
-    (with enough runs), then every secondary's adjusted p."""
+    (with enough runs, :func:`eval.scoring.outcome`), then every secondary's adjusted p."""
     if not tests:
         return "Secondary metrics: none tested between runs"
-    called = [t for t in tests if _decides(t, "holm_p")]
-    named = "; ".join(f"{t['metric'].upper()} ({arm} {_direction(t)}, adjusted p {t['holm_p']:.3f})" for t in called)
+    called = [(t, result) for t in tests if (result := outcome(t, "holm_p")) in (BETTER, WORSE)]
+    named = "; ".join(f"{t['metric'].upper()} ({arm} {result}, adjusted p {t['holm_p']:.3f})" for t, result in called)
     listing = ", ".join(f"{t['metric'].upper()} {_fmt_p(t['holm_p'])}" for t in tests)
     return (f"Secondary metrics (Welch's test between runs, p Holm-adjusted over {len(tests)}): adjusted p < "
             f"{ALPHA} for {named or 'none'} (all adjusted p: {listing})")

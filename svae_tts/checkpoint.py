@@ -28,6 +28,34 @@ FORMAT_VERSION = 1
 
 M = TypeVar("M", bound="PretrainedMixin")
 
+# What a folder a user names can be, and what an error calls it (svae_tts.model_kinds tells them apart).
+# The first three are what our own model dirs record as ``model_kind`` in their config.json.
+VAE_KIND = "svae_tts.vae"
+TTS_KIND = "svae_tts.tts"
+CTC_KIND = "svae_tts.ctc"  # the small Wav2Vec2ForCTC of ``svae-tts data train-ctc``: ASR judge and offline teacher
+RELEASE_KIND = "semantic_vae.release"  # a released Semantic-VAE folder (metainfo.json + dac/*.pth)
+RUN_KIND = "svae_tts.run"  # a trainer's run dir (checkpoints/, exports/step_*)
+TRANSFORMERS_KIND = "transformers"  # a Hugging Face transformers model dir (config.json with model_type)
+TRANSFORMERS_CTC_KIND = "transformers.ctc"  # the same, with a *ForCTC architecture
+WHISPER_CT2_KIND = "ctranslate2.whisper"  # CTranslate2 Whisper weights (model.bin), what faster-whisper loads
+VOCOS_KIND = "vocos"  # a Vocos vocoder dir (config.yaml + weights)
+KIND_NAMES = {
+    VAE_KIND: "a VAE",
+    TTS_KIND: "a TTS model",
+    CTC_KIND: "a CTC judge",
+    RELEASE_KIND: "a released Semantic-VAE checkpoint",
+    RUN_KIND: "a training run folder",
+    TRANSFORMERS_KIND: "a Hugging Face transformers model",
+    TRANSFORMERS_CTC_KIND: "a transformers CTC model",
+    WHISPER_CT2_KIND: "a CTranslate2 Whisper model",
+    VOCOS_KIND: "a Vocos vocoder",
+}
+
+
+def kind_name(kind: str) -> str:
+    """What an error calls a kind: ``"a VAE"``; a ``model_kind`` this version does not know is quoted."""
+    return KIND_NAMES.get(kind, f"a {kind!r} model")
+
 
 def resolve_model_dir(ref: str | os.PathLike, files: tuple[str, ...] = (CONFIG_NAME, WEIGHTS_NAME),
                       revision: str | None = None) -> Path:
@@ -138,7 +166,7 @@ class PretrainedMixin:
         data = dict(data)
         kind = data.pop("model_kind", None)
         if kind is not None and kind != cls.model_kind:
-            raise CheckpointError(f"{source}: holds a {kind!r} model, not a {cls.model_kind!r} model")
+            raise CheckpointError(f"{source}: this is {kind_name(kind)}, not {kind_name(cls.model_kind)}")
         data.pop("format_version", None)
         names = {f.name for f in dataclasses.fields(cls.config_class)}
         return from_dict(cls.config_class, {k: v for k, v in data.items() if k in names}, where=source)

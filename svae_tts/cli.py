@@ -25,6 +25,7 @@ from typing import Callable
 from svae_tts import __version__
 from svae_tts.errors import EXIT_OK, EXIT_SKIPPED, EXIT_USER_ERROR, SvaeError, named
 from svae_tts.field_ranges import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
+from svae_tts.log_setup import setup_logging
 
 # Order = order in --help. A stage that is not installed is skipped.
 STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "tts_recipes.app.cli", "eval.cli", "eval.demo",
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad argument (already reported in one line)
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

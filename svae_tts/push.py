@@ -22,11 +22,12 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from svae_tts.checkpoint import read_config_json, resolve_model_dir
+from svae_tts.checkpoint import TTS_KIND, VAE_KIND, read_config_json, resolve_model_dir
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_write_text
 from svae_tts.hub import looks_like_hub_id
 from svae_tts.model_card import CARD_NAME, DESCRIBERS, absolute_paths, card_facts, card_for_model_dir
+from svae_tts.model_kinds import refuse_other_kind
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ def plan_push(directory: str | os.PathLike, repo_id: str, rewrite_card: bool = F
     path = Path(directory).expanduser()
     if not path.is_dir():
         raise PushError(f"{directory}: no such model directory")
+    # a run dir, a CTC judge, a release folder ...: named, and a run dir points to its newest export
+    refuse_other_kind(directory, (VAE_KIND, TTS_KIND), "a VAE or TTS model dir", error=PushError)
     try:
         resolve_model_dir(path)
         kind = read_config_json(path).get("model_kind")

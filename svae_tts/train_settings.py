@@ -2,7 +2,9 @@
 
 A trainer's config class derives from :class:`LoopSettings` (a step loop with no run dir: ``train-ctc``)
 or :class:`RunSettings` (a run dir with checkpoints and exports: the VAE and TTS trainers) and adds its
-own sections; it may redeclare a field to change its default. The names the trainers used before
+own sections; it may redeclare a field to change its default. The optimiser settings the VAE and
+TTS trainers share (AdamW, gradient clipping, the EMA of the weights) are :class:`OptimSettings`,
+which each trainer's ``optim`` section extends with its learning-rate schedule. The names the trainers used before
 (``steps``, ``checkpoint_every``, ``keep_checkpoints``) are refused with the new name, so an old YAML
 file fails where it is read instead of training with a default budget.
 """
@@ -13,7 +15,7 @@ import typing
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from svae_tts.config import Checked, nonneg, positive, seed_field
+from svae_tts.config import Checked, in_range, nonneg, positive, ranged, seed_field
 from svae_tts.errors import ConfigError
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -67,3 +69,19 @@ class RunSettings(LoopSettings):
     @property
     def export_period(self) -> int:
         return self.save_every if self.export_every is None else self.export_every
+
+
+@dataclass
+class OptimSettings(Checked):
+    """AdamW, gradient-norm clipping and the EMA of the weights (ema-pytorch's settings): what the VAE
+    and TTS trainers optimise with. A trainer's ``optim`` section derives from it, redeclares the
+    defaults of its recipe and adds its learning-rate schedule (the VAE's exponential decay, the
+    TTS's warm-up and linear decay), so both read ``optim.lr``, ``optim.betas`` ... the same way."""
+
+    lr: float = positive(1e-4)
+    betas: tuple[float, float] = ranged((0.9, 0.999), ge=0, lt=1)
+    weight_decay: float = nonneg(0.01)
+    grad_clip: float = positive(1.0)  # the largest gradient norm, clipped to before each step
+    ema_beta: float = in_range(0.9999, 0, 1)  # ema-pytorch defaults
+    ema_update_after_step: int = nonneg(100)
+    ema_update_every: int = positive(10)

@@ -182,13 +182,17 @@ def test_a_page_others_can_reach_runs_only_the_models_it_lists(runs, tmp_path):
     model, ref, ref_text = str(runs["tts"]["semantic"]), str(runs["ref_wav"]), runs["ref_text"]
     ctx.synthesizer(model)
     loaded = len(ctx.cache)  # the model given, and a listed one
-    for name in (str(elsewhere), str(tmp_path / "missing"), "owner/repo", "owner/repo/sub", str(runs["vae"])):
+    for name in (str(elsewhere), str(tmp_path / "missing"), "owner/repo", "owner/repo/sub"):
         message = _page_error(handlers.synthesize, ctx, name, ref, ref_text, "hi", 4, 2, 1, None)
         assert "not offered by this page" in message and "--allow-any-model" in message
         assert "no such" not in message  # nothing about the path is probed or told
+    # a model the page lists in the other tab: the loaders' kind message (the page shows it anyway)
+    vae = str(runs["vae"])
+    assert f"{vae}: this is a VAE, not a TTS model" in _page_error(handlers.synthesize, ctx, vae, ref, ref_text, "hi",
+                                                                   4, 2, 1, None)
     assert "not offered" in _page_error(handlers.compare, ctx, model, str(elsewhere), ref, ref_text, "hi", 4, 2, 1, 1)
     assert "not offered" in _page_error(handlers.compare, ctx, str(elsewhere), model, ref, ref_text, "hi", 4, 2, 1, 1)
-    assert "not offered" in _page_error(handlers.reconstruct, ctx, model, ref)  # a TTS model is no VAE
+    assert f"{model}: this is a TTS model, not a VAE" in _page_error(handlers.reconstruct, ctx, model, ref)
     assert "not offered" in _page_error(handlers.reconstruct, ctx, "x\ny" * 200, ref)  # one line, shortened
     assert "not offered" in _page_error(handlers.reconstruct, ctx, "a\0b", ref)
     assert len(ctx.cache) == loaded  # nothing was loaded
@@ -275,8 +279,8 @@ def test_a_folder_asked_for_as_the_other_kind_gets_the_kind_error_either_order(r
     Reconstruct (or the reverse) gets the loader's one-line kind error, not the other tab's object."""
     ctx = AppContext()
     tts, vae = str(runs["tts"]["semantic"]), str(runs["vae"])
-    asks = [(ctx.synthesizer, tts, ctx.vae, tts, "'svae_tts.tts' model, not a 'svae_tts.vae'"),
-            (ctx.vae, vae, ctx.synthesizer, vae, "'svae_tts.vae' model, not a 'svae_tts.tts'")]
+    asks = [(ctx.synthesizer, tts, ctx.vae, tts, f"^{tts}: this is a TTS model, not a VAE$"),
+            (ctx.vae, vae, ctx.synthesizer, vae, f"^{vae}: this is a VAE, not a TTS model$")]
     for load, ref, wrong, wrong_ref, said in asks if first == "tts" else asks[::-1]:
         load(ref)
         for _ in range(2):  # the second ask must not find the failed load cached either
@@ -284,7 +288,7 @@ def test_a_folder_asked_for_as_the_other_kind_gets_the_kind_error_either_order(r
                 wrong(wrong_ref)
     # the same folder, the other kind: the page shows the kind error, never an AttributeError
     page = _page_error(handlers.page_errors(lambda: ctx.vae(tts)))
-    assert "not a 'svae_tts.vae' model" in page and "AttributeError" not in page
+    assert f"{tts}: this is a TTS model, not a VAE" in page and "AttributeError" not in page
 
 
 
@@ -394,5 +398,6 @@ def test_command_line_options_and_one_line_errors(runs, tmp_path, capsys):
         assert main(["app", "--runs", str(tmp_path), "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 5 and all(line.startswith("svae-tts") and "error" in line for line in err)
-    assert "missing" in err[1] and "svae_tts.tts" in err[2] and "warp9" in err[3]
+    assert "missing" in err[1] and err[2].endswith(f"{runs['tts']['semantic']}: this is a TTS model, not a VAE")
+    assert "warp9" in err[3]
     assert f"port {port}" in err[4] and "--port" in err[4]

@@ -31,3 +31,14 @@ def test_run_reporting_errors_interrupt(capsys):
 def test_main_without_command_prints_help(capsys):
     assert main([]) == 2  # no command is a user error (1 is kept for bugs)
     assert "usage: svae-tts" in capsys.readouterr().out
+
+
+def test_setup_logging_writes_one_line_per_record():
+    """The format the CLI and the demo's workers share: ``LEVEL logger.name: message`` on stderr."""
+    import subprocess
+    import sys
+
+    code = ("import logging; from svae_tts.log_setup import setup_logging; setup_logging(logging.INFO); "
+            "logging.getLogger('eval.demo').info('stage %s done', 'tts'); logging.getLogger('x').debug('hidden')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr == "INFO eval.demo: stage tts done\n"

@@ -148,7 +148,7 @@ def test_broken_model_dir_files_are_named(tmp_path):
     cfg_path = tmp_path / "m" / "config.json"
     good = cfg_path.read_text()
     cfg_path.write_text(good.replace("test.tiny", "vae"))
-    with pytest.raises(CheckpointError, match="holds a 'vae' model, not a 'test.tiny' model"):
+    with pytest.raises(CheckpointError, match="config.json: this is a 'vae' model, not a 'test.tiny' model"):
         Tiny.from_pretrained(tmp_path / "m")
     cfg_path.write_text("{broken")
     with pytest.raises(CheckpointError, match=r"config.json:1: invalid JSON \(Expecting property name"):

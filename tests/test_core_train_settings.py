@@ -58,3 +58,31 @@ def test_mixed_precision_is_checked():
     assert load_config(RunSettings, None, ["mixed_precision=no"]).mixed_precision == "no"  # YAML's bare no
     with pytest.raises(ConfigError, match="mixed_precision: 'fp8' is not one of no, bf16, fp16"):
         load_config(RunSettings, None, ["mixed_precision=fp8"])
+
+
+@pytest.mark.parametrize("trainer", ["vae", "tts"])
+def test_optim_settings_are_shared_and_checked_alike(trainer):
+    """Both trainers' ``optim`` sections are :class:`OptimSettings` with their own defaults and schedule."""
+    from svae_tts.train_settings import OptimSettings
+
+    cls = _configs()[trainer]
+    cfg = load_config(cls, None, ["optim.lr=2e-4", "optim.betas=[0.5,0.9]", "optim.ema_update_every=3"])
+    assert isinstance(cfg.optim, OptimSettings)
+    assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.ema_update_every) == (2e-4, (0.5, 0.9), 3)
+    with pytest.raises(ConfigError, match=r"optim\.betas\[1\]: 1\.0 is too large"):
+        load_config(cls, None, ["optim.betas=[0.9,1.0]"])
+    with pytest.raises(ConfigError, match=r"optim\.betas"):  # AdamW takes exactly two
+        load_config(cls, None, ["optim.betas=[0.9,0.99,0.5]"])
+    with pytest.raises(ConfigError, match=r"optim\.grad_clip: -1"):
+        load_config(cls, None, ["optim.grad_clip=-1"])
+
+
+def test_optim_defaults_are_each_recipes():
+    """The release's VAE recipe and F5-TTS's, each with its own learning-rate schedule."""
+    from tts_recipes.train import OptimConfig as TTSOptim
+    from vae.train_config import OptimConfig as VAEOptim
+
+    vae, tts = VAEOptim(), TTSOptim()
+    assert (vae.lr, vae.betas, vae.grad_clip, vae.lr_decay) == (1e-4, (0.8, 0.99), 10.0, 0.999996)
+    assert (tts.lr, tts.betas, tts.grad_clip, tts.warmup_steps, tts.decay_steps) == (7.5e-5, (0.9, 0.999), 1.0, 20000, None)
+    assert not hasattr(tts, "lr_decay") and not hasattr(vae, "warmup_steps")

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import pytest
 
@@ -38,7 +39,9 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     assert f"{p_text(test['p'])}, {test['n']} utterances, one probe seed" in verdict_text
     recon = json.loads((demo_dir / "eval" / "recon" / "summary.json").read_text())  # the arms' reconstructions,
     assert any((t["a"], t["b"], t["metric"]) == ("semantic", "acoustic", "cer") for t in recon["paired"])  # tested
-    assert "[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms.] Reconstructions: semantic" in verdict_text
+    assert re.search(r"\[One VAE per arm: this semantic VAE vs this acoustic VAE, not the arms\.\] Reconstructions: "
+                     r"(semantic is (better|worse) than acoustic|no difference shown between semantic and acoustic) on ",
+                     verdict_text)
     assert verdict_text.count("[One VAE per arm") == 1  # said once, before every VAE comparison
     conv = demo_dir / "eval" / "convergence"
     for name in ("convergence.png", "steps_to_threshold.png"):
@@ -71,6 +74,29 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     assert stages["eval"]["result"]["convergence"]["scored_now"] == 0
 
 
+def test_the_reports_try_it_command_makes_a_wav(demo_dir, tmp_path, monkeypatch):
+    """The command a newcomer copies from the report runs as printed (from the folder the demo was run
+    in) and writes speech of about the length the sentence needs; only its output path is swapped for
+    one outside the fixture's folder."""
+    import shlex
+
+    import soundfile as sf
+
+    from svae_tts.cli import main
+
+    report = (demo_dir / "report.md").read_text()
+    command = report.split("## Try it")[1].split("```bash\n")[1].split("\n```")[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["svae-tts", "synthesize"] and "/exports/step_" in argv[argv.index("--model") + 1]
+    assert "/tts_semantic" in argv[argv.index("--model") + 1]
+    argv[argv.index("-o") + 1] = str(tmp_path / "try_it.wav")
+    monkeypatch.chdir(demo_dir.parent)  # the paths are as the demo's caller sees them
+    assert main(argv[1:]) in (0, None)
+    wav, sr = sf.read(tmp_path / "try_it.wav")
+    test_item = json.loads((demo_dir / "eval" / "test_list.jsonl").read_text().splitlines()[0])
+    assert argv[argv.index("--text") + 1] == test_item["text"] and 0.3 < len(wav) / sr < 10
+
+
 def test_rerun_skips_finished_stages(demo_dir, capsys):
     run_demo(DemoConfig(out=str(demo_dir), budget="fast"))
     out = capsys.readouterr().out
@@ -98,20 +124,21 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     text = verdict({"rows": rows, "paired": paired}, good_judge)
     # no lp_gain in these rows: CER is the primary endpoint, read first, on its raw paired p
     assert text.startswith(f"This semantic model vs this acoustic model ({NO_ARM}): this semantic model is better "
-                           "than this acoustic model on the primary endpoint cer. CER at the last step: this semantic "
-                           "model 0.300 vs this acoustic model 0.400; this semantic model better (paired p 0.002, n 12)")
+                           "than this acoustic model on the primary endpoint cer. This semantic model is better than "
+                           "this acoustic model on CER at the last step (0.300 vs 0.400; paired p 0.002, n 12)")
     # the secondaries on their p Holm-adjusted over the two of them: WER 0.001 x2, SIM 0.01 x1
-    assert "this semantic model better (paired p 0.001, Holm-adjusted 0.002, n 12)" in text
-    assert "this semantic model better (paired p 0.010, Holm-adjusted 0.010, n 12)" in text
+    assert "on WER at the last step (0.500 vs 0.700; paired p 0.001, Holm-adjusted 0.002, n 12)" in text
+    assert "is better than this acoustic model on SIM at the last step (0.600 vs 0.500; paired p 0.010, " \
+        "Holm-adjusted 0.010, n 12)" in text
     assert "semantic better" not in text and "semantic worse" not in text and "the paper claims" not in text
     # the same numbers without a significant paired test name no difference, whatever their sign
     text = verdict({"rows": rows, "paired": [_paired(m, d, 0.3) for m, d in (("wer", -0.2), ("cer", -0.1), ("sim", 0.1))]},
                    good_judge)
-    assert "no difference shown between these two models on the primary endpoint cer." in text and "better" not in text
+    assert "no difference shown between this semantic model and this acoustic model on the primary endpoint cer." in text and "better" not in text
     assert "no paired test, so no difference named" in verdict({"rows": rows}, good_judge)
     # a test stored the other way round (acoustic first) is read with its sign flipped
     flipped = [{**_paired("sim", -0.1, 0.01), "a": "acoustic", "b": "semantic"}]
-    assert "SIM at the last step: this semantic model 0.600 vs this acoustic model 0.500; this semantic model better" in \
+    assert "this semantic model is better than this acoustic model on SIM at the last step (0.600 vs 0.500;" in \
         verdict({"rows": rows, "paired": flipped}, good_judge)
     paired[1] = _paired("cer", 0.1, 0.002)  # significantly worse on the primary endpoint
     assert "this semantic model is worse than this acoustic model on the primary endpoint cer" in \
@@ -119,13 +146,15 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     # a secondary whose raw p is below 0.05 but whose Holm-adjusted p is not: no difference named
     paired = [_paired("wer", -0.2, 0.03), _paired("cer", -0.1, 0.002), _paired("sim", 0.1, 0.04)]
     text = verdict({"rows": rows, "paired": paired}, good_judge)
-    assert "no difference shown (paired p 0.030, Holm-adjusted 0.060, n 12)" in text
-    assert "no difference shown (paired p 0.040, Holm-adjusted 0.060, n 12)" in text
+    assert "no difference shown between this semantic model and this acoustic model on WER at the last step " \
+        "(0.500 vs 0.700; paired p 0.030, Holm-adjusted 0.060, n 12)" in text
+    assert "on SIM at the last step (0.600 vs 0.500; paired p 0.040, Holm-adjusted 0.060, n 12)" in text
+    assert text.count("no difference shown") == 2
     # a judge that cannot read words but reads characters: WER is set aside, CER and SIM still count
     text = verdict({"rows": rows, "paired": paired}, {"wer": 0.95, "cer": 0.3})
     assert "WER: uninformative" in text and "this semantic model is better than this acoustic model on the primary" in text
-    assert "SIM at the last step: this semantic model 0.600 vs this acoustic model 0.500; this semantic model " \
-        "better (paired p 0.040, Holm-adjusted 0.040, n 12)" in text  # one secondary read: nothing to adjust for
+    assert "this semantic model is better than this acoustic model on SIM at the last step (0.600 vs 0.500; " \
+        "paired p 0.040, Holm-adjusted 0.040, n 12)" in text  # one secondary read: nothing to adjust for
     assert "says nothing" in verdict({"rows": rows[:1]})  # an arm without scores
     # transcripts that scrambled texts match as well: nothing was understood, the rate is not read
     rows[0].update(wer_p=0.4, cer_p=0.3)
@@ -133,8 +162,8 @@ def test_verdict_is_computed_from_scores_and_paired_tests():
     text = verdict({"rows": rows, "paired": paired}, good_judge)
     assert "CER: neither model is understood yet" in text and "the primary endpoint cer could not be read" in text
     # only the acoustic model beats chance on WER: still read, and the paired test decides
-    assert ("WER at the last step: this semantic model 0.500 vs this acoustic model 0.700; chance p 0.400 / 0.001; "
-            "no difference shown") in text
+    assert ("no difference shown between this semantic model and this acoustic model on WER at the last step "
+            "(0.500 vs 0.700; chance p 0.400 / 0.001; paired p 0.030") in text
     rows[1]["wer"] = 1.05  # a WER above 1 is never "understood", whatever its p
     assert "WER: neither model is understood yet" in verdict({"rows": rows}, good_judge)
     for r in rows:
@@ -374,7 +403,7 @@ def test_runs_verdict_reads_seeds_only_when_speech_is_understood():
     seeds = _seeds("cer", run_level_tests(rows, group_runs([r["run"] for r in rows]), ("cer",), "cer"))
     text = runs_verdict(seeds, {"rows": rows}, {"cer": 0.3})
     assert text.startswith("Runs whose last checkpoint beats the scrambled-text chance level on CER: acoustic_s0, ")
-    assert "Primary endpoint CER: semantic better on cer (semantic 0.500 ± 0.020 vs acoustic 0.610 ± 0.010" in text
+    assert "Primary endpoint CER: semantic is better than acoustic on cer (semantic 0.500 ± 0.020 vs acoustic 0.610 ± 0.010" in text
     assert "ratio 0.44" in text
     assert "Uninformative" in runs_verdict(seeds, {"rows": rows}, {"cer": 0.95})
     for r in rows:
@@ -394,12 +423,13 @@ def test_runs_verdict_on_lp_gain_names_the_arm_only_from_three_runs_apart():
 
     apart = text([0.50, 0.55, 0.60], [0.10, 0.12, 0.15])
     assert apart.startswith("Runs whose last checkpoint carries its text (lp_gain > 0, sign-flip p < 0.05)")
-    assert "Primary endpoint LP_GAIN: semantic better on lp_gain (semantic 0.550 ± 0.050 vs acoustic 0.123" in apart
+    assert "Primary endpoint LP_GAIN: semantic is better than acoustic on lp_gain (semantic 0.550 ± 0.050 vs acoustic 0.123" in apart
     assert ("Secondary metrics (Welch's test between runs, p Holm-adjusted over 2): adjusted p < 0.05 for none (all "
             "adjusted p: CER undefined (no spread between runs), SIM 1.000)") in apart
     overlapping = text([0.20, 0.50, 0.30], [0.25, 0.10, 0.40])
-    assert "Primary endpoint LP_GAIN: no difference shown between the arms on lp_gain (semantic 0.333" in overlapping
-    assert "semantic better" not in overlapping and "semantic worse" not in overlapping
+    assert "Primary endpoint LP_GAIN: no difference shown between semantic and acoustic on lp_gain (semantic 0.333" \
+        in overlapping
+    assert "semantic is better" not in overlapping and "semantic is worse" not in overlapping
     assert text([0.5, 0.55, 0.6], [0.1, 0.12, 0.15], p=0.3).startswith("At this scale no TTS run's last checkpoint "
                                                                        "carries its text")
     rows = _run_rows("cer", [0.5] * 3, [0.6] * 3)

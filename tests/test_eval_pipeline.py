@@ -107,16 +107,16 @@ def test_recon_ranks_identity_above_random_vae(world, tmp_path):
     assert "| tiny | tiny_again | pesq | +0.0000 |" in (tmp_path / "out" / "report.md").read_text()
     from eval.recon import recon_verdicts
 
-    assert "tiny vs tiny_again: no significant difference in the judge's CER (+0.000" in " ".join(recon_verdicts(s))
+    assert "no difference shown between tiny and tiny_again on the judge's CER (tiny minus tiny_again +0.000" in " ".join(recon_verdicts(s))
     worse = {**s, "paired": [{"a": "x", "b": "y", "metric": "cer", "diff": 0.15, "p": 0.004, "n": 12},
                              {"a": "x", "b": "y", "metric": "pesq", "diff": 0.3, "p": 0.01, "n": 12}]}
-    assert recon_verdicts(worse) == ["y's reconstructions score better than x's on the judge's CER (x minus y +0.150, p 0.0040, 12 items).",
-                                     "x's reconstructions score better than y's on PESQ (x minus y +0.300, p 0.0100, 12 items)."]
+    assert recon_verdicts(worse) == ["x is worse than y on the judge's CER (x minus y +0.150, p 0.0040, 12 items).",
+                                     "x is better than y on PESQ (x minus y +0.300, p 0.0100, 12 items)."]
     # with the pair's Holm-adjusted p (as run_recon writes it) the verdict decides on that, and says so
     adjusted = {**s, "paired": [{**t, "holm_p": h} for t, h in zip(worse["paired"], (0.008, 0.06))]}
     assert recon_verdicts(adjusted) == [
-        "y's reconstructions score better than x's on the judge's CER (x minus y +0.150, Holm-adjusted p 0.0080, 12 items).",
-        "x vs y: no significant difference in PESQ (+0.300, Holm-adjusted p 0.0600, 12 items)."]
+        "x is worse than y on the judge's CER (x minus y +0.150, Holm-adjusted p 0.0080, 12 items).",
+        "no difference shown between x and y on PESQ (x minus y +0.300, Holm-adjusted p 0.0600, 12 items)."]
     assert all(t["holm_p"] >= t["p"] for t in s["paired"])
 
 
@@ -306,7 +306,7 @@ def test_convergence_over_seeds_from_the_command(world, runs, tmp_path):
     # the same model twice an arm: no spread between runs, Welch's t undefined, and 2 + 2 runs name no arm
     between = {t["metric"]: t for t in seeds["between_runs"]}
     assert seeds["primary"] == "cer" and between["cer"]["primary"] and between["cer"]["welch_p"] is None
-    assert "Primary endpoint CER: no difference shown between the arms on cer" in seeds_md
+    assert "Primary endpoint CER: no difference shown between semantic and acoustic on cer" in seeds_md
     assert "fewer than 3 runs an arm" in seeds_md
     assert (out / "convergence_seeds.png").read_bytes()[:4] == b"\x89PNG"
     assert "seeds.md" in (out / "report.md").read_text()

@@ -124,7 +124,7 @@ def test_welch_between_runs_against_a_hand_computed_t():
     p = 2 P(T_df > |t|); the exact permutation p beside it cannot go below 0.10."""
     from scipy.stats import t as student_t
 
-    from eval.seeds import welch_p
+    from eval.scoring import welch_p
 
     tests = {x["metric"]: x for x in run_level_tests(_rows(), group_runs([run_name(a, s) for a, s in CURVES]))}
     cer = tests["cer"]
@@ -175,7 +175,7 @@ def test_primary_endpoint_decides_and_secondaries_are_holm_adjusted():
         want[m] = running
     assert {m: tests[m]["holm_p"] for m in want} == pytest.approx(want)
     v = seeds_verdict(clear)
-    assert v.startswith("Primary endpoint LP_GAIN: semantic better on lp_gain (semantic 0.550 ± 0.050 vs acoustic "
+    assert v.startswith("Primary endpoint LP_GAIN: semantic is better than acoustic on lp_gain (semantic 0.550 ± 0.050 vs acoustic "
                         "0.123 ± 0.025 over 3 + 3 runs at step 300; Welch p ")
     assert "exact permutation p 0.10, the smallest these runs can give 0.10" in v
     assert "Secondary metrics (Welch's test between runs, p Holm-adjusted over 3): adjusted p < 0.05 for " in v
@@ -186,13 +186,14 @@ def test_primary_endpoint_decides_and_secondaries_are_holm_adjusted():
     # overlapping runs: no difference shown, whatever the sign of the means
     mixed = seed_summary(_lp_rows([0.2, 0.5, 0.3], [0.25, 0.1, 0.4]), {}, threshold=None)
     v = seeds_verdict(mixed)
-    assert v.startswith("Primary endpoint LP_GAIN: no difference shown between the arms on lp_gain (semantic 0.333")
-    assert "Welch p not below 0.05" in v and "semantic better" not in v and "semantic worse" not in v
+    assert v.startswith("Primary endpoint LP_GAIN: no difference shown between semantic and acoustic on lp_gain "
+                        "(semantic 0.333")
+    assert "runs an arm" not in v and "semantic is better" not in v and "semantic is worse" not in v
     # two runs an arm, however far apart: no arm-level sentence
     two = seed_summary(_lp_rows([0.50, 0.60], [0.10, 0.12]), {}, threshold=None)
     v = seeds_verdict(two)
-    assert "no difference shown between the arms on lp_gain" in v and "fewer than 3 runs an arm" in v
-    assert "semantic better" not in v and "adjusted p < 0.05 for none" in v
+    assert "no difference shown between semantic and acoustic on lp_gain" in v and v.count("fewer than 3 runs an arm)") == 1
+    assert "better" not in v and "adjusted p < 0.05 for none" in v
 
 
 def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_path):
@@ -203,7 +204,7 @@ def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_p
     v = seeds_verdict(s)
     # no lp_gain in these rows: CER is the primary endpoint, and 3 + 3 well separated runs decide it
     assert s["primary"] == "cer"
-    assert v.startswith("Primary endpoint CER: semantic better on cer (semantic 0.350 ± 0.050 vs acoustic 0.650 ± "
+    assert v.startswith("Primary endpoint CER: semantic is better than acoustic on cer (semantic 0.350 ± 0.050 vs acoustic 0.650 ± "
                         "0.050 over 3 + 3 runs at step 300; Welch p 0.002; exact permutation p 0.10, the smallest "
                         "these runs can give 0.10)")
     assert "Secondary metrics: none tested between runs" in v  # the rows hold only CER
@@ -211,7 +212,7 @@ def test_report_and_verdict_name_a_winner_only_on_a_significant_difference(tmp_p
     assert "not measurable" in v and "ratio" not in v
     flat = seed_summary({"runs": results["runs"], "rows": [{**r, "cer": 0.5 + (0.01 if r["run"].endswith("1") else 0)}
                                                          for r in _rows()]}, _utterances(better=0.0), threshold=0.5)
-    assert "better" not in seeds_verdict(flat) and "no difference shown between the arms on cer" in seeds_verdict(flat)
+    assert "better" not in seeds_verdict(flat) and "no difference shown between semantic and acoustic on cer" in seeds_verdict(flat)
     report = seeds_report(s)
     assert "| 300 | 0.350 ± 0.050" in report and "s1: never" in report
     assert ("| semantic | acoustic | 300 | cer | -0.3000 | 0.350 ± 0.050 | 0.650 ± 0.050 | 0.0018 | "

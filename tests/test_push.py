@@ -139,9 +139,11 @@ def test_what_is_not_a_model_dir_is_refused(vae_dir, tmp_path, capsys):
     _one_line(capsys, "nowhere: no such model directory")
     assert main(["push", str(vae_dir), "not-a-repo-id", "--dry-run"]) == 2
     _one_line(capsys, "not-a-repo-id: not a hub repo id (owner/name)")
+    ours = (vae_dir / "config.json").read_text()
     (vae_dir / "config.json").write_text('{"model_kind": "someone_elses"}')
     assert main(["push", str(vae_dir), "someone/x", "--dry-run"]) == 2
-    _one_line(capsys, "not an svae-tts model dir (model_kind 'someone_elses')")
+    _one_line(capsys, f"{vae_dir}: this is a 'someone_elses' model, not a VAE or TTS model dir")
+    (vae_dir / "config.json").write_text(ours)
     (vae_dir / "model.safetensors").unlink()
     assert main(["push", str(vae_dir), "someone/x", "--dry-run"]) == 2
     _one_line(capsys, "not a model directory (missing model.safetensors)")

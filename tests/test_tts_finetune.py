@@ -156,7 +156,8 @@ def test_cli_refuses_a_missing_init_from_in_one_line(world, tmp_path, capsys):
     # a run dir instead of one of its exports: the error points at the newest export
     assert main(["tts", "train", "--config", "tiny", f"run_dir={tmp_path / 'run'}",
                  f"data.latent_set={world['new_latents']}", f"init_from={world['root'] / 'base'}"]) == 2
-    assert f"start from one of its exports, e.g. {world['base']}" in capsys.readouterr().err
+    assert f"training run folder, not a TTS model; its newest export is {world['base']} (give that)" in \
+        capsys.readouterr().err
 
 
 def test_the_phoneme_voice_counts_only_for_a_phoneme_model():

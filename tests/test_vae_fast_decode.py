@@ -102,6 +102,31 @@ def test_bf16_decode_copy_follows_weight_changes_and_gradients():
     assert any(p.grad is not None for p in vae.decoder.parameters())
 
 
+def test_fp32_decode_copy_follows_in_place_changes_of_the_filter_buffers():
+    """The anti-aliasing filters are buffers, not parameters: changing one in place (a version bump)
+    or through ``.data`` (none) must rebuild the copy, whose polyphase taps are made from them."""
+    from bigvgan.alias_free_activation.torch.act import Activation1d
+
+    vae = _perturbed("tiny")
+    z = torch.randn(1, 9, vae.latent_dim)
+    acts = [m for m in vae.decoder.modules() if isinstance(m, Activation1d)]
+    assert acts
+    with torch.no_grad():
+        before = vae.decode(z)  # builds and caches the copy
+        for step, change in enumerate((lambda f: f.mul_(0.5), lambda f: f.data.add_(0.05))):
+            for act in acts:
+                change(act.upsample.filter)
+                change(act.downsample.lowpass.filter)
+            want = vae.decoder(z.transpose(1, 2))[:, 0]  # the decoder's own modules, new filters
+            got = vae.decode(z)
+            assert (want - before).abs().max() > 0.05, step  # the change matters ...
+            assert torch.allclose(got, want, atol=TOL, rtol=0), step  # ... and the copy follows it
+            before = got
+        # swapping a buffer for a new tensor with the same values keeps the output (a rebuild, same numbers)
+        acts[0].upsample.filter = acts[0].upsample.filter.clone()
+        assert torch.allclose(vae.decode(z), before, atol=TOL, rtol=0)
+
+
 def test_the_decode_copy_changes_no_saved_weights_and_fp32_cpu_inference_uses_it(tmp_path):
     vae = _perturbed("tiny")
     keys = set(vae.state_dict())

@@ -153,6 +153,14 @@ def test_finetune_starts_from_imported_dir(tmp_path, corpus, wavlm_dir):
     assert all(torch.equal(v, dgot[k]) for k, v in disc.state_dict().items())
 
 
+def test_finetune_from_another_kind_is_refused_by_name(tmp_path, corpus, wavlm_dir):
+    from svae_tts.errors import CheckpointError
+
+    with pytest.raises(CheckpointError) as err:
+        Trainer(tiny_cfg(tmp_path / "run", corpus, init_from=str(wavlm_dir)))
+    assert str(err.value) == f"{wavlm_dir}: this is a Hugging Face transformers model (wavlm), not a VAE"
+
+
 def test_pca_target_fit_is_the_covariance_eigenbasis_whatever_the_batching():
     from vae.pca_target import fit_pca_target
 

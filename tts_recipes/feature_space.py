@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
-from svae_tts.checkpoint import is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
+from svae_tts.checkpoint import VOCOS_KIND, is_hub_id, load_state_dict, load_torch_weights, resolve_model_dir
 from svae_tts.errors import CheckpointError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_path
+from svae_tts.model_kinds import refuse_other_kind
 from tts_recipes.decoder_bundle import DEFAULT_VOCOS, resolve_ref
 from tts_recipes.errors import TTSError
 
@@ -211,6 +212,10 @@ def load_vocos(ref: str, source: str = "mel feature space"):
     """
     from vocos import Vocos
 
+    try:  # a VAE or a TTS model named as the vocoder: refused by name, nothing read
+        refuse_other_kind(ref, VOCOS_KIND)
+    except CheckpointError as exc:
+        raise TTSError(f"{source} needs its Vocos vocoder: {exc}") from None
     path = Path(str(ref)).expanduser()
     if not path.is_dir():
         if not is_hub_id(str(ref)):

@@ -91,13 +91,10 @@ def start_point(init_from: Optional[str], run_dir: Path, resuming: bool) -> Opti
         return None
     if not init_from:
         return None
-    try:
+    try:  # a run dir is named as one, with its newest export (svae_tts.model_kinds)
         model = TTSModel.from_pretrained(init_from)
     except SvaeError as exc:
-        exports = Path(str(init_from)).expanduser() / "exports"
-        newest = max(exports.glob("step_*"), default=None) if exports.is_dir() else None
-        hint = f"; this is a run dir: start from one of its exports, e.g. {newest}" if newest else ""
-        raise CheckpointError(f"init_from: {exc}{hint}") from None
+        raise CheckpointError(f"init_from: {exc}") from None
     return StartPoint(str(init_from), model.config, model)
 
 

@@ -18,12 +18,13 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, PretrainedMixin, WEIGHTS_NAME, is_hub_id,
+from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, TTS_KIND, PretrainedMixin, WEIGHTS_NAME, is_hub_id,
                                  resolve_model_dir, save_state_dict)
 from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
 from svae_tts.errors import ConfigError
 from svae_tts.hub import hub_snapshot
 from svae_tts.model_card import write_model_card
+from svae_tts.model_kinds import refuse_other_kind
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder
@@ -107,7 +108,7 @@ def build_cfm(dit: DiTConfig, cfm: CFMConfig, feature_dim: int, vocab_size: int)
 
 class TTSModel(nn.Module, PretrainedMixin):
     config_class = TTSConfig
-    model_kind = "svae_tts.tts"
+    model_kind = TTS_KIND
 
     def __init__(self, config: TTSConfig):
         super().__init__()
@@ -155,6 +156,9 @@ class TTSModel(nn.Module, PretrainedMixin):
     @classmethod
     def from_pretrained(cls, ref: str | os.PathLike, map_location: str | torch.device = "cpu",
                         revision: str | None = None) -> "TTSModel":
+        """A TTS model dir or hub id; a local folder of another kind (a VAE, a CTC judge, a run dir
+        ...) is refused by name before anything is read from it."""
+        refuse_other_kind(ref, TTS_KIND)
         directory = _model_dir(ref, revision)
         model = super().from_pretrained(directory, map_location)
         model.base_dir, model.source = directory, str(ref)

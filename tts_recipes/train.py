@@ -31,12 +31,12 @@ from typing import Literal, Optional, Union
 import torch
 from torch.utils.data import DataLoader
 
-from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged
+from svae_tts.config import Checked, load_config, nonneg, positive
 from svae_tts.errors import CheckpointError, ConfigError, exc_summary
 from svae_tts.fileio import atomic_write_json
 from svae_tts.run_state import step_name
 from svae_tts.train_cli import preset_or_path
-from svae_tts.train_settings import RunSettings
+from svae_tts.train_settings import OptimSettings, RunSettings
 from svae_tts.trainer import RunDirTrainer, TrainState
 from tts_recipes.data import AudioTTSDataset, Collator, LatentTTSDataset, make_batches
 from tts_recipes.errors import TTSError
@@ -71,16 +71,12 @@ class DataConfig(Checked):
 
 
 @dataclass
-class OptimConfig(Checked):
+class OptimConfig(OptimSettings):
+    """F5-TTS's optimiser: AdamW 7.5e-5 with a linear warm-up and a linear decay to 0."""
+
     lr: float = positive(7.5e-5)
-    betas: tuple[float, float] = ranged((0.9, 0.999), ge=0, lt=1)
-    weight_decay: float = nonneg(0.01)
     warmup_steps: int = nonneg(20000)
     decay_steps: Optional[int] = positive(None)  # LR reaches 0 here; None = ``max_steps``
-    grad_clip: float = positive(1.0)
-    ema_beta: float = in_range(0.9999, 0, 1)
-    ema_update_after_step: int = nonneg(100)
-    ema_update_every: int = positive(10)
 
 
 @dataclass

@@ -37,6 +37,17 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=None, help="seed for --sample")
 
 
+def _release_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--padding", choices=["margin", "release"], default="margin",
+                   help="margin (default): 0.5 s of trailing zeros before encoding, so a file's last frames are those "
+                        "of the latent sets and every other stage; release: as the release's "
+                        "scripts/extract_latent.py (padded to the hop only; with --sample its noise stream, --seed "
+                        "default 42), for latents that mix with its files. The two differ in the last ~12 frames")
+    p.add_argument("--npy", action="store_true",
+                   help="write the release script's layout: one .npy (1, D, T) float32 per file, no metadata "
+                        "(vae decode reads .safetensors only)")
+
+
 def _file_job(kind: str):
     def run(args: argparse.Namespace) -> int:
         from svae_tts.cli import skipped_status
@@ -45,11 +56,13 @@ def _file_job(kind: str):
 
         # the inputs and the output folder first: a clash, a folder of someone else's files or an
         # unwritable place is reported before a model loads
-        file_jobs.plan_job(kind, args.inputs, args.out_dir, args.overwrite, args.model)
+        file_jobs.plan_job(kind, args.inputs, args.out_dir, args.overwrite, args.model, getattr(args, "npy", False))
         vae = load_vae(args.model, args.device).set_decode_dtype(args.decoder_dtype)
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
             kwargs.update(use_mean=args.use_mean, seed=args.seed)
+        if kind == "encode":
+            kwargs.update(padding=args.padding, npy=args.npy)
         job = {"encode": file_jobs.encode_files, "decode": file_jobs.decode_files,
                "reconstruct": file_jobs.reconstruct_files}[kind]
         report = job(vae, args.inputs, args.out_dir, **kwargs)
@@ -118,5 +131,7 @@ def register(sub) -> None:
         _model_args(p)
         if kind != "decode":
             _sampling_args(p)
+        if kind == "encode":
+            _release_args(p)
         p.set_defaults(func=_file_job(kind))
     _add_train(cmds)

@@ -218,6 +218,21 @@ def _folded_state(decoder: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def decoder_fingerprint(decoder: nn.Module) -> tuple[tuple, torch.Tensor]:
+    """What decides whether an inference copy of ``decoder`` is still its copy: ``(key, sums)``.
+
+    The copy bakes in every parameter *and buffer* (the anti-aliasing filters of ``Activation1d``
+    are buffers; the polyphase taps and edge corrections are computed from them), so a change to
+    either must show. ``key`` holds each tensor's version counter (bumped by in-place ops:
+    ``load_state_dict``, an optimiser step, ``buf.mul_``) and data pointer (a tensor swapped for
+    another); ``sums`` a per-tensor sum, one cheap pass that catches writes through ``.data``, which
+    bump no version counter (``ema_pytorch`` updates that way)."""
+    tensors = [*decoder.parameters(), *decoder.buffers()]
+    key = tuple((t._version, t.data_ptr()) for t in tensors)
+    sums = torch.stack([t.detach().sum().float() for t in tensors])
+    return key, sums
+
+
 def inference_decoder(decoder: nn.Module) -> nn.Module:
     """A new BigVGAN with ``decoder``'s weights for inference only, in ``decoder``'s device and
     dtype: weight norm folded, polyphase activations, channels-last 2-d convs (module docstring).

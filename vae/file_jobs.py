@@ -11,7 +11,10 @@ When every file fails nothing is left behind and :class:`svae_tts.errors.Nothing
 Latent files are safetensors with one tensor ``latents`` ``(T, D)`` float32 and string metadata:
 ``model`` (dir or hub id), ``frame_rate``, ``sample_rate``, ``latent_dim``, ``num_samples``
 (length of the source audio at the model rate, so decoding restores the exact length),
-``mode`` (``mean`` or ``sample``) and ``source`` (the audio path).
+``mode`` (``mean`` or ``sample``), ``padding`` (``margin`` or ``release``, see
+:meth:`~vae.model.SemanticVAE.encode_clips`) and ``source`` (the audio path). ``encode_files(npy=True)``
+writes the release's layout instead, what its ``scripts/extract_latent.py`` saves: one ``.npy`` per
+file, ``(1, D, T)`` float32, no metadata (``decode`` reads the safetensors files only).
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ from svae_tts.checkpoint import save_state_dict
 from svae_tts.errors import SvaeError, exc_summary, nothing_done
 from svae_tts.fileio import (OutputManifest, atomic_path, atomic_write_json, guard_output, make_output_dir,
                              remove_created_dir)
-from vae.model import SemanticVAE, VAEError
+from vae.model import ENCODE_PADDINGS, RELEASE_SEED, SemanticVAE, VAEError
 
 log = logging.getLogger(__name__)
 
 LATENT_KEY = "latents"
 LATENT_SUFFIX = ".safetensors"
+NPY_SUFFIX = ".npy"
 
 
 @dataclass
@@ -95,10 +99,10 @@ def _pairs(inputs: Iterable[str | os.PathLike], out_dir: Path, suffix: str,
 
 
 def save_latents(path: str | os.PathLike, latents: torch.Tensor, vae: SemanticVAE, num_samples: int,
-                 mode: str, source: str = "") -> None:
+                 mode: str, source: str = "", padding: str = "margin") -> None:
     meta = {"model": getattr(vae, "source", vae.config.name), "frame_rate": vae.frame_rate,
             "sample_rate": vae.sample_rate, "latent_dim": vae.latent_dim, "num_samples": num_samples,
-            "mode": mode, "source": source}
+            "mode": mode, "padding": padding, "source": source}
     with atomic_path(path) as tmp:
         save_state_dict({LATENT_KEY: latents.float().cpu()}, tmp, metadata=meta)
 
@@ -166,13 +170,15 @@ class JobPlan:
     manifest: OutputManifest
 
 
-def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str | None = None) -> JobPlan:
+def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str | None = None,
+             npy: bool = False) -> JobPlan:
     """Every check of a file job that needs no model (:class:`SvaeError`, one line, before any work):
     the inputs exist and map to distinct outputs, the output folder is new, empty or an earlier
     output of ``vae {command}`` (:func:`svae_tts.fileio.guard_output`), and no output name is taken
     by a file that job did not write (:meth:`OutputManifest.existing`), so ``overwrite`` replaces
-    only the job's own files."""
+    only the job's own files. ``npy``: ``encode`` writes the release's ``.npy`` files."""
     suffix, exts = JOB_SUFFIXES[command]
+    suffix = NPY_SUFFIX if npy and command == "encode" else suffix
     out_dir = Path(out_dir)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     guard_output(out_dir, [*inputs, model], overwrite=overwrite, exists_ok=True, command=f"vae {command}")
@@ -184,11 +190,11 @@ def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str 
 
 
 def _run(command: str, vae: SemanticVAE, inputs, out_dir, overwrite: bool, progress: bool,
-         work: Callable[[Path, Path], None]) -> FileJobReport:
+         work: Callable[[Path, Path], None], npy: bool = False) -> FileJobReport:
     """Run ``work(src, dst)`` per pair of :func:`plan_job`; each written file goes into the folder's
     manifest as it is written. When every item fails nothing is left behind (a folder the job
     created is removed, no report is written) and :class:`NothingDone` says why in one line."""
-    plan = plan_job(command, inputs, out_dir, overwrite, getattr(vae, "source", None))
+    plan = plan_job(command, inputs, out_dir, overwrite, getattr(vae, "source", None), npy)
     created = make_output_dir(plan.out_dir)
     plan.manifest.claim(f"vae {command}")
     report = FileJobReport(command, str(getattr(vae, "source", vae.config.name)), str(plan.out_dir))
@@ -227,22 +233,46 @@ def _sampling_generator(vae: SemanticVAE, use_mean: bool, seed: int | None) -> t
     return generator
 
 
-def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None):
+def _encode_one(vae: SemanticVAE, src: Path, use_mean: bool, generator: torch.Generator | None,
+                padding: str = "margin"):
     wav, _ = load_audio(src, vae.sample_rate)
-    return wav, vae.encode_clips([wav], sample=not use_mean, generator=generator)[0]
+    return wav, vae.encode_clips([wav], sample=not use_mean, generator=generator, padding=padding)[0]
+
+
+def _save_npy(path: Path, latents: torch.Tensor) -> None:
+    """``(T, D)`` latents as the release's script saves them: ``(1, D, T)`` float32 ``.npy``."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, latents.T[None].float().numpy())
 
 
 def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
-                 overwrite: bool = False, progress: bool = True) -> FileJobReport:
+                 overwrite: bool = False, progress: bool = True, padding: str = "margin",
+                 npy: bool = False) -> FileJobReport:
     """Audio files/folders -> latent safetensors files (posterior mean, or a sample when
-    ``use_mean=False``; ``seed`` makes sampling repeatable)."""
+    ``use_mean=False``; ``seed`` makes sampling repeatable), or the release's ``.npy`` files with ``npy``.
+
+    ``padding="release"`` encodes as the release's ``scripts/extract_latent.py`` does (hop padding,
+    one file at a time; :meth:`~vae.model.SemanticVAE.encode_clips`), and samples as its single
+    process does: one noise stream seeded ``seed`` (default 42, its ``--global_seed``), file after
+    file in sorted path order (the script's order is its file search's, which this does not copy).
+    Equal latents need equal waveforms: a file at another rate is resampled here with torchaudio and
+    by the script with julius (through audiotools), which can differ (by one sample of length at 24 kHz)."""
+    if padding not in ENCODE_PADDINGS:
+        raise VAEError(f"encode padding must be one of {', '.join(ENCODE_PADDINGS)}, got {padding!r}")
+    if padding == "release" and not use_mean and seed is None:
+        seed = RELEASE_SEED
     generator = _sampling_generator(vae, use_mean, seed)
 
     def work(src: Path, dst: Path) -> None:
-        wav, latents = _encode_one(vae, src, use_mean, generator)
-        save_latents(dst, latents, vae, wav.shape[-1], "mean" if use_mean else "sample", str(src))
+        wav, latents = _encode_one(vae, src, use_mean, generator, padding)
+        if npy:
+            _save_npy(dst, latents)
+        else:
+            save_latents(dst, latents, vae, wav.shape[-1], "mean" if use_mean else "sample", str(src), padding)
 
-    return _run("encode", vae, inputs, out_dir, overwrite, progress, work)
+    return _run("encode", vae, inputs, out_dir, overwrite, progress, work, npy=npy)
 
 
 def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, progress: bool = True) -> FileJobReport:

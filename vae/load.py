@@ -10,8 +10,10 @@ import os
 
 import torch
 
+from svae_tts.checkpoint import RELEASE_KIND, VAE_KIND
 from svae_tts.device import resolve_device
 from svae_tts.hub import is_release_ref
+from svae_tts.model_kinds import refuse_other_kind
 from vae.model import SemanticVAE
 from vae.official import cached_release
 
@@ -22,8 +24,11 @@ def load_vae(ref: str | os.PathLike, device: str | torch.device = "cpu", seed: i
     """The one VAE loader: a model dir, a hub id (``owner/name``), a release reference
     (``owner/repo/subfolder``, imported once into the svae-tts cache: :func:`vae.official.cached_release`)
     or ``preset:NAME`` (random init from ``seed``: tests and smoke runs), in eval mode on ``device``
-    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it."""
+    (``"auto"``: a GPU when there is one); ``vae.source`` names where it came from, as the user wrote it.
+    A local folder of another kind (a TTS model, a CTC judge, a run dir ...) is refused by name first."""
     ref = str(ref)
+    if not ref.startswith(PRESET_PREFIX):
+        refuse_other_kind(ref, VAE_KIND, hints={RELEASE_KIND: f"import it first: svae-tts vae import {ref} OUT_DIR"})
     device = resolve_device(device)
     if ref.startswith(PRESET_PREFIX):
         torch.manual_seed(seed)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from svae_tts.checkpoint import PretrainedMixin
+from svae_tts.checkpoint import VAE_KIND, PretrainedMixin
 from svae_tts.errors import SvaeError
 from vae.bottleneck import AttentionProjection
 from vae.config import VAEConfig, load_preset
@@ -31,6 +31,11 @@ class VAEError(SvaeError):
 # Trailing silence every clip gets before encoding: more than the encoder's one-sided receptive
 # field (about 0.3 s for the released architecture), see :meth:`SemanticVAE.encode_clips`.
 PAD_MARGIN_SECONDS = 0.5
+# How a clip is padded before encoding (:meth:`SemanticVAE.encode_clips`): "margin", the project's
+# default, or "release", the released scripts/extract_latent.py's encode (hop padding, one clip at a time).
+ENCODE_PADDINGS = ("margin", "release")
+# The release script's --global_seed default: the noise seed of release-style samples unless one is given.
+RELEASE_SEED = 42
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -44,7 +49,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | N
 
 class SemanticVAE(nn.Module, PretrainedMixin):
     config_class = VAEConfig
-    model_kind = "svae_tts.vae"
+    model_kind = VAE_KIND
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -139,30 +144,51 @@ class SemanticVAE(nn.Module, PretrainedMixin):
     @torch.no_grad()
     def encode_clips(self, wavs: list[torch.Tensor], sample: bool = False,
                      generator: torch.Generator | list[torch.Generator] | None = None,
-                     margin_seconds: float = PAD_MARGIN_SECONDS) -> list[torch.Tensor]:
+                     margin_seconds: float = PAD_MARGIN_SECONDS, padding: str = "margin") -> list[torch.Tensor]:
         """Latents ``(ceil(N_i/hop), D)`` float32 on the CPU for each 1-D waveform, whatever it is batched with.
 
         The one encode of the project: the latent set the TTS trains on, the TTS prompt, the file
-        jobs and the evaluation all call it, so they all see the same latents. Every clip gets at
-        least ``margin_seconds`` of trailing zeros before encoding and its output is trimmed to its
-        own ``ceil(N/hop)`` frames: a bare :meth:`encode` pads to the hop only, and its last frames
-        (about 0.25 s) then differ. Since the attention is causal and the convolutions see no
-        further than the margin, the padding from longer batch-mates cannot change a kept frame, so
-        batch size and process count do not change the latents. ``sample`` draws from the posterior
-        instead of taking its mean, each clip's noise ``(T_i, D)`` on its own: from ``generator[i]``
-        when given a list (one per clip, so a clip's sample does not depend on its batch-mates
-        either), else from ``generator`` (or torch's global RNG) clip after clip.
+        jobs and the evaluation all call it, so they all see the same latents. With ``padding="margin"``
+        (the default) every clip gets at least ``margin_seconds`` of trailing zeros before encoding
+        and its output is trimmed to its own ``ceil(N/hop)`` frames: a bare :meth:`encode` pads to the
+        hop only, and its last frames (about 0.25 s) then differ. Since the attention is causal and
+        the convolutions see no further than the margin, the padding from longer batch-mates cannot
+        change a kept frame, so batch size and process count do not change the latents. ``sample``
+        draws from the posterior instead of taking its mean, each clip's noise ``(T_i, D)`` on its own:
+        from ``generator[i]`` when given a list (one per clip, so a clip's sample does not depend on
+        its batch-mates either), else from ``generator`` (or torch's global RNG) clip after clip.
+
+        ``padding="release"`` is the encode of the release's ``scripts/extract_latent.py`` instead,
+        for latents that mix with ones its authors' script made: each clip encoded alone, right-padded
+        to a multiple of the hop only (its last ~12 frames then differ from the margin's), and a
+        sample drawn as that script draws it: its ``encode`` draws a posterior sample that it throws
+        away and the script then draws the one it keeps, so two noises ``(1, T_i, D)`` are taken from
+        the generator per clip and the second is used. The script seeds torch's global RNG once per
+        process and encodes its files one after another, so pass one generator seeded as it does
+        (``global_seed * world_size + rank``) and the clips in its order; a clip's sample depends on
+        the clips before it, as the script's do.
         """
+        if padding not in ENCODE_PADDINGS:
+            raise VAEError(f"encode padding must be one of {', '.join(ENCODE_PADDINGS)}, got {padding!r}")
         if not wavs:
             return []
         lengths = [int(w.shape[-1]) for w in wavs]
         if min(lengths) == 0:
             raise VAEError("encode got zero-length audio")
+        device = next(self.parameters()).device
+        if padding == "release":
+            out = []
+            for i, w in enumerate(wavs):
+                mu, logvar = self.encode_stats(w.reshape(1, -1).to(device))
+                g = generator[i] if isinstance(generator, (list, tuple)) else generator
+                z = self._release_sample(mu, logvar, g)[0] if sample else mu[0]
+                out.append(z.float().cpu())
+            return out
         margin = int(round(margin_seconds * self.sample_rate))
         batch = torch.zeros(len(wavs), max(lengths) + margin)
         for i, w in enumerate(wavs):
             batch[i, : lengths[i]] = w.reshape(-1)
-        mu, logvar = self.encode_stats(batch.to(next(self.parameters()).device))
+        mu, logvar = self.encode_stats(batch.to(device))
         out = []
         for i, n in enumerate(lengths):
             z = mu[i, : self.num_frames(n)]
@@ -171,6 +197,14 @@ class SemanticVAE(nn.Module, PretrainedMixin):
                 z = self.reparameterize(z, logvar[i, : z.shape[0]], g)
             out.append(z.float().cpu())
         return out
+
+    @classmethod
+    def _release_sample(cls, mu: torch.Tensor, logvar: torch.Tensor,
+                        generator: torch.Generator | None) -> torch.Tensor:
+        """The posterior sample the release's extraction script keeps: the second of two draws (see
+        :meth:`encode_clips`)."""
+        cls.reparameterize(mu, logvar, generator)  # the sample the release's encode draws and drops
+        return cls.reparameterize(mu, logvar, generator)
 
     def set_decode_dtype(self, dtype: torch.dtype | str = torch.float32) -> "SemanticVAE":
         """The precision of decodes without gradients (inference): ``float32`` (the default),
@@ -182,9 +216,11 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         and in bf16 2.3x to 5.0x (error a few 1e-3 with random weights) on CPUs with AMX / AVX512-BF16
         (``docs/benchmarks/cpu_2026-12-01.md``). fp32 decodes on a GPU keep the original modules:
         the copy is measured on CPUs only. The copy is rebuilt whenever the decoder's weights, device
-        or dtype change: each decode compares the parameters' version counters and a per-parameter
-        sum with those it was built from, so loading weights, an optimiser step and writes through
-        ``p.data`` (which bump no version counter; ``ema_pytorch`` updates that way) all show.
+        or dtype change: each decode compares the version counters, data pointers and a per-tensor
+        sum of the decoder's parameters and buffers (the anti-aliasing filters) with those it was
+        built from (:func:`vae.fast_decode.decoder_fingerprint`), so loading weights, an optimiser
+        step, an in-place change of a filter and writes through ``p.data`` (which bump no version
+        counter; ``ema_pytorch`` updates that way) all show.
         Decodes with gradients or in train mode (a trainer's no-grad generator passes would
         otherwise rebuild the copy after every step) run the original modules, bit for bit the
         release's. The copy holds a second set of decoder weights (~200 MB in fp32 at the released
@@ -209,13 +245,13 @@ class SemanticVAE(nn.Module, PretrainedMixin):
         return self.decode_dtype != torch.float32 or device.type == "cpu"
 
     def _inference_decoder(self) -> nn.Module:
-        params = list(self.decoder.parameters())
-        key = (tuple(p._version for p in params), params[0].device, params[0].dtype, self.decode_dtype)
-        sums = torch.stack([p.detach().sum() for p in params])  # one pass over the weights: catches writes through p.data
+        from vae.fast_decode import decoder_fingerprint, inference_decoder
+
+        param = next(self.decoder.parameters())
+        tensors_key, sums = decoder_fingerprint(self.decoder)  # parameters and buffers (the anti-aliasing filters)
+        key = (tensors_key, param.device, param.dtype, self.decode_dtype)
         cached = self.__dict__.get("_inference_cache")
         if cached is None or cached[0] != key or not torch.equal(cached[1], sums):
-            from vae.fast_decode import inference_decoder
-
             cached = (key, sums, inference_decoder(self.decoder).to(self.decode_dtype))
             self.__dict__["_inference_cache"] = cached  # outside nn.Module's registry: not in state_dict
         return cached[2]

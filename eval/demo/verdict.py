@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from eval.demo.config import ARMS
 from eval.report import finite
-from eval.scoring import LOWER_IS_BETTER, MOS_HEADLINES, SIGNIFICANT_P, holm
+from eval.scoring import (LOWER_IS_BETTER, MIN_RUNS, MOS_HEADLINES, NO_DIFFERENCE, SIGNIFICANT_P, comparison_sentence,
+                          holm, outcome)
 
 
 def final_rows(conv: dict) -> dict[str, dict]:
@@ -69,22 +70,22 @@ def reads(row: dict, key: str) -> bool | None:
     return None
 
 
+SEMANTIC, ACOUSTIC = "this semantic model", "this acoustic model"  # two models, not their arms
+
+
 def _compare(test: dict | None, p_key: str, key: str, label: str, sem: dict, ac: dict) -> tuple[str, str]:
     """One measure of these two models through their paired test, decided on ``test[p_key]`` (the
-    raw p for the primary endpoint, the Holm-adjusted one for a secondary): ("text", "better" /
-    "worse" / "ns")."""
-    lower_is_better = key in LOWER_IS_BETTER
-    numbers = f"this semantic model {sem[key]:.3f} vs this acoustic model {ac[key]:.3f}"
-    if lower_is_better and finite(sem.get(f"{key}_p")) and finite(ac.get(f"{key}_p")):
-        numbers += f"; chance p {sem[f'{key}_p']:.3f} / {ac[f'{key}_p']:.3f}"
+    raw p for the primary endpoint, the Holm-adjusted one for a secondary): (the text,
+    :func:`eval.scoring.outcome`)."""
     if test is None:
-        return f"{label} at the last step: {numbers}; no paired test, so no difference named", "ns"
+        numbers = f"{SEMANTIC} {sem[key]:.3f} vs {ACOUSTIC} {ac[key]:.3f}"
+        return f"{label} at the last step: {numbers}; no paired test, so no difference named", NO_DIFFERENCE
+    numbers = f"{sem[key]:.3f} vs {ac[key]:.3f}"
+    if key in LOWER_IS_BETTER and finite(sem.get(f"{key}_p")) and finite(ac.get(f"{key}_p")):
+        numbers += f"; chance p {sem[f'{key}_p']:.3f} / {ac[f'{key}_p']:.3f}"
     stat = f"paired p {test['p']:.3f}" + (f", Holm-adjusted {test[p_key]:.3f}" if p_key != "p" else "") + f", n {test['n']}"
-    if test[p_key] >= SIGNIFICANT_P:
-        return f"{label} at the last step: {numbers}; no difference shown ({stat})", "ns"
-    wins = test["diff"] < 0 if lower_is_better else test["diff"] > 0
-    return (f"{label} at the last step: {numbers}; this semantic model {'better' if wins else 'worse'} ({stat})",
-            "better" if wins else "worse")
+    result = outcome(test, p_key)
+    return comparison_sentence(SEMANTIC, ACOUSTIC, f"{label} at the last step", result, f"{numbers}; {stat}"), result
 
 
 def _measures(primary: str, sem: dict, ac: dict) -> list[tuple[str, str]]:
@@ -127,7 +128,7 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
     primary = conv.get("primary") or primary_endpoint(list(last.values()))
     judge_on_real = judge_on_real or {}
     labels = dict(_measures(primary, sem, ac))
-    parts: dict[str, tuple[str, str | None]] = {}  # key -> (text, "better" / "worse" / "ns" / None = not read)
+    parts: dict[str, tuple[str, str | None]] = {}  # key -> (text, eval.scoring.outcome / None = not read)
     tests: dict[str, dict | None] = {}  # the measures read -> their paired test (None: no test)
     for key, label in labels.items():
         why_not = _unreadable(key, label, sem, ac, judge_on_real)
@@ -142,17 +143,16 @@ def verdict(conv: dict, judge_on_real: dict | None = None) -> str:
         parts[key] = _compare(t, "p" if key == primary else "holm_p", key, labels[key], sem, ac)
     parts = {key: parts[key] for key in labels}  # the primary endpoint first, as _measures orders them
     head = _primary_head(primary, parts[primary][1])
-    return (f"This semantic model vs this acoustic model ({ONE_RUN}): {head}. " + "; ".join(t for t, _ in parts.values())
+    body = "; ".join(t for t, _ in parts.values())
+    return (f"This semantic model vs this acoustic model ({ONE_RUN}): {head}. {body[:1].upper()}{body[1:]}"
             + ". Tiny models and minutes of CPU training are far from the paper's setting; read this as a check that "
             "the pipeline runs and measures, not as evidence.")
 
 
-def _primary_head(primary: str, outcome: str | None) -> str:
-    if outcome is None:
+def _primary_head(primary: str, result: str | None) -> str:
+    if result is None:
         return f"the primary endpoint {primary} could not be read"
-    if outcome == "ns":
-        return f"no difference shown between these two models on the primary endpoint {primary}"
-    return f"this semantic model is {outcome} than this acoustic model on the primary endpoint {primary}"
+    return comparison_sentence(SEMANTIC, ACOUSTIC, f"the primary endpoint {primary}", result)
 
 
 def runs_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) -> str:
@@ -178,12 +178,10 @@ def runs_verdict(seeds: dict, conv: dict, judge_on_real: dict | None = None) -> 
     if not read and any(reads(row, primary) is not None for row in last.values()):
         return (f"At this scale no TTS run's last checkpoint {what}, so this run neither supports nor contradicts the "
                 "paper's claim. The numbers, for the record: " + numbers)
-    from eval.seeds import ALPHA, MIN_RUNS
-
     runs = f"Runs whose last checkpoint {what}: {', '.join(read)} (of {len(last)}). " if read else ""
     return (runs + "Over the runs: " + numbers + f" An arm is named only from Welch's test between runs on the "
-            f"primary endpoint ({primary}; at least {MIN_RUNS} runs an arm, p < {ALPHA}); a secondary metric only where "
-            f"its Holm-adjusted p is below {ALPHA}; a steps ratio only where every seed of both arms got there.")
+            f"primary endpoint ({primary}; at least {MIN_RUNS} runs an arm, p < {SIGNIFICANT_P}); a secondary metric only "
+            f"where its Holm-adjusted p is below {SIGNIFICANT_P}; a steps ratio only where every seed of both arms got there.")
 
 
 

