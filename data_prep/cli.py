@@ -43,9 +43,18 @@ def _split_specs(args):
             ValidationLimits(min_duration=args.min_duration, max_duration=args.max_duration))
 
 
+def _skipped_status(out) -> int:
+    """Exit 0, or 3 when the output's skipped-items report (``skipped.jsonl``) lists items, each then
+    one line on stderr (:func:`svae_tts.cli.skipped_status`)."""
+    from svae_tts.cli import skipped_status
+    from svae_tts.formats.corpus import read_report
+
+    return skipped_status([(str(s.get("path") or s.get("id")), str(s.get("reason"))) for s in read_report(out)])
+
+
 def _summary(dd, out) -> int:
     print(json.dumps({"out": str(out), **{k: len(v) for k, v in dd.items()}}))
-    return 0
+    return _skipped_status(out)
 
 
 def _build(args) -> int:
@@ -79,7 +88,7 @@ def _features(args) -> int:
     out = extract_features(args.corpus, args.out, args.model, args.layer, args.batch_size,
                            shard_size=args.shard_size, splits=args.splits, dtype=args.dtype)
     print(json.dumps({"out": str(out)}))
-    return 0
+    return _skipped_status(out)
 
 
 def _train_ctc(args) -> int:
@@ -101,7 +110,7 @@ def _latents(args) -> int:
                           sample=args.sample, seed=args.seed, overwrite=args.overwrite, keep_shards=args.keep_shards,
                           padding=args.padding)
     print(json.dumps({"out": str(out)}))
-    return 0
+    return _skipped_status(out)
 
 
 def _add_build(dsub) -> None:

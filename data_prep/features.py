@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import torch
 
 from data_prep.errors import DataError
 from data_prep.shards import encode_into_shards, read_skip_reports, start_job
-from svae_tts.fileio import atomic_path, guard_output
+from svae_tts.errors import nothing_done
+from svae_tts.fileio import atomic_path, guard_output, make_output_dir
 from svae_tts.formats.corpus import REPORT_FILE, corpus_rows, write_report
 from svae_tts.formats.shards import shard_index
 from svae_tts.formats.teacher_features import META_FILE, read_store_info
@@ -70,6 +72,7 @@ def extract_features(
     guard_output(out_dir, [corpus_dir, teacher, *(r["audio"] for r in rows)], exists_ok=True,
                  markers=(META_FILE,), what="teacher-features folder")
     t = load_teacher(teacher, layer, acc.device)
+    created = make_output_dir(out_dir) if acc.is_main_process else None  # taken back if nothing is extracted
     meta = {"teacher": str(teacher), "layer": layer, "frame_rate": t.frame_rate, "width": t.width,
             "sample_rate": t.sample_rate, "dtype": dtype, "corpus": str(Path(corpus_dir).resolve())}
     old = read_store_info(out_dir)
@@ -83,7 +86,12 @@ def extract_features(
                        {"teacher": teacher, "layer": layer}, "features", acc.is_local_main_process)
     acc.wait_for_everyone()
     if acc.is_main_process:
+        skipped = read_skip_reports(out_dir, done=set(shard_index(out_dir)))
+        if created is not None and not shard_index(out_dir):  # every item failed: no folder of reports is left
+            shutil.rmtree(created)
+            raise nothing_done("data features", [(str(s.get("path") or s.get("id")), str(s.get("reason")))
+                                                 for s in skipped])
         with atomic_path(out_dir / REPORT_FILE) as tmp:
-            write_report(tmp, read_skip_reports(out_dir, done=set(shard_index(out_dir))))
+            write_report(tmp, skipped)
     acc.wait_for_everyone()
     return out_dir

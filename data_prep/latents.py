@@ -25,7 +25,8 @@ import torch
 from data_prep.errors import DataError
 from data_prep.features import _accelerator
 from data_prep.shards import encode_into_shards, read_skip_reports, start_job
-from svae_tts.fileio import guard_output, recover_dir
+from svae_tts.errors import nothing_done
+from svae_tts.fileio import guard_output, make_output_dir, recover_dir
 from svae_tts.textio import read_own_json
 from svae_tts.formats.corpus import REPORT_FILE, corpus_rows, write_report
 from svae_tts.formats.latent_set import INFO_FILE, write_latent_set
@@ -94,6 +95,7 @@ def extract_latents(
         if acc.is_main_process:
             shutil.rmtree(out_dir)
         acc.wait_for_everyone()
+    created = make_output_dir(out_dir) if acc.is_main_process else None  # taken back if nothing is extracted
     model = load_vae(vae, acc.device)
     shard_dir = out_dir / SHARDS_DIR
     job = {"vae": str(vae), "sample": sample, "seed": seed, "padding": padding,
@@ -119,6 +121,11 @@ def extract_latents(
                        shard_size, desc="latents", progress=acc.is_local_main_process)
     acc.wait_for_everyone()
     if acc.is_main_process:
+        if created is not None and not shard_index(shard_dir):  # every item failed: no folder of reports is left
+            skipped = read_skip_reports(shard_dir)
+            shutil.rmtree(created)
+            raise nothing_done("data latents", [(str(s.get("path") or s.get("id")), str(s.get("reason")))
+                                                for s in skipped])
         assemble(rows, out_dir, {"vae": str(vae), "frame_rate": float(model.frame_rate), "latent_dim": int(model.latent_dim),
                                  "sample_rate": int(model.sample_rate), "hop_length": int(model.hop_length),
                                  **making, "dtype": "float32",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from svae_tts.cli import add_device_option, float_arg, finite_float, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
+from svae_tts.cli import skipped_status, add_device_option, float_arg, int_arg, int_list, nonneg_float, nonneg_int, positive_float, positive_int, seed_int
 from tts_recipes.synthesis_settings import HELP_KEY, add_synthesis_options  # the options of `svae-tts synthesize`
 from eval.seeds import SEED_METRICS
+from svae_tts.errors import EXIT_USER_ERROR
 
 
 def _none(v: str | None) -> str | None:
@@ -92,16 +93,18 @@ def cmd_recon(a) -> int:
 
     s = run_recon(parse_named(a.model), a.corpus, a.out, _scorer(a), a.split, a.limit, not a.no_original, a.overwrite, a.device)
     print(open(f"{a.out}/report.md").read())
-    return 0 if s["models"] else 1
+    return skipped_status([(f"{x['model']} {x['id']} ({x['path']})", x["reason"]) for x in s["skipped"]])
 
 
 def cmd_testlist(a) -> int:
-    from eval.testlist import build_test_list, write_test_list
+    from eval.testlist import TESTLIST_COMMAND, build_test_list, check_test_list_name, write_test_list
 
     from svae_tts.formats.corpus import corpus_audio, load_corpus
     from svae_tts.fileio import guard_output
 
-    guard_output(a.out, [a.corpus, *corpus_audio(load_corpus(a.corpus))], overwrite=a.overwrite, kind="file", what="test list")
+    guard_output(a.out, [a.corpus, *corpus_audio(load_corpus(a.corpus))], overwrite=a.overwrite, kind="file", what="test list",
+                 command=TESTLIST_COMMAND)
+    check_test_list_name(a.out)
     items = build_test_list(a.corpus, a.num, a.seed, a.min_duration, a.max_duration, a.split, a.allow_seen_speakers)
     write_test_list(items, a.out, a.overwrite, inputs=[a.corpus])
     print(f"wrote {len(items)} items ({len({i.speaker for i in items})} speakers) to {a.out}")
@@ -114,7 +117,7 @@ def cmd_tts(a) -> int:
     s = run_tts_eval(_items(a), a.out, a.model, a.generated, a.ground_truth, _scorer(a), _settings(a),
                      not a.no_audio, a.overwrite, a.device)
     print(open(f"{a.out}/report.md").read())
-    return 0 if s.get("n") else 1
+    return skipped_status([(f["id"], f["reason"]) for f in s["failures"]])
 
 
 def cmd_convergence(a) -> int:
@@ -131,7 +134,9 @@ def cmd_convergence(a) -> int:
                         a.wer_threshold, a.sim_threshold, a.device, a.cer_threshold, a.primary)
     print(open(f"{a.out}/report.md").read())
     print(f"{r['scored_now']} checkpoint(s) scored now, {r['reused_from_cache']} from cache, {len(r['failures'])} failed")
-    return 0 if r["rows"] else 1
+    return skipped_status([(f"{f['run']} step {f['step']}", f["reason"]) for f in r["failures"]]
+                          + [(f"{row['run']} step {row['step']}", f"{row['failed_items']} test item(s) failed (see "
+                              f"{a.out}/cache)") for row in r["rows"] if row.get("failed_items")])
 
 
 def cmd_probe(a) -> int:
@@ -139,9 +144,9 @@ def cmd_probe(a) -> int:
     from eval.probe import ProbeConfig, run_probe
 
     cfg = ProbeConfig(unit=a.unit, lr=a.lr, seed=a.seed, **({"steps": a.steps} if a.steps is not None else {}))
-    run_probe(parse_named(a.model), a.corpus, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
+    r = run_probe(parse_named(a.model), a.corpus, a.out, cfg, a.limit, a.overwrite, a.device, a.allow_seen_speakers)
     print(open(f"{a.out}/probe.md").read())
-    return 0
+    return skipped_status([(f"{s['model']} {s.get('id', s.get('path', '?'))}", s.get("reason", "?")) for s in r["skipped"]])
 
 
 def cmd_text_reliance(a) -> int:
@@ -268,6 +273,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_eval = sub.add_parser("eval", help="evaluate VAEs and TTS models (recon, tts, testlist, convergence, probe, "
                                               "text-reliance)")
     es = p_eval.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
-    p_eval.set_defaults(func=lambda a: p_eval.print_help() or 1)
+    p_eval.set_defaults(func=lambda a: p_eval.print_help() or EXIT_USER_ERROR)
     for add in (_add_recon, _add_testlist, _add_tts, _add_convergence, _add_probe, _add_text_reliance):
         add(es)

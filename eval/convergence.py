@@ -38,7 +38,8 @@ from eval.scoring import (MOS_HEADLINES, Scorer, add_text_gains, aggregate, chan
                           paired_test)
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio, save_audio
-from svae_tts.fileio import atomic_write_json, guard_output
+from svae_tts.errors import nothing_done
+from svae_tts.fileio import OutputManifest, atomic_write_json, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.run_state import EXPORTS_DIR, list_exports, step_name
 from svae_tts.textio import read_json
@@ -218,7 +219,9 @@ def score_checkpoints(runs: list[tuple[str, str | os.PathLike]], items: list[Tes
         raise EvalError("no runs given (use NAME=RUN_DIR)")
     if not items:
         raise EvalError("the test list is empty")
-    out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True)
+    # recognised by its manifest, or by the cache a scoring process beside this one may have begun
+    out_dir = guard_output(out_dir, [*(run_dir for _, run_dir in runs), *item_audio(items)], exists_ok=True,
+                           command=CONVERGENCE_COMMAND, markers=("cache",))
     settings = settings or EvalSynthesis()
     scorer = scorer or Scorer(device=device)  # its judges are loaded once something needs scoring
     synth_factory = synth_factory or tts_synth_factory(device, settings)
@@ -279,6 +282,8 @@ def run_convergence(
     settings = settings or EvalSynthesis()
     scorer = scorer or Scorer(device=device)  # score_checkpoints loads it
     scored = score_checkpoints(runs, items, out_dir, scorer, synth_factory, settings, steps, keep_audio, device)
+    if not scored.rows:  # every checkpoint failed: nothing was cached, no report of nothing is written
+        raise nothing_done(CONVERGENCE_COMMAND, [(f"{f['run']} step {f['step']}", f["reason"]) for f in scored.failures])
     from eval.seeds import group_runs, primary_endpoint, seed_summary
 
     names = [n for n, _ in runs]
@@ -292,9 +297,18 @@ def run_convergence(
     if any(len(seeds) > 1 for seeds in group_runs(names).values()):
         results["seeds"] = seed_summary(results, scored.utterances, metric="cer", threshold=cer_threshold,
                                         primary=primary)
-    write_outputs(results, Path(out_dir))
-    write_items_csv(scored.utterances, names, Path(out_dir) / "items.csv")
+    out_dir = Path(out_dir)
+    write_outputs(results, out_dir)
+    write_items_csv(scored.utterances, names, out_dir / "items.csv")
+    manifest = OutputManifest.of(out_dir)
+    manifest.claim(CONVERGENCE_COMMAND)
+    manifest.add(CONVERGENCE_COMMAND, *(p for p in out_dir.iterdir() if p.is_file() and p.name in CONVERGENCE_FILES))
     return results
+
+
+CONVERGENCE_COMMAND = "eval convergence"  # the command name in the output folder's manifest
+CONVERGENCE_FILES = ("results.csv", "results.json", "convergence.png", "steps_to_threshold.png", "report.md", "seeds.md",
+                     "convergence_seeds.png", "items.csv")  # what the report writes at the folder's top
 
 
 def cache_path(out_dir: str | os.PathLike, run: str, step: int) -> Path:

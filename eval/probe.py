@@ -28,7 +28,7 @@ from eval.metrics.text import ErrorCounts, aggregate_error_rates
 from eval.report import markdown_table
 from eval.scoring import SIGNIFICANT_P, compare_pairs, comparison_sentence, outcome, p_text, paired_test
 from svae_tts.audio import load_audio
-from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
+from svae_tts.fileio import atomic_write_json, atomic_write_text, claim_report_dir, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.config import Checked, nonneg, positive, seed_field
 from svae_tts.formats.corpus import corpus_audio, load_corpus
@@ -36,6 +36,8 @@ from svae_tts.formats.latent_set import is_latent_set, load_latent_set, split_la
 from svae_tts.text import asr_scoring_text
 
 log = logging.getLogger(__name__)
+
+PROBE_COMMAND = "eval probe"  # the command name in the output folder's manifest
 STRESS = set("ˈˌ")
 
 
@@ -262,8 +264,8 @@ def run_probe(
     out_dir = Path(out_dir)
     ds = load_corpus(corpus_dir)
     guard_output(out_dir, [corpus_dir, *(spec for _, spec in codecs), *corpus_audio(ds)], overwrite=overwrite,
-                 exists_ok=True)
-    check_writable(out_dir / "probe.json", overwrite)
+                 exists_ok=True, command=PROBE_COMMAND, markers=("probe.json",))
+    manifest = claim_report_dir(out_dir, PROBE_COMMAND, ["probe.json", "probe.md"], overwrite)
     for split in ("train", "test"):
         if split not in ds:
             raise EvalError(f"{corpus_dir}: the probe needs train and test splits (has {sorted(ds)})")
@@ -293,6 +295,7 @@ def run_probe(
     results["paired"] = paired_probe_tests(results["models"])
     atomic_write_json(out_dir / "probe.json", results)
     atomic_write_text(out_dir / "probe.md", probe_report(results))
+    manifest.add(PROBE_COMMAND, out_dir / "probe.json", out_dir / "probe.md")
     return results
 
 

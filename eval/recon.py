@@ -4,7 +4,8 @@ Per utterance: PESQ-WB, STOI, SI-SDR, multi-scale mel distance, speaker similari
 original and its reconstruction, predicted MOS, and, with an ASR judge, the resynthesis WER/CER
 against the transcript. The judges also score the original audio once ("ground truth" row) so the
 numbers have their ceiling beside them. Writes ``<out>/<name>/utterances.jsonl``,
-``<out>/summary.json`` and ``<out>/report.md``.
+``<out>/summary.json`` and ``<out>/report.md``, all at the end and only when something was scored
+(a run where every item fails is :class:`svae_tts.errors.NothingDone` and writes nothing).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from eval.report import markdown_table
 from eval.scoring import (SIGNIFICANT_P, Scorer, add_text_gains, aggregate, compare_pairs, comparison_sentence, other_texts,
                           outcome, p_text, paired_test)
 from svae_tts.audio import load_audio
-from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
+from svae_tts.errors import nothing_done
+from svae_tts.fileio import atomic_write_json, atomic_write_text, claim_report_dir, guard_output
 from svae_tts.boundary import item_boundary
 from svae_tts.formats.corpus import corpus_audio, load_corpus
 
 log = logging.getLogger(__name__)
+
+RECON_COMMAND = "eval recon"  # the command name in the output folder's manifest
 
 RECON_COLUMNS = ("n", "pesq", "stoi", "si_sdr", "mel_dist", "sim", "wer", "wer_corpus", "cer", "cer_chance", "cer_p", "mos_ovrl")
 # what two reconstructions of the same items are compared on; the originals have only the judges' scores
@@ -49,11 +53,13 @@ def run_recon(
     out_dir = Path(out_dir)
     ds = load_corpus(corpus_dir)
     guard_output(out_dir, [corpus_dir, *(spec for _, spec in codecs), *corpus_audio(ds)], overwrite=overwrite,
-                 exists_ok=True)
-    check_writable(out_dir / "summary.json", overwrite)
-    scorer = (scorer or Scorer(device=device)).load()
+                 exists_ok=True, command=RECON_COMMAND)
     if split not in ds:
         raise EvalError(f"{corpus_dir}: corpus has no {split!r} split (has {sorted(ds)})")
+    names = (["ground_truth"] if score_original else []) + [name for name, _ in codecs]
+    manifest = claim_report_dir(out_dir, RECON_COMMAND, ["summary.json", "report.md",
+                                                         *(f"{n}/utterances.jsonl" for n in names)], overwrite)
+    scorer = (scorer or Scorer(device=device)).load()
     rows_in = ds[split].select(range(min(limit, len(ds[split])))) if limit else ds[split]
     utts = [{"id": r["id"], "audio": r["audio"], "text": r["text"]} for r in rows_in]
     summary: dict = {"corpus": str(corpus_dir), "split": split, "judges": scorer.describe(), "models": {}, "skipped": []}
@@ -63,6 +69,7 @@ def run_recon(
         entries.append(("ground_truth", None))
     entries += [(name, spec) for name, spec in codecs]
     scored: dict[str, list[dict]] = {}
+    per_model: dict[str, list[dict]] = {}
     for name, spec in entries:
         codec = load_codec(spec, device) if spec is not None else None
         rows, skipped = [], []
@@ -81,17 +88,22 @@ def run_recon(
                 continue
             rows.append({"id": u["id"], **row})
         scored[name] = add_text_gains(rows)
-        d = out_dir / name
-        d.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(d / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        per_model[name] = rows
         info = {"spec": spec, **aggregate(rows)}
         if codec is not None:
             info.update(codec_facts(codec))
         summary["models"][name] = info
         summary["skipped"] += skipped
+    if not any(per_model.values()):  # nothing scored: no folder holding only a report
+        raise nothing_done(RECON_COMMAND, [(f"{s['model']} {s['id']}", s["reason"]) for s in summary["skipped"]])
     summary["paired"] = paired_recon_tests(scored)
+    written = []
+    for name, rows in per_model.items():
+        atomic_write_text(out_dir / name / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        written.append(out_dir / name / "utterances.jsonl")
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "report.md", recon_report(summary))
+    manifest.add(RECON_COMMAND, *written, out_dir / "summary.json", out_dir / "report.md")
     return summary
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from eval.errors import EvalError
-from svae_tts.fileio import atomic_write_text, guard_output
+from svae_tts.fileio import OutputManifest, atomic_write_text, guard_output
 from svae_tts import textio
 from svae_tts.config import Checked, from_dict, nonneg
 from svae_tts.errors import ConfigError
@@ -117,9 +117,22 @@ def write_test_list(items: list[TestItem], path: str | os.PathLike, overwrite: b
                     inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Write ``items`` as JSON lines; the file may not replace or sit inside its audio or ``inputs``
     (the corpus it was built from)."""
-    path = guard_output(path, [*inputs, *item_audio(items)], overwrite=overwrite, kind="file", what="test list")
+    path = guard_output(path, [*inputs, *item_audio(items)], overwrite=overwrite, kind="file", what="test list",
+                        command=TESTLIST_COMMAND)
+    check_test_list_name(path)
     atomic_write_text(path, "".join(json.dumps(asdict(it), ensure_ascii=False) + "\n" for it in items))
+    OutputManifest.of(path.parent).add(TESTLIST_COMMAND, path)  # so --overwrite may replace it, and nothing else
     return path
+
+
+TESTLIST_COMMAND = "eval testlist"  # the command name in output manifests
+
+
+def check_test_list_name(path: str | os.PathLike) -> None:
+    """A test list is written as JSON lines, and :func:`load_test_list` reads a file by its extension
+    (``.lst`` as LibriSpeech-PC): any name but ``.jsonl`` would not read back as written."""
+    if Path(path).suffix.lower() != ".jsonl":
+        raise EvalError(f"{path}: a test list is written as JSON lines; give it a .jsonl name")
 
 
 def build_test_list(

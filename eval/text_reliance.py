@@ -27,7 +27,7 @@ from eval.errors import EvalError
 from eval.report import markdown_table
 from eval.scoring import paired_test
 from svae_tts.errors import SvaeError
-from svae_tts.fileio import atomic_write_json, atomic_write_text, guard_output
+from svae_tts.fileio import atomic_write_json, atomic_write_text, claim_report_dir, guard_output
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +116,17 @@ def text_reliance(model_dir: str | os.PathLike, data: str | os.PathLike, split: 
 def run_text_reliance(models: list[tuple[str, str, str]], out: str | os.PathLike, overwrite: bool = False,
                       **kwargs) -> list[dict]:
     """:func:`text_reliance` of each ``(name, model dir, data)``; ``out/text_reliance.json`` and ``.md``."""
-    out = guard_output(out, [p for _, model, data in models for p in (model, data)], overwrite=overwrite, kind="dir")
+    out = guard_output(out, [p for _, model, data in models for p in (model, data)], overwrite=overwrite, kind="dir",
+                       command=RELIANCE_COMMAND, markers=("text_reliance.json",))
+    manifest = claim_report_dir(out, RELIANCE_COMMAND, ["text_reliance.json", "text_reliance.md"], overwrite)
     results = [{"name": name, **text_reliance(model, data, **kwargs)} for name, model, data in models]
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "text_reliance.json", results)
     atomic_write_text(out / "text_reliance.md", "# Text reliance\n\n" + reliance_table(results) + "\n")
+    manifest.add(RELIANCE_COMMAND, out / "text_reliance.json", out / "text_reliance.md")
     return results
+
+
+RELIANCE_COMMAND = "eval text-reliance"  # the command name in the output folder's manifest
 
 
 def reliance_table(results: list[dict]) -> str:

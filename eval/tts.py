@@ -3,7 +3,8 @@
 WER/CER of the ASR judge against the target text (mean per utterance and corpus-level), speaker
 similarity to the prompt, predicted MOS. With ``generated_dir`` the audio is read from
 ``<generated_dir>/<item id>.wav`` instead of synthesised (e.g. to score another system's output or
-the ground truth). Writes ``utterances.jsonl``, ``summary.json`` and ``report.md`` into ``out_dir``.
+the ground truth). Writes ``utterances.jsonl``, ``summary.json`` and ``report.md`` into ``out_dir``
+when at least one item was scored (when none was, :class:`svae_tts.errors.NothingDone`, nothing left).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from eval.report import markdown_table
 from eval.scoring import Scorer, aggregate
 from eval.testlist import TestItem, item_audio
 from svae_tts.audio import load_audio
-from svae_tts.fileio import atomic_write_json, atomic_write_text, check_writable, guard_output
+from svae_tts.errors import nothing_done
+from svae_tts.fileio import (atomic_write_json, atomic_write_text, claim_report_dir, guard_output, make_output_dir,
+                             remove_created_dir)
 
+TTS_EVAL_COMMAND = "eval tts"  # the command name in the output folder's manifest
 TTS_COLUMNS = ("n", "failed_items", "wer", "wer_corpus", "cer", "cer_corpus", "cer_chance", "cer_p", "sim", "mos_ovrl", "mos_utmos")
 
 
@@ -56,21 +60,29 @@ def run_tts_eval(
     if sum(x is not None and x is not False for x in (model_dir, generated_dir, ground_truth)) != 1:
         raise EvalError("give exactly one of a TTS model dir, a folder of generated audio, or ground_truth")
     out_dir = Path(out_dir)
-    guard_output(out_dir, [model_dir, generated_dir, *item_audio(items)], overwrite=overwrite, exists_ok=True)
-    check_writable(out_dir / "summary.json", overwrite)
+    guard_output(out_dir, [model_dir, generated_dir, *item_audio(items)], overwrite=overwrite, exists_ok=True,
+                 command=TTS_EVAL_COMMAND)
+    keep_audio = keep_audio and model_dir is not None  # audio read from files or the targets is not copied
+    audio = [out_dir / "audio" / f"{item.id}.wav" for item in items] if keep_audio else []
+    manifest = claim_report_dir(out_dir, TTS_EVAL_COMMAND, ["utterances.jsonl", "summary.json", "report.md",
+                                                             *(str(a.relative_to(out_dir)) for a in audio)], overwrite)
     settings = settings or EvalSynthesis()
     scorer = (scorer or Scorer(device=device)).load()
     if model_dir is not None:
         synth = tts_synth_factory(device, settings)(Path(model_dir))
         source = str(model_dir)
     elif generated_dir is not None:
-        synth, source, keep_audio = generated_audio_synth(generated_dir), str(generated_dir), False
+        synth, source = generated_audio_synth(generated_dir), str(generated_dir)
     else:
-        synth, source, keep_audio = ground_truth_synth, "ground truth", False
+        synth, source = ground_truth_synth, "ground truth"
+    created = make_output_dir(out_dir)
     rows, failed = evaluate_model(synth, items, scorer, settings.seed, out_dir / "audio" if keep_audio else None)
+    if not rows:  # every item failed: nothing was written, and the folder goes if this made it
+        remove_created_dir(created)
+        raise nothing_done(TTS_EVAL_COMMAND, [(f["id"], f["reason"]) for f in failed])
+    manifest.add(TTS_EVAL_COMMAND, *(a for a in audio if a.is_file()))
     summary = {"source": source, "judges": scorer.describe(), "synthesis": settings.__dict__,
                **aggregate(rows), "failed_items": len(failed), "failures": failed}
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "utterances.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     atomic_write_json(out_dir / "summary.json", summary)
     cols = [c for c in TTS_COLUMNS if c in summary]
@@ -79,4 +91,5 @@ def run_tts_eval(
     if failed:
         md += ["Failed items:", ""] + [f"- {f['id']}: {f['reason']}" for f in failed]
     atomic_write_text(out_dir / "report.md", "\n".join(md) + "\n")
+    manifest.add(TTS_EVAL_COMMAND, *(out_dir / n for n in ("utterances.jsonl", "summary.json", "report.md")))
     return summary

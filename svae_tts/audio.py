@@ -178,6 +178,21 @@ def validate_waveform(wav: torch.Tensor, name: str = "audio") -> torch.Tensor:
     return wav
 
 
+OUTPUT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}  # what save_audio writes, by extension
+
+
+def audio_output_format(path: str | os.PathLike) -> str:
+    """The soundfile format :func:`save_audio` writes ``path`` in, from its extension; an extension
+    it cannot write is one :class:`AudioError` naming the path. Commands call it on their output
+    before any work, so ``-o out.mp3`` stops at once rather than after the synthesis."""
+    suffix = Path(path).suffix.lower()
+    fmt = OUTPUT_FORMATS.get(suffix)
+    if fmt is None:
+        shown = f"a {suffix} file" if suffix else "a file without an extension"
+        raise AudioError(f"{path}: cannot write audio as {shown} (use {', '.join(OUTPUT_FORMATS)})")
+    return fmt
+
+
 def save_audio(
     path: str | os.PathLike,
     wav: torch.Tensor | np.ndarray,
@@ -186,13 +201,11 @@ def save_audio(
     subtype: str = "PCM_16",
 ) -> Path:
     """Write a mono waveform atomically; refuse to replace an existing file unless ``overwrite``."""
+    fmt = audio_output_format(path)
     path = check_writable(path, overwrite, kind="file")
     check_sample_rate(sample_rate, str(path))
     wav = validate_waveform(torch.as_tensor(wav).detach().cpu(), str(path))
     data = wav.clamp(-1.0, 1.0).numpy()
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
-    if fmt is None:
-        raise AudioError(f"{path}: unsupported output extension (use .wav, .flac or .ogg)")
     if fmt == "OGG":
         subtype = "VORBIS"
     with atomic_path(path) as tmp:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, exc_summary
-from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.model_card import write_model_card
 from svae_tts.hub import is_hub_id, model_folder
 from svae_tts.textio import read_json
@@ -145,7 +145,8 @@ class PretrainedMixin:
                         extra: dict | None = None, card: Mapping[str, Any] | None = None) -> Path:
         """``card``: also write a ``README.md`` model card, with these facts
         (:func:`svae_tts.model_card.write_model_card`'s ``training``, ``metrics``, ``license``)."""
-        directory = check_writable(directory, overwrite, kind="dir")
+        # overwrite replaces a model dir (it holds config.json), never a folder of something else
+        directory = guard_output(directory, (), overwrite=overwrite, markers=(CONFIG_NAME,), what="model dir")
         cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config)}
         if extra:
             cfg.update(extra)

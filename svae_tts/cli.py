@@ -4,6 +4,8 @@ The core imports no stage package at import time. Each stage contributes its com
 ``register(subparsers)`` function in its own ``cli`` module, listed in ``STAGE_CLI_MODULES`` and
 imported only when the command line is parsed. Errors a user can cause (:class:`SvaeError`)
 become one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+The exit statuses are :mod:`svae_tts.errors`' ``EXIT_*``: 0 done, 2 a user error before any work,
+3 done with items skipped (:func:`skipped_status` lists them on stderr), 1 a bug.
 
 Bad command-line values are refused the same way, by argparse and in one line: every numeric
 option is parsed by one of the ``type=`` helpers below (``positive_int``, ``nonneg_float``,
@@ -21,7 +23,7 @@ import sys
 from typing import Callable
 
 from svae_tts import __version__
-from svae_tts.errors import SvaeError
+from svae_tts.errors import EXIT_OK, EXIT_SKIPPED, EXIT_USER_ERROR, SvaeError, named
 from svae_tts.field_ranges import SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, SEED_MAX, Range
 from svae_tts.log_setup import setup_logging
 
@@ -29,7 +31,6 @@ from svae_tts.log_setup import setup_logging
 STAGE_CLI_MODULES = ("vae.cli", "data_prep.cli", "tts_recipes.cli", "tts_recipes.app.cli", "eval.cli", "eval.demo",
                      "svae_tts.push_cli")
 
-EXIT_USER_ERROR = 2
 
 
 def run_reporting_errors(func: Callable[[], int | None], prog: str = "svae-tts") -> int:
@@ -46,6 +47,15 @@ def run_reporting_errors(func: Callable[[], int | None], prog: str = "svae-tts")
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def skipped_status(skipped: list[tuple[str, str]], prog: str = "svae-tts") -> int:
+    """The exit status of a command that did its work but skipped some items: each skipped
+    ``(item, reason)`` is one line on stderr, and the status is :data:`EXIT_SKIPPED` (3), or
+    :data:`EXIT_OK` when nothing was skipped. The command's report lists them too."""
+    for name, reason in skipped:
+        print(f"{prog}: skipped {named(name, reason)}", file=sys.stderr)
+    return EXIT_SKIPPED if skipped else EXIT_OK
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -172,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
-        return 1
+        return EXIT_USER_ERROR
     return run_reporting_errors(lambda: func(args))
 
 

@@ -58,17 +58,18 @@ class Range:
         """Why ``value`` is not allowed (``None`` when it is). Bools and non-numbers are not judged here."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
-        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-            return "is beyond 64 bits"
         if isinstance(value, float):
             if math.isnan(value):
                 return "is not a number"
             if math.isinf(value) and not self.allow_inf:
                 return "is infinite"
+        # the declared bounds first: a 70-bit seed is "too large" for its 32-bit limit, which the message shows
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
             return "is too small"
         if self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi):
             return "is too large"
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return "is beyond 64 bits"
         return None
 
     def message(self, name: str, value: Any) -> str | None:

@@ -6,6 +6,12 @@ file, the place is writable, and an existing output is only replaced when asked 
 is an earlier output of the same kind). Every refusal is one :class:`OutputPathError` /
 :class:`OutputExistsError` line naming the path.
 
+What is "an earlier output" is told by the markers a command's folder always holds (a corpus'
+``corpus_info.json``, a run dir's ``config.yaml``) or, for every other command, by the folder's
+:class:`OutputManifest` (``.svae-tts-output.json``: the command whose folder it is, and which files
+which command wrote), so ``--overwrite`` replaces only files the command itself wrote. A command
+that could do nothing takes back the folder it made (:func:`make_output_dir`, :func:`remove_created_dir`).
+
 Files are written to a temporary sibling and renamed (``os.replace`` is atomic on POSIX within a
 file system), with the permissions a plain ``open()`` would give (``0o666 & ~umask``). Directories
 are built under a temporary sibling name and swapped in, the previous version being removed only
@@ -119,6 +125,27 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and next(path.iterdir(), None) is None
 
 
+def _check_recognised(folder: Path, shown: str, command: str, markers: Sequence[str]) -> None:
+    """An existing non-empty ``folder`` is an earlier output of ``command`` (its manifest says so,
+    or it holds one of ``markers``), or :class:`OutputExistsError`."""
+    if any(next(folder.glob(m), None) for m in markers):
+        return
+    owner = (OutputManifest.read(folder) or OutputManifest(folder)).folder_command
+    if owner is None:
+        raise OutputExistsError(f"{shown}: holds files `svae-tts {command}` did not write (no {MANIFEST_FILE} of "
+                                "it); give a new or empty folder")
+    if owner != command:
+        raise OutputExistsError(f"{shown}: is an output of `svae-tts {owner}`, not of `svae-tts {command}`; give "
+                                "a new or empty folder")
+
+
+def _check_own_file(path: Path, shown: str, command: str) -> None:
+    """An existing file may be replaced only when ``command`` wrote it (its folder's manifest says so)."""
+    if (OutputManifest.read(path.parent) or OutputManifest(path.parent)).written_by(path) != command:
+        raise OutputExistsError(f"{shown}: exists and was not written by `svae-tts {command}`; --overwrite replaces "
+                                "only files it wrote: move it away or give another path")
+
+
 def guard_output(
     out: PathLike,
     inputs: Iterable[PathLike | None] = (),
@@ -128,6 +155,7 @@ def guard_output(
     exists_ok: bool = False,
     markers: Sequence[str] = (),
     what: str = "output",
+    command: str | None = None,
 ) -> Path:
     """Check an output path before any work; returns it as a :class:`Path` (as given, not resolved).
 
@@ -144,7 +172,12 @@ def guard_output(
     :class:`OutputExistsError` unless ``overwrite`` (it will be replaced) or ``exists_ok`` (the
     command resumes or reuses it). When ``markers`` (names or glob patterns) are given, an existing
     non-empty folder holding none of them is not an earlier ``what`` of this command and is refused
-    even then: ``overwrite`` replaces earlier outputs, never an unrelated folder.
+    even then: ``overwrite`` replaces earlier outputs, never an unrelated folder. ``command``
+    (``"vae reconstruct"``) recognises an earlier output by its :class:`OutputManifest`: an existing
+    non-empty folder is then used only when its manifest names ``command`` (or it holds one of
+    ``markers``), whatever ``overwrite`` and ``exists_ok`` say, and an existing file (``kind="file"``)
+    is replaced only when the manifest beside it says ``command`` wrote it; anything else is refused
+    here, before any work.
     """
     if out is None or str(out).strip() == "":
         raise OutputPathError(f"{what}: empty output path")
@@ -154,6 +187,11 @@ def guard_output(
     _check_overlap(resolved, shown, inputs)
     _check_kind(resolved, shown, kind)
     if resolved.exists() and not _is_empty_dir(resolved):
+        # someone else's folder or file first: --overwrite would not help, so the message must not suggest it
+        if command is not None and resolved.is_dir():
+            _check_recognised(resolved, shown, command, markers)
+        elif command is not None:
+            _check_own_file(resolved, shown, command)
         if not overwrite and not exists_ok:
             raise OutputExistsError(f"{shown}: already exists (pass --overwrite / overwrite=True to replace it)")
         if markers and resolved.is_dir() and not any(next(resolved.glob(m), None) for m in markers):
@@ -167,6 +205,124 @@ def check_writable(path: PathLike, overwrite: bool, kind: Literal["dir", "file",
     """:func:`guard_output` for an output with no inputs to compare: refuse to overwrite an
     existing output unless asked to, and refuse a path that cannot be written."""
     return guard_output(path, (), overwrite=overwrite, kind=kind)
+
+
+# -- what a command wrote: the manifest of an output folder ------------------------------------------
+MANIFEST_FILE = ".svae-tts-output.json"
+
+
+class OutputManifest:
+    """Which files of a folder this toolkit wrote, and by which command: ``.svae-tts-output.json``.
+
+    Why: an output folder is written only when it is new, empty or an earlier output of the same
+    command, and ``--overwrite`` may replace only what the command itself wrote. A file name alone
+    cannot tell a reconstruction from a user's file of the same name; the manifest can.
+
+    ``folder_command`` is the command whose output folder this is (``None`` in a folder that only
+    received single named files, such as ``synthesize -o out.wav``); ``files`` maps each file the
+    toolkit wrote (relative to the folder, with ``/``, so a moved folder keeps its manifest) to the
+    command that wrote it. It is saved after each file (:meth:`add`), so an interrupted run still
+    owns what it finished.
+    """
+
+    def __init__(self, folder: PathLike, folder_command: str | None = None, files: dict[str, str] | None = None):
+        self.folder = Path(folder)
+        self.folder_command = folder_command
+        self.files: dict[str, str] = dict(files or {})
+
+    @classmethod
+    def read(cls, folder: PathLike) -> "OutputManifest | None":
+        """The manifest of ``folder``; ``None`` when it has none, or one that is damaged (then the
+        folder is not recognisably any command's output and none of its files is the toolkit's)."""
+        try:
+            data = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        owner, files = data.get("folder_command"), data.get("files")
+        if (owner is not None and not isinstance(owner, str)) or not isinstance(files, dict) \
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            return None
+        return cls(folder, owner, files)
+
+    @classmethod
+    def of(cls, folder: PathLike) -> "OutputManifest":
+        """The manifest of ``folder``, or a new empty one (saved on the first :meth:`add`)."""
+        return cls.read(folder) or cls(folder)
+
+    def _key(self, path: PathLike) -> str:
+        return Path(os.path.relpath(Path(path), self.folder)).as_posix()
+
+    def written_by(self, path: PathLike) -> str | None:
+        """The command that wrote ``path`` (a path in the folder), ``None`` if it is not the toolkit's."""
+        return self.files.get(self._key(path))
+
+    def existing(self, command: str, targets: Iterable[PathLike]) -> set[Path]:
+        """The ``targets`` (paths in the folder) already present, all written by ``command``: the
+        command keeps them, or replaces them when asked. A present target written by anyone else
+        (the user, another command) is refused (:class:`OutputExistsError`, naming it), with or
+        without ``--overwrite``, before any work."""
+        present = set()
+        for target in map(Path, targets):
+            if not os.path.lexists(target):
+                continue
+            if self.written_by(target) != command:
+                raise OutputExistsError(f"{target}: exists and was not written by `svae-tts {command}` (not in "
+                                        f"{self.folder / MANIFEST_FILE}); move it away or give another path")
+            present.add(target)
+        return present
+
+    def claim(self, command: str) -> None:
+        """Mark the folder as ``command``'s output folder (saved with the next :meth:`add`)."""
+        self.folder_command = command
+
+    def add(self, command: str, *paths: PathLike) -> None:
+        """Record ``paths`` as written by ``command``, and save the manifest."""
+        self.files.update((self._key(p), command) for p in paths)
+        atomic_write_json(self.folder / MANIFEST_FILE, {"folder_command": self.folder_command,
+                                                        "files": dict(sorted(self.files.items()))})
+
+
+def claim_report_dir(out_dir: PathLike, command: str, names: Iterable[str], overwrite: bool = False) -> OutputManifest:
+    """The per-file check of a command that writes the files ``names`` (relative to ``out_dir``) into a
+    folder :func:`guard_output` accepted for ``command``, before any work: files an earlier run wrote
+    are replaced only with ``overwrite`` (else :class:`OutputExistsError`), a file by one of those
+    names that someone else wrote never (:meth:`OutputManifest.existing`). Returns the folder's
+    manifest, claimed for ``command``, for the command to :meth:`~OutputManifest.add` what it writes."""
+    out_dir = Path(out_dir)
+    manifest = OutputManifest.of(out_dir)
+    present = manifest.existing(command, [out_dir / n for n in names])
+    if present and not overwrite:
+        raise OutputExistsError(f"{out_dir}: already exists, holding an earlier `svae-tts {command}` "
+                                f"({min(present).relative_to(out_dir)}); pass --overwrite to replace it")
+    manifest.claim(command)
+    return manifest
+
+
+def make_output_dir(path: PathLike) -> Path | None:
+    """``mkdir -p path``; returns the topmost folder this created (``None`` when ``path`` existed),
+    for :func:`remove_created_dir` to take back should the command write nothing into it."""
+    path = Path(path)
+    top = None
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        top, probe = probe, probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return top
+
+
+def remove_created_dir(top: PathLike | None) -> None:
+    """Remove ``top`` (from :func:`make_output_dir`) and the empty folders below it: a command that
+    could do nothing leaves no folder behind. A folder holding only its :data:`MANIFEST_FILE` counts
+    as empty; one holding any other file is left whole (no other file is ever deleted here)."""
+    if top is None or not Path(top).is_dir():
+        return
+    for root, _dirs, _files in os.walk(top, topdown=False):  # the deepest first, so emptied parents go too
+        with contextlib.suppress(OSError):
+            if os.listdir(root) == [MANIFEST_FILE]:
+                os.unlink(os.path.join(root, MANIFEST_FILE))
+            os.rmdir(root)  # fails, and is kept, when anything is left in it
 
 
 def _umask() -> int:

@@ -6,6 +6,7 @@ import argparse
 
 
 def _push(args: argparse.Namespace) -> int:
+    from svae_tts.cli import skipped_status
     from svae_tts.push import push
 
     plan = push(args.directory, args.repo_id, private=args.private, revision=args.revision,
@@ -15,7 +16,7 @@ def _push(args: argparse.Namespace) -> int:
     plan.check()  # a dry run lists refused files above, then fails as the push would
     where = f"https://huggingface.co/{plan.repo_id}" + (f"/tree/{args.revision}" if args.revision else "")
     print("dry run: nothing written or uploaded" if args.dry_run else f"uploaded to {where}")
-    return 0
+    return skipped_status(plan.skipped)  # 3 when entries were left behind (named above and on stderr)
 
 
 def register(sub) -> None:

@@ -49,12 +49,12 @@ def test_decode_batch_skips_a_latent_file_with_malformed_metadata(tiny_dir, tmp_
 
     out = tmp_path / "wav"
     rc = cli_main(["vae", "decode", str(lat), "-o", str(out), "-m", str(tiny_dir), "--no-progress"])
-    assert rc == 1  # the batch convention: some input failed, the rest was written
+    assert rc == 3  # the batch convention: some input failed (exit 3), the rest was written
     assert sorted(p.name for p in out.glob("*.wav")) == ["a.wav", "c.wav"]  # c, after the bad file, too
     rep = _report(out, "decode")
     assert [Path(f["path"]).name for f in rep["failed"]] == ["b.safetensors"]
     assert "frame_rate 'fast' is not a positive number" in rep["failed"][0]["reason"]
-    assert "b.safetensors" in capsys.readouterr().out
+    assert "svae-tts: skipped " in capsys.readouterr().err and "b.safetensors" in rep["failed"][0]["path"]
 
 
 def test_running_out_of_memory_on_one_huge_file_skips_only_that_file(tiny_dir, tmp_path, monkeypatch):
@@ -71,7 +71,7 @@ def test_running_out_of_memory_on_one_huge_file_skips_only_that_file(tiny_dir, t
     monkeypatch.setattr(SemanticVAE, "decode", decode_with_limited_memory)
     out = tmp_path / "rec"
     rc = cli_main(["vae", "reconstruct", str(audio), "-o", str(out), "-m", str(tiny_dir), "--no-progress"])
-    assert rc == 1
+    assert rc == 3  # done, one file skipped
     assert sorted(p.name for p in out.glob("*.wav")) == ["a.wav", "c.wav"]
     failed = _report(out, "reconstruct")["failed"]
     assert [Path(f["path"]).name for f in failed] == ["b_huge.wav"] and failed[0]["reason"].startswith("out of memory")
@@ -109,7 +109,8 @@ def test_empty_test_split_is_written_loadable(tmp_path, capsys, csv_rows, sizes)
     (tmp_path / "list.csv").write_text("path,text,speaker\n" + csv_rows)
     out = tmp_path / "corpus"
     args = ["data", "build", "csv", str(tmp_path / "list.csv"), "--out", str(out)]
-    assert cli_main(args + (["--test-size", "0"] if sizes["train"] == 2 else [])) == 0
+    # exit 3 when a row was skipped (the one without text), 0 when none was
+    assert cli_main(args + (["--test-size", "0"] if sizes["train"] == 2 else [])) == (0 if sizes["train"] == 2 else 3)
     dd = load_corpus(out)
     assert {k: len(v) for k, v in dd.items()} == sizes
     assert dd["test"].column_names == dd["train"].column_names

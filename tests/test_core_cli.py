@@ -29,7 +29,7 @@ def test_run_reporting_errors_interrupt(capsys):
 
 
 def test_main_without_command_prints_help(capsys):
-    assert main([]) == 1
+    assert main([]) == 2  # no command is a user error (1 is kept for bugs)
     assert "usage: svae-tts" in capsys.readouterr().out
 
 

@@ -167,7 +167,7 @@ def test_sentence_window_the_grammar_cannot_fill_is_refused():
 @pytest.mark.parametrize("parse, text, message", [
     (positive_int, "0", "'0' is too small (allowed: an integer >= 1)"),
     (positive_int, "1.5", "'1.5' is not an integer"),
-    (seed_int, str(2**64), "is beyond 64 bits"),
+    (seed_int, str(2**64), "is too large (allowed: an integer >= 0 and <= 4294967295)"),  # the real limit
     (seed_int, "-1", "is too small"),
     (sample_rate_int, "1", "(allowed: an integer >= 8000 and <= 384000)"),
     (float_arg(0, lo_open=True), "nan", "'nan' is not a number (allowed: a finite number > 0)"),

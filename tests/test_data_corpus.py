@@ -184,7 +184,8 @@ def test_cli_reports_data_errors_in_one_line(tmp_path, capsys):
     (tmp_path / "tree").mkdir()
     make_tree(tmp_path / "tree")
     rc = cli_main(["data", "build", "libritts", str(tmp_path / "tree"), "--out", str(tmp_path / "o"), "--test-speakers", "1"])
-    assert rc == 0
+    assert rc == 3  # built, with items skipped: each named on stderr
+    assert capsys.readouterr().err.count("svae-tts: skipped ") == 7
     info = json.loads((tmp_path / "o" / "corpus_info.json").read_text())
     assert info["skipped"] == 7  # the 3 s item passes the default limits and info["speakers"]["test"] == 1
 

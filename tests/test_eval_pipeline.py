@@ -11,7 +11,7 @@ import pytest
 from eval.errors import EvalError
 from eval.scoring import Scorer, holm
 from svae_tts.cli import main
-from svae_tts.errors import SvaeError
+from svae_tts.errors import NothingDone, SvaeError
 from tests.eval_helpers import tiny_corpus, tiny_ctc_dir, tiny_vae_dir
 
 
@@ -175,7 +175,8 @@ def test_convergence_command_outputs_and_cache(world, runs, tmp_path, capsys, mo
     argv = ["eval", "convergence", "--run", f"semantic={runs['semantic']}", "--run", f"acoustic={runs['acoustic']}",
             "--test", str(lst), "--out", str(out), "--synth", "vae-recon", "--asr", str(world["ctc"]),
             "--sim", "resemblyzer", "--mos", "dnsmos"]
-    assert main(argv) == 0
+    assert main(argv) == 3  # done, the broken checkpoint skipped: named on stderr
+    assert "svae-tts: skipped acoustic step 9: " in capsys.readouterr().err
     for f in ("results.csv", "results.json", "report.md", "convergence.png", "steps_to_threshold.png"):
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
     assert (out / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -350,11 +351,12 @@ def test_convergence_user_errors_and_a_checkpoint_where_every_item_fails(tmp_pat
     def synth(item, seed):
         raise RuntimeError("model diverged")
 
-    res = run_convergence([("r", tmp_path / "run")], items, tmp_path / "c", scorer=no_judges,
-                          synth_factory=lambda d: synth, keep_audio=False)
-    assert res["rows"] == [] and len(res["failures"]) == 1
-    assert "every item failed (first: RuntimeError: model diverged)" in res["failures"][0]["reason"]
-    assert not (tmp_path / "c" / "cache" / "r" / "step_00000001.json").exists()  # retried next time
+    # nothing scored: one line naming the checkpoint and why, and no folder holding only a report
+    with pytest.raises(NothingDone, match=r"eval convergence: nothing done, all 1 item\(s\) failed \(r step 1: "
+                                          r"every item failed \(first: RuntimeError: model diverged\)"):
+        run_convergence([("r", tmp_path / "run")], items, tmp_path / "c", scorer=no_judges,
+                        synth_factory=lambda d: synth, keep_audio=False)
+    assert not (tmp_path / "c").exists()
 
 
 def test_utmos_unavailable_names_what_is_needed(tmp_path):

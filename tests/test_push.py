@@ -193,12 +193,13 @@ def test_a_fifo_is_skipped_and_named_not_listed_as_uploadable(vae_dir, monkeypat
 
     os.mkfifo(vae_dir / "pipe.json")
     os.mkfifo(vae_dir / "pipe")
-    assert main(["push", str(vae_dir), "someone/tiny-vae", "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    assert main(["push", str(vae_dir), "someone/tiny-vae", "--dry-run"]) == 3  # done, two entries skipped
+    out, err = capsys.readouterr()
+    assert "svae-tts: skipped pipe: a FIFO, not a regular file" in err
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and "skipped" not in line]
     assert listed == [CARD_NAME, "config.json", "model.safetensors"]
     assert "  pipe  skipped (a FIFO, not a regular file)" in out and "  pipe.json  skipped (a FIFO" in out
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeHub)
     monkeypatch.setattr(_FakeHub, "added", {})
-    assert main(["push", str(vae_dir), "someone/tiny-vae"]) == 0
+    assert main(["push", str(vae_dir), "someone/tiny-vae"]) == 3
     assert set(_FakeHub.added) == {CARD_NAME, "config.json", "model.safetensors"}

@@ -40,9 +40,9 @@ def _report(out: Path, command: str) -> dict:
 def test_encode_decode_cli_lengths_and_report(tiny_dir, audio_dir, tmp_path, capsys):
     lat = tmp_path / "lat"
     rc = cli_main(["vae", "encode", str(audio_dir), "-o", str(lat), "-m", str(tiny_dir), "--no-progress"])
-    assert rc == 1  # one input failed: reported, the rest written
-    out = capsys.readouterr().out
-    assert "2 written" in out and "1 failed" in out and "broken.wav" in out
+    assert rc == 3  # one input failed: reported, the rest written
+    out, err = capsys.readouterr()
+    assert "2 written" in out and "1 failed" in out and "skipped" in err and "broken.wav" in err
     rep = _report(lat, "encode")
     assert [Path(f["path"]).name for f in rep["skipped"]] == ["broken.wav"] and rep["failed"][0]["reason"]
     assert sorted(p.relative_to(lat).as_posix() for p in lat.rglob("*.safetensors")) == ["a.safetensors", "sub/b.safetensors"]
@@ -102,7 +102,7 @@ def test_reconstruct_and_cli_sampling_flag(tiny_dir, audio_dir, tmp_path, capsys
     out = tmp_path / "rec"
     rc = cli_main(["vae", "reconstruct", str(audio_dir / "a.wav"), str(audio_dir / "broken.wav"), "-o", str(out),
                    "-m", str(tiny_dir), "--sample", "--seed", "3", "--no-progress"])
-    assert rc == 1 and "1 written" in capsys.readouterr().out
+    assert rc == 3 and "1 written" in capsys.readouterr().out
     wav, sr = sf.read(out / "a.wav")
     assert sr == 16000 and len(wav) == 12345 and np.isfinite(wav).all()
     assert Path(_report(out, "reconstruct")["failed"][0]["path"]).name == "broken.wav"
@@ -129,6 +129,7 @@ def test_bad_input_is_one_line_exit_2(tiny_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope: no such file or folder" in err
     (tmp_path / "in").mkdir()  # an output inside the input folder would be refused first
+    sf.write(tmp_path / "in" / "a.wav", np.zeros(800, dtype="float32"), 16000)  # inputs are checked before the model
     assert cli_main(["vae", "encode", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-m", str(tmp_path / "no_model")]) == 2
     assert "no_model" in capsys.readouterr().err
     empty = tmp_path / "empty"
@@ -143,7 +144,7 @@ def test_output_clashes_and_bad_device_are_refused(audio_dir, tmp_path):
     vae = load_vae("preset:tiny")
     lat = tmp_path / "lat"
     encode_files(vae, [audio_dir / "a.wav"], lat, progress=False)
-    with pytest.raises(SvaeError, match="replace its own input"):  # even with overwrite
+    with pytest.raises(SvaeError, match="holds the input .*a.safetensors"):  # even with overwrite
         encode_files(vae, [lat / "a.safetensors"], lat, progress=False, overwrite=True)
     (tmp_path / "other").mkdir()
     sf.write(tmp_path / "other" / "a.wav", np.zeros(800, dtype="float32"), 16000)

@@ -7,6 +7,7 @@ import argparse
 from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, float_arg
 from svae_tts.train_cli import add_run_options, config_overrides
+from svae_tts.errors import EXIT_USER_ERROR
 from tts_recipes.errors import TTSError
 from tts_recipes.synthesis_settings import MAX_DURATION, SynthesisSettings, add_synthesis_options
 TRAIN_EPILOG = """examples:
@@ -16,27 +17,38 @@ TRAIN_EPILOG = """examples:
 
 
 def _synthesize(args: argparse.Namespace) -> int:
-    from svae_tts.audio import save_audio
-    from svae_tts.fileio import guard_output
+    from svae_tts.audio import audio_info, audio_output_format, save_audio
+    from svae_tts.cli import skipped_status
+    from svae_tts.fileio import OutputManifest, guard_output
     from tts_recipes.batch_list import read_batch_tsv
-    from tts_recipes.synthesis import Synthesizer, sampling_times
+    from tts_recipes.synthesis import SYNTHESIZE_COMMAND, SKIPPED_FILE, Synthesizer, check_batch_output, sampling_times
 
     settings = SynthesisSettings.from_args(args)
     load = dict(device=args.device, max_ref_seconds=args.max_ref_seconds, asr=args.asr, decoder_dtype=args.decoder_dtype)
     if args.batch:
-        guard_output(args.out, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True)
+        # the list, then the output folder, before the model loads (each a one-line error, exit 2)
+        guard_output(args.out, [args.batch, args.model, args.ref_audio], overwrite=args.overwrite, exists_ok=True,
+                     command=SYNTHESIZE_COMMAND)
         rows = read_batch_tsv(args.batch, args.ref_audio, args.ref_text, asr=args.asr is not None)
+        check_batch_output(rows, args.out, args.overwrite)
         synth = Synthesizer.from_pretrained(args.model, **load)
         written, skipped = synth.synthesize_batch(rows, args.out, overwrite=args.overwrite, settings=settings)
-        print(f"wrote {len(written)} file(s) to {args.out}" + (f"; skipped {len(skipped)} (see skipped.tsv)" if skipped else ""))
-        return 0 if written else 2
+        kept = len(rows) - len(written) - len(skipped)
+        print(f"wrote {len(written)} file(s) to {args.out}" + (f", kept {kept} already there" if kept else "")
+              + (f"; skipped {len(skipped)} (listed in {SKIPPED_FILE})" if skipped else ""))
+        return skipped_status(skipped)
     if not args.text or args.ref_audio is None or (args.ref_text is None and args.asr is None):
         raise TTSError("give --text, --ref-audio and --ref-text (or --asr CTC_MODEL to transcribe the reference; "
                        "or --batch list.tsv)")
-    guard_output(args.out, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file")
+    # everything that needs no model first: the output's name and place, then the reference's header
+    out = guard_output(args.out, [args.ref_audio, args.model], overwrite=args.overwrite, kind="file",
+                       command=SYNTHESIZE_COMMAND)
+    audio_output_format(out)
+    audio_info(args.ref_audio)
     synth = Synthesizer.from_pretrained(args.model, **load)
     wav = synth.synthesize(args.text, args.ref_audio, args.ref_text, settings)
-    save_audio(args.out, wav, synth.sample_rate, overwrite=args.overwrite)
+    save_audio(out, wav, synth.sample_rate, overwrite=args.overwrite)
+    OutputManifest.of(out.parent).add(SYNTHESIZE_COMMAND, out)  # so --overwrite may replace it later
     print(f"wrote {args.out} ({wav.numel() / synth.sample_rate:.2f} s at {synth.sample_rate} Hz, seed {synth.last_seed})")
     schedule = "EPSS" if args.epss and synth.last_schedule != sampling_times(args.nfe, False, args.sway) else "uniform"
     print(f"NFE {args.nfe}, {schedule} schedule: t = {', '.join(f'{t:.3f}' for t in synth.last_schedule)}")
@@ -72,7 +84,8 @@ def register(sub) -> None:
                         "without --ref-text (a warning shows what it heard), and the part kept of one over "
                         "--max-ref-seconds, cut at a pause")
     add_device_option(p)
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files synthesize wrote earlier (never a file it did not write)")
     p.set_defaults(func=_synthesize)
 
     t = sub.add_parser("tts", help="TTS training")
@@ -85,4 +98,4 @@ def register(sub) -> None:
     add_run_options(tr, "preset name (tiny, mini, small, base) or YAML path", resume_default="auto",
                     config_required=True)
     tr.set_defaults(func=_train)
-    t.set_defaults(func=lambda args: (t.print_help(), 1)[1])
+    t.set_defaults(func=lambda args: (t.print_help(), EXIT_USER_ERROR)[1])

@@ -24,7 +24,7 @@ from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
 from svae_tts.errors import ConfigError
 from svae_tts.model_card import write_model_card
 from svae_tts.model_kinds import refuse_other_kind
-from svae_tts.fileio import atomic_dir, atomic_write_json, check_writable
+from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder, record_vae
 from tts_recipes.feature_space import FeatureSpace
@@ -140,7 +140,8 @@ class TTSModel(nn.Module, PretrainedMixin):
         """config.json, model.safetensors and the decoder's folder (and with ``card`` a README.md
         model card with these facts, :func:`svae_tts.model_card.write_model_card`), swapped in together (atomic).
         A latent model's config names the VAE its latents came from and that VAE's weights hash (``record_vae``)."""
-        directory = check_writable(directory, overwrite)
+        # overwrite replaces a model dir (it holds config.json), never a folder of something else
+        directory = guard_output(directory, (), overwrite=overwrite, markers=(CONFIG_NAME,), what="model dir")
         with atomic_dir(directory) as tmp:
             feature = record_vae(bundle_decoder(self.config.feature, tmp, Path(directory), self.base_dir,
                                                 source=f"TTS model saved to {directory}"))

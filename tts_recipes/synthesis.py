@@ -35,8 +35,8 @@ import torch
 
 from svae_tts.audio import load_audio, resample, save_audio, validate_waveform
 from svae_tts.device import resolve_device
-from svae_tts.errors import CheckpointError, SvaeError
-from svae_tts.fileio import guard_output
+from svae_tts.errors import CheckpointError, SvaeError, nothing_done
+from svae_tts.fileio import OutputManifest, atomic_write_text, guard_output, make_output_dir, remove_created_dir
 from svae_tts.hub import model_folder
 from svae_tts.boundary import item_boundary
 from tts_recipes.audio_edits import cross_fade, cut_at_pause, trim_silence
@@ -309,23 +309,56 @@ class Synthesizer:
     # -- many lines ----------------------------------------------------------------------------
     def synthesize_batch(self, rows: Sequence[BatchRow], out_dir: str | os.PathLike, overwrite: bool = False,
                          settings: SynthesisSettings | None = None, **options) -> tuple[list[Path], list[tuple[str, str]]]:
-        """Write ``out_dir/<name>.wav`` per row; bad rows are skipped and returned as (name, reason).
-        The settings are checked once, first: a bad one stops the batch, it is no row's fault."""
+        """Write ``out_dir/<name>.wav`` per row; bad rows are skipped and returned as (name, reason),
+        and listed in ``skipped.tsv``. The settings are checked once, first: a bad one stops the batch,
+        it is no row's fault. ``out_dir`` is new, empty or an earlier batch output, and a row whose
+        file an earlier batch wrote is kept unless ``overwrite`` (:func:`check_batch_output`). When
+        every row fails, nothing is left behind and :class:`NothingDone` says why in one line."""
         settings = dataclasses.replace(settings or SynthesisSettings(), **options)
-        out_dir = guard_output(out_dir, [r.ref_audio for r in rows], overwrite=overwrite, exists_ok=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written, skipped = [], []
+        out_dir, manifest, present = check_batch_output(rows, out_dir, overwrite)
+        created = make_output_dir(out_dir)
+        manifest.claim(SYNTHESIZE_COMMAND)
+        written, kept, skipped = [], [], []
         from tqdm import tqdm
 
         for row in tqdm(rows, desc="synthesize"):
+            target = out_dir / f"{row.name}.wav"
+            if target in present and not overwrite:
+                kept.append(target)
+                continue
             with item_boundary(row.name, log) as item:  # any failure, out of memory included, skips the row
                 wav = self.synthesize(row.text, row.ref_audio, row.ref_text, settings)
-                written.append(save_audio(out_dir / f"{row.name}.wav", wav, self.sample_rate, overwrite=overwrite))
+                written.append(save_audio(target, wav, self.sample_rate, overwrite=True))
+                manifest.add(SYNTHESIZE_COMMAND, target)
             if item.failed:
                 skipped.append((row.name, item.reason))
+        if skipped and not written and not kept:
+            remove_created_dir(created)
+            raise nothing_done(f"{SYNTHESIZE_COMMAND} --batch", skipped)
+        listing = out_dir / SKIPPED_FILE
         if skipped:
-            (out_dir / "skipped.tsv").write_text("".join(f"{n}\t{r}\n" for n, r in skipped), encoding="utf-8")
+            atomic_write_text(listing, "".join(f"{n}\t{r}\n" for n, r in skipped))
+            manifest.add(SYNTHESIZE_COMMAND, listing)
+        elif listing in present:  # the list of an earlier run, of rows since written or kept
+            listing.unlink()
         return written, skipped
+
+
+SYNTHESIZE_COMMAND = "synthesize"  # the command name in output manifests (single lines and --batch)
+SKIPPED_FILE = "skipped.tsv"
+
+
+def check_batch_output(rows: Sequence[BatchRow], out_dir: str | os.PathLike,
+                       overwrite: bool = False) -> tuple[Path, OutputManifest, set[Path]]:
+    """The output checks of a ``--batch`` run, before any model loads: ``out_dir`` is new, empty or an
+    earlier output of ``synthesize`` (:func:`svae_tts.fileio.guard_output`), and no ``<name>.wav``
+    (nor ``skipped.tsv``) there is a file someone else wrote. Returns the folder, its manifest and
+    the outputs an earlier batch left."""
+    out_dir = guard_output(out_dir, [r.ref_audio for r in rows], overwrite=overwrite, exists_ok=True,
+                           command=SYNTHESIZE_COMMAND)
+    manifest = OutputManifest.of(out_dir)
+    present = manifest.existing(SYNTHESIZE_COMMAND, [*(out_dir / f"{r.name}.wav" for r in rows), out_dir / SKIPPED_FILE])
+    return out_dir, manifest, present
 
 
 def _reference_key(ref_audio, ref_text: str) -> tuple | None:

@@ -7,6 +7,7 @@ import argparse
 
 from svae_tts.audio import AUDIO_FORMATS
 from svae_tts.cli import add_device_option, seed_int
+from svae_tts.errors import EXIT_USER_ERROR
 from svae_tts.train_cli import add_run_options, config_overrides
 
 TRAIN_EPILOG = """examples:
@@ -20,7 +21,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="VAE model dir, hub id, release reference (owner/repo/subfolder, imported once into the "
                         "svae-tts cache), or preset:NAME (random init, e.g. preset:tiny for demos)")
     add_device_option(p)
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files an earlier run of this command wrote (never a file it did not write)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--decoder-dtype", choices=["float32", "bfloat16"], default="float32",
                    help="precision of the decode (bfloat16: ~1.6x the fp32 decode at batch 1, ~2.7x at batch 8, on CPUs "
@@ -48,12 +50,13 @@ def _release_args(p: argparse.ArgumentParser) -> None:
 
 def _file_job(kind: str):
     def run(args: argparse.Namespace) -> int:
-        from svae_tts.fileio import guard_output
+        from svae_tts.cli import skipped_status
         from vae import file_jobs
         from vae.load import load_vae
 
-        # the output folder first: a clash or an unwritable place is reported before a model loads
-        guard_output(args.out, [*args.inputs, args.model], overwrite=args.overwrite, exists_ok=True)
+        # the inputs and the output folder first: a clash, a folder of someone else's files or an
+        # unwritable place is reported before a model loads
+        file_jobs.plan_job(kind, args.inputs, args.out, args.overwrite, args.model, getattr(args, "npy", False))
         vae = load_vae(args.model, args.device).set_decode_dtype(args.decoder_dtype)
         kwargs = dict(overwrite=args.overwrite, progress=not args.no_progress)
         if kind != "decode":
@@ -65,7 +68,7 @@ def _file_job(kind: str):
         report = job(vae, args.inputs, args.out, **kwargs)
         print(report.summary())
         print(f"report: {report.out_dir}/{report.command}_report.json")
-        return 1 if report.failed else 0
+        return skipped_status([(f["path"], f["reason"]) for f in report.failed])
 
     return run
 
@@ -102,7 +105,7 @@ def _add_train(cmds) -> None:
 def register(sub) -> None:
     vae = sub.add_parser("vae", help="Semantic-VAE: import released weights, encode, decode, reconstruct, train")
     cmds = vae.add_subparsers(dest="vae_command", metavar="VAE_COMMAND")
-    vae.set_defaults(func=lambda args: vae.print_help() or 1)
+    vae.set_defaults(func=lambda args: vae.print_help() or EXIT_USER_ERROR)
 
     p = cmds.add_parser("import", help="convert a released Semantic-VAE folder into a model dir")
     p.add_argument("official_dir", help="release folder (metainfo.json, dac/*.pth) or owner/repo/subfolder on the hub "

@@ -3,8 +3,10 @@
 Each job walks its inputs one file at a time, encodes with :meth:`vae.model.SemanticVAE.encode_clips`
 (the end padding every stage uses, so a file's latents equal its latents in a latent set), skips a file that fails in any way (a bad file, malformed metadata, running out
 of memory on a huge one: :func:`svae_tts.boundary.item_boundary`) with its reason and keeps going,
-never replaces an existing output unless ``overwrite=True``, and writes ``<command>_report.json``
-beside its outputs.
+and writes ``<command>_report.json`` beside its outputs. The output folder must be new, empty or
+an earlier output of the same job, whose manifest (:class:`svae_tts.fileio.OutputManifest`) lists
+the files it wrote: ``overwrite=True`` replaces only those, never a file someone else put there.
+When every file fails nothing is left behind and :class:`svae_tts.errors.NothingDone` is raised.
 
 Latent files are safetensors with one tensor ``latents`` ``(T, D)`` float32 and string metadata:
 ``model`` (dir or hub id), ``frame_rate``, ``sample_rate``, ``latent_dim``, ``num_samples``
@@ -32,8 +34,9 @@ from tqdm import tqdm
 from svae_tts.audio import list_audio_files, load_audio, save_audio
 from svae_tts.boundary import item_boundary
 from svae_tts.checkpoint import save_state_dict
-from svae_tts.errors import SvaeError, exc_summary
-from svae_tts.fileio import atomic_path, atomic_write_json, guard_output
+from svae_tts.errors import SvaeError, exc_summary, nothing_done
+from svae_tts.fileio import (OutputManifest, atomic_path, atomic_write_json, guard_output, make_output_dir,
+                             remove_created_dir)
 from vae.model import ENCODE_PADDINGS, RELEASE_SEED, SemanticVAE, VAEError
 
 log = logging.getLogger(__name__)
@@ -59,11 +62,9 @@ class FileJobReport:
         return self.existing + self.failed
 
     def summary(self) -> str:
-        line = (f"{self.command}: {len(self.written)} written, {len(self.existing)} already present "
+        """The counts in one line (the skipped items and their reasons go to stderr, see the CLI)."""
+        return (f"{self.command}: {len(self.written)} written, {len(self.existing)} already present "
                 f"(kept; --overwrite replaces), {len(self.failed)} failed")
-        if self.failed:
-            line += "".join(f"\n  skipped {f['path']}: {f['reason']}" for f in self.failed)
-        return line
 
     def write(self) -> Path:
         path = Path(self.out_dir) / f"{self.command}_report.json"
@@ -154,16 +155,51 @@ def _check_latents_fit(path: Path, latents: torch.Tensor, meta: dict, vae: Seman
 
 
 # -- the jobs ----------------------------------------------------------------------------------------
-def _run(command: str, vae: SemanticVAE, inputs, out_dir, suffix: str, exts, overwrite: bool, progress: bool,
-         work: Callable[[Path, Path], None]) -> FileJobReport:
+JOB_SUFFIXES = {"encode": (LATENT_SUFFIX, None), "decode": (".wav", (LATENT_SUFFIX,)), "reconstruct": (".wav", None)}
+
+
+@dataclass
+class JobPlan:
+    """What a job will do, known before any model loads: ``(input, output)`` pairs, the outputs an
+    earlier run of the same command left (kept unless ``overwrite``) and the folder's manifest."""
+
+    command: str
+    out_dir: Path
+    pairs: list[tuple[Path, Path]]
+    present: set[Path]
+    manifest: OutputManifest
+
+
+def plan_job(command: str, inputs, out_dir, overwrite: bool = False, model: str | None = None,
+             npy: bool = False) -> JobPlan:
+    """Every check of a file job that needs no model (:class:`SvaeError`, one line, before any work):
+    the inputs exist and map to distinct outputs, the output folder is new, empty or an earlier
+    output of ``vae {command}`` (:func:`svae_tts.fileio.guard_output`), and no output name is taken
+    by a file that job did not write (:meth:`OutputManifest.existing`), so ``overwrite`` replaces
+    only the job's own files. ``npy``: ``encode`` writes the release's ``.npy`` files."""
+    suffix, exts = JOB_SUFFIXES[command]
+    suffix = NPY_SUFFIX if npy and command == "encode" else suffix
     out_dir = Path(out_dir)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    guard_output(out_dir, [*inputs, model], overwrite=overwrite, exists_ok=True, command=f"vae {command}")
     pairs = _pairs(inputs, out_dir, suffix, exts)
-    guard_output(out_dir, [*inputs, getattr(vae, "source", None)], overwrite=overwrite, exists_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = FileJobReport(command, str(getattr(vae, "source", vae.config.name)), str(out_dir))
-    for src, dst in tqdm(pairs, desc=f"vae {command}", unit="file", disable=not progress):
-        if dst.exists() and not overwrite:
+    manifest = OutputManifest.of(out_dir)
+    # present outputs: all the job's own (a user's file by an output's or the report's name is refused)
+    present = manifest.existing(f"vae {command}", [*(dst for _, dst in pairs), out_dir / f"{command}_report.json"])
+    return JobPlan(command, out_dir, pairs, present, manifest)
+
+
+def _run(command: str, vae: SemanticVAE, inputs, out_dir, overwrite: bool, progress: bool,
+         work: Callable[[Path, Path], None], npy: bool = False) -> FileJobReport:
+    """Run ``work(src, dst)`` per pair of :func:`plan_job`; each written file goes into the folder's
+    manifest as it is written. When every item fails nothing is left behind (a folder the job
+    created is removed, no report is written) and :class:`NothingDone` says why in one line."""
+    plan = plan_job(command, inputs, out_dir, overwrite, getattr(vae, "source", None), npy)
+    created = make_output_dir(plan.out_dir)
+    plan.manifest.claim(f"vae {command}")
+    report = FileJobReport(command, str(getattr(vae, "source", vae.config.name)), str(plan.out_dir))
+    for src, dst in tqdm(plan.pairs, desc=f"vae {command}", unit="file", disable=not progress):
+        if dst in plan.present and not overwrite:
             report.existing.append({"path": str(src), "reason": f"output {dst} exists"})
             continue
         with item_boundary(str(src), log) as item, torch.inference_mode():
@@ -171,8 +207,12 @@ def _run(command: str, vae: SemanticVAE, inputs, out_dir, suffix: str, exts, ove
         if item.failed:
             report.failed.append({"path": str(src), "reason": item.reason})
             continue
+        plan.manifest.add(f"vae {command}", dst)
         report.written.append(str(dst))
-    report.write()
+    if report.failed and not report.written and not report.existing:
+        remove_created_dir(created)
+        raise nothing_done(f"vae {command}", [(f["path"], f["reason"]) for f in report.failed])
+    plan.manifest.add(f"vae {command}", report.write())
     return report
 
 
@@ -232,7 +272,7 @@ def encode_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed:
         else:
             save_latents(dst, latents, vae, wav.shape[-1], "mean" if use_mean else "sample", str(src), padding)
 
-    return _run("encode", vae, inputs, out_dir, NPY_SUFFIX if npy else LATENT_SUFFIX, None, overwrite, progress, work)
+    return _run("encode", vae, inputs, out_dir, overwrite, progress, work, npy=npy)
 
 
 def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, progress: bool = True) -> FileJobReport:
@@ -244,7 +284,7 @@ def decode_files(vae: SemanticVAE, inputs, out_dir, overwrite: bool = False, pro
         wav = vae.decode(latents[None].to(_device(vae)), length)[0]
         save_audio(dst, wav.cpu(), vae.sample_rate, overwrite=True)
 
-    return _run("decode", vae, inputs, out_dir, ".wav", (LATENT_SUFFIX,), overwrite, progress, work)
+    return _run("decode", vae, inputs, out_dir, overwrite, progress, work)
 
 
 def reconstruct_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, seed: int | None = None,
@@ -257,8 +297,8 @@ def reconstruct_files(vae: SemanticVAE, inputs, out_dir, use_mean: bool = True, 
         out = vae.decode(latents[None].to(_device(vae)), wav.shape[-1])[0]
         save_audio(dst, out.cpu(), vae.sample_rate, overwrite=True)
 
-    return _run("reconstruct", vae, inputs, out_dir, ".wav", None, overwrite, progress, work)
+    return _run("reconstruct", vae, inputs, out_dir, overwrite, progress, work)
 
 
-__all__ = ["FileJobReport", "save_latents", "load_latents", "encode_files",
+__all__ = ["FileJobReport", "JobPlan", "plan_job", "save_latents", "load_latents", "encode_files",
            "decode_files", "reconstruct_files"]

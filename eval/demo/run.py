@@ -18,7 +18,10 @@ from eval.demo.report import try_it_command, write_report
 from eval.demo.schedule import Stage, StageLog, run_plan
 from svae_tts.cli import add_device_option, positive_int
 from svae_tts.device import device_name
-from svae_tts.fileio import guard_output
+from svae_tts.errors import SvaeError
+from svae_tts.fileio import OutputManifest, guard_output, make_output_dir, remove_created_dir
+
+DEMO_COMMAND = "demo"  # the command name in the run folder's manifest
 
 
 def run_demo(cfg: DemoConfig) -> Path:
@@ -71,12 +74,24 @@ def plan(out: Path, b: DemoBudget, cfg: DemoConfig) -> list[Stage]:
 
 
 def _run_stages(cfg: DemoConfig, b: DemoBudget, jobs: int, threads: int) -> Path:
-    out = guard_output(cfg.out, exists_ok=True, markers=("stages.json", "corpus", ".corpus.tmp-*"), what="demo run")
-    out.mkdir(parents=True, exist_ok=True)
-    log = StageLog(out, cfg.budget, b)
-    if jobs > 1:
-        print(f"[demo] {jobs} stages at a time, {threads} thread(s) each", flush=True)
-    r: dict[str, Any] = run_plan(plan(out, b, cfg), log, jobs=jobs, threads=threads, logs_dir=out / "logs")
+    # an earlier run: its manifest, its stage log, or the corpus its first stage was building
+    out = guard_output(cfg.out, exists_ok=True, command=DEMO_COMMAND, markers=("stages.json", ".corpus.tmp-*"),
+                       what="demo run")
+    created = make_output_dir(out)
+    logs_existed = (out / "logs").exists()
+    try:
+        log = StageLog(out, cfg.budget, b)  # refuses a run of another budget, changing nothing
+        manifest = OutputManifest.of(out)
+        manifest.claim(DEMO_COMMAND)
+        manifest.add(DEMO_COMMAND)
+        if jobs > 1:
+            print(f"[demo] {jobs} stages at a time, {threads} thread(s) each", flush=True)
+        r: dict[str, Any] = run_plan(plan(out, b, cfg), log, jobs=jobs, threads=threads, logs_dir=out / "logs")
+    except SvaeError:  # refused (another budget, a stage's one-line error): leave no empty folder behind
+        if not logs_existed:
+            remove_created_dir(out / "logs" if (out / "logs").is_dir() else None)
+        remove_created_dir(created)
+        raise
     wall = log.wall_seconds()
     report = write_report(out, log.data["budget"], log.timings(), r, wall=wall, budget=b)
     print(f"[demo] stage times summed {sum(log.timings().values()):.1f} s"
