@@ -124,9 +124,9 @@ def _argv(w, name: str, out: Path, kind: str = "good", model: Path | None = None
         return ["eval", "tts", *source, "--test", w["test_list"], "--out", out, *_judges_off()]
     if name == "eval recon":
         corpus = w["corpus"] if kind in ("good", "one") else w[f"corpus_{kind}"]
-        return ["eval", "recon", "--vae", vae, "--data", corpus, "--out", out, "--no-original", *_judges_off()]
+        return ["eval", "recon", "-m", vae, "--corpus", corpus, "--out", out, "--no-original", *_judges_off()]
     if name == "eval probe":
-        return ["eval", "probe", "--vae", vae, "--data", w["corpus"], "--out", out, "--steps", "1",
+        return ["eval", "probe", "-m", vae, "--corpus", w["corpus"], "--out", out, "--steps", "1",
                 "--allow-seen-speakers"]
     if name == "eval text-reliance":
         return ["eval", "text-reliance", "--model", model or w["tts"], "--data", w["lat"], "--out", out]
@@ -134,11 +134,11 @@ def _argv(w, name: str, out: Path, kind: str = "good", model: Path | None = None
         return ["eval", "convergence", "--run", f"a={w['root'] / 'run'}", "--test", w["test_list"], "--out", out,
                 *_judges_off()]
     if name == "data latents":
-        return ["data", "latents", "--corpus", w["corpus"], "--vae", vae, "--out", out]
+        return ["data", "latents", "--corpus", w["corpus"], "-m", vae, "--out", out]
     if name == "data espeak":
         return ["data", "espeak", "--out", out, "--hours", "0.001", "--voices", "1"]
     if name == "demo":
-        return ["demo", "--out", out, "--fast"]
+        return ["demo", "--out", out, "--preset", "fast"]
     raise KeyError(name)
 
 
@@ -279,7 +279,7 @@ def test_synthesize_overwrite_replaces_its_own_file_never_the_users(w, tmp_path,
 
 
 def test_testlist_overwrite_replaces_its_own_file_never_the_users(w, tmp_path, capsys):
-    argv = ["eval", "testlist", "--data", w["corpus"], "--split", "train", "--allow-seen-speakers", "--out"]
+    argv = ["eval", "testlist", "--corpus", w["corpus"], "--split", "train", "--allow-seen-speakers", "--out"]
     user = tmp_path / "list.jsonl"
     user.write_text('{"mine": true}\n')
     rc, _, err = _run(argv + [user, "--overwrite"], capsys)
@@ -296,7 +296,7 @@ def test_a_refused_demo_leaves_nothing_behind(w, tmp_path, capsys):
     theirs = tmp_path / "theirs"
     (theirs / "corpus").mkdir(parents=True)
     (theirs / "corpus" / "mine.txt").write_text("x")
-    rc, _, err = _run(["demo", "--out", theirs, "--fast"], capsys)
+    rc, _, err = _run(["demo", "--out", theirs, "--preset", "fast"], capsys)
     assert rc == EXIT_USER_ERROR and str(theirs) in _error_line(err)
     assert sorted(p.relative_to(theirs).as_posix() for p in theirs.rglob("*")) == ["corpus", "corpus/mine.txt"]
     # an earlier run of another budget: refused with no logs/ and no manifest added
@@ -304,7 +304,7 @@ def test_a_refused_demo_leaves_nothing_behind(w, tmp_path, capsys):
     other.mkdir()
     (other / "stages.json").write_text(json.dumps({"budget": "proof", "config": {"x": 1}, "stages": {}}))
     before = _snapshot(other)
-    rc, _, err = _run(["demo", "--out", other, "--fast", "--jobs", "2"], capsys)
+    rc, _, err = _run(["demo", "--out", other, "--preset", "fast", "--jobs", "2"], capsys)
     assert rc == EXIT_USER_ERROR and "another budget" in _error_line(err)
     assert _snapshot(other) == before and sorted(p.name for p in other.iterdir()) == ["stages.json"]
 
@@ -342,7 +342,7 @@ def test_an_extraction_where_every_item_fails_is_exit_2_and_leaves_no_folder(w, 
         for row in dsd[split]:
             _corrupt(row["audio"])
     out = tmp_path / "new" / "out"
-    model = ["--vae", w["vae"]] if step == "latents" else ["--teacher", save_tiny_wavlm(tmp_path / "wavlm")]
+    model = ["-m", w["vae"]] if step == "latents" else ["-m", save_tiny_wavlm(tmp_path / "wavlm")]
     rc, _, err = _run(["data", step, "--corpus", corpus, *model, "--out", out], capsys)
     line = _error_line(err)
     assert rc == EXIT_USER_ERROR and f"data {step}: nothing done, all 2 item(s) failed" in line, err
@@ -351,7 +351,7 @@ def test_an_extraction_where_every_item_fails_is_exit_2_and_leaves_no_folder(w, 
 
 @pytest.mark.parametrize("name", ["t.lst", "t.txt", "t"])
 def test_a_test_list_name_that_would_not_read_back_is_refused(w, tmp_path, capsys, name):
-    rc, _, err = _run(["eval", "testlist", "--data", w["corpus"], "--split", "train", "--allow-seen-speakers",
+    rc, _, err = _run(["eval", "testlist", "--corpus", w["corpus"], "--split", "train", "--allow-seen-speakers",
                        "--out", tmp_path / name], capsys)
     assert rc == EXIT_USER_ERROR and f"{tmp_path / name}: a test list is written as JSON lines" in _error_line(err)
     assert list(tmp_path.iterdir()) == []

@@ -66,7 +66,7 @@ def _whisper_clips() -> list[torch.Tensor]:
 def read_all(tmp: Path) -> dict:
     """What each judge reads from the clips above."""
     from data_prep.ctc import transcribe
-    from eval.metrics.asr import get_asr_backend
+    from eval.metrics.asr import WHISPER, WhisperCT2Backend, get_asr_backend
     from tests.eval_helpers import tiny_ctc_dir
 
     ctc = _ctc_dir(tmp / "ctc")
@@ -76,7 +76,9 @@ def read_all(tmp: Path) -> dict:
     judge = get_asr_backend(f"ctc:{tiny_ctc_dir(tmp / 'judge')}")
     out["ctc_judge"] = judge.transcribe_batch(_judge_clips())
     out["ctc_judge_alone"] = [judge.transcribe(w, sr) for w, sr in _judge_clips()]
-    whisper = get_asr_backend("whisper")
+    # built here, not taken from get_asr_backend's per-process cache: int8 sums depend on the thread
+    # count, and a test before this one may have loaded the judge under another one
+    whisper = WhisperCT2Backend(WHISPER, "cpu", "en", threads=1)
     wclips = _whisper_clips()
     out["whisper"] = whisper.transcribe_batch([(c, 16_000) for c in wclips])
     reads = [whisper.read(c, 16_000, tuple(SENTENCES)) for c in wclips]
