@@ -114,3 +114,26 @@ def test_release_samples_in_two_processes_are_seeded_per_rank(corpus, vae_dir, t
     # one stream for both ranks' utterances (the one-process seeding) would have given other samples
     one = _expected(corpus, vae_dir, sample=True)
     assert any((got[k] - one[k]).abs().max() > 1e-2 for k in want)
+
+
+def test_a_tts_on_release_padded_latents_encodes_its_prompts_the_same_way(corpus, vae_dir, tmp_path):
+    """The feature space of a release-padded set encodes synthesis prompts with the release's padding
+    (and says so in the config an export keeps), so a prompt ends like the training latents; a set
+    made with the default margin, and an old config without the key, keep the margin."""
+    from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace
+
+    release = extract_latents(corpus, tmp_path / "release", str(vae_dir), batch_size=3, padding="release")
+    margin = extract_latents(corpus, tmp_path / "margin", str(vae_dir), batch_size=3)
+    spaces = {name: LatentFeatureSpace.from_latent_set(d, load_latent_set(d)) for name, d in
+              (("release", release), ("margin", margin))}
+    assert {name: s.padding for name, s in spaces.items()} == {"release": "release", "margin": "margin"}
+    wav = load_audio(corpus_rows(corpus)[0]["audio"], 16000)[0][:5000]  # not a multiple of the hop
+    vae = spaces["release"].vae
+    for name, space in spaces.items():
+        want = space.normalize(vae.encode_clips([wav], padding=name)[0])
+        assert torch.equal(space.encode(wav)[0], want)
+        again = FeatureSpace.from_config(space.to_config())
+        assert again.padding == name and torch.equal(again.encode(wav)[0], want)
+    assert not torch.allclose(spaces["release"].encode(wav), spaces["margin"].encode(wav), atol=1e-4)
+    old = {k: v for k, v in spaces["release"].to_config().items() if k != "padding"}
+    assert FeatureSpace.from_config(old).padding == "margin"

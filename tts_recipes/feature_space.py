@@ -111,7 +111,8 @@ class LatentFeatureSpace(FeatureSpace):
 
     def __init__(self, vae: str, mean: torch.Tensor | list[float], std: torch.Tensor | list[float],
                  vae_model: torch.nn.Module | None = None, source: str = "feature space",
-                 base_dir: str | os.PathLike | None = None, hint: str = "", bundled: bool = False):
+                 base_dir: str | os.PathLike | None = None, hint: str = "", bundled: bool = False,
+                 padding: str = "margin"):
         # Resolved once, to an absolute dir (or a hub id): exports made later, from whatever folder
         # the process is in by then, copy the VAE from here.
         self.vae_ref = (str(vae) if vae_model is not None
@@ -129,6 +130,11 @@ class LatentFeatureSpace(FeatureSpace):
             )
         self.vae.eval()
         self._device = next(self.vae.parameters()).device
+        from vae.model import ENCODE_PADDINGS
+
+        if padding not in ENCODE_PADDINGS:
+            raise TTSError(f"{source}: latent padding must be one of {', '.join(ENCODE_PADDINGS)}, got {padding!r}")
+        self.padding = padding  # how the training latents were encoded: prompts are encoded the same way
 
     @staticmethod
     def _load_vae(ref: str, source: str):
@@ -145,7 +151,8 @@ class LatentFeatureSpace(FeatureSpace):
         for key in ("vae", "mean", "std"):
             if key not in cfg:
                 raise TTSError(f"{source}: latent feature space config lacks {key!r}")
-        return cls(cfg["vae"], cfg["mean"], cfg["std"], source=source, base_dir=base_dir, bundled="vae_sha256" in cfg)
+        return cls(cfg["vae"], cfg["mean"], cfg["std"], source=source, base_dir=base_dir, bundled="vae_sha256" in cfg,
+                   padding=cfg.get("padding", "margin"))  # models saved before the release padding existed: margin
 
     @classmethod
     def from_latent_set(cls, folder: str | os.PathLike, latent_set, vae: str | None = None) -> "LatentFeatureSpace":
@@ -157,7 +164,8 @@ class LatentFeatureSpace(FeatureSpace):
         if not ref:
             raise TTSError(f"{folder}: latent_info.json does not name its VAE; set data.vae")
         return cls(ref, latent_set.mean, latent_set.std, source=source, base_dir=None if vae else folder,
-                   hint="" if vae else "; set data.vae=DIR to the VAE it was made with")
+                   hint="" if vae else "; set data.vae=DIR to the VAE it was made with",
+                   padding=latent_set.info.get("padding", "margin"))
 
     def to_config(self) -> dict[str, Any]:
         return {
@@ -169,6 +177,7 @@ class LatentFeatureSpace(FeatureSpace):
             "hop_length": self.hop_length,
             "mean": [float(x) for x in self.mean],
             "std": [float(x) for x in self.std],
+            "padding": self.padding,
         }
 
     @property
@@ -199,10 +208,10 @@ class LatentFeatureSpace(FeatureSpace):
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        # The padded encode the latent set was made with: a bare ``vae.encode`` gives different last
-        # frames (~0.25 s), which would make a synthesis prompt end unlike any training latent,
+        # The padded encode the latent set was made with (``padding``): another one gives different
+        # last frames (~0.25 s), which would make a synthesis prompt end unlike any training latent,
         # right where generation starts.
-        mu = torch.stack(self.vae.encode_clips(list(_as_batch(wav).float())))
+        mu = torch.stack(self.vae.encode_clips(list(_as_batch(wav).float()), padding=self.padding))
         return self.normalize(mu.to(self._device))
 
     @torch.no_grad()

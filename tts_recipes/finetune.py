@@ -176,7 +176,7 @@ def match_feature_space(base_feature: dict, space: FeatureSpace, source: str) ->
     if kind != run["kind"]:
         raise ConfigError(f"{source}: the base model was trained on {kind} features, this run's data are "
                           f"{run['kind']} features; fine-tune on the base's feature space")
-    keys = ["dim", "frame_rate", "sample_rate", "hop_length"] + (["mel"] if kind == "mel" else [])
+    keys = ["dim", "frame_rate", "sample_rate", "hop_length"] + (["mel"] if kind == "mel" else ["padding"])
     differ = [k for k in keys if k in base_feature and base_feature[k] != run[k]]
     if differ:
         shown = ", ".join(f"{k} {base_feature[k]!r} vs {run[k]!r}" for k in differ)
