@@ -147,15 +147,19 @@ class PretrainedMixin:
         (:func:`svae_tts.model_card.write_model_card`'s ``training``, ``metrics``, ``license``)."""
         # overwrite replaces a model dir (it holds config.json), never a folder of something else
         directory = guard_output(directory, (), overwrite=overwrite, markers=(CONFIG_NAME,), what="model dir")
-        cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config)}
-        if extra:
-            cfg.update(extra)
         with atomic_dir(directory) as tmp:
+            cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config),
+                   **self._save_beside(tmp, Path(directory)), **(extra or {})}
             atomic_write_json(tmp / CONFIG_NAME, cfg)
             save_state_dict(self.state_dict(), tmp / WEIGHTS_NAME, metadata={"model_kind": self.model_kind})
             if card is not None:
                 write_model_card(tmp, **card)
         return Path(directory)
+
+    def _save_beside(self, tmp: Path, directory: Path) -> dict:
+        """Files a model kind writes beside its weights into ``tmp`` (the folder being swapped in as
+        ``directory``), and the config entries that replace its own in ``config.json``: none here."""
+        return {}
 
     @classmethod
     def config_from_json(cls, data: dict, source: str = "config.json"):

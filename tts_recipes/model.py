@@ -13,18 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from svae_tts.checkpoint import (CONFIG_NAME, FORMAT_VERSION, TTS_KIND, PretrainedMixin, WEIGHTS_NAME,
-                                 resolve_model_dir, save_state_dict)
-from svae_tts.config import Checked, in_range, nonneg, positive, to_dict
+from svae_tts.checkpoint import TTS_KIND, PretrainedMixin, resolve_model_dir
+from svae_tts.config import Checked, in_range, nonneg, positive
 from svae_tts.errors import ConfigError
-from svae_tts.model_card import write_model_card
 from svae_tts.model_kinds import refuse_other_kind
-from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from tts_recipes.errors import TTSError
 from tts_recipes.decoder_bundle import BUNDLED_DECODERS, bundle_decoder, record_vae
 from tts_recipes.feature_space import FeatureSpace
@@ -135,23 +132,12 @@ class TTSModel(nn.Module, PretrainedMixin):
     def load_feature_space(self, source: str = "TTS model") -> FeatureSpace:
         return FeatureSpace.from_config(self.config.feature, source, self.base_dir)
 
-    def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False, extra: dict | None = None,
-                        card: Mapping[str, Any] | None = None) -> Path:
-        """config.json, model.safetensors and the decoder's folder (and with ``card`` a README.md
-        model card with these facts, :func:`svae_tts.model_card.write_model_card`), swapped in together (atomic).
-        A latent model's config names the VAE its latents came from and that VAE's weights hash (``record_vae``)."""
-        # overwrite replaces a model dir (it holds config.json), never a folder of something else
-        directory = guard_output(directory, (), overwrite=overwrite, markers=(CONFIG_NAME,), what="model dir")
-        with atomic_dir(directory) as tmp:
-            feature = record_vae(bundle_decoder(self.config.feature, tmp, Path(directory), self.base_dir,
-                                                source=f"TTS model saved to {directory}"))
-            cfg = {"model_kind": self.model_kind, "format_version": FORMAT_VERSION, **to_dict(self.config),
-                   "feature": feature, **(extra or {})}
-            atomic_write_json(tmp / CONFIG_NAME, cfg)
-            save_state_dict(self.state_dict(), tmp / WEIGHTS_NAME, metadata={"model_kind": self.model_kind})
-            if card is not None:
-                write_model_card(tmp, **card)
-        return Path(directory)
+    def _save_beside(self, tmp: Path, directory: Path) -> dict:
+        """The decoder's folder beside the weights (saved with the model, so the dir is complete on
+        its own), and a latent model's config naming the VAE its latents came from and that VAE's
+        weights hash (``record_vae``)."""
+        return {"feature": record_vae(bundle_decoder(self.config.feature, tmp, directory, self.base_dir,
+                                                     source=f"TTS model saved to {directory}"))}
 
     @classmethod
     def from_pretrained(cls, ref: str | os.PathLike, map_location: str | torch.device = "cpu",
