@@ -360,6 +360,26 @@ def test_a_transcript_that_does_not_fit_its_reference_warns(synth, trained, tmp_
     with caplog.at_level(logging.WARNING, logger="tts_recipes.synthesis"):
         synth.synthesize("the cat", ref, "x", nfe=2, seed=0, duration=0.5)
     assert "transcript has 1 characters" in caplog.text and "a second" in caplog.text
+    caplog.clear()
+    five = tmp_path / "ref_5s.wav"  # the mix-up users meet: a one-word placeholder for a 5 s clip
+    sf.write(five, np.tile(wav, 12)[: int(5.2 * sr)], sr)
+    assert 4.5 < synth.prepare_reference(five).wav.numel() / synth.sample_rate < 5.5
+    with caplog.at_level(logging.WARNING, logger="tts_recipes.synthesis"):
+        synth.synthesize("the cat", five, "placeholder", nfe=2, seed=0, duration=0.5)
+    assert "transcript has 11 characters" in caplog.text
+
+
+def test_text_mostly_in_another_script_warns_a_phoneme_model(caplog):
+    """eSpeak's English voice spells Cyrillic or Chinese letters out instead of failing, so only the
+    script tells a phoneme model's user that the text will not be spoken as written."""
+    from tts_recipes.synthesis import warn_other_script
+
+    for text, warned in [("Привет, как дела?", True), ("你好世界", True), ("Hello there, Zoë.", False),
+                         ("The café in Москва.", False), ("12 + 7 = 19", False)]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tts_recipes.synthesis"):
+            warn_other_script(text, "en-us")
+        assert ("are not Latin" in caplog.text) is warned, text
 
 
 def test_text_mostly_outside_the_vocabulary_is_refused_naming_characters(synth, trained, tmp_path, capsys):

@@ -55,11 +55,12 @@ SILENCE_PEAK = 1e-3  # a reference whose peak stays below this (-60 dBFS) is tre
 MIN_ROOM_SECONDS = 5.0  # generated speech per chunk at least, however much of the window a long reference takes
 REFERENCE_CACHE = 8  # encoded references kept per Synthesizer (a batch list or an app reuses a few voices)
 # The plausible pace of a reference transcript, in its characters per second of reference audio.
-# Speech runs at about 10-20 characters a second (English ~14, spaces included); slow reading and
-# fast talk stay within these bounds. Outside them the transcript is almost surely not this clip's
+# Speech runs at about 10-20 characters a second (English ~14, spaces included); slow reading with
+# pauses and fast talk stay within these bounds (a one-word placeholder for a 5 s clip, 2.2 a second,
+# does not). Outside them the transcript is almost surely not this clip's
 # (a placeholder, a paragraph for one sentence), and since the output's length and pace are taken
 # from this ratio, the output would be seconds too long or too short: warn before synthesising.
-MIN_REF_CHARS_PER_SECOND = 2.0
+MIN_REF_CHARS_PER_SECOND = 5.0
 MAX_REF_CHARS_PER_SECOND = 40.0
 
 
@@ -278,6 +279,8 @@ class Synthesizer:
         """Refuse, before the reference is read, a text the model would read as nothing (mostly
         outside its vocabulary) and a transcript too long to place beside any text. The transcript's
         own unknown characters only warn (at encoding): the text, not the prompt, is what is heard."""
+        if self.model.config.text_input == "phonemes":
+            warn_other_script(text, self.model.config.phoneme_voice)
         check_readable(self.model.vocab, self.model.model_text(text))
         if ref_text:
             # the transcript, a space and at least one symbol of text, one frame per symbol at least
@@ -417,6 +420,20 @@ def _check_request(text: str, ref_text: str | None, asr: str | None = None) -> t
     if len(text) > MAX_TEXT_CHARS:
         raise TTSError(f"text has {len(text)} characters, over the limit of {MAX_TEXT_CHARS}; split it into several calls")
     return text, ref_text
+
+
+def warn_other_script(text: str, voice: str) -> None:
+    """Warn when most letters of ``text`` are not Latin while a phoneme model reads it through an
+    eSpeak voice for a Latin-script language: eSpeak then spells the letters out by name (or drops
+    them) in that voice, so the model speaks something, just not the text, and the characters-only
+    vocabulary check cannot see it."""
+    import unicodedata
+
+    letters = [c for c in text if c.isalpha()]
+    other = sorted({c for c in letters if not unicodedata.name(c, "").startswith("LATIN")})
+    if letters and 2 * sum(c in other for c in letters) > len(letters):
+        log.warning("most letters of the text (%s) are not Latin, and this model reads text through the eSpeak "
+                    "voice %r: they will be spelled out or skipped, not spoken as written", "".join(other[:10]), voice)
 
 
 def _warn_pace(ref_text: str, seconds: float, name: str) -> None:
