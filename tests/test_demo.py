@@ -74,10 +74,10 @@ def test_report_plots_wavs_and_finite_numbers(demo_dir):
     assert stages["eval"]["result"]["convergence"]["scored_now"] == 0
 
 
-def test_the_reports_try_it_command_makes_a_wav(demo_dir, tmp_path, monkeypatch):
+def test_the_reports_try_it_command_makes_a_wav(demo_dir, capsys, monkeypatch):
     """The command a newcomer copies from the report runs as printed (from the folder the demo was run
-    in) and writes speech of about the length the sentence needs; only its output path is swapped for
-    one outside the fixture's folder."""
+    in), writes speech of about the length the sentence needs into the demo's folder, and a second
+    paste is refused in one line rather than replacing it silently."""
     import shlex
 
     import soundfile as sf
@@ -89,12 +89,17 @@ def test_the_reports_try_it_command_makes_a_wav(demo_dir, tmp_path, monkeypatch)
     argv = shlex.split(command)
     assert argv[:2] == ["svae-tts", "synthesize"] and "/exports/step_" in argv[argv.index("--model") + 1]
     assert "/tts_semantic" in argv[argv.index("--model") + 1]
-    argv[argv.index("-o") + 1] = str(tmp_path / "try_it.wav")
     monkeypatch.chdir(demo_dir.parent)  # the paths are as the demo's caller sees them
-    assert main(argv[1:]) in (0, None)
-    wav, sr = sf.read(tmp_path / "try_it.wav")
+    assert main(argv[1:]) == 0
+    out = demo_dir / "try_it.wav"
+    wav, sr = sf.read(out)
     test_item = json.loads((demo_dir / "eval" / "test_list.jsonl").read_text().splitlines()[0])
     assert argv[argv.index("--text") + 1] == test_item["text"] and 0.3 < len(wav) / sr < 10
+    capsys.readouterr()
+    assert main(argv[1:]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "try_it.wav" in err and "--overwrite" in err and "\n" not in err
+    assert main(argv[1:] + ["--overwrite"]) == 0
 
 
 def test_rerun_skips_finished_stages(demo_dir, capsys):
