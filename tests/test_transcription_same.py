@@ -53,12 +53,23 @@ def _judge_clips() -> list[tuple[torch.Tensor, int]]:
             (speechlike(22_050, 0.4, f0=110, seed=3), 22_050)]
 
 
-def _whisper_clips() -> list[torch.Tensor]:
-    """eSpeak speech at 16 kHz, and one clip longer than Whisper's 30 s window."""
+def _espeak_clips() -> list:
+    """The sentences as eSpeak speaks them at 16 kHz (numpy arrays)."""
     from data_prep.espeak import VoiceParams, synth_utterance
 
     voice = VoiceParams(voice="en-us+m3", rate=160, pitch=50, range=50, wordgap=0)
-    clips = [torch.from_numpy(synth_utterance(t, voice, 16_000, i)) for i, t in enumerate(SENTENCES)]
+    return [synth_utterance(t, voice, 16_000, i) for i, t in enumerate(SENTENCES)]
+
+
+def _whisper_clips() -> list[torch.Tensor]:
+    """eSpeak speech at 16 kHz, and one clip longer than Whisper's 30 s window. Synthesised in a
+    fresh process, as the eSpeak corpus is: the engine keeps state from one call to the next, so in
+    a process that has used it before the same sentence comes out a little different."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        clips = [torch.from_numpy(c) for c in pool.submit(_espeak_clips).result()]
     long_clip = torch.cat([torch.cat([c, torch.zeros(16_000)]) for c in clips] * 4)[:33 * 16_000]
     return clips + [long_clip]
 
