@@ -164,6 +164,9 @@ def get_engine() -> ESpeak:
 
 
 def synth_utterance(text: str, speaker: VoiceParams, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """``text`` spoken by ``speaker`` at ``sample_rate``. The engine keeps state from one call to the
+    next (the same sentence and voice twice in a row can differ by a few samples), so what must
+    repeat exactly is synthesised in a fresh process, as :func:`synth_chunk`'s callers do."""
     engine = get_engine()
     wav = engine.synth(text, speaker, seed)
     if sample_rate != engine.sample_rate and wav.size:
