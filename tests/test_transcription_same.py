@@ -87,8 +87,8 @@ def read_all(tmp: Path) -> dict:
     judge = get_asr_backend(f"ctc:{tiny_ctc_dir(tmp / 'judge')}")
     out["ctc_judge"] = judge.transcribe_batch(_judge_clips())
     out["ctc_judge_alone"] = [judge.transcribe(w, sr) for w, sr in _judge_clips()]
-    # built here, not taken from get_asr_backend's per-process cache: int8 sums depend on the thread
-    # count, and a test before this one may have loaded the judge under another one
+    # built here, not taken from get_asr_backend's per-process cache, so it has the settings the golden
+    # file was captured with (one thread) whatever loaded the judge before
     whisper = WhisperCT2Backend(WHISPER, "cpu", "en", threads=1)
     wclips = _whisper_clips()
     out["whisper"] = whisper.transcribe_batch([(c, 16_000) for c in wclips])
