@@ -19,7 +19,7 @@ from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, exc_summary
 from svae_tts.fileio import atomic_dir, atomic_write_json, guard_output
 from svae_tts.model_card import write_model_card
-from svae_tts.hub import is_hub_id, model_folder
+from svae_tts.hub import model_folder
 from svae_tts.textio import read_json
 
 CONFIG_NAME = "config.json"

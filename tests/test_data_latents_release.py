@@ -137,3 +137,14 @@ def test_a_tts_on_release_padded_latents_encodes_its_prompts_the_same_way(corpus
     assert not torch.allclose(spaces["release"].encode(wav), spaces["margin"].encode(wav), atol=1e-4)
     old = {k: v for k, v in spaces["release"].to_config().items() if k != "padding"}
     assert FeatureSpace.from_config(old).padding == "margin"
+
+
+def test_a_feature_config_with_an_unknown_padding_is_one_line_naming_it(corpus, vae_dir, tmp_path):
+    from tts_recipes.errors import TTSError
+    from tts_recipes.feature_space import FeatureSpace, LatentFeatureSpace
+
+    d = extract_latents(corpus, tmp_path / "lat", str(vae_dir), batch_size=3)
+    cfg = {**LatentFeatureSpace.from_latent_set(d, load_latent_set(d)).to_config(), "padding": "center"}
+    with pytest.raises(TTSError, match="latent padding must be one of margin, release, got 'center'") as info:
+        FeatureSpace.from_config(cfg, source="model dir m")
+    assert str(info.value).startswith("model dir m: ") and "\n" not in str(info.value)

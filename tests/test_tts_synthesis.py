@@ -12,7 +12,6 @@ import torch
 
 from svae_tts.audio import save_audio
 from svae_tts.cli import main
-from svae_tts.errors import AudioError
 from tests.tts_fixtures import build_assets, one_torch_thread, tiny_cfg  # noqa: F401
 from tts_recipes.errors import TTSError
 from tts_recipes.feature_space import MelFeatureSpace, write_random_vocos

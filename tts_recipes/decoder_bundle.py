@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from svae_tts.checkpoint import CONFIG_NAME, WEIGHTS_NAME, is_hub_id
+from svae_tts.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from svae_tts.hub import is_hub_id
 from svae_tts.hub import is_release_ref
 from tts_recipes.errors import TTSError
 

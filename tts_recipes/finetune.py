@@ -30,7 +30,8 @@ from typing import Iterable, Optional
 
 import torch
 
-from svae_tts.checkpoint import WEIGHTS_NAME, compare_state_dicts, is_hub_id
+from svae_tts.checkpoint import WEIGHTS_NAME, compare_state_dicts
+from svae_tts.hub import is_hub_id
 from svae_tts.config import from_dict, to_dict
 from svae_tts.errors import CheckpointError, ConfigError, SvaeError, exc_summary
 from svae_tts.fileio import atomic_write_json
